@@ -1,0 +1,264 @@
+//! `canonical-csv` and `wide-csv`: streaming CSV rows into records.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use csv::ByteRecord;
+use kudos_core::{MetricName, MetricRecord};
+
+use crate::mapping::{Column, UnknownColumns, label_key};
+use crate::rows::{Ctx, RowSource, Step, check_dim_name};
+use crate::values::{clip, parse_day_cell, parse_value};
+use crate::{Mapping, Warning, WfmError};
+
+pub(crate) type CsvReader = csv::Reader<Box<dyn Read + Send>>;
+
+/// A CSV reader over `input` that leaves field-count checks to us (a short row is a row
+/// error, not a reader error).
+pub(crate) fn reader(input: Box<dyn Read + Send>, delimiter: u8) -> CsvReader {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(64 * 1024)
+        .from_reader(input)
+}
+
+/// Reads the header record, or `None` at the end of input.
+pub(crate) fn read_header(rdr: &mut CsvReader, file: &str) -> Result<Option<Vec<String>>, WfmError> {
+    let mut rec = ByteRecord::new();
+    let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_fatal(file, &e))?;
+    if !more {
+        return Ok(None);
+    }
+    let header = rec.iter().map(|f| String::from_utf8_lossy(f).trim().to_owned()).collect();
+    Ok(Some(header))
+}
+
+fn csv_fatal(file: &str, e: &csv::Error) -> WfmError {
+    let line = e.position().map_or(0, csv::Position::line);
+    match e.kind() {
+        csv::ErrorKind::Io(io) => WfmError::Io { file: file.to_owned(), error: std::io::Error::new(io.kind(), io.to_string()) },
+        _ => WfmError::Malformed { file: file.to_owned(), line, reason: e.to_string() },
+    }
+}
+
+/// Whether a header is the canonical one (has the four required columns).
+pub(crate) fn is_canonical_header(header: &[String]) -> bool {
+    ["agent_id", "date", "metric", "value"].iter().all(|c| header.iter().any(|h| h == c))
+}
+
+fn check_duplicates(header: &[String], file: &str, key: impl Fn(&str) -> String) -> Result<(), WfmError> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, h) in header.iter().enumerate() {
+        if let Some(first) = seen.insert(key(h), i + 1) {
+            return Err(WfmError::DuplicateColumn { file: file.to_owned(), column: h.clone(), first, second: i + 1 });
+        }
+    }
+    Ok(())
+}
+
+/// One row's fields, as text, with the row's line.
+struct Fields<'a> {
+    rec: &'a ByteRecord,
+    header: &'a [String],
+}
+
+impl Fields<'_> {
+    fn get(&self, i: usize) -> Result<&str, (Option<String>, String)> {
+        let bytes = self.rec.get(i).unwrap_or_default();
+        std::str::from_utf8(bytes)
+            .map(str::trim)
+            .map_err(|_| (Some(self.header[i].clone()), "the cell is not valid UTF-8".to_owned()))
+    }
+}
+
+fn read_row(rdr: &mut CsvReader, rec: &mut ByteRecord, file: &str, ncols: usize, ctx: &Ctx) -> Option<Result<u64, Step>> {
+    match rdr.read_byte_record(rec) {
+        Ok(false) => None,
+        Err(e) => Some(Err(Step::Fatal(csv_fatal(file, &e)))),
+        Ok(true) => {
+            let line = rec.position().map_or(0, csv::Position::line);
+            if rec.len() == ncols {
+                Some(Ok(line))
+            } else {
+                Some(Err(Step::Bad(ctx.row_error(
+                    line,
+                    None,
+                    format!("the row has {} fields; the header has {ncols} (truncated or misquoted?)", rec.len()),
+                ))))
+            }
+        }
+    }
+}
+
+/// `canonical-csv` rows.
+pub(crate) struct CanonicalCsv {
+    rdr: CsvReader,
+    rec: ByteRecord,
+    ctx: Ctx,
+    header: Vec<String>,
+    agent: usize,
+    date: usize,
+    metric: usize,
+    value: usize,
+    dims: Vec<(usize, String)>,
+}
+
+impl CanonicalCsv {
+    pub(crate) fn new(rdr: CsvReader, header: Vec<String>, ctx: Ctx) -> Result<Self, WfmError> {
+        let file = ctx.source.to_string();
+        check_duplicates(&header, &file, str::to_owned)?;
+        let find = |name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| WfmError::MissingColumn { file: file.clone(), column: name.to_owned() })
+        };
+        let (agent, date, metric, value) = (find("agent_id")?, find("date")?, find("metric")?, find("value")?);
+        let mut dims = Vec::new();
+        for (i, h) in header.iter().enumerate() {
+            if [agent, date, metric, value].contains(&i) {
+                continue;
+            }
+            match h.strip_prefix("dim.") {
+                Some(name) if check_dim_name(name).is_ok() => dims.push((i, name.to_owned())),
+                _ => {
+                    return Err(WfmError::UnexpectedColumn {
+                        file,
+                        column: h.clone(),
+                        position: i + 1,
+                        reason: "canonical-csv allows only agent_id, date, metric, value and dim.<name> columns".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(Self { rdr, rec: ByteRecord::new(), ctx, header, agent, date, metric, value, dims })
+    }
+
+    fn row(&mut self, line: u64) -> Result<MetricRecord, (Option<String>, String)> {
+        let f = Fields { rec: &self.rec, header: &self.header };
+        let col = |i: usize| Some(self.header[i].clone());
+        let agent = self.ctx.agent(f.get(self.agent)?).map_err(|e| (col(self.agent), e))?;
+        let day = kudos_core::Day::parse(f.get(self.date)?).map_err(|e| (col(self.date), e.to_string()))?;
+        let metric_text = f.get(self.metric)?;
+        if metric_text.is_empty() {
+            return Err((col(self.metric), "the metric is empty".to_owned()));
+        }
+        let metric = self.ctx.metric(metric_text).map_err(|e| (col(self.metric), e))?;
+        let value = parse_value(f.get(self.value)?).map_err(|e| (col(self.value), e))?;
+        let mut dims = BTreeMap::new();
+        for (i, name) in &self.dims {
+            let v = f.get(*i)?;
+            if !v.is_empty() {
+                dims.insert(name.clone(), v.to_owned());
+            }
+        }
+        Ok(self.ctx.record(agent, day, metric, value, dims, line))
+    }
+}
+
+impl RowSource for CanonicalCsv {
+    fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
+        let file = Arc::clone(&self.ctx.source);
+        let line = match read_row(&mut self.rdr, &mut self.rec, &file, self.header.len(), &self.ctx)? {
+            Ok(line) => line,
+            Err(step) => return Some(step),
+        };
+        Some(match self.row(line) {
+            Ok(record) => {
+                out.push(record);
+                Step::Row
+            }
+            Err((location, reason)) => Step::Bad(self.ctx.row_error(line, location, reason)),
+        })
+    }
+}
+
+/// `wide-csv` rows, classified by a [`Mapping`].
+pub(crate) struct WideCsv {
+    rdr: CsvReader,
+    rec: ByteRecord,
+    ctx: Ctx,
+    header: Vec<String>,
+    agent: usize,
+    day: usize,
+    dims: Vec<(usize, String)>,
+    metrics: Vec<(usize, MetricName)>,
+}
+
+impl WideCsv {
+    pub(crate) fn new(rdr: CsvReader, header: Vec<String>, mapping: &Mapping, ctx: Ctx) -> Result<(Self, Vec<Warning>), WfmError> {
+        let file = ctx.source.to_string();
+        check_duplicates(&header, &file, label_key)?;
+        let (mut agent, mut day) = (None, None);
+        let (mut dims, mut metrics, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, h) in header.iter().enumerate() {
+            match mapping.classify(h) {
+                Some(Column::Agent) => agent = Some(i),
+                Some(Column::Day) => day = Some(i),
+                Some(Column::Dim(name)) => dims.push((i, name.clone())),
+                Some(Column::Metric(m)) => metrics.push((i, m.clone())),
+                Some(Column::Pii | Column::Ignore) => {}
+                None => match mapping.unknown {
+                    UnknownColumns::Warn => warnings.push(Warning {
+                        line: 1,
+                        column: Some(h.clone()),
+                        message: format!("column {} `{}` is not in mapping {}; ignored", i + 1, clip(h), mapping.name()),
+                    }),
+                    UnknownColumns::Error => {
+                        return Err(WfmError::UnexpectedColumn {
+                            file,
+                            column: h.clone(),
+                            position: i + 1,
+                            reason: format!("mapping {} does not classify it (add it to metrics, dimensions, pii or ignore)", mapping.name()),
+                        });
+                    }
+                },
+            }
+        }
+        let missing = |label: &str| WfmError::MissingColumn { file: file.clone(), column: label.to_owned() };
+        let agent = agent.ok_or_else(|| missing(&mapping.agent_label))?;
+        let day = day.ok_or_else(|| missing(&mapping.day_label))?;
+        Ok((Self { rdr, rec: ByteRecord::new(), ctx, header, agent, day, dims, metrics }, warnings))
+    }
+
+    fn row(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), (Option<String>, String)> {
+        let f = Fields { rec: &self.rec, header: &self.header };
+        let col = |i: usize| Some(self.header[i].clone());
+        let agent = self.ctx.agent(f.get(self.agent)?).map_err(|e| (col(self.agent), e))?;
+        let day = parse_day_cell(f.get(self.day)?, self.ctx.tz).map_err(|e| (col(self.day), e))?;
+        let mut dims = BTreeMap::new();
+        for (i, name) in &self.dims {
+            let v = f.get(*i)?;
+            if !v.is_empty() {
+                dims.insert(name.clone(), v.to_owned());
+            }
+        }
+        for (i, metric) in &self.metrics {
+            let cell = f.get(*i)?;
+            if cell.is_empty() {
+                continue;
+            }
+            let value = parse_value(cell).map_err(|e| (col(*i), e))?;
+            out.push(self.ctx.record(agent.clone(), day, metric.clone(), value, dims.clone(), line));
+        }
+        Ok(())
+    }
+}
+
+impl RowSource for WideCsv {
+    fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
+        let file = Arc::clone(&self.ctx.source);
+        let line = match read_row(&mut self.rdr, &mut self.rec, &file, self.header.len(), &self.ctx)? {
+            Ok(line) => line,
+            Err(step) => return Some(step),
+        };
+        Some(match self.row(line, out) {
+            Ok(()) => Step::Row,
+            Err((location, reason)) => {
+                out.clear();
+                Step::Bad(self.ctx.row_error(line, location, reason))
+            }
+        })
+    }
+}

@@ -1,0 +1,468 @@
+//! Opening a source, detecting its format, and the [`Records`] iterator.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use kudos_core::MetricRecord;
+
+use crate::csv_rows::{self, CanonicalCsv, WideCsv};
+use crate::genesys::{Adherence, AdherenceShape, Aggregates};
+use crate::json_rows::{CanonicalArray, JsonLines, looks_like_json_line, parse_element};
+use crate::json_scan::{self, Span, Top};
+use crate::rows::{Ctx, RowSource, Step};
+use crate::values::parse_instant;
+use crate::{Format, Mapping, RowError, WfmError};
+
+/// How to read a source.
+///
+/// ```
+/// use kudos_wfm::{Format, ParseOptions};
+/// let options = ParseOptions::default()
+///     .with_format(Format::GenesysAdherence)
+///     .with_time_zone("America/New_York")?;
+/// assert_eq!(options.time_zone.name(), "America/New_York");
+/// # Ok::<(), kudos_wfm::WfmError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// The format; [`Format::Auto`] detects it from content.
+    pub format: Format,
+    /// The IANA zone days are computed in (default UTC).
+    pub time_zone: Tz,
+    /// The wide-CSV mapping. Required for [`Format::WideCsv`]; with [`Format::Auto`] a CSV
+    /// that is not canonical is read with it.
+    pub mapping: Option<Arc<Mapping>>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self { format: Format::Auto, time_zone: Tz::UTC, mapping: None }
+    }
+}
+
+impl ParseOptions {
+    /// Sets the format.
+    #[must_use]
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets the time zone by IANA name.
+    ///
+    /// # Errors
+    ///
+    /// [`WfmError::TimeZone`] for an unknown name.
+    pub fn with_time_zone(mut self, name: &str) -> Result<Self, WfmError> {
+        self.time_zone = name.parse().map_err(|_| WfmError::TimeZone { name: name.to_owned() })?;
+        Ok(self)
+    }
+
+    /// Sets the wide-CSV mapping.
+    #[must_use]
+    pub fn with_mapping(mut self, mapping: Mapping) -> Self {
+        self.mapping = Some(Arc::new(mapping));
+        self
+    }
+}
+
+/// Something worth an operator's attention that did not reject a row (an unknown column that
+/// a preset ignores, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The 1-based line.
+    pub line: u64,
+    /// The column, when there is one.
+    pub column: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.line, self.message)
+    }
+}
+
+/// What reading a source produced so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParseReport {
+    /// The format the source was read as.
+    pub format: Format,
+    /// Records yielded.
+    pub records: u64,
+    /// Rows rejected (each was yielded as a [`WfmError::Row`]).
+    pub rejected_rows: u64,
+    /// Records dropped because an identical record was already read from this source.
+    pub duplicates: u64,
+    /// Whether a file error ended the reading early.
+    pub file_error: bool,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+}
+
+/// Opens a file and reads it as `options` say.
+///
+/// # Errors
+///
+/// A file error ([`WfmError::is_file_error`]): the file cannot be read, is empty, is in no
+/// known format, or its header is unusable.
+pub fn open(path: impl AsRef<Path>, options: &ParseOptions) -> Result<Records, WfmError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|error| WfmError::Io { file: name.clone(), error })?;
+    Records::from_reader(&name, file, options)
+}
+
+/// The records of one source: an iterator of `Result<MetricRecord, WfmError>`.
+///
+/// A [`WfmError::Row`] item is a rejected row; iteration goes on after it. Any other error is
+/// a file error and is the last item. Within the source, a record identical to an earlier one
+/// (same agent, day, metric, dims and value) is dropped; one with the same identity and
+/// another value rejects its row.
+///
+/// Memory: CSV and JSON Lines are streamed (one row at a time); single JSON documents
+/// (canonical arrays and Genesys downloads) are held in memory while they are read. Either
+/// way the reader remembers 16 bytes per distinct (agent, day, metric, dims) to find
+/// duplicates.
+pub struct Records {
+    rows: Box<dyn RowSource>,
+    buf: Vec<MetricRecord>,
+    seen: HashMap<u64, u64, BuildHasherDefault<Prehashed>>,
+    report: ParseReport,
+    done: bool,
+}
+
+impl fmt::Debug for Records {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Records").field("report", &self.report).field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+impl Records {
+    /// Reads from any byte stream; `source` names it in records and errors.
+    ///
+    /// # Errors
+    ///
+    /// A file error, as for [`open`].
+    pub fn from_reader(source: &str, input: impl Read + Send + 'static, options: &ParseOptions) -> Result<Self, WfmError> {
+        let (rows, format, warnings) = detect_and_open(source, Box::new(input), options)?;
+        Ok(Self {
+            rows,
+            buf: Vec::new(),
+            seen: HashMap::default(),
+            report: ParseReport { format, warnings, ..ParseReport::default() },
+            done: false,
+        })
+    }
+
+    /// What was read so far; complete once the iterator has returned `None`.
+    #[must_use]
+    pub fn report(&self) -> &ParseReport {
+        &self.report
+    }
+
+    /// Checks the buffered row against what was already read: drops identical duplicates,
+    /// and rejects the row if one conflicts.
+    fn dedup(&mut self) -> Result<(), RowError> {
+        let mut inserted = Vec::with_capacity(self.buf.len());
+        let mut keep = Vec::with_capacity(self.buf.len());
+        for record in &self.buf {
+            let fp = fingerprint(record);
+            match self.seen.get(&fp) {
+                None => {
+                    self.seen.insert(fp, record.value.to_bits());
+                    inserted.push(fp);
+                    keep.push(true);
+                }
+                #[allow(clippy::float_cmp, reason = "identical means the same value, exactly")]
+                Some(&bits) if f64::from_bits(bits) == record.value => keep.push(false),
+                Some(&bits) => {
+                    for fp in inserted {
+                        self.seen.remove(&fp);
+                    }
+                    let dims = if record.dims.is_empty() { String::new() } else { format!(", dims {:?}", record.dims) };
+                    return Err(RowError {
+                        source: Arc::clone(&record.origin.source),
+                        line: record.origin.line,
+                        location: Some(record.metric.to_string()),
+                        reason: format!(
+                            "conflicting duplicate: agent {}, day {}, metric {}{dims} was already read with value {}, here it is {}",
+                            record.agent,
+                            record.day,
+                            record.metric,
+                            f64::from_bits(bits),
+                            record.value
+                        ),
+                    });
+                }
+            }
+        }
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped > 0 {
+            self.report.duplicates += dropped as u64;
+            let mut it = keep.iter();
+            self.buf.retain(|_| *it.next().unwrap_or(&true));
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<MetricRecord, WfmError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(record) = self.buf.pop() {
+                self.report.records += 1;
+                return Some(Ok(record));
+            }
+            if self.done {
+                return None;
+            }
+            match self.rows.next_row(&mut self.buf) {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Step::Fatal(e)) => {
+                    self.done = true;
+                    self.buf.clear();
+                    self.report.file_error = true;
+                    return Some(Err(e));
+                }
+                Some(Step::Bad(e)) => {
+                    self.buf.clear();
+                    self.report.rejected_rows += 1;
+                    return Some(Err(WfmError::Row(e)));
+                }
+                Some(Step::Row) => match self.dedup() {
+                    // Records are popped from the end: reverse so they come out in order.
+                    Ok(()) => self.buf.reverse(),
+                    Err(e) => {
+                        self.buf.clear();
+                        self.report.rejected_rows += 1;
+                        return Some(Err(WfmError::Row(e)));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// A 64-bit fingerprint of a record's identity (agent, day, metric, dims). Collisions among a
+/// file's records are astronomically unlikely (about n²/2⁶⁵), and would surface as a reported
+/// conflict unless the two values were also equal.
+fn fingerprint(r: &MetricRecord) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    r.agent.as_str().hash(&mut h);
+    r.day.hash(&mut h);
+    r.metric.as_str().hash(&mut h);
+    r.dims.hash(&mut h);
+    h.finish()
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Opened = (Box<dyn RowSource>, Format, Vec<crate::Warning>);
+
+fn io_err(file: &str, error: std::io::Error) -> WfmError {
+    WfmError::Io { file: file.to_owned(), error }
+}
+
+fn detect_and_open(source: &str, input: Box<dyn Read + Send>, options: &ParseOptions) -> Result<Opened, WfmError> {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    // A UTF-8 byte-order mark is tolerated in every format.
+    let head = input.fill_buf().map_err(|e| io_err(source, e))?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    let head = input.fill_buf().map_err(|e| io_err(source, e))?;
+    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let ctx = Ctx::new(Arc::from(source), options.time_zone);
+    let boxed = |r: BufReader<Box<dyn Read + Send>>| -> Box<dyn Read + Send> { Box::new(r) };
+    match options.format {
+        Format::CanonicalCsv | Format::WideCsv => open_csv(options.format, boxed(input), options, ctx),
+        Format::CanonicalJson if first == Some(b'[') => open_document(options.format, read_all(input, source)?, ctx),
+        Format::CanonicalJson => Ok((Box::new(JsonLines { input: Box::new(input), line: 0, buf: Vec::new(), ctx }), Format::CanonicalJson, Vec::new())),
+        Format::GenesysAdherence | Format::GenesysAggregates => open_document(options.format, read_all(input, source)?, ctx),
+        Format::Auto => match first {
+            None => Err(WfmError::Empty { file: source.to_owned() }),
+            Some(b'[') => open_document(Format::Auto, read_all(input, source)?, ctx),
+            Some(b'{') => {
+                let mut first_line = Vec::new();
+                input.read_until(b'\n', &mut first_line).map_err(|e| io_err(source, e))?;
+                if looks_like_json_line(&first_line) {
+                    let rest: Box<dyn BufRead + Send> = Box::new(Cursor::new(first_line).chain(input));
+                    Ok((Box::new(JsonLines { input: rest, line: 0, buf: Vec::new(), ctx }), Format::CanonicalJson, Vec::new()))
+                } else {
+                    let mut bytes = first_line;
+                    input.read_to_end(&mut bytes).map_err(|e| io_err(source, e))?;
+                    open_document(Format::Auto, bytes, ctx)
+                }
+            }
+            Some(_) => open_csv(Format::Auto, boxed(input), options, ctx),
+        },
+    }
+}
+
+fn read_all(mut input: impl Read, source: &str) -> Result<Vec<u8>, WfmError> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(|e| io_err(source, e))?;
+    Ok(bytes)
+}
+
+fn open_csv(format: Format, input: Box<dyn Read + Send>, options: &ParseOptions, ctx: Ctx) -> Result<Opened, WfmError> {
+    let file = ctx.source.to_string();
+    let mapping = options.mapping.as_deref();
+    if format == Format::WideCsv && mapping.is_none() {
+        return Err(WfmError::Mapping {
+            mapping: "(none)".to_owned(),
+            reason: format!("wide-csv needs a mapping: a file, or a preset ({})", Mapping::PRESETS.join(", ")),
+        });
+    }
+    let delimiter = match (format, mapping) {
+        (Format::CanonicalCsv, _) | (_, None) => b',',
+        (_, Some(m)) => m.delimiter,
+    };
+    let mut rdr = csv_rows::reader(input, delimiter);
+    let Some(header) = csv_rows::read_header(&mut rdr, &file)? else {
+        return Err(match format {
+            Format::Auto => WfmError::Empty { file },
+            _ => WfmError::MissingColumn { file, column: "(the header row)".to_owned() },
+        });
+    };
+    let canonical = format == Format::CanonicalCsv || (format == Format::Auto && csv_rows::is_canonical_header(&header));
+    if canonical {
+        let rows = CanonicalCsv::new(rdr, header, ctx)?;
+        return Ok((Box::new(rows), Format::CanonicalCsv, Vec::new()));
+    }
+    let preset;
+    let mapping = match mapping {
+        Some(m) => m,
+        None => {
+            let looks_genesys = ["agent id", "interval start"].iter().all(|c| header.iter().any(|h| crate::mapping::label_key(h) == *c));
+            match Mapping::preset("genesys-agent-performance") {
+                Some(p) if looks_genesys => {
+                    preset = p;
+                    &preset
+                }
+                _ => {
+                    let shown: Vec<_> = header.iter().take(8).map(|h| crate::values::clip(h)).collect();
+                    return Err(WfmError::UnknownFormat {
+                        file,
+                        reason: format!(
+                            "a CSV whose header ({}) is neither canonical (agent_id,date,metric,value) nor a known export; pass --mapping for a wide CSV",
+                            shown.join(",")
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    let (rows, warnings) = WideCsv::new(rdr, header, mapping, ctx)?;
+    Ok((Box::new(rows), Format::WideCsv, warnings))
+}
+
+/// A single JSON document: a canonical array, an adherence download or an aggregates response.
+fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, WfmError> {
+    let file = ctx.source.to_string();
+    let malformed = |e: json_scan::ScanError| WfmError::Malformed { file: file.clone(), line: e.line, reason: e.reason };
+    let top = json_scan::top_level(&bytes).map_err(malformed)?;
+    let unknown = |reason: String| WfmError::UnknownFormat { file: file.clone(), reason };
+    match top {
+        Top::Array(elements) => match format {
+            Format::Auto | Format::CanonicalJson => {
+                let rows = CanonicalArray { bytes, elements: elements.into_iter(), index: 0, ctx };
+                Ok((Box::new(rows), Format::CanonicalJson, Vec::new()))
+            }
+            _ => Err(unknown(format!("a JSON array, not a {format} document (an object)"))),
+        },
+        Top::Object(members) => {
+            let member = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
+            let kind = match format {
+                Format::GenesysAggregates => Format::GenesysAggregates,
+                Format::GenesysAdherence => Format::GenesysAdherence,
+                _ if member("results").is_some() => Format::GenesysAggregates,
+                _ if member("userResults").is_some() || member("data").is_some() => Format::GenesysAdherence,
+                _ => {
+                    let keys: Vec<_> = members.iter().take(8).map(|(k, _)| crate::values::clip(k)).collect();
+                    return Err(unknown(format!(
+                        "a JSON object with members {keys:?}: not a Genesys adherence download (data or userResults), an aggregates response (results), or canonical JSON"
+                    )));
+                }
+            };
+            let array = |key: &str, span: Option<Span>| -> Result<Vec<Span>, WfmError> {
+                let Some(span) = span else { return Ok(Vec::new()) };
+                let raw = &bytes[span.start..span.end];
+                if raw == b"null" {
+                    return Ok(Vec::new());
+                }
+                if raw.first() != Some(&b'[') {
+                    return Err(WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("`{key}` is not an array") });
+                }
+                match json_scan::top_level(raw) {
+                    Ok(Top::Array(items)) => Ok(items
+                        .into_iter()
+                        .map(|s| {
+                            // The scan of the sub-slice counts lines from 1: rebase onto the document.
+                            Span { start: span.start + s.start, end: span.start + s.end, line: span.line + s.line - 1 }
+                        })
+                        .collect()),
+                    Ok(Top::Object(_)) | Err(_) => Err(WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("`{key}` is not a well-formed array") }),
+                }
+            };
+            if kind == Format::GenesysAggregates {
+                if member("results").is_none() {
+                    return Err(unknown("not an aggregates response: no `results` member".to_owned()));
+                }
+                let elements = array("results", member("results"))?;
+                return Ok((Box::new(Aggregates::new(bytes, elements, ctx)), kind, Vec::new()));
+            }
+            let shape = if member("userResults").is_some() {
+                AdherenceShape::Bulk
+            } else if member("data").is_some() {
+                AdherenceShape::PerManagementUnit
+            } else {
+                return Err(unknown("not an adherence download: no `data` or `userResults` member".to_owned()));
+            };
+            let bulk_start = match shape {
+                AdherenceShape::PerManagementUnit => None,
+                AdherenceShape::Bulk => {
+                    let span = member("startDate").ok_or_else(|| WfmError::Malformed {
+                        file: file.clone(),
+                        line: 1,
+                        reason: "a bulk adherence result without `startDate`: its days cannot be placed".to_owned(),
+                    })?;
+                    let bad = |reason: String| WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("startDate: {reason}") };
+                    let v = parse_element(&bytes[span.start..span.end], span.line).map_err(|(_, (_, r))| bad(r))?;
+                    let text = v.as_str().ok_or_else(|| bad("expected a string".to_owned()))?;
+                    Some(parse_instant(text).map_err(bad)?)
+                }
+            };
+            let elements = array(shape.array(), member(shape.array()))?;
+            Ok((Box::new(Adherence::new(shape, bytes, elements, bulk_start, ctx)), kind, Vec::new()))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! What every format's row source shares: the step it reports, the context it builds records
+//! with, and a small interner so repeated agent ids and metric names are validated and
+//! allocated once per file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use kudos_core::{AgentId, Day, MetricName, MetricRecord, Origin};
+
+use crate::{RowError, WfmError};
+
+/// The result of reading one row.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// A good row: its records were pushed to the output buffer.
+    Row,
+    /// A rejected row.
+    Bad(RowError),
+    /// The file is unusable; no more rows follow.
+    Fatal(WfmError),
+}
+
+/// A format's reader: yields rows until `None`.
+pub(crate) trait RowSource: Send {
+    /// Reads the next row, pushing its records onto `out` (which is empty on entry).
+    fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step>;
+}
+
+/// Beyond this many distinct values, the interner stops remembering new ones (it still works;
+/// it only allocates again), so hostile input cannot grow it without bound.
+const INTERN_LIMIT: usize = 1 << 20;
+
+/// Per-file context for making records.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) source: Arc<str>,
+    pub(crate) tz: Tz,
+    agents: HashMap<Box<str>, AgentId>,
+    metrics: HashMap<Box<str>, MetricName>,
+}
+
+impl Ctx {
+    pub(crate) fn new(source: Arc<str>, tz: Tz) -> Self {
+        Self { source, tz, agents: HashMap::new(), metrics: HashMap::new() }
+    }
+
+    pub(crate) fn row_error(&self, line: u64, location: Option<String>, reason: impl Into<String>) -> RowError {
+        RowError { source: Arc::clone(&self.source), line, location, reason: reason.into() }
+    }
+
+    pub(crate) fn agent(&mut self, text: &str) -> Result<AgentId, String> {
+        if text.is_empty() {
+            return Err("the agent id is empty".to_owned());
+        }
+        if let Some(a) = self.agents.get(text) {
+            return Ok(a.clone());
+        }
+        let a = AgentId::new(text).map_err(|e| e.to_string())?;
+        if self.agents.len() < INTERN_LIMIT {
+            self.agents.insert(text.into(), a.clone());
+        }
+        Ok(a)
+    }
+
+    pub(crate) fn metric(&mut self, text: &str) -> Result<MetricName, String> {
+        if let Some(m) = self.metrics.get(text) {
+            return Ok(m.clone());
+        }
+        let m = MetricName::new(text).map_err(|e| e.to_string())?;
+        if self.metrics.len() < INTERN_LIMIT {
+            self.metrics.insert(text.into(), m.clone());
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn origin(&self, line: u64) -> Origin {
+        Origin { source: Arc::clone(&self.source), line }
+    }
+
+    /// A record from parts already checked (the value by `values::check_value`).
+    pub(crate) fn record(
+        &self,
+        agent: AgentId,
+        day: Day,
+        metric: MetricName,
+        value: f64,
+        dims: BTreeMap<String, String>,
+        line: u64,
+    ) -> MetricRecord {
+        MetricRecord { agent, day, metric, value, dims, origin: self.origin(line) }
+    }
+}
+
+/// Checks a dimension name: not empty, no control characters, no whitespace at either end.
+pub(crate) fn check_dim_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.trim() != name || name.chars().any(char::is_control) {
+        Err(format!("{:?} is not a valid dimension name", crate::values::clip(name)))
+    } else {
+        Ok(())
+    }
+}
