@@ -13,7 +13,44 @@ use crate::rows::{Ctx, RowSource, Step, check_dim_name};
 use crate::values::{clip, parse_day_cell, parse_value};
 use crate::{Mapping, Warning, WfmError};
 
-pub(crate) type CsvReader = csv::Reader<Box<dyn Read + Send>>;
+pub(crate) type CsvReader = csv::Reader<LineIndex>;
+
+/// Counts the lines of the bytes passing through, so that a record's byte offset gives its
+/// line. (The csv crate's own line numbers drift by one with CRLF line ends.) It remembers
+/// only the line ends the CSV reader has buffered but not yet consumed.
+pub(crate) struct LineIndex {
+    inner: Box<dyn Read + Send>,
+    offset: u64,
+    pending: std::collections::VecDeque<u64>,
+    passed: u64,
+}
+
+impl LineIndex {
+    fn new(inner: Box<dyn Read + Send>) -> Self {
+        Self { inner, offset: 0, pending: std::collections::VecDeque::new(), passed: 0 }
+    }
+
+    /// The 1-based line of a record starting at `offset`; offsets must be asked in increasing
+    /// order. A line end *at* the offset counts as passed: with CRLF the csv crate reports a
+    /// record as starting on the LF that ends the line before it.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.pending.front().is_some_and(|&nl| nl <= offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+impl Read for LineIndex {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let base = self.offset;
+        self.pending.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
 
 /// A CSV reader over `input` that leaves field-count checks to us (a short row is a row
 /// error, not a reader error).
@@ -23,7 +60,7 @@ pub(crate) fn reader(input: Box<dyn Read + Send>, delimiter: u8) -> CsvReader {
         .flexible(true)
         .delimiter(delimiter)
         .buffer_capacity(64 * 1024)
-        .from_reader(input)
+        .from_reader(LineIndex::new(input))
 }
 
 /// Reads the header record, or `None` at the end of input.
@@ -80,7 +117,8 @@ fn read_row(rdr: &mut CsvReader, rec: &mut ByteRecord, file: &str, ncols: usize,
         Ok(false) => None,
         Err(e) => Some(Err(Step::Fatal(csv_fatal(file, &e)))),
         Ok(true) => {
-            let line = rec.position().map_or(0, csv::Position::line);
+            let byte = rec.position().map_or(0, csv::Position::byte);
+            let line = rdr.get_mut().line_at(byte);
             if rec.len() == ncols {
                 Some(Ok(line))
             } else {

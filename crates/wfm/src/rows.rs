@@ -56,6 +56,10 @@ impl Ctx {
         if let Some(a) = self.agents.get(text) {
             return Ok(a.clone());
         }
+        if text.contains('@') {
+            // Not echoed: it is personal data, and errors end up in logs.
+            return Err("the agent id looks like an e-mail address (personal data); the platform user id is expected".to_owned());
+        }
         let a = AgentId::new(text).map_err(|e| e.to_string())?;
         if self.agents.len() < INTERN_LIMIT {
             self.agents.insert(text.into(), a.clone());
