@@ -1,4 +1,5 @@
 //! Integration tests of `kudos-wfm`: fixture files in, records and row errors out.
+#![allow(clippy::float_cmp, reason = "parsers must reproduce values exactly; approximate comparison would hide a bug")]
 
 mod corpus;
 mod errors;

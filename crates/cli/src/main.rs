@@ -1,0 +1,56 @@
+//! `kudos`: the reference integration and operations tool of the Kudos libraries.
+//!
+//! Machine-readable output is JSON Lines on stdout; diagnostics go to stderr. Exit codes:
+//! 0 all good; 1 fatal (unreadable or unusable input, bad configuration); 2 usage error;
+//! 3 finished, with rows rejected.
+
+mod export;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Turns contact-centre workforce data into reward points and issues rewards exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "kudos", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read workforce exports.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+}
+
+/// How a command ended; the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything went well (exit 0).
+    Ok,
+    /// Something fatal happened (exit 1).
+    Fatal,
+    /// Finished, but with rows rejected (exit 3).
+    Attention,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok => Self::SUCCESS,
+            Outcome::Fatal => Self::from(1),
+            Outcome::Attention => Self::from(3),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // clap exits with 2 on a usage error, as the contract asks.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Export(cmd) => export::run(cmd).into(),
+    }
+}
