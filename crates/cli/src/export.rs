@@ -50,7 +50,9 @@ fn parse_format(s: &str) -> Result<Format, String> {
 impl InputArgs {
     /// The parse options, or a fatal diagnostic.
     pub(crate) fn options(&self) -> Result<ParseOptions, WfmError> {
-        let mut options = ParseOptions::default().with_format(self.format).with_time_zone(&self.time_zone)?;
+        let mut options = ParseOptions::default()
+            .with_format(self.format)
+            .with_time_zone(&self.time_zone)?;
         if let Some(spec) = &self.mapping {
             options = options.with_mapping(Mapping::resolve(spec)?);
         }
@@ -101,7 +103,13 @@ fn parse(args: &ParseArgs) -> Outcome {
         for item in records.by_ref() {
             match item {
                 Ok(r) => {
-                    let line = Line { agent_id: r.agent.as_str(), date: r.day.to_string(), metric: r.metric.as_str(), value: r.value, dims: &r.dims };
+                    let line = Line {
+                        agent_id: r.agent.as_str(),
+                        date: r.day.to_string(),
+                        metric: r.metric.as_str(),
+                        value: r.value,
+                        dims: &r.dims,
+                    };
                     match out.write(&line) {
                         Ok(true) => {}
                         Ok(false) => break,

@@ -29,7 +29,10 @@ pub(crate) struct JsonLines {
 
 impl JsonLines {
     pub(crate) fn stdout() -> Self {
-        Self { out: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()), closed: false }
+        Self {
+            out: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            closed: false,
+        }
     }
 
     /// Writes one value as a line. Returns false once stdout is closed.
@@ -37,7 +40,9 @@ impl JsonLines {
         if self.closed {
             return Ok(false);
         }
-        let result = serde_json::to_writer(&mut self.out, value).map_err(io::Error::from).and_then(|()| self.out.write_all(b"\n"));
+        let result = serde_json::to_writer(&mut self.out, value)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
         self.check(result)
     }
 

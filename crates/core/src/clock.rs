@@ -17,7 +17,10 @@ pub trait Clock: Send + Sync + fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "SystemClock is the one allowed wall-clock read")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "SystemClock is the one allowed wall-clock read"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -42,7 +45,9 @@ impl ManualClock {
     /// A clock showing `now`.
     #[must_use]
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Arc::new(Mutex::new(now)) }
+        Self {
+            now: Arc::new(Mutex::new(now)),
+        }
     }
 
     /// A clock showing an RFC 3339 instant.
@@ -51,7 +56,9 @@ impl ManualClock {
     ///
     /// When `text` is not RFC 3339.
     pub fn at_rfc3339(text: &str) -> Result<Self, chrono::ParseError> {
-        Ok(Self::new(DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc)))
+        Ok(Self::new(
+            DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc),
+        ))
     }
 
     /// Sets the time.

@@ -32,12 +32,16 @@ impl Day {
     /// [`CoreError::InvalidDay`] for any other shape, an impossible date (`2026-02-30`) or a
     /// year outside 1..=9999.
     pub fn parse(text: &str) -> Result<Self, CoreError> {
-        let invalid = || CoreError::InvalidDay { value: text.escape_debug().to_string() };
+        let invalid = || CoreError::InvalidDay {
+            value: text.escape_debug().to_string(),
+        };
         let b = text.as_bytes();
         let shape_ok = b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
-            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !shape_ok {
             return Err(invalid());
         }
@@ -70,9 +74,15 @@ impl Day {
     ///
     /// [`CoreError::DayOutOfRange`] when the result leaves years 1..=9999.
     pub fn add_days(self, days: i64) -> Result<Self, CoreError> {
-        let out = || CoreError::DayOutOfRange { day: self.to_string(), days };
+        let out = || CoreError::DayOutOfRange {
+            day: self.to_string(),
+            days,
+        };
         let delta = chrono::TimeDelta::try_days(days).ok_or_else(out)?;
-        self.0.checked_add_signed(delta).and_then(Self::from_naive).ok_or_else(out)
+        self.0
+            .checked_add_signed(delta)
+            .and_then(Self::from_naive)
+            .ok_or_else(out)
     }
 
     /// The number of days from `self` to `later` (negative when `later` is earlier).
@@ -104,7 +114,13 @@ impl From<Day> for String {
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.0.year(), self.0.month(), self.0.day())
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
     }
 }
 
@@ -121,7 +137,18 @@ mod tests {
 
     #[test]
     fn rejects_impossible_and_sloppy_days() {
-        for bad in ["2026-02-29", "2026-13-01", "2026-00-10", "0000-01-01", "2026-1-01", "2026/01/01", "", "２０２６-01-01", "2026-01-01T00:00:00Z", " 2026-01-01"] {
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "0000-01-01",
+            "2026-1-01",
+            "2026/01/01",
+            "",
+            "２０２６-01-01",
+            "2026-01-01T00:00:00Z",
+            " 2026-01-01",
+        ] {
             assert!(Day::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(Day::parse("2024-02-29").unwrap().to_string(), "2024-02-29");

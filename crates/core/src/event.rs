@@ -40,7 +40,13 @@ impl EventKey {
         metric: MetricName,
         dims: BTreeMap<String, String>,
     ) -> Self {
-        Self { agent, day, rule, metric, dims }
+        Self {
+            agent,
+            day,
+            rule,
+            metric,
+            dims,
+        }
     }
 
     /// The key's id: UUID v5 over an unambiguous encoding of its parts (each part
@@ -72,7 +78,11 @@ impl EventKey {
         part(self.day.to_string().as_bytes());
         part(self.rule.as_str().as_bytes());
         part(self.metric.as_str().as_bytes());
-        part(&u32::try_from(self.dims.len()).unwrap_or(u32::MAX).to_be_bytes());
+        part(
+            &u32::try_from(self.dims.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         for (k, v) in &self.dims {
             part(k.as_bytes());
             part(v.as_bytes());
@@ -139,7 +149,9 @@ mod tests {
             Day::parse("2026-03-02").unwrap(),
             RuleId::new("r").unwrap(),
             MetricName::new("m").unwrap(),
-            dims.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            dims.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         )
     }
 
@@ -148,7 +160,9 @@ mod tests {
         // A changed id would make the ledger count every past event again. The expected value
         // was computed independently (Python: uuid v5 over the documented encoding).
         assert_eq!(
-            key("a1b2c3d4-0000-4000-8000-000000000001", &[]).id().to_string(),
+            key("a1b2c3d4-0000-4000-8000-000000000001", &[])
+                .id()
+                .to_string(),
             "83e5b648-bda0-59cf-b8ea-edcfd724268c"
         );
     }

@@ -15,7 +15,11 @@ fn check_name(kind: &'static str, value: &str, max: usize) -> Result<(), CoreErr
         return Err(CoreError::Empty { kind });
     }
     if value.len() > max {
-        return Err(CoreError::TooLong { kind, len: value.len(), max });
+        return Err(CoreError::TooLong {
+            kind,
+            len: value.len(),
+            max,
+        });
     }
     if value.chars().any(char::is_control) {
         return Err(CoreError::InvalidChars {
@@ -200,7 +204,9 @@ impl std::str::FromStr for TxnId {
     fn from_str(s: &str) -> Result<Self, CoreError> {
         Uuid::parse_str(s)
             .map(Self)
-            .map_err(|_| CoreError::InvalidTxnId { value: s.escape_debug().to_string() })
+            .map_err(|_| CoreError::InvalidTxnId {
+                value: s.escape_debug().to_string(),
+            })
     }
 }
 
@@ -223,10 +229,22 @@ mod tests {
     #[test]
     fn names_reject_what_would_print_alike_or_break_lines() {
         assert_eq!(AgentId::new(""), Err(CoreError::Empty { kind: "agent id" }));
-        assert!(matches!(AgentId::new(" a"), Err(CoreError::InvalidChars { .. })));
-        assert!(matches!(AgentId::new("a\n"), Err(CoreError::InvalidChars { .. })));
-        assert!(matches!(MetricName::new("x".repeat(257)), Err(CoreError::TooLong { len: 257, .. })));
-        assert_eq!(MetricName::new("tHandle.avg").map(|m| m.to_string()), Ok("tHandle.avg".to_owned()));
+        assert!(matches!(
+            AgentId::new(" a"),
+            Err(CoreError::InvalidChars { .. })
+        ));
+        assert!(matches!(
+            AgentId::new("a\n"),
+            Err(CoreError::InvalidChars { .. })
+        ));
+        assert!(matches!(
+            MetricName::new("x".repeat(257)),
+            Err(CoreError::TooLong { len: 257, .. })
+        ));
+        assert_eq!(
+            MetricName::new("tHandle.avg").map(|m| m.to_string()),
+            Ok("tHandle.avg".to_owned())
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl Points {
         self.0
             .checked_add(rhs.0)
             .map(Self)
-            .ok_or_else(|| CoreError::PointsOverflow { op: format!("{} + {}", self.0, rhs.0) })
+            .ok_or_else(|| CoreError::PointsOverflow {
+                op: format!("{} + {}", self.0, rhs.0),
+            })
     }
 
     /// `self - rhs`.
@@ -65,7 +67,9 @@ impl Points {
         self.0
             .checked_sub(rhs.0)
             .map(Self)
-            .ok_or_else(|| CoreError::PointsOverflow { op: format!("{} - {}", self.0, rhs.0) })
+            .ok_or_else(|| CoreError::PointsOverflow {
+                op: format!("{} - {}", self.0, rhs.0),
+            })
     }
 
     /// `-self`.
@@ -77,7 +81,9 @@ impl Points {
         self.0
             .checked_neg()
             .map(Self)
-            .ok_or_else(|| CoreError::PointsOverflow { op: format!("-({})", self.0) })
+            .ok_or_else(|| CoreError::PointsOverflow {
+                op: format!("-({})", self.0),
+            })
     }
 
     /// `self * factor`.
@@ -89,7 +95,9 @@ impl Points {
         self.0
             .checked_mul(factor)
             .map(Self)
-            .ok_or_else(|| CoreError::PointsOverflow { op: format!("{} * {}", self.0, factor) })
+            .ok_or_else(|| CoreError::PointsOverflow {
+                op: format!("{} * {}", self.0, factor),
+            })
     }
 
     /// The sum of many amounts.
@@ -166,6 +174,9 @@ mod tests {
         assert!(Points::MIN.checked_neg().is_err());
         assert_eq!(Points::new(-7).checked_neg(), Ok(Points::new(7)));
         assert!(Points::checked_sum([Points::MAX, Points::new(1)]).is_err());
-        assert_eq!(Points::checked_sum([Points::new(2), Points::new(-5)]), Ok(Points::new(-3)));
+        assert_eq!(
+            Points::checked_sum([Points::new(2), Points::new(-5)]),
+            Ok(Points::new(-3))
+        );
     }
 }

@@ -69,7 +69,14 @@ impl MetricRecord {
         origin: Origin,
     ) -> Result<Self, CoreError> {
         check_value(value)?;
-        Ok(Self { agent, day, metric, value, dims, origin })
+        Ok(Self {
+            agent,
+            day,
+            metric,
+            value,
+            dims,
+            origin,
+        })
     }
 }
 
@@ -82,7 +89,9 @@ pub(crate) fn check_value(value: f64) -> Result<(), CoreError> {
     if value.is_finite() && value.abs() <= MAX_METRIC_MAGNITUDE {
         Ok(())
     } else {
-        Err(CoreError::InvalidValue { value: value.to_string() })
+        Err(CoreError::InvalidValue {
+            value: value.to_string(),
+        })
     }
 }
 
@@ -95,7 +104,13 @@ mod tests {
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e16, -1e300] {
             assert!(check_value(bad).is_err(), "{bad} accepted");
         }
-        for good in [0.0, -0.0, 9_007_199_254_740_992.0, -123.456, f64::MIN_POSITIVE] {
+        for good in [
+            0.0,
+            -0.0,
+            9_007_199_254_740_992.0,
+            -123.456,
+            f64::MIN_POSITIVE,
+        ] {
             assert!(check_value(good).is_ok(), "{good} rejected");
         }
     }

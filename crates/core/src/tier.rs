@@ -37,7 +37,10 @@ impl Tier {
         cost: Option<Points>,
     ) -> Result<Self, CoreError> {
         let cost = cost.unwrap_or(threshold);
-        let invalid = |reason: String| CoreError::InvalidTier { tier: id.to_string(), reason };
+        let invalid = |reason: String| CoreError::InvalidTier {
+            tier: id.to_string(),
+            reason,
+        };
         if !threshold.is_positive() {
             return Err(invalid(format!("threshold {threshold} must be above zero")));
         }
@@ -45,9 +48,16 @@ impl Tier {
             return Err(invalid(format!("cost {cost} must be above zero")));
         }
         if cost > threshold {
-            return Err(invalid(format!("cost {cost} is above the threshold {threshold}")));
+            return Err(invalid(format!(
+                "cost {cost} is above the threshold {threshold}"
+            )));
         }
-        Ok(Self { id, reward_type, threshold, cost })
+        Ok(Self {
+            id,
+            reward_type,
+            threshold,
+            cost,
+        })
     }
 
     /// The tier id.
@@ -92,6 +102,11 @@ impl TryFrom<TierRepr> for Tier {
 
 impl From<Tier> for TierRepr {
     fn from(t: Tier) -> Self {
-        Self { id: t.id, reward_type: t.reward_type, threshold: t.threshold, cost: Some(t.cost) }
+        Self {
+            id: t.id,
+            reward_type: t.reward_type,
+            threshold: t.threshold,
+            cost: Some(t.cost),
+        }
     }
 }

@@ -27,7 +27,12 @@ pub(crate) struct LineIndex {
 
 impl LineIndex {
     fn new(inner: Box<dyn Read + Send>) -> Self {
-        Self { inner, offset: 0, pending: std::collections::VecDeque::new(), passed: 0 }
+        Self {
+            inner,
+            offset: 0,
+            pending: std::collections::VecDeque::new(),
+            passed: 0,
+        }
     }
 
     /// The 1-based line of a record starting at `offset`; offsets must be asked in increasing
@@ -46,7 +51,8 @@ impl Read for LineIndex {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let base = self.offset;
-        self.pending.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
         self.offset += n as u64;
         Ok(n)
     }
@@ -64,34 +70,60 @@ pub(crate) fn reader(input: Box<dyn Read + Send>, delimiter: u8) -> CsvReader {
 }
 
 /// Reads the header record, or `None` at the end of input.
-pub(crate) fn read_header(rdr: &mut CsvReader, file: &str) -> Result<Option<Vec<String>>, WfmError> {
+pub(crate) fn read_header(
+    rdr: &mut CsvReader,
+    file: &str,
+) -> Result<Option<Vec<String>>, WfmError> {
     let mut rec = ByteRecord::new();
-    let more = rdr.read_byte_record(&mut rec).map_err(|e| csv_fatal(file, &e))?;
+    let more = rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| csv_fatal(file, &e))?;
     if !more {
         return Ok(None);
     }
-    let header = rec.iter().map(|f| String::from_utf8_lossy(f).trim().to_owned()).collect();
+    let header = rec
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).trim().to_owned())
+        .collect();
     Ok(Some(header))
 }
 
 fn csv_fatal(file: &str, e: &csv::Error) -> WfmError {
     let line = e.position().map_or(0, csv::Position::line);
     match e.kind() {
-        csv::ErrorKind::Io(io) => WfmError::Io { file: file.to_owned(), error: std::io::Error::new(io.kind(), io.to_string()) },
-        _ => WfmError::Malformed { file: file.to_owned(), line, reason: e.to_string() },
+        csv::ErrorKind::Io(io) => WfmError::Io {
+            file: file.to_owned(),
+            error: std::io::Error::new(io.kind(), io.to_string()),
+        },
+        _ => WfmError::Malformed {
+            file: file.to_owned(),
+            line,
+            reason: e.to_string(),
+        },
     }
 }
 
 /// Whether a header is the canonical one (has the four required columns).
 pub(crate) fn is_canonical_header(header: &[String]) -> bool {
-    ["agent_id", "date", "metric", "value"].iter().all(|c| header.iter().any(|h| h == c))
+    ["agent_id", "date", "metric", "value"]
+        .iter()
+        .all(|c| header.iter().any(|h| h == c))
 }
 
-fn check_duplicates(header: &[String], file: &str, key: impl Fn(&str) -> String) -> Result<(), WfmError> {
+fn check_duplicates(
+    header: &[String],
+    file: &str,
+    key: impl Fn(&str) -> String,
+) -> Result<(), WfmError> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(first) = seen.insert(key(h), i + 1) {
-            return Err(WfmError::DuplicateColumn { file: file.to_owned(), column: h.clone(), first, second: i + 1 });
+            return Err(WfmError::DuplicateColumn {
+                file: file.to_owned(),
+                column: h.clone(),
+                first,
+                second: i + 1,
+            });
         }
     }
     Ok(())
@@ -106,13 +138,22 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn get(&self, i: usize) -> Result<&str, (Option<String>, String)> {
         let bytes = self.rec.get(i).unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(str::trim)
-            .map_err(|_| (Some(self.header[i].clone()), "the cell is not valid UTF-8".to_owned()))
+        std::str::from_utf8(bytes).map(str::trim).map_err(|_| {
+            (
+                Some(self.header[i].clone()),
+                "the cell is not valid UTF-8".to_owned(),
+            )
+        })
     }
 }
 
-fn read_row(rdr: &mut CsvReader, rec: &mut ByteRecord, file: &str, ncols: usize, ctx: &Ctx) -> Option<Result<u64, Step>> {
+fn read_row(
+    rdr: &mut CsvReader,
+    rec: &mut ByteRecord,
+    file: &str,
+    ncols: usize,
+    ctx: &Ctx,
+) -> Option<Result<u64, Step>> {
     match rdr.read_byte_record(rec) {
         Ok(false) => None,
         Err(e) => Some(Err(Step::Fatal(csv_fatal(file, &e)))),
@@ -125,7 +166,10 @@ fn read_row(rdr: &mut CsvReader, rec: &mut ByteRecord, file: &str, ncols: usize,
                 Some(Err(Step::Bad(ctx.row_error(
                     line,
                     None,
-                    format!("the row has {} fields; the header has {ncols} (truncated or misquoted?)", rec.len()),
+                    format!(
+                        "the row has {} fields; the header has {ncols} (truncated or misquoted?)",
+                        rec.len()
+                    ),
                 ))))
             }
         }
@@ -150,9 +194,20 @@ impl CanonicalCsv {
         let file = ctx.source.to_string();
         check_duplicates(&header, &file, str::to_owned)?;
         let find = |name: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| WfmError::MissingColumn { file: file.clone(), column: name.to_owned() })
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| WfmError::MissingColumn {
+                    file: file.clone(),
+                    column: name.to_owned(),
+                })
         };
-        let (agent, date, metric, value) = (find("agent_id")?, find("date")?, find("metric")?, find("value")?);
+        let (agent, date, metric, value) = (
+            find("agent_id")?,
+            find("date")?,
+            find("metric")?,
+            find("value")?,
+        );
         let mut dims = Vec::new();
         for (i, h) in header.iter().enumerate() {
             if [agent, date, metric, value].contains(&i) {
@@ -170,19 +225,39 @@ impl CanonicalCsv {
                 }
             }
         }
-        Ok(Self { rdr, rec: ByteRecord::new(), ctx, header, agent, date, metric, value, dims })
+        Ok(Self {
+            rdr,
+            rec: ByteRecord::new(),
+            ctx,
+            header,
+            agent,
+            date,
+            metric,
+            value,
+            dims,
+        })
     }
 
     fn row(&mut self, line: u64) -> Result<MetricRecord, (Option<String>, String)> {
-        let f = Fields { rec: &self.rec, header: &self.header };
+        let f = Fields {
+            rec: &self.rec,
+            header: &self.header,
+        };
         let col = |i: usize| Some(self.header[i].clone());
-        let agent = self.ctx.agent(f.get(self.agent)?).map_err(|e| (col(self.agent), e))?;
-        let day = kudos_core::Day::parse(f.get(self.date)?).map_err(|e| (col(self.date), e.to_string()))?;
+        let agent = self
+            .ctx
+            .agent(f.get(self.agent)?)
+            .map_err(|e| (col(self.agent), e))?;
+        let day = kudos_core::Day::parse(f.get(self.date)?)
+            .map_err(|e| (col(self.date), e.to_string()))?;
         let metric_text = f.get(self.metric)?;
         if metric_text.is_empty() {
             return Err((col(self.metric), "the metric is empty".to_owned()));
         }
-        let metric = self.ctx.metric(metric_text).map_err(|e| (col(self.metric), e))?;
+        let metric = self
+            .ctx
+            .metric(metric_text)
+            .map_err(|e| (col(self.metric), e))?;
         let value = parse_value(f.get(self.value)?).map_err(|e| (col(self.value), e))?;
         let mut dims = BTreeMap::new();
         for (i, name) in &self.dims {
@@ -198,7 +273,13 @@ impl CanonicalCsv {
 impl RowSource for CanonicalCsv {
     fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
         let file = Arc::clone(&self.ctx.source);
-        let line = match read_row(&mut self.rdr, &mut self.rec, &file, self.header.len(), &self.ctx)? {
+        let line = match read_row(
+            &mut self.rdr,
+            &mut self.rec,
+            &file,
+            self.header.len(),
+            &self.ctx,
+        )? {
             Ok(line) => line,
             Err(step) => return Some(step),
         };
@@ -225,7 +306,12 @@ pub(crate) struct WideCsv {
 }
 
 impl WideCsv {
-    pub(crate) fn new(rdr: CsvReader, header: Vec<String>, mapping: &Mapping, ctx: Ctx) -> Result<(Self, Vec<Warning>), WfmError> {
+    pub(crate) fn new(
+        rdr: CsvReader,
+        header: Vec<String>,
+        mapping: &Mapping,
+        ctx: Ctx,
+    ) -> Result<(Self, Vec<Warning>), WfmError> {
         let file = ctx.source.to_string();
         check_duplicates(&header, &file, label_key)?;
         let (mut agent, mut day) = (None, None);
@@ -241,29 +327,62 @@ impl WideCsv {
                     UnknownColumns::Warn => warnings.push(Warning {
                         line: 1,
                         column: Some(h.clone()),
-                        message: format!("column {} `{}` is not in mapping {}; ignored", i + 1, clip(h), mapping.name()),
+                        message: format!(
+                            "column {} `{}` is not in mapping {}; ignored",
+                            i + 1,
+                            clip(h),
+                            mapping.name()
+                        ),
                     }),
                     UnknownColumns::Error => {
                         return Err(WfmError::UnexpectedColumn {
                             file,
                             column: h.clone(),
                             position: i + 1,
-                            reason: format!("mapping {} does not classify it (add it to metrics, dimensions, pii or ignore)", mapping.name()),
+                            reason: format!(
+                                "mapping {} does not classify it (add it to metrics, dimensions, pii or ignore)",
+                                mapping.name()
+                            ),
                         });
                     }
                 },
             }
         }
-        let missing = |label: &str| WfmError::MissingColumn { file: file.clone(), column: label.to_owned() };
+        let missing = |label: &str| WfmError::MissingColumn {
+            file: file.clone(),
+            column: label.to_owned(),
+        };
         let agent = agent.ok_or_else(|| missing(&mapping.agent_label))?;
         let day = day.ok_or_else(|| missing(&mapping.day_label))?;
-        Ok((Self { rdr, rec: ByteRecord::new(), ctx, header, agent, day, dims, metrics }, warnings))
+        Ok((
+            Self {
+                rdr,
+                rec: ByteRecord::new(),
+                ctx,
+                header,
+                agent,
+                day,
+                dims,
+                metrics,
+            },
+            warnings,
+        ))
     }
 
-    fn row(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), (Option<String>, String)> {
-        let f = Fields { rec: &self.rec, header: &self.header };
+    fn row(
+        &mut self,
+        line: u64,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), (Option<String>, String)> {
+        let f = Fields {
+            rec: &self.rec,
+            header: &self.header,
+        };
         let col = |i: usize| Some(self.header[i].clone());
-        let agent = self.ctx.agent(f.get(self.agent)?).map_err(|e| (col(self.agent), e))?;
+        let agent = self
+            .ctx
+            .agent(f.get(self.agent)?)
+            .map_err(|e| (col(self.agent), e))?;
         let day = parse_day_cell(f.get(self.day)?, self.ctx.tz).map_err(|e| (col(self.day), e))?;
         let mut dims = BTreeMap::new();
         for (i, name) in &self.dims {
@@ -278,7 +397,14 @@ impl WideCsv {
                 continue;
             }
             let value = parse_value(cell).map_err(|e| (col(*i), e))?;
-            out.push(self.ctx.record(agent.clone(), day, metric.clone(), value, dims.clone(), line));
+            out.push(self.ctx.record(
+                agent.clone(),
+                day,
+                metric.clone(),
+                value,
+                dims.clone(),
+                line,
+            ));
         }
         Ok(())
     }
@@ -287,7 +413,13 @@ impl WideCsv {
 impl RowSource for WideCsv {
     fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
         let file = Arc::clone(&self.ctx.source);
-        let line = match read_row(&mut self.rdr, &mut self.rec, &file, self.header.len(), &self.ctx)? {
+        let line = match read_row(
+            &mut self.rdr,
+            &mut self.rec,
+            &file,
+            self.header.len(),
+            &self.ctx,
+        )? {
             Ok(line) => line,
             Err(step) => return Some(step),
         };

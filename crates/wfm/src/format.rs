@@ -58,7 +58,10 @@ impl FromStr for Format {
         Self::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| WfmError::FormatName { name: s.to_owned(), expected: NAMES })
+            .ok_or_else(|| WfmError::FormatName {
+                name: s.to_owned(),
+                expected: NAMES,
+            })
     }
 }
 

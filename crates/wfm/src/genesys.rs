@@ -76,19 +76,39 @@ type Pending = VecDeque<(String, u64, Value)>;
 /// The lines of the elements of array member `key` of the element at `span`, falling back to
 /// the element's own line.
 fn lines_of(bytes: &[u8], span: Span, key: &str, n: usize) -> Vec<u64> {
-    let lines: Vec<u64> = member_elements(bytes, span, key).map(|v| v.iter().map(|s| s.line).collect()).unwrap_or_default();
-    if lines.len() == n { lines } else { vec![span.line; n] }
+    let lines: Vec<u64> = member_elements(bytes, span, key)
+        .map(|v| v.iter().map(|s| s.line).collect())
+        .unwrap_or_default();
+    if lines.len() == n {
+        lines
+    } else {
+        vec![span.line; n]
+    }
 }
 
 /// The sub-array `key` of an object element as pending rows (absent or null: none).
-fn pending_rows(bytes: &[u8], span: Span, obj: &serde_json::Map<String, Value>, path: &str, key: &str) -> Result<Pending, Problem> {
+fn pending_rows(
+    bytes: &[u8],
+    span: Span,
+    obj: &serde_json::Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Pending, Problem> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(VecDeque::new()),
         Some(Value::Array(items)) => {
             let lines = lines_of(bytes, span, key, items.len());
-            Ok(items.iter().zip(lines).enumerate().map(|(j, (v, line))| (format!("{path}.{key}[{j}]"), line, v.clone())).collect())
+            Ok(items
+                .iter()
+                .zip(lines)
+                .enumerate()
+                .map(|(j, (v, line))| (format!("{path}.{key}[{j}]"), line, v.clone()))
+                .collect())
         }
-        Some(other) => Err((Some(format!("{path}.{key}")), format!("expected an array, found {}", type_name(other)))),
+        Some(other) => Err((
+            Some(format!("{path}.{key}")),
+            format!("expected an array, found {}", type_name(other)),
+        )),
     }
 }
 
@@ -105,26 +125,51 @@ pub(crate) struct Adherence {
 }
 
 impl Adherence {
-    pub(crate) fn new(shape: AdherenceShape, bytes: Vec<u8>, elements: Vec<Span>, bulk_start: Option<DateTime<Utc>>, ctx: Ctx) -> Self {
-        Self { shape, bytes, elements: elements.into_iter(), index: 0, bulk_start, ctx, current: None }
+    pub(crate) fn new(
+        shape: AdherenceShape,
+        bytes: Vec<u8>,
+        elements: Vec<Span>,
+        bulk_start: Option<DateTime<Utc>>,
+        ctx: Ctx,
+    ) -> Self {
+        Self {
+            shape,
+            bytes,
+            elements: elements.into_iter(),
+            index: 0,
+            bulk_start,
+            ctx,
+            current: None,
+        }
     }
 
     /// Opens the next user element: its agent, start and day-metric rows.
-    fn open_user(&mut self, span: Span, path: &str) -> Result<(AgentId, DateTime<Utc>, Pending), (u64, Problem)> {
+    fn open_user(
+        &mut self,
+        span: Span,
+        path: &str,
+    ) -> Result<(AgentId, DateTime<Utc>, Pending), (u64, Problem)> {
         let v = parse_element(&self.bytes[span.start..span.end], span.line)?;
         let at = |e: Problem| (span.line, e);
         let Value::Object(obj) = &v else {
-            return Err(at((Some(path.to_owned()), format!("expected an object, found {}", type_name(&v)))));
+            return Err(at((
+                Some(path.to_owned()),
+                format!("expected an object, found {}", type_name(&v)),
+            )));
         };
         let user_path = format!("{path}.userId");
-        let user = obj.get("userId").ok_or_else(|| at((Some(user_path.clone()), "missing".to_owned())))?;
+        let user = obj
+            .get("userId")
+            .ok_or_else(|| at((Some(user_path.clone()), "missing".to_owned())))?;
         let user = string(user, &user_path).map_err(at)?;
         let agent = self.ctx.agent(user).map_err(|e| at((Some(user_path), e)))?;
         let start = match self.bulk_start {
             Some(start) => start,
             None => {
                 let p = format!("{path}.startDate");
-                let s = obj.get("startDate").ok_or_else(|| at((Some(p.clone()), "missing".to_owned())))?;
+                let s = obj
+                    .get("startDate")
+                    .ok_or_else(|| at((Some(p.clone()), "missing".to_owned())))?;
                 parse_instant(string(s, &p).map_err(at)?).map_err(|e| at((Some(p), e)))?
             }
         };
@@ -132,18 +177,37 @@ impl Adherence {
         Ok((agent, start, rows))
     }
 
-    fn day_row(&mut self, agent: &AgentId, start: DateTime<Utc>, path: &str, line: u64, v: &Value, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
+    fn day_row(
+        &mut self,
+        agent: &AgentId,
+        start: DateTime<Utc>,
+        path: &str,
+        line: u64,
+        v: &Value,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), Problem> {
         let Value::Object(obj) = v else {
-            return Err((Some(path.to_owned()), format!("expected an object, found {}", type_name(v))));
+            return Err((
+                Some(path.to_owned()),
+                format!("expected an object, found {}", type_name(v)),
+            ));
         };
         let off_field = self.shape.offset_field();
         let off_path = format!("{path}.{off_field}");
-        let offset = obj.get(off_field).ok_or_else(|| (Some(off_path.clone()), "missing".to_owned()))?;
+        let offset = obj
+            .get(off_field)
+            .ok_or_else(|| (Some(off_path.clone()), "missing".to_owned()))?;
         let offset = number(offset, &off_path)?;
         if offset.fract() != 0.0 || offset.abs() > 1e9 {
-            return Err((Some(off_path), format!("{offset} is not a whole number of seconds within ±10^9")));
+            return Err((
+                Some(off_path),
+                format!("{offset} is not a whole number of seconds within ±10^9"),
+            ));
         }
-        #[allow(clippy::cast_possible_truncation, reason = "a whole number within ±10^9, checked above")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a whole number within ±10^9, checked above"
+        )]
         let instant = start + TimeDelta::seconds(offset as i64);
         let day = local_day(instant, self.ctx.tz).map_err(|e| (Some(off_path), e))?;
         for (field, metric) in self.shape.fields() {
@@ -151,8 +215,18 @@ impl Adherence {
                 None | Some(Value::Null) => {}
                 Some(x) => {
                     let value = number(x, &format!("{path}.{field}"))?;
-                    let metric = self.ctx.metric(metric).map_err(|e| (Some(field.to_owned()), e))?;
-                    out.push(self.ctx.record(agent.clone(), day, metric, value, BTreeMap::new(), line));
+                    let metric = self
+                        .ctx
+                        .metric(metric)
+                        .map_err(|e| (Some(field.to_owned()), e))?;
+                    out.push(self.ctx.record(
+                        agent.clone(),
+                        day,
+                        metric,
+                        value,
+                        BTreeMap::new(),
+                        line,
+                    ));
                 }
             }
         }
@@ -182,7 +256,11 @@ impl RowSource for Adherence {
             match self.open_user(span, &path) {
                 Ok(user) => self.current = Some(user),
                 Err((line, (location, reason))) => {
-                    return Some(Step::Bad(self.ctx.row_error(line, location.or(Some(path)), reason)));
+                    return Some(Step::Bad(self.ctx.row_error(
+                        line,
+                        location.or(Some(path)),
+                        reason,
+                    )));
                 }
             }
         }
@@ -193,7 +271,17 @@ impl RowSource for Adherence {
 type Group = (AgentId, BTreeMap<String, String>, Pending);
 
 /// The stats Kudos reads from an aggregate metric.
-const STATS: [&str; 9] = ["max", "min", "count", "sum", "current", "ratio", "numerator", "denominator", "target"];
+const STATS: [&str; 9] = [
+    "max",
+    "min",
+    "count",
+    "sum",
+    "current",
+    "ratio",
+    "numerator",
+    "denominator",
+    "target",
+];
 
 /// An analytics aggregates response.
 pub(crate) struct Aggregates {
@@ -206,18 +294,30 @@ pub(crate) struct Aggregates {
 
 impl Aggregates {
     pub(crate) fn new(bytes: Vec<u8>, elements: Vec<Span>, ctx: Ctx) -> Self {
-        Self { bytes, elements: elements.into_iter(), index: 0, ctx, current: None }
+        Self {
+            bytes,
+            elements: elements.into_iter(),
+            index: 0,
+            ctx,
+            current: None,
+        }
     }
 
     fn open_group(&mut self, span: Span, path: &str) -> Result<Group, (u64, Problem)> {
         let v = parse_element(&self.bytes[span.start..span.end], span.line)?;
         let at = |e: Problem| (span.line, e);
         let Value::Object(obj) = &v else {
-            return Err(at((Some(path.to_owned()), format!("expected an object, found {}", type_name(&v)))));
+            return Err(at((
+                Some(path.to_owned()),
+                format!("expected an object, found {}", type_name(&v)),
+            )));
         };
         let group_path = format!("{path}.group");
         let Some(Value::Object(group)) = obj.get("group") else {
-            return Err(at((Some(group_path), "missing, or not an object: a group without userId".to_owned())));
+            return Err(at((
+                Some(group_path),
+                "missing, or not an object: a group without userId".to_owned(),
+            )));
         };
         let mut agent = None;
         let mut dims = BTreeMap::new();
@@ -231,56 +331,103 @@ impl Aggregates {
                 dims.insert(k.clone(), s.to_owned());
             }
         }
-        let agent = agent.ok_or_else(|| at((Some(group_path), "the group has no userId".to_owned())))?;
+        let agent =
+            agent.ok_or_else(|| at((Some(group_path), "the group has no userId".to_owned())))?;
         let rows = pending_rows(&self.bytes, span, obj, path, "data").map_err(at)?;
         Ok((agent, dims, rows))
     }
 
-    fn interval_row(&mut self, agent: &AgentId, group_dims: &BTreeMap<String, String>, path: &str, line: u64, v: &Value, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
+    fn interval_row(
+        &mut self,
+        agent: &AgentId,
+        group_dims: &BTreeMap<String, String>,
+        path: &str,
+        line: u64,
+        v: &Value,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), Problem> {
         let Value::Object(obj) = v else {
-            return Err((Some(path.to_owned()), format!("expected an object, found {}", type_name(v))));
+            return Err((
+                Some(path.to_owned()),
+                format!("expected an object, found {}", type_name(v)),
+            ));
         };
         let ipath = format!("{path}.interval");
-        let interval = string(obj.get("interval").ok_or_else(|| (Some(ipath.clone()), "missing".to_owned()))?, &ipath)?;
-        let (start, end) = interval
-            .split_once('/')
-            .ok_or_else(|| (Some(ipath.clone()), format!("{interval:?} is not `start/end`")))?;
+        let interval = string(
+            obj.get("interval")
+                .ok_or_else(|| (Some(ipath.clone()), "missing".to_owned()))?,
+            &ipath,
+        )?;
+        let (start, end) = interval.split_once('/').ok_or_else(|| {
+            (
+                Some(ipath.clone()),
+                format!("{interval:?} is not `start/end`"),
+            )
+        })?;
         let start = parse_instant(start).map_err(|e| (Some(ipath.clone()), e))?;
         let end = parse_instant(end).map_err(|e| (Some(ipath.clone()), e))?;
         if end <= start {
-            return Err((Some(ipath), format!("the interval {interval:?} ends before it starts")));
+            return Err((
+                Some(ipath),
+                format!("the interval {interval:?} ends before it starts"),
+            ));
         }
         let day = local_day(start, self.ctx.tz).map_err(|e| (Some(ipath.clone()), e))?;
         let mut dims = group_dims.clone();
         if shorter_than_local_day(start, end, self.ctx.tz) {
-            dims.insert("interval".to_owned(), start.to_rfc3339_opts(SecondsFormat::Secs, true));
+            dims.insert(
+                "interval".to_owned(),
+                start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            );
         }
         let metrics = match obj.get("metrics") {
             None | Some(Value::Null) => return Ok(()),
             Some(Value::Array(m)) => m,
-            Some(other) => return Err((Some(format!("{path}.metrics")), format!("expected an array, found {}", type_name(other)))),
+            Some(other) => {
+                return Err((
+                    Some(format!("{path}.metrics")),
+                    format!("expected an array, found {}", type_name(other)),
+                ));
+            }
         };
         for (k, m) in metrics.iter().enumerate() {
             let mpath = format!("{path}.metrics[{k}]");
             let Value::Object(m) = m else {
-                return Err((Some(mpath), format!("expected an object, found {}", type_name(m))));
+                return Err((
+                    Some(mpath),
+                    format!("expected an object, found {}", type_name(m)),
+                ));
             };
             let name_path = format!("{mpath}.metric");
-            let name = string(m.get("metric").ok_or_else(|| (Some(name_path.clone()), "missing".to_owned()))?, &name_path)?;
+            let name = string(
+                m.get("metric")
+                    .ok_or_else(|| (Some(name_path.clone()), "missing".to_owned()))?,
+                &name_path,
+            )?;
             let mut dims = dims.clone();
             match m.get("qualifier") {
                 None | Some(Value::Null) => {}
                 Some(q) => {
-                    dims.insert("qualifier".to_owned(), string(q, &format!("{mpath}.qualifier"))?.to_owned());
+                    dims.insert(
+                        "qualifier".to_owned(),
+                        string(q, &format!("{mpath}.qualifier"))?.to_owned(),
+                    );
                 }
             }
             let stats = match m.get("stats") {
                 None | Some(Value::Null) => continue,
                 Some(Value::Object(s)) => s,
-                Some(other) => return Err((Some(format!("{mpath}.stats")), format!("expected an object, found {}", type_name(other)))),
+                Some(other) => {
+                    return Err((
+                        Some(format!("{mpath}.stats")),
+                        format!("expected an object, found {}", type_name(other)),
+                    ));
+                }
             };
             let mut emit = |stat: &str, value: f64, ctx: &mut Ctx| -> Result<(), Problem> {
-                let metric = ctx.metric(&format!("{name}.{stat}")).map_err(|e| (Some(name_path.clone()), e))?;
+                let metric = ctx
+                    .metric(&format!("{name}.{stat}"))
+                    .map_err(|e| (Some(name_path.clone()), e))?;
                 out.push(ctx.record(agent.clone(), day, metric, value, dims.clone(), line));
                 Ok(())
             };
@@ -302,8 +449,12 @@ impl Aggregates {
             if let (Some(sum), Some(count)) = (sum, count)
                 && count > 0.0
             {
-                let avg = check_value(sum / count)
-                    .map_err(|()| (Some(format!("{mpath}.stats")), "sum / count is not a finite number within ±2^53".to_owned()))?;
+                let avg = check_value(sum / count).map_err(|()| {
+                    (
+                        Some(format!("{mpath}.stats")),
+                        "sum / count is not a finite number within ±2^53".to_owned(),
+                    )
+                })?;
                 emit("avg", avg, &mut self.ctx)?;
             }
         }
@@ -317,13 +468,15 @@ impl RowSource for Aggregates {
             if let Some((agent, dims, pending)) = &mut self.current {
                 if let Some((path, line, v)) = pending.pop_front() {
                     let (agent, dims) = (agent.clone(), dims.clone());
-                    return Some(match self.interval_row(&agent, &dims, &path, line, &v, out) {
-                        Ok(()) => Step::Row,
-                        Err((location, reason)) => {
-                            out.clear();
-                            Step::Bad(self.ctx.row_error(line, location, reason))
-                        }
-                    });
+                    return Some(
+                        match self.interval_row(&agent, &dims, &path, line, &v, out) {
+                            Ok(()) => Step::Row,
+                            Err((location, reason)) => {
+                                out.clear();
+                                Step::Bad(self.ctx.row_error(line, location, reason))
+                            }
+                        },
+                    );
                 }
                 self.current = None;
             }
@@ -333,7 +486,11 @@ impl RowSource for Aggregates {
             match self.open_group(span, &path) {
                 Ok(group) => self.current = Some(group),
                 Err((line, (location, reason))) => {
-                    return Some(Step::Bad(self.ctx.row_error(line, location.or(Some(path)), reason)));
+                    return Some(Step::Bad(self.ctx.row_error(
+                        line,
+                        location.or(Some(path)),
+                        reason,
+                    )));
                 }
             }
         }

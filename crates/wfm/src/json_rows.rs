@@ -6,10 +6,10 @@ use std::io::BufRead;
 use kudos_core::{Day, MetricRecord};
 use serde_json::Value;
 
+use crate::WfmError;
 use crate::json_scan::Span;
 use crate::rows::{Ctx, RowSource, Step, check_dim_name};
 use crate::values::{check_value, clip};
-use crate::WfmError;
 
 /// A row problem: the JSON path at fault and why.
 pub(crate) type Problem = (Option<String>, String);
@@ -30,41 +30,76 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 pub(crate) fn parse_element(bytes: &[u8], line: u64) -> Result<Value, (u64, Problem)> {
     serde_json::from_slice(bytes).map_err(|e| {
         let msg = e.to_string();
-        let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]).to_owned();
+        let msg = msg
+            .rfind(" at line ")
+            .map_or(msg.as_str(), |i| &msg[..i])
+            .to_owned();
         let at = line + u64::try_from(e.line()).unwrap_or(1).saturating_sub(1);
-        (at, (None, format!("invalid JSON: {msg} (column {})", e.column())))
+        (
+            at,
+            (None, format!("invalid JSON: {msg} (column {})", e.column())),
+        )
     })
 }
 
 /// A number field, checked finite and within ±2^53.
 pub(crate) fn number(v: &Value, path: &str) -> Result<f64, Problem> {
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(|x| check_value(x).ok())
-            .ok_or_else(|| (Some(path.to_owned()), format!("{n} is not a finite number within ±2^53"))),
-        other => Err((Some(path.to_owned()), format!("expected a number, found {}", type_name(other)))),
+        Value::Number(n) => n.as_f64().and_then(|x| check_value(x).ok()).ok_or_else(|| {
+            (
+                Some(path.to_owned()),
+                format!("{n} is not a finite number within ±2^53"),
+            )
+        }),
+        other => Err((
+            Some(path.to_owned()),
+            format!("expected a number, found {}", type_name(other)),
+        )),
     }
 }
 
 /// A string field.
 pub(crate) fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, Problem> {
-    v.as_str().ok_or_else(|| (Some(path.to_owned()), format!("expected a string, found {}", type_name(v))))
+    v.as_str().ok_or_else(|| {
+        (
+            Some(path.to_owned()),
+            format!("expected a string, found {}", type_name(v)),
+        )
+    })
 }
 
 /// Reads one canonical object into a record.
 fn canonical(v: &Value, path: &str, line: u64, ctx: &mut Ctx) -> Result<MetricRecord, Problem> {
     let at = |field: &str| format!("{path}.{field}");
     let Value::Object(obj) = v else {
-        return Err((Some(path.to_owned()), format!("expected an object, found {}", type_name(v))));
+        return Err((
+            Some(path.to_owned()),
+            format!("expected an object, found {}", type_name(v)),
+        ));
     };
-    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "agent_id" | "date" | "metric" | "value" | "dims")) {
-        return Err((Some(at(k)), "unknown field (canonical-json allows agent_id, date, metric, value, dims)".to_owned()));
+    if let Some(k) = obj.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "agent_id" | "date" | "metric" | "value" | "dims"
+        )
+    }) {
+        return Err((
+            Some(at(k)),
+            "unknown field (canonical-json allows agent_id, date, metric, value, dims)".to_owned(),
+        ));
     }
-    let get = |field: &str| obj.get(field).ok_or_else(|| (Some(at(field)), "missing".to_owned()));
-    let agent = ctx.agent(string(get("agent_id")?, &at("agent_id"))?).map_err(|e| (Some(at("agent_id")), e))?;
-    let day = Day::parse(string(get("date")?, &at("date"))?).map_err(|e| (Some(at("date")), e.to_string()))?;
-    let metric = ctx.metric(string(get("metric")?, &at("metric"))?).map_err(|e| (Some(at("metric")), e))?;
+    let get = |field: &str| {
+        obj.get(field)
+            .ok_or_else(|| (Some(at(field)), "missing".to_owned()))
+    };
+    let agent = ctx
+        .agent(string(get("agent_id")?, &at("agent_id"))?)
+        .map_err(|e| (Some(at("agent_id")), e))?;
+    let day = Day::parse(string(get("date")?, &at("date"))?)
+        .map_err(|e| (Some(at("date")), e.to_string()))?;
+    let metric = ctx
+        .metric(string(get("metric")?, &at("metric"))?)
+        .map_err(|e| (Some(at("metric")), e))?;
     let value = number(get("value")?, &at("value"))?;
     let mut dims = BTreeMap::new();
     match obj.get("dims") {
@@ -79,7 +114,12 @@ fn canonical(v: &Value, path: &str, line: u64, ctx: &mut Ctx) -> Result<MetricRe
                 }
             }
         }
-        Some(other) => return Err((Some(at("dims")), format!("expected an object, found {}", type_name(other)))),
+        Some(other) => {
+            return Err((
+                Some(at("dims")),
+                format!("expected an object, found {}", type_name(other)),
+            ));
+        }
     }
     Ok(ctx.record(agent, day, metric, value, dims, line))
 }
@@ -99,7 +139,9 @@ impl RowSource for CanonicalArray {
         self.index += 1;
         let v = match parse_element(&self.bytes[span.start..span.end], span.line) {
             Ok(v) => v,
-            Err((line, (_, reason))) => return Some(Step::Bad(self.ctx.row_error(line, Some(path), reason))),
+            Err((line, (_, reason))) => {
+                return Some(Step::Bad(self.ctx.row_error(line, Some(path), reason)));
+            }
         };
         Some(match canonical(&v, &path, span.line, &mut self.ctx) {
             Ok(r) => {
@@ -126,7 +168,12 @@ impl RowSource for JsonLines {
             match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(error) => return Some(Step::Fatal(WfmError::Io { file: self.ctx.source.to_string(), error })),
+                Err(error) => {
+                    return Some(Step::Fatal(WfmError::Io {
+                        file: self.ctx.source.to_string(),
+                        error,
+                    }));
+                }
             }
             self.line += 1;
             if self.buf.iter().all(u8::is_ascii_whitespace) {
@@ -157,4 +204,3 @@ impl RowSource for JsonLines {
 pub(crate) fn looks_like_json_line(line: &[u8]) -> bool {
     matches!(serde_json::from_slice::<Value>(line), Ok(Value::Object(o)) if o.contains_key("agent_id"))
 }
-

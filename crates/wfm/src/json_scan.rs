@@ -38,7 +38,10 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn err<T>(&self, reason: impl Into<String>) -> Result<T, ScanError> {
-        Err(ScanError { line: self.line, reason: reason.into() })
+        Err(ScanError {
+            line: self.line,
+            reason: reason.into(),
+        })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -69,7 +72,10 @@ impl Cursor<'_> {
                 _ => {}
             }
         }
-        Err(ScanError { line, reason: "the document ends inside a string (truncated?)".to_owned() })
+        Err(ScanError {
+            line,
+            reason: "the document ends inside a string (truncated?)".to_owned(),
+        })
     }
 
     fn skip_value(&mut self) -> Result<Span, ScanError> {
@@ -112,11 +118,18 @@ impl Cursor<'_> {
                     self.bump();
                 }
                 if self.pos == start {
-                    return self.err(format!("expected a value, found {:?}", char::from(self.b[start])));
+                    return self.err(format!(
+                        "expected a value, found {:?}",
+                        char::from(self.b[start])
+                    ));
                 }
             }
         }
-        Ok(Span { start, end: self.pos, line })
+        Ok(Span {
+            start,
+            end: self.pos,
+            line,
+        })
     }
 
     fn elements(&mut self) -> Result<Vec<Span>, ScanError> {
@@ -138,7 +151,12 @@ impl Cursor<'_> {
                     return Ok(out);
                 }
                 None => return self.err("the document ends inside an array (truncated?)"),
-                Some(c) => return self.err(format!("expected `,` or `]` after an array element, found {:?}", char::from(c))),
+                Some(c) => {
+                    return self.err(format!(
+                        "expected `,` or `]` after an array element, found {:?}",
+                        char::from(c)
+                    ));
+                }
             }
         }
     }
@@ -156,7 +174,9 @@ impl Cursor<'_> {
             if self.peek() != Some(b'"') {
                 return match self.peek() {
                     None => self.err("the document ends inside an object (truncated?)"),
-                    Some(c) => self.err(format!("expected a member name, found {:?}", char::from(c))),
+                    Some(c) => {
+                        self.err(format!("expected a member name, found {:?}", char::from(c)))
+                    }
                 };
             }
             let key_start = self.pos;
@@ -173,7 +193,10 @@ impl Cursor<'_> {
             self.skip_ws();
             let span = self.skip_value()?;
             if out.iter().any(|(k, _)| *k == key) {
-                return Err(ScanError { line: span.line, reason: format!("member {key:?} appears twice") });
+                return Err(ScanError {
+                    line: span.line,
+                    reason: format!("member {key:?} appears twice"),
+                });
             }
             out.push((key, span));
             self.skip_ws();
@@ -184,7 +207,12 @@ impl Cursor<'_> {
                     return Ok(out);
                 }
                 None => return self.err("the document ends inside an object (truncated?)"),
-                Some(c) => return self.err(format!("expected `,` or `}}` after a member, found {:?}", char::from(c))),
+                Some(c) => {
+                    return self.err(format!(
+                        "expected `,` or `}}` after a member, found {:?}",
+                        char::from(c)
+                    ));
+                }
             }
         }
     }
@@ -193,13 +221,23 @@ impl Cursor<'_> {
 /// Splits a whole document: a top-level array into elements, or a top-level object into
 /// members. Anything after the top-level value but whitespace is an error.
 pub(crate) fn top_level(b: &[u8]) -> Result<Top, ScanError> {
-    let mut c = Cursor { b, pos: 0, end: b.len(), line: 1 };
+    let mut c = Cursor {
+        b,
+        pos: 0,
+        end: b.len(),
+        line: 1,
+    };
     c.skip_ws();
     let top = match c.peek() {
         Some(b'[') => Top::Array(c.elements()?),
         Some(b'{') => Top::Object(c.members()?),
         None => return c.err("the document is empty"),
-        Some(ch) => return c.err(format!("expected a JSON object or array, found {:?}", char::from(ch))),
+        Some(ch) => {
+            return c.err(format!(
+                "expected a JSON object or array, found {:?}",
+                char::from(ch)
+            ));
+        }
     };
     c.skip_ws();
     if c.peek().is_some() {
@@ -211,12 +249,22 @@ pub(crate) fn top_level(b: &[u8]) -> Result<Top, ScanError> {
 /// The elements of the array that is member `key` of the object at `span`, or `None` if the
 /// object has no such member, the member is not an array, or the span does not scan.
 pub(crate) fn member_elements(b: &[u8], span: Span, key: &str) -> Option<Vec<Span>> {
-    let mut c = Cursor { b, pos: span.start, end: span.end, line: span.line };
+    let mut c = Cursor {
+        b,
+        pos: span.start,
+        end: span.end,
+        line: span.line,
+    };
     if c.peek() != Some(b'{') {
         return None;
     }
     let (_, member) = c.members().ok()?.into_iter().find(|(k, _)| k == key)?;
-    let mut c = Cursor { b, pos: member.start, end: member.end, line: member.line };
+    let mut c = Cursor {
+        b,
+        pos: member.start,
+        end: member.end,
+        line: member.line,
+    };
     if c.peek() != Some(b'[') {
         return None;
     }
@@ -230,9 +278,21 @@ mod tests {
     #[test]
     fn splits_with_lines() {
         let doc = b"{\n \"a\": [1,\n {\"x\": \"]}\\\"\"},\n [2]],\n \"b\": null\n}\n";
-        let Top::Object(members) = top_level(doc).unwrap() else { panic!("not an object") };
-        assert_eq!(members.iter().map(|(k, s)| (k.as_str(), s.line)).collect::<Vec<_>>(), [("a", 2), ("b", 5)]);
-        let whole = Span { start: 0, end: doc.len(), line: 1 };
+        let Top::Object(members) = top_level(doc).unwrap() else {
+            panic!("not an object")
+        };
+        assert_eq!(
+            members
+                .iter()
+                .map(|(k, s)| (k.as_str(), s.line))
+                .collect::<Vec<_>>(),
+            [("a", 2), ("b", 5)]
+        );
+        let whole = Span {
+            start: 0,
+            end: doc.len(),
+            line: 1,
+        };
         let elems = member_elements(doc, whole, "a").unwrap();
         assert_eq!(elems.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 3, 4]);
         assert_eq!(&doc[elems[1].start..elems[1].end], b"{\"x\": \"]}\\\"\"}");
@@ -240,8 +300,25 @@ mod tests {
 
     #[test]
     fn truncation_and_junk_are_errors_not_panics() {
-        for bad in [&b"[{\"a\":1}"[..], b"{\"a\":", b"[\"abc", b"{\"a\" 1}", b"[1,]", b"[1 2]", b"{} x", b"", b"   ", b"\"s\"", b"{\"a\":1,\"a\":2}", b"[\"\\"] {
-            assert!(top_level(bad).is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"[{\"a\":1}"[..],
+            b"{\"a\":",
+            b"[\"abc",
+            b"{\"a\" 1}",
+            b"[1,]",
+            b"[1 2]",
+            b"{} x",
+            b"",
+            b"   ",
+            b"\"s\"",
+            b"{\"a\":1,\"a\":2}",
+            b"[\"\\",
+        ] {
+            assert!(
+                top_level(bad).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(matches!(top_level(b" [ ] "), Ok(Top::Array(v)) if v.is_empty()));
     }

@@ -69,3 +69,8 @@ pub use error::{RowError, WfmError};
 pub use format::Format;
 pub use mapping::{Mapping, UnknownColumns};
 pub use reader::{ParseOptions, ParseReport, Records, Warning, open};
+
+/// Compiles the README's Rust example, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

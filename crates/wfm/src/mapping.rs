@@ -110,7 +110,9 @@ impl Mapping {
     #[must_use]
     pub fn preset(name: &str) -> Option<Self> {
         let text = match name {
-            "genesys-agent-performance" => include_str!("../presets/genesys-agent-performance.toml"),
+            "genesys-agent-performance" => {
+                include_str!("../presets/genesys-agent-performance.toml")
+            }
             _ => return None,
         };
         // The presets are tested to parse; a failure here would be a build defect, reported as
@@ -127,7 +129,10 @@ impl Mapping {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| WfmError::Mapping {
             mapping: name.clone(),
-            reason: format!("cannot read it ({e}); the presets are: {}", Self::PRESETS.join(", ")),
+            reason: format!(
+                "cannot read it ({e}); the presets are: {}",
+                Self::PRESETS.join(", ")
+            ),
         })?;
         Self::from_toml(&name, &text)
     }
@@ -140,7 +145,10 @@ impl Mapping {
     /// classified twice, an invalid metric or dimension name, a delimiter that is not one
     /// ASCII character, or no metric column.
     pub fn from_toml(name: &str, text: &str) -> Result<Self, WfmError> {
-        let err = |reason: String| WfmError::Mapping { mapping: name.to_owned(), reason };
+        let err = |reason: String| WfmError::Mapping {
+            mapping: name.to_owned(),
+            reason,
+        };
         let file: MappingFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         let mut columns = HashMap::new();
         let mut add = |label: &str, column: Column, field: &str| -> Result<(), WfmError> {
@@ -149,7 +157,9 @@ impl Mapping {
                 return Err(err(format!("{field}: an empty column label")));
             }
             if columns.insert(key, column).is_some() {
-                return Err(err(format!("{field}: column {label:?} is classified more than once")));
+                return Err(err(format!(
+                    "{field}: column {label:?} is classified more than once"
+                )));
             }
             Ok(())
         };
@@ -163,7 +173,9 @@ impl Mapping {
         }
         for (label, dim) in &file.dimensions {
             if dim.is_empty() || dim.trim() != dim || dim.chars().any(char::is_control) {
-                return Err(err(format!("dimensions.{label:?}: invalid dimension name {dim:?}")));
+                return Err(err(format!(
+                    "dimensions.{label:?}: invalid dimension name {dim:?}"
+                )));
             }
             add(label, Column::Dim(dim.clone()), "dimensions")?;
         }
@@ -171,12 +183,15 @@ impl Mapping {
             return Err(err("metrics: no metric column".to_owned()));
         }
         for (label, metric) in &file.metrics {
-            let metric = MetricName::new(metric).map_err(|e| err(format!("metrics.{label:?}: {e}")))?;
+            let metric =
+                MetricName::new(metric).map_err(|e| err(format!("metrics.{label:?}: {e}")))?;
             add(label, Column::Metric(metric), "metrics")?;
         }
         let delimiter = match file.delimiter.as_deref() {
             None => b',',
-            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => d.as_bytes()[0],
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => {
+                d.as_bytes()[0]
+            }
             Some(d) => return Err(err(format!("delimiter: {d:?} is not one ASCII character"))),
         };
         Ok(Self {
@@ -216,22 +231,45 @@ mod tests {
     #[test]
     fn mistakes_name_the_field() {
         let cases = [
-            ("agent_id = 'A'\nday = 'A'\n[metrics]\nX = 'x'", "day: column \"A\" is classified more than once"),
+            (
+                "agent_id = 'A'\nday = 'A'\n[metrics]\nX = 'x'",
+                "day: column \"A\" is classified more than once",
+            ),
             ("agent_id = 'A'\nday = 'D'\n", "metrics: no metric column"),
-            ("agent_id = 'A'\nday = 'D'\n[metrics]\nX = ''", "metrics.\"X\": metric name is empty"),
-            ("agent_id = 'A'\nday = 'D'\ndelimiter = ';;'\n[metrics]\nX = 'x'", "delimiter: \";;\""),
-            ("agent_id = 'A'\nday = 'D'\ncolour = 1\n[metrics]\nX = 'x'", "unknown field `colour`"),
-            ("agent_id = 'A'\nday = 'D'\n[metrics]\nX = 'x'\n[dimensions]\nM = ' m'", "dimensions.\"M\""),
+            (
+                "agent_id = 'A'\nday = 'D'\n[metrics]\nX = ''",
+                "metrics.\"X\": metric name is empty",
+            ),
+            (
+                "agent_id = 'A'\nday = 'D'\ndelimiter = ';;'\n[metrics]\nX = 'x'",
+                "delimiter: \";;\"",
+            ),
+            (
+                "agent_id = 'A'\nday = 'D'\ncolour = 1\n[metrics]\nX = 'x'",
+                "unknown field `colour`",
+            ),
+            (
+                "agent_id = 'A'\nday = 'D'\n[metrics]\nX = 'x'\n[dimensions]\nM = ' m'",
+                "dimensions.\"M\"",
+            ),
         ];
         for (text, want) in cases {
             let got = Mapping::from_toml("m.toml", text).unwrap_err().to_string();
-            assert!(got.contains(want) && got.starts_with("mapping m.toml: "), "{got:?} lacks {want:?}");
+            assert!(
+                got.contains(want) && got.starts_with("mapping m.toml: "),
+                "{got:?} lacks {want:?}"
+            );
         }
     }
 
     #[test]
     fn an_unknown_preset_that_is_no_file_says_so() {
-        let err = Mapping::resolve("genesys-agent-perf").unwrap_err().to_string();
-        assert!(err.contains("cannot read it") && err.contains("genesys-agent-performance"), "{err}");
+        let err = Mapping::resolve("genesys-agent-perf")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read it") && err.contains("genesys-agent-performance"),
+            "{err}"
+        );
     }
 }

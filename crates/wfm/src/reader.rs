@@ -41,7 +41,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { format: Format::Auto, time_zone: Tz::UTC, mapping: None }
+        Self {
+            format: Format::Auto,
+            time_zone: Tz::UTC,
+            mapping: None,
+        }
     }
 }
 
@@ -59,7 +63,9 @@ impl ParseOptions {
     ///
     /// [`WfmError::TimeZone`] for an unknown name.
     pub fn with_time_zone(mut self, name: &str) -> Result<Self, WfmError> {
-        self.time_zone = name.parse().map_err(|_| WfmError::TimeZone { name: name.to_owned() })?;
+        self.time_zone = name.parse().map_err(|_| WfmError::TimeZone {
+            name: name.to_owned(),
+        })?;
         Ok(self)
     }
 
@@ -115,7 +121,10 @@ pub struct ParseReport {
 pub fn open(path: impl AsRef<Path>, options: &ParseOptions) -> Result<Records, WfmError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|error| WfmError::Io { file: name.clone(), error })?;
+    let file = std::fs::File::open(path).map_err(|error| WfmError::Io {
+        file: name.clone(),
+        error,
+    })?;
     Records::from_reader(&name, file, options)
 }
 
@@ -133,14 +142,17 @@ pub fn open(path: impl AsRef<Path>, options: &ParseOptions) -> Result<Records, W
 pub struct Records {
     rows: Box<dyn RowSource>,
     buf: Vec<MetricRecord>,
-    seen: HashMap<u64, u64, BuildHasherDefault<Prehashed>>,
+    seen: Seen,
     report: ParseReport,
     done: bool,
 }
 
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Records").field("report", &self.report).field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("Records")
+            .field("report", &self.report)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,13 +162,21 @@ impl Records {
     /// # Errors
     ///
     /// A file error, as for [`open`].
-    pub fn from_reader(source: &str, input: impl Read + Send + 'static, options: &ParseOptions) -> Result<Self, WfmError> {
+    pub fn from_reader(
+        source: &str,
+        input: impl Read + Send + 'static,
+        options: &ParseOptions,
+    ) -> Result<Self, WfmError> {
         let (rows, format, warnings) = detect_and_open(source, Box::new(input), options)?;
         Ok(Self {
             rows,
             buf: Vec::new(),
-            seen: HashMap::default(),
-            report: ParseReport { format, warnings, ..ParseReport::default() },
+            seen: Seen::default(),
+            report: ParseReport {
+                format,
+                warnings,
+                ..ParseReport::default()
+            },
             done: false,
         })
     }
@@ -174,7 +194,7 @@ impl Records {
         let mut keep = Vec::with_capacity(self.buf.len());
         for record in &self.buf {
             let fp = fingerprint(record);
-            match self.seen.get(&fp) {
+            match self.seen.get(fp) {
                 None => {
                     self.seen.insert(fp, record.value.to_bits());
                     inserted.push(fp);
@@ -184,9 +204,13 @@ impl Records {
                 Some(&bits) if f64::from_bits(bits) == record.value => keep.push(false),
                 Some(&bits) => {
                     for fp in inserted {
-                        self.seen.remove(&fp);
+                        self.seen.remove(fp);
                     }
-                    let dims = if record.dims.is_empty() { String::new() } else { format!(", dims {:?}", record.dims) };
+                    let dims = if record.dims.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", dims {:?}", record.dims)
+                    };
                     return Err(RowError {
                         source: Arc::clone(&record.origin.source),
                         line: record.origin.line,
@@ -267,6 +291,46 @@ fn fingerprint(r: &MetricRecord) -> u64 {
     h.finish()
 }
 
+/// The identities read so far, by fingerprint, with the bits of their value.
+///
+/// Sharded so that growing the table reallocates one shard at a time: a single table would, at
+/// each doubling, briefly hold the old and the new arrays — 1.5 times its size.
+struct Seen {
+    shards: Vec<HashMap<u64, u64, BuildHasherDefault<Prehashed>>>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
+        }
+    }
+}
+
+const SHARDS: usize = 16;
+
+impl Seen {
+    /// Bits 32..36 pick the shard: the table uses the low bits for the bucket and the top
+    /// seven as tags, so these are free.
+    fn shard(&mut self, fp: u64) -> &mut HashMap<u64, u64, BuildHasherDefault<Prehashed>> {
+        #[allow(clippy::cast_possible_truncation, reason = "masked to 4 bits")]
+        let i = ((fp >> 32) & (SHARDS as u64 - 1)) as usize;
+        &mut self.shards[i]
+    }
+
+    fn get(&mut self, fp: u64) -> Option<&u64> {
+        self.shard(fp).get(&fp)
+    }
+
+    fn insert(&mut self, fp: u64, bits: u64) {
+        self.shard(fp).insert(fp, bits);
+    }
+
+    fn remove(&mut self, fp: u64) {
+        self.shard(fp).remove(&fp);
+    }
+}
+
 /// A hasher for keys that are already hashes.
 #[derive(Default)]
 struct Prehashed(u64);
@@ -288,10 +352,17 @@ impl Hasher for Prehashed {
 type Opened = (Box<dyn RowSource>, Format, Vec<crate::Warning>);
 
 fn io_err(file: &str, error: std::io::Error) -> WfmError {
-    WfmError::Io { file: file.to_owned(), error }
+    WfmError::Io {
+        file: file.to_owned(),
+        error,
+    }
 }
 
-fn detect_and_open(source: &str, input: Box<dyn Read + Send>, options: &ParseOptions) -> Result<Opened, WfmError> {
+fn detect_and_open(
+    source: &str,
+    input: Box<dyn Read + Send>,
+    options: &ParseOptions,
+) -> Result<Opened, WfmError> {
     let mut input = BufReader::with_capacity(64 * 1024, input);
     // A UTF-8 byte-order mark is tolerated in every format.
     let head = input.fill_buf().map_err(|e| io_err(source, e))?;
@@ -303,22 +374,53 @@ fn detect_and_open(source: &str, input: Box<dyn Read + Send>, options: &ParseOpt
     let ctx = Ctx::new(Arc::from(source), options.time_zone);
     let boxed = |r: BufReader<Box<dyn Read + Send>>| -> Box<dyn Read + Send> { Box::new(r) };
     match options.format {
-        Format::CanonicalCsv | Format::WideCsv => open_csv(options.format, boxed(input), options, ctx),
-        Format::CanonicalJson if first == Some(b'[') => open_document(options.format, read_all(input, source)?, ctx),
-        Format::CanonicalJson => Ok((Box::new(JsonLines { input: Box::new(input), line: 0, buf: Vec::new(), ctx }), Format::CanonicalJson, Vec::new())),
-        Format::GenesysAdherence | Format::GenesysAggregates => open_document(options.format, read_all(input, source)?, ctx),
+        Format::CanonicalCsv | Format::WideCsv => {
+            open_csv(options.format, boxed(input), options, ctx)
+        }
+        Format::CanonicalJson if first == Some(b'[') => {
+            open_document(options.format, read_all(input, source)?, ctx)
+        }
+        Format::CanonicalJson => Ok((
+            Box::new(JsonLines {
+                input: Box::new(input),
+                line: 0,
+                buf: Vec::new(),
+                ctx,
+            }),
+            Format::CanonicalJson,
+            Vec::new(),
+        )),
+        Format::GenesysAdherence | Format::GenesysAggregates => {
+            open_document(options.format, read_all(input, source)?, ctx)
+        }
         Format::Auto => match first {
-            None => Err(WfmError::Empty { file: source.to_owned() }),
+            None => Err(WfmError::Empty {
+                file: source.to_owned(),
+            }),
             Some(b'[') => open_document(Format::Auto, read_all(input, source)?, ctx),
             Some(b'{') => {
                 let mut first_line = Vec::new();
-                input.read_until(b'\n', &mut first_line).map_err(|e| io_err(source, e))?;
+                input
+                    .read_until(b'\n', &mut first_line)
+                    .map_err(|e| io_err(source, e))?;
                 if looks_like_json_line(&first_line) {
-                    let rest: Box<dyn BufRead + Send> = Box::new(Cursor::new(first_line).chain(input));
-                    Ok((Box::new(JsonLines { input: rest, line: 0, buf: Vec::new(), ctx }), Format::CanonicalJson, Vec::new()))
+                    let rest: Box<dyn BufRead + Send> =
+                        Box::new(Cursor::new(first_line).chain(input));
+                    Ok((
+                        Box::new(JsonLines {
+                            input: rest,
+                            line: 0,
+                            buf: Vec::new(),
+                            ctx,
+                        }),
+                        Format::CanonicalJson,
+                        Vec::new(),
+                    ))
                 } else {
                     let mut bytes = first_line;
-                    input.read_to_end(&mut bytes).map_err(|e| io_err(source, e))?;
+                    input
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| io_err(source, e))?;
                     open_document(Format::Auto, bytes, ctx)
                 }
             }
@@ -329,17 +431,27 @@ fn detect_and_open(source: &str, input: Box<dyn Read + Send>, options: &ParseOpt
 
 fn read_all(mut input: impl Read, source: &str) -> Result<Vec<u8>, WfmError> {
     let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes).map_err(|e| io_err(source, e))?;
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_err(source, e))?;
     Ok(bytes)
 }
 
-fn open_csv(format: Format, input: Box<dyn Read + Send>, options: &ParseOptions, ctx: Ctx) -> Result<Opened, WfmError> {
+fn open_csv(
+    format: Format,
+    input: Box<dyn Read + Send>,
+    options: &ParseOptions,
+    ctx: Ctx,
+) -> Result<Opened, WfmError> {
     let file = ctx.source.to_string();
     let mapping = options.mapping.as_deref();
     if format == Format::WideCsv && mapping.is_none() {
         return Err(WfmError::Mapping {
             mapping: "(none)".to_owned(),
-            reason: format!("wide-csv needs a mapping: a file, or a preset ({})", Mapping::PRESETS.join(", ")),
+            reason: format!(
+                "wide-csv needs a mapping: a file, or a preset ({})",
+                Mapping::PRESETS.join(", ")
+            ),
         });
     }
     let delimiter = match (format, mapping) {
@@ -350,10 +462,14 @@ fn open_csv(format: Format, input: Box<dyn Read + Send>, options: &ParseOptions,
     let Some(header) = csv_rows::read_header(&mut rdr, &file)? else {
         return Err(match format {
             Format::Auto => WfmError::Empty { file },
-            _ => WfmError::MissingColumn { file, column: "(the header row)".to_owned() },
+            _ => WfmError::MissingColumn {
+                file,
+                column: "(the header row)".to_owned(),
+            },
         });
     };
-    let canonical = format == Format::CanonicalCsv || (format == Format::Auto && csv_rows::is_canonical_header(&header));
+    let canonical = format == Format::CanonicalCsv
+        || (format == Format::Auto && csv_rows::is_canonical_header(&header));
     if canonical {
         let rows = CanonicalCsv::new(rdr, header, ctx)?;
         return Ok((Box::new(rows), Format::CanonicalCsv, Vec::new()));
@@ -362,14 +478,20 @@ fn open_csv(format: Format, input: Box<dyn Read + Send>, options: &ParseOptions,
     let mapping = match mapping {
         Some(m) => m,
         None => {
-            let looks_genesys = ["agent id", "interval start"].iter().all(|c| header.iter().any(|h| crate::mapping::label_key(h) == *c));
+            let looks_genesys = ["agent id", "interval start"]
+                .iter()
+                .all(|c| header.iter().any(|h| crate::mapping::label_key(h) == *c));
             match Mapping::preset("genesys-agent-performance") {
                 Some(p) if looks_genesys => {
                     preset = p;
                     &preset
                 }
                 _ => {
-                    let shown: Vec<_> = header.iter().take(8).map(|h| crate::values::clip(h)).collect();
+                    let shown: Vec<_> = header
+                        .iter()
+                        .take(8)
+                        .map(|h| crate::values::clip(h))
+                        .collect();
                     return Err(WfmError::UnknownFormat {
                         file,
                         reason: format!(
@@ -388,16 +510,30 @@ fn open_csv(format: Format, input: Box<dyn Read + Send>, options: &ParseOptions,
 /// A single JSON document: a canonical array, an adherence download or an aggregates response.
 fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, WfmError> {
     let file = ctx.source.to_string();
-    let malformed = |e: json_scan::ScanError| WfmError::Malformed { file: file.clone(), line: e.line, reason: e.reason };
+    let malformed = |e: json_scan::ScanError| WfmError::Malformed {
+        file: file.clone(),
+        line: e.line,
+        reason: e.reason,
+    };
     let top = json_scan::top_level(&bytes).map_err(malformed)?;
-    let unknown = |reason: String| WfmError::UnknownFormat { file: file.clone(), reason };
+    let unknown = |reason: String| WfmError::UnknownFormat {
+        file: file.clone(),
+        reason,
+    };
     match top {
         Top::Array(elements) => match format {
             Format::Auto | Format::CanonicalJson => {
-                let rows = CanonicalArray { bytes, elements: elements.into_iter(), index: 0, ctx };
+                let rows = CanonicalArray {
+                    bytes,
+                    elements: elements.into_iter(),
+                    index: 0,
+                    ctx,
+                };
                 Ok((Box::new(rows), Format::CanonicalJson, Vec::new()))
             }
-            _ => Err(unknown(format!("a JSON array, not a {format} document (an object)"))),
+            _ => Err(unknown(format!(
+                "a JSON array, not a {format} document (an object)"
+            ))),
         },
         Top::Object(members) => {
             let member = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
@@ -405,47 +541,75 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                 Format::GenesysAggregates => Format::GenesysAggregates,
                 Format::GenesysAdherence => Format::GenesysAdherence,
                 _ if member("results").is_some() => Format::GenesysAggregates,
-                _ if member("userResults").is_some() || member("data").is_some() => Format::GenesysAdherence,
+                _ if member("userResults").is_some() || member("data").is_some() => {
+                    Format::GenesysAdherence
+                }
                 _ => {
-                    let keys: Vec<_> = members.iter().take(8).map(|(k, _)| crate::values::clip(k)).collect();
+                    let keys: Vec<_> = members
+                        .iter()
+                        .take(8)
+                        .map(|(k, _)| crate::values::clip(k))
+                        .collect();
                     return Err(unknown(format!(
                         "a JSON object with members {keys:?}: not a Genesys adherence download (data or userResults), an aggregates response (results), or canonical JSON"
                     )));
                 }
             };
             let array = |key: &str, span: Option<Span>| -> Result<Vec<Span>, WfmError> {
-                let Some(span) = span else { return Ok(Vec::new()) };
+                let Some(span) = span else {
+                    return Ok(Vec::new());
+                };
                 let raw = &bytes[span.start..span.end];
                 if raw == b"null" {
                     return Ok(Vec::new());
                 }
                 if raw.first() != Some(&b'[') {
-                    return Err(WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("`{key}` is not an array") });
+                    return Err(WfmError::Malformed {
+                        file: file.clone(),
+                        line: span.line,
+                        reason: format!("`{key}` is not an array"),
+                    });
                 }
                 match json_scan::top_level(raw) {
                     Ok(Top::Array(items)) => Ok(items
                         .into_iter()
                         .map(|s| {
                             // The scan of the sub-slice counts lines from 1: rebase onto the document.
-                            Span { start: span.start + s.start, end: span.start + s.end, line: span.line + s.line - 1 }
+                            Span {
+                                start: span.start + s.start,
+                                end: span.start + s.end,
+                                line: span.line + s.line - 1,
+                            }
                         })
                         .collect()),
-                    Ok(Top::Object(_)) | Err(_) => Err(WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("`{key}` is not a well-formed array") }),
+                    Ok(Top::Object(_)) | Err(_) => Err(WfmError::Malformed {
+                        file: file.clone(),
+                        line: span.line,
+                        reason: format!("`{key}` is not a well-formed array"),
+                    }),
                 }
             };
             if kind == Format::GenesysAggregates {
                 if member("results").is_none() {
-                    return Err(unknown("not an aggregates response: no `results` member".to_owned()));
+                    return Err(unknown(
+                        "not an aggregates response: no `results` member".to_owned(),
+                    ));
                 }
                 let elements = array("results", member("results"))?;
-                return Ok((Box::new(Aggregates::new(bytes, elements, ctx)), kind, Vec::new()));
+                return Ok((
+                    Box::new(Aggregates::new(bytes, elements, ctx)),
+                    kind,
+                    Vec::new(),
+                ));
             }
             let shape = if member("userResults").is_some() {
                 AdherenceShape::Bulk
             } else if member("data").is_some() {
                 AdherenceShape::PerManagementUnit
             } else {
-                return Err(unknown("not an adherence download: no `data` or `userResults` member".to_owned()));
+                return Err(unknown(
+                    "not an adherence download: no `data` or `userResults` member".to_owned(),
+                ));
             };
             let bulk_start = match shape {
                 AdherenceShape::PerManagementUnit => None,
@@ -453,16 +617,29 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                     let span = member("startDate").ok_or_else(|| WfmError::Malformed {
                         file: file.clone(),
                         line: 1,
-                        reason: "a bulk adherence result without `startDate`: its days cannot be placed".to_owned(),
+                        reason:
+                            "a bulk adherence result without `startDate`: its days cannot be placed"
+                                .to_owned(),
                     })?;
-                    let bad = |reason: String| WfmError::Malformed { file: file.clone(), line: span.line, reason: format!("startDate: {reason}") };
-                    let v = parse_element(&bytes[span.start..span.end], span.line).map_err(|(_, (_, r))| bad(r))?;
-                    let text = v.as_str().ok_or_else(|| bad("expected a string".to_owned()))?;
+                    let bad = |reason: String| WfmError::Malformed {
+                        file: file.clone(),
+                        line: span.line,
+                        reason: format!("startDate: {reason}"),
+                    };
+                    let v = parse_element(&bytes[span.start..span.end], span.line)
+                        .map_err(|(_, (_, r))| bad(r))?;
+                    let text = v
+                        .as_str()
+                        .ok_or_else(|| bad("expected a string".to_owned()))?;
                     Some(parse_instant(text).map_err(bad)?)
                 }
             };
             let elements = array(shape.array(), member(shape.array()))?;
-            Ok((Box::new(Adherence::new(shape, bytes, elements, bulk_start, ctx)), kind, Vec::new()))
+            Ok((
+                Box::new(Adherence::new(shape, bytes, elements, bulk_start, ctx)),
+                kind,
+                Vec::new(),
+            ))
         }
     }
 }

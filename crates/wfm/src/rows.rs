@@ -42,11 +42,26 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(source: Arc<str>, tz: Tz) -> Self {
-        Self { source, tz, agents: HashMap::new(), metrics: HashMap::new() }
+        Self {
+            source,
+            tz,
+            agents: HashMap::new(),
+            metrics: HashMap::new(),
+        }
     }
 
-    pub(crate) fn row_error(&self, line: u64, location: Option<String>, reason: impl Into<String>) -> RowError {
-        RowError { source: Arc::clone(&self.source), line, location, reason: reason.into() }
+    pub(crate) fn row_error(
+        &self,
+        line: u64,
+        location: Option<String>,
+        reason: impl Into<String>,
+    ) -> RowError {
+        RowError {
+            source: Arc::clone(&self.source),
+            line,
+            location,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn agent(&mut self, text: &str) -> Result<AgentId, String> {
@@ -79,7 +94,10 @@ impl Ctx {
     }
 
     pub(crate) fn origin(&self, line: u64) -> Origin {
-        Origin { source: Arc::clone(&self.source), line }
+        Origin {
+            source: Arc::clone(&self.source),
+            line,
+        }
     }
 
     /// A record from parts already checked (the value by `values::check_value`).
@@ -92,14 +110,24 @@ impl Ctx {
         dims: BTreeMap<String, String>,
         line: u64,
     ) -> MetricRecord {
-        MetricRecord { agent, day, metric, value, dims, origin: self.origin(line) }
+        MetricRecord {
+            agent,
+            day,
+            metric,
+            value,
+            dims,
+            origin: self.origin(line),
+        }
     }
 }
 
 /// Checks a dimension name: not empty, no control characters, no whitespace at either end.
 pub(crate) fn check_dim_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.trim() != name || name.chars().any(char::is_control) {
-        Err(format!("{:?} is not a valid dimension name", crate::values::clip(name)))
+        Err(format!(
+            "{:?} is not a valid dimension name",
+            crate::values::clip(name)
+        ))
     } else {
         Ok(())
     }

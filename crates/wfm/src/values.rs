@@ -13,13 +13,19 @@ pub(crate) fn parse_value(text: &str) -> Result<f64, String> {
     if text.is_empty() {
         return Err("the value is empty".to_owned());
     }
-    let value: f64 = text.parse().map_err(|_| format!("{:?} is not a number", clip(text)))?;
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{:?} is not a number", clip(text)))?;
     check_value(value).map_err(|()| format!("{:?} is not a finite number within ±2^53", clip(text)))
 }
 
 /// Checks a parsed number: finite and within ±2^53.
 pub(crate) fn check_value(value: f64) -> Result<f64, ()> {
-    if value.is_finite() && value.abs() <= MAX_METRIC_MAGNITUDE { Ok(value) } else { Err(()) }
+    if value.is_finite() && value.abs() <= MAX_METRIC_MAGNITUDE {
+        Ok(value)
+    } else {
+        Err(())
+    }
 }
 
 /// Shortens text quoted in an error, so a huge field does not make a huge message.
@@ -67,7 +73,10 @@ pub(crate) fn parse_day_cell(text: &str, tz: Tz) -> Result<Day, String> {
                 .ok_or_else(|| format!("{:?} is outside years 1..=9999", clip(text)));
         }
     }
-    Err(format!("{:?} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp", clip(text)))
+    Err(format!(
+        "{:?} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
+        clip(text)
+    ))
 }
 
 /// The instant a local day starts in `tz`: midnight, or the first hour that exists when a
@@ -75,7 +84,9 @@ pub(crate) fn parse_day_cell(text: &str, tz: Tz) -> Result<Day, String> {
 fn local_day_start(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     (0..4).find_map(|hour| {
         let time = NaiveTime::from_hms_opt(hour, 0, 0)?;
-        tz.from_local_datetime(&date.and_time(time)).earliest().map(|t| t.with_timezone(&Utc))
+        tz.from_local_datetime(&date.and_time(time))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
     })
 }
 
@@ -96,7 +107,20 @@ mod tests {
 
     #[test]
     fn values_rust_would_accept_but_we_do_not() {
-        for bad in ["NaN", "nan", "inf", "-infinity", "1e400", "1e300", "9007199254740993.5e3", "", "  ", "1,5", "0x10", "12abc"] {
+        for bad in [
+            "NaN",
+            "nan",
+            "inf",
+            "-infinity",
+            "1e400",
+            "1e300",
+            "9007199254740993.5e3",
+            "",
+            "  ",
+            "1,5",
+            "0x10",
+            "12abc",
+        ] {
             assert!(parse_value(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(parse_value(" 41 "), Ok(41.0));
@@ -108,10 +132,23 @@ mod tests {
         let ny: Tz = "America/New_York".parse().unwrap();
         let cell = "2026-03-02T00:00:00.000-05:00";
         assert_eq!(parse_day_cell(cell, ny).unwrap().to_string(), "2026-03-02");
-        assert_eq!(parse_day_cell(cell, Tz::UTC).unwrap().to_string(), "2026-03-02");
+        assert_eq!(
+            parse_day_cell(cell, Tz::UTC).unwrap().to_string(),
+            "2026-03-02"
+        );
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
-        assert_eq!(parse_day_cell("2026-03-02T20:00:00Z", tokyo).unwrap().to_string(), "2026-03-03");
-        assert_eq!(parse_day_cell("2026-03-02 23:59:59", tokyo).unwrap().to_string(), "2026-03-02");
+        assert_eq!(
+            parse_day_cell("2026-03-02T20:00:00Z", tokyo)
+                .unwrap()
+                .to_string(),
+            "2026-03-03"
+        );
+        assert_eq!(
+            parse_day_cell("2026-03-02 23:59:59", tokyo)
+                .unwrap()
+                .to_string(),
+            "2026-03-02"
+        );
         assert!(parse_day_cell("2026-02-30", ny).is_err());
         assert!(parse_day_cell("yesterday", ny).is_err());
     }
@@ -121,11 +158,31 @@ mod tests {
         let ny: Tz = "America/New_York".parse().unwrap();
         let t = |s: &str| parse_instant(s).unwrap();
         // 2026-03-08 is 23 hours long in New York.
-        assert!(!shorter_than_local_day(t("2026-03-08T05:00:00Z"), t("2026-03-09T04:00:00Z"), ny));
-        assert!(shorter_than_local_day(t("2026-03-08T05:00:00Z"), t("2026-03-09T03:59:59Z"), ny));
+        assert!(!shorter_than_local_day(
+            t("2026-03-08T05:00:00Z"),
+            t("2026-03-09T04:00:00Z"),
+            ny
+        ));
+        assert!(shorter_than_local_day(
+            t("2026-03-08T05:00:00Z"),
+            t("2026-03-09T03:59:59Z"),
+            ny
+        ));
         // 2026-11-01 is 25 hours long.
-        assert!(!shorter_than_local_day(t("2026-11-01T04:00:00Z"), t("2026-11-02T05:00:00Z"), ny));
-        assert!(shorter_than_local_day(t("2026-11-01T04:00:00Z"), t("2026-11-02T04:00:00Z"), ny));
-        assert!(shorter_than_local_day(t("2026-03-02T05:00:00Z"), t("2026-03-02T05:30:00Z"), ny));
+        assert!(!shorter_than_local_day(
+            t("2026-11-01T04:00:00Z"),
+            t("2026-11-02T05:00:00Z"),
+            ny
+        ));
+        assert!(shorter_than_local_day(
+            t("2026-11-01T04:00:00Z"),
+            t("2026-11-02T04:00:00Z"),
+            ny
+        ));
+        assert!(shorter_than_local_day(
+            t("2026-03-02T05:00:00Z"),
+            t("2026-03-02T05:30:00Z"),
+            ny
+        ));
     }
 }

@@ -4,11 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
 }
 
 fn kudos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kudos")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_kudos"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -18,10 +23,19 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn export_parse_prints_the_contract_shape() {
     let file = fixture("genesys/agent_performance_export.csv");
-    let out = kudos(&["export", "parse", file.to_str().unwrap(), "--time-zone", "America/New_York"]);
+    let out = kudos(&[
+        "export",
+        "parse",
+        file.to_str().unwrap(),
+        "--time-zone",
+        "America/New_York",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 53);
     assert!(lines.iter().all(|l| l.as_object().unwrap().len() == 5));
     assert_eq!(
@@ -42,18 +56,36 @@ fn rejected_rows_go_to_stderr_with_place_and_reason_and_exit_3() {
     assert_eq!(text(&out.stdout).lines().count(), 2);
     let stderr = text(&out.stderr);
     let name = file.display();
-    assert!(stderr.contains(&format!("kudos: rejected row: {name}:5: value: \"NaN\" is not a finite number within ±2^53\n")), "{stderr}");
-    assert!(stderr.contains(&format!("kudos: {name}: 2 records, 11 rejected rows, 1 duplicates dropped (canonical-csv)")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "kudos: rejected row: {name}:5: value: \"NaN\" is not a finite number within ±2^53\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "kudos: {name}: 2 records, 11 rejected rows, 1 duplicates dropped (canonical-csv)"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_file_error_is_fatal_but_other_files_are_still_read() {
     let empty = fixture("nasty/empty.csv");
     let good = fixture("canonical/metrics.csv");
-    let out = kudos(&["export", "parse", empty.to_str().unwrap(), good.to_str().unwrap()]);
+    let out = kudos(&[
+        "export",
+        "parse",
+        empty.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout).lines().count(), 4);
-    assert!(text(&out.stderr).contains(&format!("kudos: error: {}: the file is empty", empty.display())));
+    assert!(text(&out.stderr).contains(&format!(
+        "kudos: error: {}: the file is empty",
+        empty.display()
+    )));
 }
 
 #[test]
@@ -64,21 +96,54 @@ fn files_are_read_in_the_order_given() {
     assert_eq!(out.status.code(), Some(0));
     let metrics: Vec<String> = text(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["metric"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["metric"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(metrics, ["csat", "aht_secs", "csat", "compliance_breaches", "csat", "aht_secs", "csat"]);
+    assert_eq!(
+        metrics,
+        [
+            "csat",
+            "aht_secs",
+            "csat",
+            "compliance_breaches",
+            "csat",
+            "aht_secs",
+            "csat"
+        ]
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_and_bad_settings_exit_1() {
     assert_eq!(kudos(&["export", "parse"]).status.code(), Some(2));
-    assert_eq!(kudos(&["export", "parse", "--format", "xml", "f"]).status.code(), Some(2));
+    assert_eq!(
+        kudos(&["export", "parse", "--format", "xml", "f"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(kudos(&["export", "frobnicate"]).status.code(), Some(2));
     let file = fixture("canonical/metrics.csv");
-    let out = kudos(&["export", "parse", file.to_str().unwrap(), "--time-zone", "Mars/Olympus"]);
+    let out = kudos(&[
+        "export",
+        "parse",
+        file.to_str().unwrap(),
+        "--time-zone",
+        "Mars/Olympus",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown time zone \"Mars/Olympus\""));
-    let out = kudos(&["export", "parse", file.to_str().unwrap(), "--mapping", "no-such-mapping.toml"]);
+    let out = kudos(&[
+        "export",
+        "parse",
+        file.to_str().unwrap(),
+        "--mapping",
+        "no-such-mapping.toml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("mapping no-such-mapping.toml: cannot read it"));
 }
@@ -94,7 +159,13 @@ fn every_shipped_genesys_sample_parses_cleanly() {
         "genesys/analytics_evaluations_aggregates_response.json",
         "genesys/agent_performance_export.csv",
     ] {
-        let out = kudos(&["export", "parse", fixture(rel).to_str().unwrap(), "--time-zone", "America/New_York"]);
+        let out = kudos(&[
+            "export",
+            "parse",
+            fixture(rel).to_str().unwrap(),
+            "--time-zone",
+            "America/New_York",
+        ]);
         assert_eq!(out.status.code(), Some(0), "{rel}: {}", text(&out.stderr));
         assert!(!out.stdout.is_empty());
     }

@@ -46,7 +46,10 @@ fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn exhaust(bytes: Vec<u8>, options: &ParseOptions) {
-    let Ok(mut records) = Records::from_reader("corpus", std::io::Cursor::new(bytes), options) else { return };
+    let Ok(mut records) = Records::from_reader("corpus", std::io::Cursor::new(bytes), options)
+    else {
+        return;
+    };
     let (mut ok, mut rows, mut fatal) = (0u64, 0u64, 0);
     for item in records.by_ref() {
         match item {
@@ -56,7 +59,10 @@ fn exhaust(bytes: Vec<u8>, options: &ParseOptions) {
         }
     }
     let rep = records.report();
-    assert_eq!((rep.records, rep.rejected_rows, u64::from(rep.file_error)), (ok, rows, fatal));
+    assert_eq!(
+        (rep.records, rep.rejected_rows, u64::from(rep.file_error)),
+        (ok, rows, fatal)
+    );
     assert!(fatal <= 1);
 }
 
@@ -75,7 +81,11 @@ fn no_input_panics_any_parser() {
         for input in mutations(&bytes) {
             for format in Format::ALL {
                 for tz in ["UTC", "Pacific/Chatham"] {
-                    let options = ParseOptions::default().with_format(format).with_time_zone(tz).unwrap().with_mapping(preset.clone());
+                    let options = ParseOptions::default()
+                        .with_format(format)
+                        .with_time_zone(tz)
+                        .unwrap()
+                        .with_mapping(preset.clone());
                     exhaust(input.clone(), &options);
                     runs += 1;
                 }

@@ -1,5 +1,8 @@
 //! Integration tests of `kudos-wfm`: fixture files in, records and row errors out.
-#![allow(clippy::float_cmp, reason = "parsers must reproduce values exactly; approximate comparison would hide a bug")]
+#![allow(
+    clippy::float_cmp,
+    reason = "parsers must reproduce values exactly; approximate comparison would hide a bug"
+)]
 
 mod corpus;
 mod errors;
@@ -19,7 +22,10 @@ pub(crate) fn fixture_dir() -> PathBuf {
 
 /// Options for a format name, a zone and an optional mapping spec.
 pub(crate) fn options(format: &str, tz: &str, mapping: Option<&str>) -> ParseOptions {
-    let mut o = ParseOptions::default().with_format(format.parse().unwrap()).with_time_zone(tz).unwrap();
+    let mut o = ParseOptions::default()
+        .with_format(format.parse().unwrap())
+        .with_time_zone(tz)
+        .unwrap();
     if let Some(m) = mapping {
         o = o.with_mapping(Mapping::resolve(m).unwrap());
     }
@@ -42,15 +48,29 @@ pub(crate) fn render_bytes(name: &str, bytes: Vec<u8>, options: &ParseOptions) -
     for item in records.by_ref() {
         match item {
             Ok(r) => {
-                let dims = if r.dims.is_empty() { String::new() } else { format!(" {:?}", r.dims) };
-                writeln!(out, "{} {} {} = {}{dims} @{}", r.agent, r.day, r.metric, r.value, r.origin.line).unwrap();
+                let dims = if r.dims.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", r.dims)
+                };
+                writeln!(
+                    out,
+                    "{} {} {} = {}{dims} @{}",
+                    r.agent, r.day, r.metric, r.value, r.origin.line
+                )
+                .unwrap();
             }
             Err(WfmError::Row(e)) => writeln!(out, "! {e}").unwrap(),
             Err(e) => writeln!(out, "!! {e}").unwrap(),
         }
     }
     let rep = records.report();
-    writeln!(out, "= {} records, {} rejected rows, {} duplicates, format {}", rep.records, rep.rejected_rows, rep.duplicates, rep.format).unwrap();
+    writeln!(
+        out,
+        "= {} records, {} rejected rows, {} duplicates, format {}",
+        rep.records, rep.rejected_rows, rep.duplicates, rep.format
+    )
+    .unwrap();
     for w in &rep.warnings {
         writeln!(out, "~ {w}").unwrap();
     }
@@ -58,7 +78,15 @@ pub(crate) fn render_bytes(name: &str, bytes: Vec<u8>, options: &ParseOptions) -
 }
 
 /// Reads everything, returning (records, row errors, file error).
-pub(crate) fn collect(name: &str, bytes: Vec<u8>, options: &ParseOptions) -> (Vec<kudos_core::MetricRecord>, Vec<kudos_wfm::RowError>, Option<WfmError>) {
+pub(crate) fn collect(
+    name: &str,
+    bytes: Vec<u8>,
+    options: &ParseOptions,
+) -> (
+    Vec<kudos_core::MetricRecord>,
+    Vec<kudos_wfm::RowError>,
+    Option<WfmError>,
+) {
     let (mut recs, mut rows) = (Vec::new(), Vec::new());
     let records = match Records::from_reader(name, std::io::Cursor::new(bytes), options) {
         Ok(r) => r,

@@ -18,7 +18,9 @@ struct Rec {
 
 fn text() -> impl Strategy<Value = String> {
     // Printable, including the characters CSV and JSON must quote or escape.
-    "[a-zA-Z0-9 _.,;:\"'{}\\[\\]\\\\/é中-]{0,12}".prop_map(|s| s.trim().to_owned()).prop_filter("non-empty", |s| !s.is_empty() && !s.contains('@'))
+    "[a-zA-Z0-9 _.,;:\"'{}\\[\\]\\\\/é中-]{0,12}"
+        .prop_map(|s| s.trim().to_owned())
+        .prop_filter("non-empty", |s| !s.is_empty() && !s.contains('@'))
 }
 
 fn rec() -> impl Strategy<Value = Rec> {
@@ -26,7 +28,12 @@ fn rec() -> impl Strategy<Value = Rec> {
         text(),
         0i64..2_900_000,
         text(),
-        prop_oneof![any::<i32>().prop_map(f64::from), -1e12f64..1e12, Just(0.0), Just(-0.5)],
+        prop_oneof![
+            any::<i32>().prop_map(f64::from),
+            -1e12f64..1e12,
+            Just(0.0),
+            Just(-0.5)
+        ],
         proptest::collection::btree_map("[a-z_]{1,6}", text(), 0..3),
     )
         .prop_map(|(agent, d, metric, value, dims)| Rec {
@@ -45,7 +52,10 @@ fn check(written: &[Rec], read: &[kudos_core::MetricRecord]) -> Result<(), TestC
         prop_assert_eq!(&r.agent, &AgentId::new(&w.agent).unwrap());
         prop_assert_eq!(r.day, w.day);
         prop_assert_eq!(&r.metric, &MetricName::new(&w.metric).unwrap());
-        prop_assert_eq!(r.value.to_bits() == w.value.to_bits() || r.value == w.value, true);
+        prop_assert_eq!(
+            r.value.to_bits() == w.value.to_bits() || r.value == w.value,
+            true
+        );
         prop_assert_eq!(&r.dims, &w.dims);
     }
     Ok(())
@@ -53,7 +63,9 @@ fn check(written: &[Rec], read: &[kudos_core::MetricRecord]) -> Result<(), TestC
 
 fn distinct(recs: Vec<Rec>) -> Vec<Rec> {
     let mut seen = std::collections::HashSet::new();
-    recs.into_iter().filter(|r| seen.insert((r.agent.clone(), r.day, r.metric.clone(), r.dims.clone()))).collect()
+    recs.into_iter()
+        .filter(|r| seen.insert((r.agent.clone(), r.day, r.metric.clone(), r.dims.clone())))
+        .collect()
 }
 
 proptest! {

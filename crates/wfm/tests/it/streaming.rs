@@ -15,7 +15,9 @@ struct Endless {
 impl Read for Endless {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.served > self.limit {
-            return Err(std::io::Error::other("read past the limit: the parser is not streaming"));
+            return Err(std::io::Error::other(
+                "read past the limit: the parser is not streaming",
+            ));
         }
         let chunk = self.header.take().unwrap_or_else(|| self.row.repeat(64));
         let n = chunk.len().min(buf.len());
@@ -30,14 +32,27 @@ impl Read for Endless {
 }
 
 fn first_records(header: &str, row: &str, n: usize) -> Vec<String> {
-    let input = Endless { header: Some(header.as_bytes().to_vec()), row: row.as_bytes().to_vec(), served: 0, limit: 4 << 20 };
+    let input = Endless {
+        header: Some(header.as_bytes().to_vec()),
+        row: row.as_bytes().to_vec(),
+        served: 0,
+        limit: 4 << 20,
+    };
     let records = Records::from_reader("endless", input, &ParseOptions::default()).unwrap();
-    records.take(n).map(|r| r.map(|r| r.metric.to_string()).map_err(|e| e.to_string())).collect::<Result<_, _>>().unwrap()
+    records
+        .take(n)
+        .map(|r| r.map(|r| r.metric.to_string()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 #[test]
 fn canonical_csv_streams() {
-    let got = first_records("agent_id,date,metric,value\n", "u-1,2026-03-02,calls,1\nu-2,2026-03-02,calls,2\n", 2);
+    let got = first_records(
+        "agent_id,date,metric,value\n",
+        "u-1,2026-03-02,calls,1\nu-2,2026-03-02,calls,2\n",
+        2,
+    );
     assert_eq!(got, ["calls", "calls"]);
 }
 

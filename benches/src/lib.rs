@@ -1,0 +1,95 @@
+//! Data generators for the Kudos benches and one-shot measurements.
+//!
+//! # Example
+//!
+//! ```
+//! let csv = kudos_benches::canonical_csv(3);
+//! assert_eq!(csv.lines().count(), 4); // the header and three rows
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The shapes are fixed so figures stay comparable between runs: 2,000 agents, 10 metrics per
+//! agent and day (canonical), and the nine metric columns of a Genesys agent performance export
+//! (wide). Every row has a distinct (agent, day, metric), as a real export does.
+
+use std::fmt::Write as _;
+
+/// Agents in generated data.
+pub const AGENTS: usize = 2_000;
+const METRICS: [&str; 10] = [
+    "tHandle.avg",
+    "tTalk.avg",
+    "tAcw.avg",
+    "oSurveyTotalScore.avg",
+    "adherence_pct",
+    "conformance_pct",
+    "answered",
+    "transfers",
+    "holds",
+    "exception_count",
+];
+
+fn day(n: usize) -> String {
+    // Days from 2026-01-01, 28-day months keep the arithmetic obvious and every date valid.
+    format!("2026-{:02}-{:02}", 1 + (n / 28) % 12, 1 + n % 28)
+}
+
+/// A canonical CSV of `rows` rows (plus the header): agent-major, then day, then metric.
+#[must_use]
+pub fn canonical_csv(rows: usize) -> String {
+    let mut out = String::with_capacity(rows * 70 + 40);
+    out.push_str("agent_id,date,metric,value\n");
+    for i in 0..rows {
+        let metric = METRICS[i % METRICS.len()];
+        let rest = i / METRICS.len();
+        let (agent, d) = (rest % AGENTS, rest / AGENTS);
+        let _ = writeln!(
+            out,
+            "a1b2c3d4-0000-4000-8000-{agent:012},{},{metric},{}.{}",
+            day(d),
+            100 + (i * 7919) % 900,
+            i % 100
+        );
+    }
+    out
+}
+
+/// A wide CSV shaped like the Genesys agent performance export, `rows` agent-days long.
+#[must_use]
+pub fn wide_csv(rows: usize) -> String {
+    let mut out = String::with_capacity(rows * 200 + 200);
+    out.push_str("\"Agent Id\",\"Agent Name\",\"Email\",\"Division Name\",\"Interval Start\",\"Interval End\",\"Media Type\",\"Answered\",\"Handle\",\"Avg Handle\",\"Talk\",\"Avg Talk\",\"Hold\",\"Avg Hold\",\"ACW\",\"Avg ACW\"\n");
+    for i in 0..rows {
+        let (agent, d) = (i % AGENTS, i / AGENTS);
+        let answered = 20 + i % 30;
+        let _ = writeln!(
+            out,
+            "\"a1b2c3d4-0000-4000-8000-{agent:012}\",\"Agent {agent}\",\"agent{agent}@example.com\",\"Home\",\"{}T00:00:00.000-05:00\",\"{}T00:00:00.000-05:00\",\"voice\",\"{answered}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\"",
+            day(d),
+            day(d + 1),
+            answered * 300_000,
+            300_000 + i % 1000,
+            answered * 230_000,
+            230_000 + i % 900,
+            answered * 20_000,
+            100_000 + i % 500,
+            answered * 50_000,
+            50_000 + i % 700
+        );
+    }
+    out
+}
+
+/// The raw baseline: reads every record with one reused `csv::ByteRecord` and counts fields.
+#[must_use]
+pub fn raw_byte_records(bytes: &[u8]) -> usize {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let mut fields = 0;
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        fields += rec.len();
+    }
+    fields
+}
