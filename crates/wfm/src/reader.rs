@@ -1,8 +1,9 @@
 //! Opening a source, detecting its format, and the [`Records`] iterator.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -143,6 +144,11 @@ pub struct Records {
     rows: Box<dyn RowSource>,
     buf: Vec<MetricRecord>,
     seen: Seen,
+    /// Randomly seeded per source, so crafted input cannot aim for fingerprint collisions.
+    hasher: foldhash::quality::RandomState,
+    /// Scratch space for `dedup`, reused from row to row.
+    inserted: Vec<u64>,
+    keep: Vec<bool>,
     report: ParseReport,
     done: bool,
 }
@@ -172,6 +178,9 @@ impl Records {
             rows,
             buf: Vec::new(),
             seen: Seen::default(),
+            hasher: foldhash::quality::RandomState::default(),
+            inserted: Vec::new(),
+            keep: Vec::new(),
             report: ParseReport {
                 format,
                 warnings,
@@ -190,47 +199,50 @@ impl Records {
     /// Checks the buffered row against what was already read: drops identical duplicates,
     /// and rejects the row if one conflicts.
     fn dedup(&mut self) -> Result<(), RowError> {
-        let mut inserted = Vec::with_capacity(self.buf.len());
-        let mut keep = Vec::with_capacity(self.buf.len());
+        self.inserted.clear();
+        self.keep.clear();
         for record in &self.buf {
-            let fp = fingerprint(record);
-            match self.seen.get(fp) {
-                None => {
-                    self.seen.insert(fp, record.value.to_bits());
-                    inserted.push(fp);
-                    keep.push(true);
+            let fp = fingerprint(&self.hasher, record);
+            let bits = match self.seen.shard(fp).entry(fp) {
+                Entry::Vacant(slot) => {
+                    slot.insert(record.value.to_bits());
+                    self.inserted.push(fp);
+                    self.keep.push(true);
+                    continue;
                 }
-                #[allow(clippy::float_cmp, reason = "identical means the same value, exactly")]
-                Some(&bits) if f64::from_bits(bits) == record.value => keep.push(false),
-                Some(&bits) => {
-                    for fp in inserted {
-                        self.seen.remove(fp);
-                    }
-                    let dims = if record.dims.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", dims {:?}", record.dims)
-                    };
-                    return Err(RowError {
-                        source: Arc::clone(&record.origin.source),
-                        line: record.origin.line,
-                        location: Some(record.metric.to_string()),
-                        reason: format!(
-                            "conflicting duplicate: agent {}, day {}, metric {}{dims} was already read with value {}, here it is {}",
-                            record.agent,
-                            record.day,
-                            record.metric,
-                            f64::from_bits(bits),
-                            record.value
-                        ),
-                    });
-                }
+                Entry::Occupied(seen) => *seen.get(),
+            };
+            #[allow(clippy::float_cmp, reason = "identical means the same value, exactly")]
+            if f64::from_bits(bits) == record.value {
+                self.keep.push(false);
+                continue;
             }
+            for fp in &self.inserted {
+                self.seen.shard(*fp).remove(fp);
+            }
+            let dims = if record.dims.is_empty() {
+                String::new()
+            } else {
+                format!(", dims {:?}", record.dims)
+            };
+            return Err(RowError {
+                source: Arc::clone(&record.origin.source),
+                line: record.origin.line,
+                location: Some(record.metric.to_string()),
+                reason: format!(
+                    "conflicting duplicate: agent {}, day {}, metric {}{dims} was already read with value {}, here it is {}",
+                    record.agent,
+                    record.day,
+                    record.metric,
+                    f64::from_bits(bits),
+                    record.value
+                ),
+            });
         }
-        let dropped = keep.iter().filter(|k| !**k).count();
+        let dropped = self.keep.iter().filter(|k| !**k).count();
         if dropped > 0 {
             self.report.duplicates += dropped as u64;
-            let mut it = keep.iter();
+            let mut it = self.keep.iter();
             self.buf.retain(|_| *it.next().unwrap_or(&true));
         }
         Ok(())
@@ -282,8 +294,8 @@ impl Iterator for Records {
 /// A 64-bit fingerprint of a record's identity (agent, day, metric, dims). Collisions among a
 /// file's records are astronomically unlikely (about n²/2⁶⁵), and would surface as a reported
 /// conflict unless the two values were also equal.
-fn fingerprint(r: &MetricRecord) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
+fn fingerprint(state: &foldhash::quality::RandomState, r: &MetricRecord) -> u64 {
+    let mut h = state.build_hasher();
     r.agent.as_str().hash(&mut h);
     r.day.hash(&mut h);
     r.metric.as_str().hash(&mut h);
@@ -316,18 +328,6 @@ impl Seen {
         #[allow(clippy::cast_possible_truncation, reason = "masked to 4 bits")]
         let i = ((fp >> 32) & (SHARDS as u64 - 1)) as usize;
         &mut self.shards[i]
-    }
-
-    fn get(&mut self, fp: u64) -> Option<&u64> {
-        self.shard(fp).get(&fp)
-    }
-
-    fn insert(&mut self, fp: u64, bits: u64) {
-        self.shard(fp).insert(fp, bits);
-    }
-
-    fn remove(&mut self, fp: u64) {
-        self.shard(fp).remove(&fp);
     }
 }
 

@@ -36,8 +36,8 @@ const INTERN_LIMIT: usize = 1 << 20;
 pub(crate) struct Ctx {
     pub(crate) source: Arc<str>,
     pub(crate) tz: Tz,
-    agents: HashMap<Box<str>, AgentId>,
-    metrics: HashMap<Box<str>, MetricName>,
+    agents: HashMap<Box<str>, AgentId, foldhash::fast::RandomState>,
+    metrics: HashMap<Box<str>, MetricName, foldhash::fast::RandomState>,
 }
 
 impl Ctx {
@@ -45,8 +45,8 @@ impl Ctx {
         Self {
             source,
             tz,
-            agents: HashMap::new(),
-            metrics: HashMap::new(),
+            agents: HashMap::default(),
+            metrics: HashMap::default(),
         }
     }
 
