@@ -25,6 +25,7 @@ use kudos_wfm::{Mapping, ParseOptions, Records};
 #[derive(Default)]
 struct Totals {
     raw: (Duration, u64),
+    fields: (Duration, u64),
     parse: (Duration, u64),
 }
 
@@ -43,7 +44,13 @@ fn parse_all(bytes: &[u8], options: &ParseOptions) -> u64 {
     n
 }
 
-fn bench_file(c: &mut Criterion, name: &str, text: String, options: &ParseOptions) {
+fn bench_file(
+    c: &mut Criterion,
+    name: &str,
+    text: String,
+    options: &ParseOptions,
+    validate_fields: bool,
+) {
     // Leaked once, so both sides read the same bytes in place, with no copy timed.
     let bytes: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
     let records = parse_all(bytes, options);
@@ -66,6 +73,21 @@ fn bench_file(c: &mut Criterion, name: &str, text: String, options: &ParseOption
             d
         });
     });
+    if validate_fields {
+        group.bench_function("raw + field validation", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(kudos_benches::validated_fields(black_box(bytes)));
+                }
+                let d = start.elapsed();
+                let mut t = totals.borrow_mut();
+                t.fields.0 += d;
+                t.fields.1 += iters;
+                d
+            });
+        });
+    }
     group.bench_function("kudos-wfm", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
@@ -83,6 +105,15 @@ fn bench_file(c: &mut Criterion, name: &str, text: String, options: &ParseOption
     let t = totals.borrow();
     let (raw, parse) = (per_iter(t.raw), per_iter(t.parse));
     let mb = bytes.len() as f64 / 1e6;
+    if validate_fields {
+        let fields = per_iter(t.fields);
+        println!(
+            "{name}: raw + field validation {:.0} MB/s, {:.2}x raw | kudos-wfm / (raw + field validation) = {:.2}x",
+            mb / fields,
+            fields / raw,
+            parse / fields
+        );
+    }
     println!(
         "{name}: {:.1} MB, {records} records | raw {:.0} MB/s | kudos-wfm {:.0} MB/s, {:.2} M records/s | ratio kudos-wfm / raw = {:.2}x",
         mb,
@@ -100,6 +131,7 @@ fn parse(c: &mut Criterion) {
         "canonical-csv 1M rows",
         canonical,
         &ParseOptions::default(),
+        true,
     );
     let wide = kudos_benches::wide_csv(100_000);
     let preset = Mapping::resolve("genesys-agent-performance").unwrap();
@@ -108,6 +140,7 @@ fn parse(c: &mut Criterion) {
         "wide-csv 100k rows",
         wide,
         &ParseOptions::default().with_mapping(preset),
+        false,
     );
 }
 

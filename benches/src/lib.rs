@@ -93,3 +93,31 @@ pub fn raw_byte_records(bytes: &[u8]) -> usize {
     }
     fields
 }
+
+/// A second baseline: the raw read plus the minimum any validating parser must do per row —
+/// UTF-8 checks, a strict day parse, a number parse with the finite check — but no records,
+/// no duplicate index, no line numbers. Returns the sum of the values.
+#[must_use]
+pub fn validated_fields(bytes: &[u8]) -> f64 {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let mut sum = 0.0;
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        let text = |i: usize| {
+            std::str::from_utf8(rec.get(i).unwrap_or_default())
+                .map(str::trim)
+                .unwrap_or("")
+        };
+        let ok =
+            !text(0).is_empty() && kudos_core::Day::parse(text(1)).is_ok() && !text(2).is_empty();
+        if let Ok(v) = text(3).parse::<f64>()
+            && ok
+            && v.is_finite()
+        {
+            sum += v;
+        }
+    }
+    sum
+}

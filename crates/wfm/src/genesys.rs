@@ -208,7 +208,14 @@ impl Adherence {
             clippy::cast_possible_truncation,
             reason = "a whole number within ±10^9, checked above"
         )]
-        let instant = start + TimeDelta::seconds(offset as i64);
+        let instant = start
+            .checked_add_signed(TimeDelta::seconds(offset as i64))
+            .ok_or_else(|| {
+                (
+                    Some(off_path.clone()),
+                    format!("startDate + {offset} s is out of range"),
+                )
+            })?;
         let day = local_day(instant, self.ctx.tz).map_err(|e| (Some(off_path), e))?;
         for (field, metric) in self.shape.fields() {
             match obj.get(field) {

@@ -70,6 +70,17 @@ pub use format::Format;
 pub use mapping::{Mapping, UnknownColumns};
 pub use reader::{ParseOptions, ParseReport, Records, Warning, open};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn readers_can_move_between_threads() {
+        // A pipeline reads sources on worker threads; losing `Send` would break it.
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::Records>();
+        assert_send::<crate::WfmError>();
+    }
+}
+
 /// Compiles the README's Rust example, so it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -247,3 +247,22 @@ fn an_unreadable_file_is_a_file_error_naming_it() {
     assert!(matches!(err, WfmError::Io { .. }));
     assert_eq!(err.to_string(), "/nonexistent/export.csv: cannot read");
 }
+
+#[test]
+fn adherence_offsets_past_the_end_of_time_are_row_errors() {
+    let doc = br#"{"data": [{"userId": "u-1", "startDate": "9999-12-31T23:00:00Z", "dayMetrics": [
+        {"dayStartOffsetSecs": 999999999, "adherencePercentage": 1},
+        {"dayStartOffsetSecs": 7200, "adherencePercentage": 1},
+        {"dayStartOffsetSecs": 0, "adherencePercentage": 1}]}]}"#;
+    let (recs, rows, file) = collect("end.json", doc.to_vec(), &ParseOptions::default());
+    assert!(file.is_none());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].day.to_string(), "9999-12-31");
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].reason.contains("out of range"), "{}", rows[0]);
+    assert!(
+        rows[1].reason.contains("outside years 1..=9999"),
+        "{}",
+        rows[1]
+    );
+}
