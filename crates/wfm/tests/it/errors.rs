@@ -259,10 +259,7 @@ fn adherence_offsets_past_the_end_of_time_are_row_errors() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].day.to_string(), "9999-12-31");
     assert_eq!(rows.len(), 2);
-    assert!(rows[0].reason.contains("out of range"), "{}", rows[0]);
-    assert!(
-        rows[1].reason.contains("outside years 1..=9999"),
-        "{}",
-        rows[1]
-    );
+    for row in &rows {
+        assert!(row.reason.contains("outside years 1..=9999"), "{row}");
+    }
 }
