@@ -1,0 +1,210 @@
+//! Ledger entries: what is appended to an account, and never changed.
+
+use chrono::{DateTime, Utc};
+use kudos_core::{Day, EventKey, Points, RewardType, TierId, TxnId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The namespace of the ids Kudos derives for hold transitions (UUID v5).
+const TRANSITION_NAMESPACE: Uuid = Uuid::from_u128(0x6b75_646f_732e_686f_6c64_2e74_7261_6e31);
+
+/// One appended operation. An account's state is a function of its entries in append order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The operation's id: the accrual's key id, the adjustment's id, the hold's `TxnId`, or
+    /// an id derived from the hold for its transitions. Operations are idempotent by id
+    /// (accruals by key and points, see [`Op::Accrual`]).
+    pub id: Uuid,
+    /// When it was appended (by the ledger's clock).
+    pub at: DateTime<Utc>,
+    /// What it does.
+    pub op: Op,
+}
+
+/// A hold's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Made, not yet answered.
+    Open,
+    /// The marketplace may have issued the reward; re-driven at the next run.
+    InDoubt,
+    /// Needs an operator (`kudos review`); never re-driven automatically.
+    Review,
+    /// The reward was issued: the points are consumed.
+    Committed,
+    /// The reward was not issued: the points went back.
+    Released,
+}
+
+impl HoldState {
+    /// The name used in output and in `--state`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InDoubt => "in_doubt",
+            Self::Review => "review",
+            Self::Committed => "committed",
+            Self::Released => "released",
+        }
+    }
+
+    /// Whether the hold is still unresolved (open, in doubt or in review): it blocks new holds
+    /// for its agent.
+    #[must_use]
+    pub const fn is_unresolved(self) -> bool {
+        matches!(self, Self::Open | Self::InDoubt | Self::Review)
+    }
+
+    /// All states, in lifecycle order.
+    pub const ALL: [Self; 5] = [
+        Self::Open,
+        Self::InDoubt,
+        Self::Review,
+        Self::Committed,
+        Self::Released,
+    ];
+}
+
+impl std::str::FromStr for HoldState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.name() == s)
+            .ok_or_else(|| format!("unknown hold state {s:?} (expected open, in_doubt, review, committed or released)"))
+    }
+}
+
+/// What an entry does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Op {
+    /// The points a rule gave for a record, by key. The first time a key is seen, positive
+    /// points make a lot (after paying debt) and negative points are a deduction; a later
+    /// accrual of the same key with other points posts the difference (a restatement).
+    Accrual {
+        /// The event key.
+        key: EventKey,
+        /// The event's points now (not the difference).
+        points: Points,
+        /// When a lot made by these points expires (exclusive).
+        expires: Day,
+    },
+    /// An operator's adjustment: positive points make a lot on `day` (after paying debt),
+    /// negative ones are a deduction on `day`.
+    Adjustment {
+        /// The day it counts on.
+        day: Day,
+        /// The points.
+        points: Points,
+        /// When a lot made by it expires (exclusive).
+        expires: Day,
+        /// Why (for the audit trail).
+        reason: String,
+    },
+    /// A hold (`LOCKED_FOR_REDEMPTION`): reserves `cost` from the lots live on `day`, oldest
+    /// first, before the reward request is sent. Carries what issuing and recovery need.
+    Hold {
+        /// The reward request's idempotency key (also the entry id).
+        txn: TxnId,
+        /// The run's day.
+        day: Day,
+        /// The tier.
+        tier: TierId,
+        /// The marketplace reward type.
+        reward_type: RewardType,
+        /// The points reserved.
+        cost: Points,
+        /// The request payload, fixed now, sent unchanged by every retry and recovery.
+        #[serde(with = "hex_bytes")]
+        payload: Vec<u8>,
+    },
+    /// A hold that is not resolved changed state (to in doubt or review) or was sent again.
+    Mark {
+        /// The hold.
+        txn: TxnId,
+        /// Its new state: `open`, `in_doubt` or `review`.
+        state: HoldState,
+        /// How many times its request has been sent so far.
+        attempts: u32,
+    },
+    /// The reward was issued: the reserved points are consumed.
+    Commit {
+        /// The hold.
+        txn: TxnId,
+    },
+    /// The reward was not issued: the reserved points return to their lots (paying debt
+    /// first; points returning to a lot expired on `day` are gone).
+    Release {
+        /// The hold.
+        txn: TxnId,
+        /// The day of the release.
+        day: Day,
+    },
+    /// The marketplace confirmed the reversal of a committed redemption (clawback): its cost
+    /// returns to the lots it came from, paying debt first.
+    Reversal {
+        /// The reversal request's own idempotency key (also the entry id).
+        txn: TxnId,
+        /// The redemption it reverses.
+        of: TxnId,
+        /// The day of the reversal.
+        day: Day,
+    },
+}
+
+impl Op {
+    /// The kind, as `ledger history` prints it.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Accrual { .. } => "accrual",
+            Self::Adjustment { .. } => "adjustment",
+            Self::Hold { .. } => "hold",
+            Self::Mark { .. } => "mark",
+            Self::Commit { .. } => "commit",
+            Self::Release { .. } => "release",
+            Self::Reversal { .. } => "reversal",
+        }
+    }
+}
+
+/// The id of a hold transition: derived from the hold and the transition, so that the same
+/// transition asked twice has the same id (and is a no-op), whoever asks.
+#[must_use]
+pub fn transition_id(txn: TxnId, transition: &str, attempts: u32) -> Uuid {
+    let mut name = txn.as_uuid().as_bytes().to_vec();
+    name.extend_from_slice(transition.as_bytes());
+    name.extend_from_slice(&attempts.to_be_bytes());
+    Uuid::new_v5(&TRANSITION_NAMESPACE, &name)
+}
+
+/// Payload bytes as lowercase hex in JSON (stores persist entries as JSON).
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            let _ = write!(out, "{b:02x}");
+        }
+        s.serialize_str(&out)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("hex payload has an odd length"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,196 @@
+//! `Ledger`: the operations over a store, with optimistic concurrency.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use kudos_core::{AgentId, Clock, TxnId};
+
+use crate::{Account, Command, Entry, HoldView, LedgerError, LedgerStore, Op, Plan};
+
+/// How many times an operation reloads and retries after a `Conflict` before giving up.
+///
+/// Generous on purpose: a conflict means another writer made progress, a retry is one reload,
+/// and the ledger has no runtime to back off with, so with many writers on one hot account a
+/// small bound would fail operations that a few more reloads would complete. It still bounds
+/// a store that (wrongly) always answers `Conflict`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 1000;
+
+/// The result of one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The entry that records it: appended now, or found from an earlier identical request.
+    /// `None` for an accrual that changed nothing.
+    pub entry: Option<Entry>,
+    /// Whether this call appended it.
+    pub appended: bool,
+}
+
+/// The ledger over a [`LedgerStore`].
+///
+/// Every operation loads the account, plans against it (validation, idempotency), and appends
+/// if the account's version has not moved; on `Conflict` it reloads and tries again, so
+/// concurrent writers, in one process or many, never lose an update.
+#[derive(Debug)]
+pub struct Ledger<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    max_attempts: u32,
+}
+
+impl<S: LedgerStore> Ledger<S> {
+    /// A ledger over `store`, stamping entries with `clock`.
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Sets how many times a conflicting operation is retried.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Loads and folds an account.
+    ///
+    /// # Errors
+    ///
+    /// A store error, or [`LedgerError::Corrupt`].
+    pub async fn account(&self, agent: &AgentId) -> Result<Account, LedgerError> {
+        let stored = self.store.load(agent).await?;
+        let account = Account::from_entries(agent.clone(), stored.entries)?;
+        if account.version() != stored.version {
+            return Err(LedgerError::Corrupt {
+                agent: agent.clone(),
+                index: account.version(),
+                id: uuid::Uuid::nil(),
+                reason: format!(
+                    "the store says version {} for {} entries",
+                    stored.version,
+                    account.version()
+                ),
+            });
+        }
+        Ok(account)
+    }
+
+    /// Runs one command.
+    ///
+    /// # Errors
+    ///
+    /// The command's refusal (see [`Account::plan`]), a store error, or
+    /// [`LedgerError::Conflict`] when retries run out.
+    pub async fn execute(&self, agent: &AgentId, command: Command) -> Result<Applied, LedgerError> {
+        let mut applied = self
+            .execute_all(agent, std::slice::from_ref(&command))
+            .await?;
+        Ok(applied.pop().unwrap_or(Applied {
+            entry: None,
+            appended: false,
+        }))
+    }
+
+    /// Runs several commands on one account, appended together (all or nothing): the way to
+    /// accrue a run's events for an agent.
+    ///
+    /// # Errors
+    ///
+    /// The first refusal (nothing is appended then), a store error, or
+    /// [`LedgerError::Conflict`] when retries run out.
+    pub async fn execute_all(
+        &self,
+        agent: &AgentId,
+        commands: &[Command],
+    ) -> Result<Vec<Applied>, LedgerError> {
+        let mut last = None;
+        for _ in 0..self.max_attempts {
+            let base = self.account(agent).await?;
+            let expected = base.version();
+            let mut account = base;
+            let mut results = Vec::with_capacity(commands.len());
+            let mut new_entries = Vec::new();
+            let mut touched = BTreeSet::new();
+            for command in commands {
+                match account.plan(command)? {
+                    Plan::Nothing(entry) => results.push(Applied {
+                        entry,
+                        appended: false,
+                    }),
+                    Plan::Append(id, op) => {
+                        if let Some(txn) = hold_of(&op) {
+                            touched.insert(txn);
+                        }
+                        let entry = Entry {
+                            id,
+                            at: self.clock.now(),
+                            op,
+                        };
+                        account.apply(entry.clone())?;
+                        new_entries.push(entry.clone());
+                        results.push(Applied {
+                            entry: Some(entry),
+                            appended: true,
+                        });
+                    }
+                }
+            }
+            if new_entries.is_empty() {
+                return Ok(results);
+            }
+            let holds: Vec<HoldView> = touched
+                .iter()
+                .filter_map(|txn| hold_view(&account, *txn))
+                .collect();
+            match self
+                .store
+                .append(agent, expected, &new_entries, &holds)
+                .await
+            {
+                Ok(_) => return Ok(results),
+                Err(e @ LedgerError::Conflict { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(LedgerError::Conflict {
+            agent: agent.clone(),
+            expected: 0,
+        }))
+    }
+}
+
+/// The hold an operation changes, if any.
+fn hold_of(op: &Op) -> Option<TxnId> {
+    match op {
+        Op::Hold { txn, .. }
+        | Op::Mark { txn, .. }
+        | Op::Commit { txn }
+        | Op::Release { txn, .. } => Some(*txn),
+        Op::Reversal { of, .. } => Some(*of),
+        Op::Accrual { .. } | Op::Adjustment { .. } => None,
+    }
+}
+
+/// The index view of a hold of the account.
+#[must_use]
+pub fn hold_view(account: &Account, txn: TxnId) -> Option<HoldView> {
+    let h = account.holds().get(&txn)?;
+    Some(HoldView {
+        txn,
+        agent: account.agent().clone(),
+        tier: h.tier.clone(),
+        reward_type: h.reward_type.clone(),
+        cost: h.cost,
+        state: h.state,
+        attempts: h.attempts,
+        day: h.day,
+        created_at: h.created_at,
+    })
+}

@@ -1,0 +1,152 @@
+//! `MemoryStore`: a real, public, in-memory `LedgerStore`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, TxnId};
+use uuid::Uuid;
+
+use crate::{Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored};
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: HashMap<AgentId, Vec<Entry>>,
+    ids: HashMap<Uuid, AgentId>,
+    holds: BTreeMap<TxnId, HoldView>,
+    leases: HashMap<TxnId, Lease>,
+    ingested: HashMap<String, String>,
+}
+
+/// A `LedgerStore` in memory: for tests, `kudos points`, dry runs and `memory://` stores.
+/// Clones share the same data. Passes the conformance suite like every other store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock cannot leave a half-applied append: each
+        // append validates first and mutates after.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemoryStore {
+    async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
+        let inner = self.lock();
+        let entries = inner.accounts.get(agent).cloned().unwrap_or_default();
+        let version = entries.len() as u64;
+        Ok(Stored { entries, version })
+    }
+
+    async fn append(
+        &self,
+        agent: &AgentId,
+        expected: u64,
+        entries: &[Entry],
+        holds: &[HoldView],
+    ) -> Result<u64, LedgerError> {
+        let mut inner = self.lock();
+        let current = inner.accounts.get(agent).map_or(0, Vec::len) as u64;
+        if current != expected {
+            return Err(LedgerError::Conflict {
+                agent: agent.clone(),
+                expected,
+            });
+        }
+        let account = inner.accounts.entry(agent.clone()).or_default();
+        account.extend_from_slice(entries);
+        let version = account.len() as u64;
+        for entry in entries {
+            inner.ids.entry(entry.id).or_insert_with(|| agent.clone());
+        }
+        for hold in holds {
+            inner.holds.insert(hold.txn, hold.clone());
+        }
+        Ok(version)
+    }
+
+    async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
+        Ok(self.lock().ids.get(&id).cloned())
+    }
+
+    async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
+        let inner = self.lock();
+        let mut out: Vec<HoldView> = inner
+            .holds
+            .values()
+            .filter(|h| state.is_none_or(|s| h.state == s))
+            .cloned()
+            .collect();
+        out.sort_by_key(|h| (h.created_at, h.txn));
+        Ok(out)
+    }
+
+    async fn lease(
+        &self,
+        txn: TxnId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let mut inner = self.lock();
+        if !inner
+            .holds
+            .get(&txn)
+            .is_some_and(|h| h.state.is_unresolved())
+        {
+            return Ok(false);
+        }
+        let free = inner
+            .leases
+            .get(&txn)
+            .is_none_or(|l| l.until <= now || l.owner == owner);
+        if free {
+            inner.leases.insert(
+                txn,
+                Lease {
+                    owner: owner.to_owned(),
+                    until,
+                },
+            );
+        }
+        Ok(free)
+    }
+
+    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
+        Ok(self.lock().leases.get(&txn).cloned())
+    }
+
+    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
+        Ok(self.lock().ingested.contains_key(content_hash))
+    }
+
+    async fn mark_ingested(
+        &self,
+        content_hash: &str,
+        name: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.lock()
+            .ingested
+            .entry(content_hash.to_owned())
+            .or_insert_with(|| name.to_owned());
+        Ok(())
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        let mut agents: Vec<AgentId> = self.lock().accounts.keys().cloned().collect();
+        agents.sort();
+        Ok(agents)
+    }
+}

@@ -1,0 +1,154 @@
+//! The `LedgerStore` port: small on purpose, so anything with a conditional write can back it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, Day, Points, RewardType, TierId, TxnId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Entry, HoldState, LedgerError};
+
+/// An account as stored: its entries in append order, and its version (the number of
+/// entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// The version: the number of entries.
+    pub version: u64,
+}
+
+/// A hold as the store indexes it, for listing by state and for leases. The ledger computes
+/// it; the store only keeps the latest one per transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldView {
+    /// The transaction id.
+    pub txn: TxnId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The tier.
+    pub tier: TierId,
+    /// The reward type.
+    pub reward_type: RewardType,
+    /// The points reserved.
+    pub cost: Points,
+    /// The state.
+    pub state: HoldState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The day it was made on.
+    pub day: Day,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A worker's claim on a hold, so that exactly one worker re-drives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Who holds it (a run id).
+    pub owner: String,
+    /// Until when (exclusive).
+    pub until: DateTime<Utc>,
+}
+
+/// Where accounts live.
+///
+/// The domain logic lives once, in this crate; a store only persists. It must:
+/// - append entries to an account only if its version still matches (`Conflict` otherwise),
+///   atomically with the hold index updates that come with them;
+/// - find which account recorded an operation id;
+/// - list holds by state, and lease a hold to one worker at a time;
+/// - remember which files were ingested, by content hash.
+///
+/// `testkit::conformance` (feature `testkit`) checks all of this for any implementation.
+#[async_trait]
+pub trait LedgerStore: Send + Sync + std::fmt::Debug {
+    /// Loads an account (empty, version 0, if it has no entries).
+    async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError>;
+
+    /// Appends `entries` to the account if its version is still `expected`, and upserts
+    /// `holds` in the hold index, all or nothing. Returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Conflict`] when the version moved on.
+    async fn append(
+        &self,
+        agent: &AgentId,
+        expected: u64,
+        entries: &[Entry],
+        holds: &[HoldView],
+    ) -> Result<u64, LedgerError>;
+
+    /// The account that recorded an entry with this id (the first, for accrual keys).
+    async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError>;
+
+    /// Holds in `state` (all holds when `None`), ordered by creation time.
+    async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError>;
+
+    /// Leases an unresolved hold to `owner` until `until`, if it has no lease, its lease
+    /// lapsed (`until <= now`), or `owner` already holds it. Returns whether it did.
+    async fn lease(
+        &self,
+        txn: TxnId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError>;
+
+    /// The lease on a hold, if any (lapsed or not).
+    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError>;
+
+    /// Whether a file with this content hash was ingested.
+    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError>;
+
+    /// Records a file as ingested (idempotent).
+    async fn mark_ingested(
+        &self,
+        content_hash: &str,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
+
+    /// Every agent with an account, sorted.
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError>;
+}
+
+/// Forwards every method to the store behind a reference or a smart pointer, so a
+/// `Ledger<&dyn LedgerStore>` or `Ledger<Arc<MyStore>>` works.
+macro_rules! forward {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: LedgerStore + ?Sized> LedgerStore for $ty {
+            async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
+                (**self).load(agent).await
+            }
+            async fn append(&self, agent: &AgentId, expected: u64, entries: &[Entry], holds: &[HoldView]) -> Result<u64, LedgerError> {
+                (**self).append(agent, expected, entries, holds).await
+            }
+            async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
+                (**self).find(id).await
+            }
+            async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
+                (**self).holds(state).await
+            }
+            async fn lease(&self, txn: TxnId, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, LedgerError> {
+                (**self).lease(txn, owner, now, until).await
+            }
+            async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
+                (**self).lease_of(txn).await
+            }
+            async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
+                (**self).ingested(content_hash).await
+            }
+            async fn mark_ingested(&self, content_hash: &str, name: &str, at: DateTime<Utc>) -> Result<(), LedgerError> {
+                (**self).mark_ingested(content_hash, name, at).await
+            }
+            async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+                (**self).agents().await
+            }
+        }
+    )*};
+}
+
+forward!(&T, std::sync::Arc<T>, Box<T>);

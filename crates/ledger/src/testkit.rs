@@ -1,0 +1,398 @@
+//! The conformance suite every [`LedgerStore`] must pass — ours and any integrator's.
+//!
+//! Call [`conformance`] from an async test with a store (it may already hold data: each check
+//! uses fresh agent and transaction ids):
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! kudos_ledger::testkit::conformance(&kudos_ledger::MemoryStore::new()).await;
+//! # });
+//! ```
+//!
+//! Each check panics with a message naming the broken promise: this module is for tests.
+
+#![allow(
+    clippy::missing_panics_doc,
+    reason = "the suite reports failures by panicking, as tests do"
+)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kudos_core::{
+    AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RewardType, RuleId,
+    SystemClock, Tier, TierId, TxnId,
+};
+
+use crate::{Command, Entry, HoldState, Ledger, LedgerError, LedgerStore, Op};
+
+fn now() -> DateTime<Utc> {
+    SystemClock.now()
+}
+
+fn fresh_agent(tag: &str) -> AgentId {
+    AgentId::new(format!(
+        "conformance-{tag}-{}",
+        TxnId::generate(&SystemClock)
+    ))
+    .expect("a valid agent id")
+}
+
+fn accrual(agent: &AgentId, rule: &str, points: i64) -> Entry {
+    let day = Day::parse("2026-10-01").expect("a valid day");
+    let key = EventKey::new(
+        agent.clone(),
+        day,
+        RuleId::new(rule).expect("rule"),
+        MetricName::new("m").expect("metric"),
+        Default::default(),
+    );
+    Entry {
+        id: key.id(),
+        at: now(),
+        op: Op::Accrual {
+            key,
+            points: Points::new(points),
+            expires: day.add_days(30).expect("day"),
+        },
+    }
+}
+
+/// Runs every check.
+pub async fn conformance(store: &dyn LedgerStore) {
+    appends_are_conditional(store).await;
+    entries_come_back_in_order_and_intact(store).await;
+    ids_are_found(store).await;
+    holds_are_indexed_and_leased(store).await;
+    files_are_remembered(store).await;
+    ledger_operations_round_trip(store).await;
+}
+
+/// Appending needs the current version; a stale version is a `Conflict` and writes nothing.
+pub async fn appends_are_conditional(store: &dyn LedgerStore) {
+    let agent = fresh_agent("conditional");
+    let empty = store.load(&agent).await.expect("load an empty account");
+    assert_eq!(
+        (empty.version, empty.entries.len()),
+        (0, 0),
+        "a new account is empty at version 0"
+    );
+    let v1 = store
+        .append(&agent, 0, &[accrual(&agent, "a", 10)], &[])
+        .await
+        .expect("append at version 0");
+    assert_eq!(v1, 1, "append returns the new version");
+    let stale = store
+        .append(&agent, 0, &[accrual(&agent, "b", 20)], &[])
+        .await;
+    assert!(
+        matches!(stale, Err(LedgerError::Conflict { .. })),
+        "a stale version must be a Conflict, got {stale:?}"
+    );
+    let ahead = store
+        .append(&agent, 5, &[accrual(&agent, "b", 20)], &[])
+        .await;
+    assert!(
+        matches!(ahead, Err(LedgerError::Conflict { .. })),
+        "a version from the future must be a Conflict, got {ahead:?}"
+    );
+    let loaded = store.load(&agent).await.expect("load");
+    assert_eq!(loaded.version, 1, "a refused append writes nothing");
+    let v3 = store
+        .append(
+            &agent,
+            1,
+            &[accrual(&agent, "b", 20), accrual(&agent, "c", 30)],
+            &[],
+        )
+        .await
+        .expect("append two");
+    assert_eq!(v3, 3, "several entries append together");
+}
+
+/// Entries load back exactly as appended, in order, whatever they carry.
+pub async fn entries_come_back_in_order_and_intact(store: &dyn LedgerStore) {
+    let agent = fresh_agent("intact");
+    let txn = TxnId::generate(&SystemClock);
+    let entries = vec![
+        accrual(&agent, "z", 700),
+        Entry {
+            id: *txn.as_uuid(),
+            at: now(),
+            op: Op::Hold {
+                txn,
+                day: Day::parse("2026-10-05").expect("day"),
+                tier: TierId::new("t").expect("tier"),
+                reward_type: RewardType::new("r").expect("reward type"),
+                cost: Points::new(500),
+                payload: b"{\"agent_id\":\"\\u00e9\xff\"}".to_vec(),
+            },
+        },
+        accrual(&agent, "a", -3),
+    ];
+    store
+        .append(&agent, 0, &entries, &[])
+        .await
+        .expect("append");
+    let loaded = store.load(&agent).await.expect("load");
+    assert_eq!(
+        loaded.entries, entries,
+        "entries must load back identical and in append order"
+    );
+    let other = store.load(&fresh_agent("other")).await.expect("load");
+    assert!(other.entries.is_empty(), "accounts are separate");
+}
+
+/// `find` names the account that recorded an id.
+pub async fn ids_are_found(store: &dyn LedgerStore) {
+    let agent = fresh_agent("find");
+    let entry = accrual(&agent, "f", 1);
+    store
+        .append(&agent, 0, std::slice::from_ref(&entry), &[])
+        .await
+        .expect("append");
+    assert_eq!(
+        store.find(entry.id).await.expect("find"),
+        Some(agent),
+        "find returns the recording account"
+    );
+    assert_eq!(
+        store
+            .find(TxnId::generate(&SystemClock).as_uuid().to_owned())
+            .await
+            .expect("find"),
+        None,
+        "an unknown id is None"
+    );
+}
+
+/// The hold index keeps the latest view per hold, lists by state, and leases each unresolved
+/// hold to one owner at a time.
+pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let ledger = Ledger::new(store, clock.clone());
+    let agent = fresh_agent("holds");
+    let day = Day::parse("2026-10-05").expect("day");
+    let key = EventKey::new(
+        agent.clone(),
+        day,
+        RuleId::new("r").expect("rule"),
+        MetricName::new("m").expect("metric"),
+        Default::default(),
+    );
+    ledger
+        .execute(
+            &agent,
+            Command::Accrue {
+                event: PointEvent::new(key, Points::new(1000)),
+                expires: day.add_days(90).expect("day"),
+            },
+        )
+        .await
+        .expect("accrue");
+    let tier = Tier::new(
+        TierId::new("t").expect("tier"),
+        RewardType::new("r").expect("rt"),
+        Points::new(400),
+        None,
+    )
+    .expect("tier");
+    let txn = TxnId::generate(clock.as_ref());
+    ledger
+        .execute(
+            &agent,
+            Command::Hold {
+                txn,
+                day,
+                tier,
+                payload: b"{}".to_vec(),
+            },
+        )
+        .await
+        .expect("hold");
+    let open: Vec<_> = store
+        .holds(Some(HoldState::Open))
+        .await
+        .expect("holds")
+        .into_iter()
+        .filter(|h| h.agent == agent)
+        .collect();
+    assert_eq!(open.len(), 1, "the new hold is listed as open");
+    assert_eq!(
+        (open[0].txn, open[0].cost, open[0].attempts),
+        (txn, Points::new(400), 0)
+    );
+
+    let t0 = clock.now();
+    let until = t0 + TimeDelta::seconds(60);
+    assert!(
+        store.lease(txn, "run-a", t0, until).await.expect("lease"),
+        "a free hold can be leased"
+    );
+    assert!(
+        !store
+            .lease(txn, "run-b", t0 + TimeDelta::seconds(10), until)
+            .await
+            .expect("lease"),
+        "a live lease excludes other owners"
+    );
+    assert!(
+        store
+            .lease(
+                txn,
+                "run-a",
+                t0 + TimeDelta::seconds(20),
+                t0 + TimeDelta::seconds(80)
+            )
+            .await
+            .expect("lease"),
+        "the owner renews"
+    );
+    assert_eq!(
+        store
+            .lease_of(txn)
+            .await
+            .expect("lease_of")
+            .map(|l| l.owner),
+        Some("run-a".to_owned())
+    );
+    assert!(
+        !store
+            .lease(txn, "run-b", t0 + TimeDelta::seconds(79), until)
+            .await
+            .expect("lease"),
+        "a renewed lease still excludes"
+    );
+    assert!(
+        store
+            .lease(
+                txn,
+                "run-b",
+                t0 + TimeDelta::seconds(80),
+                t0 + TimeDelta::seconds(140)
+            )
+            .await
+            .expect("lease"),
+        "a lapsed lease is taken over"
+    );
+
+    ledger
+        .execute(
+            &agent,
+            Command::Mark {
+                txn,
+                state: HoldState::InDoubt,
+                attempts: 1,
+            },
+        )
+        .await
+        .expect("mark");
+    let in_doubt: Vec<_> = store
+        .holds(Some(HoldState::InDoubt))
+        .await
+        .expect("holds")
+        .into_iter()
+        .filter(|h| h.agent == agent)
+        .collect();
+    assert_eq!(in_doubt.len(), 1, "the index follows the hold's state");
+    assert_eq!(in_doubt[0].attempts, 1);
+    assert!(
+        store
+            .holds(Some(HoldState::Open))
+            .await
+            .expect("holds")
+            .iter()
+            .all(|h| h.txn != txn),
+        "a hold is listed under one state only"
+    );
+
+    ledger
+        .execute(&agent, Command::Commit { txn })
+        .await
+        .expect("commit");
+    let all: Vec<_> = store
+        .holds(None)
+        .await
+        .expect("holds")
+        .into_iter()
+        .filter(|h| h.agent == agent)
+        .collect();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, HoldState::Committed);
+    assert!(
+        !store
+            .lease(
+                txn,
+                "run-c",
+                t0 + TimeDelta::seconds(500),
+                t0 + TimeDelta::seconds(600)
+            )
+            .await
+            .expect("lease"),
+        "a resolved hold is never leased"
+    );
+}
+
+/// Ingested files are remembered by content hash.
+pub async fn files_are_remembered(store: &dyn LedgerStore) {
+    let hash = format!("sha256:{}", TxnId::generate(&SystemClock));
+    assert!(
+        !store.ingested(&hash).await.expect("ingested"),
+        "an unknown file is not ingested"
+    );
+    store
+        .mark_ingested(&hash, "exports/a.json", now())
+        .await
+        .expect("mark");
+    store
+        .mark_ingested(&hash, "exports/a-copy.json", now())
+        .await
+        .expect("marking twice is fine");
+    assert!(
+        store.ingested(&hash).await.expect("ingested"),
+        "a marked file is ingested"
+    );
+}
+
+/// The ledger's operations through this store give the design's worked example results.
+pub async fn ledger_operations_round_trip(store: &dyn LedgerStore) {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
+    let ledger = Ledger::new(store, clock);
+    let agent = fresh_agent("worked");
+    let d = |s: &str| Day::parse(s).expect("day");
+    let event = |day: &str, rule: &str, points: i64| Command::Accrue {
+        event: PointEvent::new(
+            EventKey::new(
+                agent.clone(),
+                d(day),
+                RuleId::new(rule).expect("rule"),
+                MetricName::new("m").expect("metric"),
+                Default::default(),
+            ),
+            Points::new(points),
+        ),
+        expires: d(day).add_days(30).expect("day"),
+    };
+    ledger
+        .execute_all(
+            &agent,
+            &[
+                event("2026-09-01", "a", 100),
+                event("2026-09-20", "b", 100),
+                event("2026-09-25", "c", -150),
+            ],
+        )
+        .await
+        .expect("accrue");
+    let account = ledger.account(&agent).await.expect("account");
+    let b = account.balance(d("2026-10-10"));
+    assert_eq!(
+        (b.available, b.debt, b.balance),
+        (Points::new(50), Points::ZERO, Points::new(50)),
+        "worked example 3 through the store"
+    );
+    assert!(
+        store.agents().await.expect("agents").contains(&agent),
+        "agents lists accounts"
+    );
+}

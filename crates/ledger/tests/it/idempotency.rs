@@ -1,0 +1,213 @@
+//! Operations are idempotent; holds resolve once; one unresolved hold per agent.
+
+use kudos_core::{Points, TxnId};
+use kudos_ledger::{Command, HoldState, LedgerError};
+use uuid::Uuid;
+
+use crate::book::{Book, day, tier};
+
+#[test]
+fn the_same_accrual_twice_is_one_accrual() {
+    let mut b = Book::new();
+    b.accrue("10-01", "k", 100);
+    b.accrue("10-01", "k", 100);
+    assert_eq!(b.abd("10-02"), (100, 0, 100));
+    assert_eq!(
+        b.account.entries().len(),
+        1,
+        "nothing appended the second time"
+    );
+}
+
+#[test]
+fn a_first_accrual_of_zero_stores_nothing() {
+    let mut b = Book::new();
+    b.accrue("10-01", "k", 0);
+    assert!(b.account.entries().is_empty());
+    b.accrue("10-01", "k", 30);
+    assert_eq!(b.abd("10-02").0, 30);
+}
+
+#[test]
+fn an_adjustment_id_replayed_returns_the_first_and_reused_with_other_content_is_refused() {
+    let mut b = Book::new();
+    let id = Uuid::from_u128(7);
+    let adjust = |points: i64| Command::Adjust {
+        id,
+        day: day("10-01"),
+        points: Points::new(points),
+        expires: day("12-30"),
+        reason: "goodwill".into(),
+    };
+    let first = b.run(adjust(25)).unwrap().unwrap();
+    let again = b.run(adjust(25)).unwrap().unwrap();
+    assert_eq!(first, again, "the replay returns the first result");
+    assert_eq!(b.account.entries().len(), 1);
+    let err = b.run(adjust(26)).unwrap_err();
+    assert!(matches!(err, LedgerError::IdReused { .. }));
+    let text = err.to_string();
+    assert!(
+        text.contains("adjustment of 25") && text.contains("adjustment of 26"),
+        "names both: {text}"
+    );
+}
+
+#[test]
+fn one_unresolved_hold_per_agent() {
+    let mut b = Book::new();
+    b.accrue("10-01", "a", 2000);
+    let first = b.hold("10-02", 500);
+    let second = TxnId::generate(b.clock.as_ref());
+    let err = b
+        .run(Command::Hold {
+            txn: second,
+            day: day("10-02"),
+            tier: tier(500),
+            payload: vec![],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::HoldUnresolved { txn, .. } if txn == first),
+        "{err}"
+    );
+    b.run(Command::Mark {
+        txn: first,
+        state: HoldState::InDoubt,
+        attempts: 1,
+    })
+    .unwrap();
+    let err = b
+        .run(Command::Hold {
+            txn: second,
+            day: day("10-02"),
+            tier: tier(500),
+            payload: vec![],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::HoldUnresolved { .. }),
+        "an in-doubt hold still blocks: {err}"
+    );
+    b.commit(first);
+    b.run(Command::Hold {
+        txn: second,
+        day: day("10-02"),
+        tier: tier(500),
+        payload: vec![],
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_hold_needs_the_threshold_and_replays_by_txn() {
+    let mut b = Book::new();
+    b.accrue("10-01", "a", 499);
+    let txn = TxnId::generate(b.clock.as_ref());
+    let hold = |payload: &[u8]| Command::Hold {
+        txn,
+        day: day("10-02"),
+        tier: tier(500),
+        payload: payload.to_vec(),
+    };
+    let err = b.run(hold(b"{}")).unwrap_err();
+    assert!(
+        matches!(err, LedgerError::Insufficient { balance, threshold, .. } if balance.get() == 499 && threshold.get() == 500)
+    );
+    b.accrue("10-01", "b", 1);
+    let first = b.run(hold(b"{}")).unwrap();
+    assert_eq!(
+        b.run(hold(b"{}")).unwrap(),
+        first,
+        "the same hold again returns the first"
+    );
+    assert!(
+        matches!(
+            b.run(hold(b"{\"other\":1}")).unwrap_err(),
+            LedgerError::IdReused { .. }
+        ),
+        "another payload under the same txn is refused"
+    );
+}
+
+#[test]
+fn a_hold_resolves_at_most_once() {
+    let mut b = Book::new();
+    b.accrue("10-01", "a", 500);
+    let txn = b.hold("10-02", 500);
+    let first = b.run(Command::Commit { txn }).unwrap();
+    assert_eq!(
+        b.run(Command::Commit { txn }).unwrap(),
+        first,
+        "the same resolution again is a no-op"
+    );
+    let err = b
+        .run(Command::Release {
+            txn,
+            day: day("10-03"),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LedgerError::AlreadyResolved {
+                state: "committed",
+                asked: "released",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = b
+        .run(Command::Mark {
+            txn,
+            state: HoldState::InDoubt,
+            attempts: 2,
+        })
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::AlreadyResolved { .. }), "{err}");
+    assert_eq!(b.abd("10-03"), (0, 0, 0));
+}
+
+#[test]
+fn a_reversal_needs_a_committed_redemption_and_happens_once() {
+    let mut b = Book::new();
+    b.accrue("10-01", "a", 500);
+    let txn = b.hold("10-02", 500);
+    let rev = TxnId::generate(b.clock.as_ref());
+    let reverse = |rev: TxnId| Command::Reverse {
+        txn: rev,
+        of: txn,
+        day: day("10-03"),
+    };
+    assert!(matches!(
+        b.run(reverse(rev)).unwrap_err(),
+        LedgerError::NotCommitted { state: "open", .. }
+    ));
+    b.commit(txn);
+    let first = b.run(reverse(rev)).unwrap();
+    assert_eq!(
+        b.run(reverse(rev)).unwrap(),
+        first,
+        "the same reversal again is a no-op"
+    );
+    let other = TxnId::generate(b.clock.as_ref());
+    assert!(
+        matches!(b.run(reverse(other)).unwrap_err(), LedgerError::AlreadyReversed { by, .. } if by == rev)
+    );
+    assert_eq!(
+        b.abd("10-03"),
+        (500, 0, 500),
+        "the cost came back to its lot"
+    );
+}
+
+#[test]
+fn unknown_holds_are_named() {
+    let mut b = Book::new();
+    let txn = TxnId::generate(b.clock.as_ref());
+    let err = b.run(Command::Commit { txn }).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("agent a1b2c3d4-0000-4000-8000-000000000001: no hold {txn}")
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `kudos-ledger`: the design's worked examples, a reference model,
+//! idempotency, concurrency, and the store conformance suite on `MemoryStore`.
+
+mod book;
+mod concurrency;
+mod conformance;
+mod idempotency;
+mod model;
+mod worked;
