@@ -1,0 +1,231 @@
+//! `kudos-store-sqlite` against real SQLite files: conformance, persistence, several writers
+//! on one file, and a writer killed in the middle of its appends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kudos_core::{
+    AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RuleId, SystemClock,
+};
+use kudos_ledger::{Account, Command, HoldState, Ledger, LedgerStore, hold_view};
+use kudos_store_sqlite::SqliteStore;
+
+/// A fresh database URL under the target directory's scratch space.
+fn db_url(name: &str) -> (String, PathBuf) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "sqlite-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kudos.db");
+    (format!("sqlite://{}", path.display()), path)
+}
+
+fn accrue(agent: &AgentId, rule: &str, points: i64) -> Command {
+    let day = Day::parse("2026-10-01").unwrap();
+    let key = EventKey::new(
+        agent.clone(),
+        day,
+        RuleId::new(rule).unwrap(),
+        MetricName::new("m").unwrap(),
+        Default::default(),
+    );
+    Command::Accrue {
+        event: PointEvent::new(key, Points::new(points)),
+        expires: day.add_days(90).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let (url, _) = db_url("conformance");
+    let store = SqliteStore::open(&url).await.unwrap();
+    kudos_ledger::testkit::conformance(&store).await;
+}
+
+#[tokio::test]
+async fn what_is_written_survives_reopening() {
+    let (url, _) = db_url("reopen");
+    let agent = AgentId::new("u-1").unwrap();
+    {
+        let ledger = Ledger::new(
+            SqliteStore::open(&url).await.unwrap(),
+            Arc::new(SystemClock),
+        );
+        ledger
+            .execute_all(
+                &agent,
+                &[accrue(&agent, "a", 120), accrue(&agent, "b", -20)],
+            )
+            .await
+            .unwrap();
+    }
+    let ledger = Ledger::new(
+        SqliteStore::open(&url).await.unwrap(),
+        Arc::new(SystemClock),
+    );
+    let account = ledger.account(&agent).await.unwrap();
+    assert_eq!(account.version(), 2);
+    assert_eq!(
+        account.balance(Day::parse("2026-10-02").unwrap()).available,
+        Points::new(100)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_connections_on_one_file_lose_no_update() {
+    let (url, _) = db_url("racing");
+    let agent = AgentId::new("u-race").unwrap();
+    // Separate pools stand for separate processes: they share nothing but the file.
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let url = url.clone();
+        let agent = agent.clone();
+        tasks.push(tokio::spawn(async move {
+            let ledger = Ledger::new(
+                SqliteStore::open_with(&url, 2).await.unwrap(),
+                Arc::new(SystemClock),
+            );
+            for i in 0..25 {
+                ledger
+                    .execute(&agent, accrue(&agent, &format!("w{w}-{i}"), 1))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ledger = Ledger::new(
+        SqliteStore::open(&url).await.unwrap(),
+        Arc::new(SystemClock),
+    );
+    let account = ledger.account(&agent).await.unwrap();
+    assert_eq!(account.version(), 100);
+    assert_eq!(
+        account.balance(Day::parse("2026-10-02").unwrap()).available,
+        Points::new(100)
+    );
+}
+
+/// The child side of `a_writer_killed_mid_append_leaves_a_consistent_file`: appends forever.
+async fn child_writer(url: &str) {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-10-02T06:00:00Z").unwrap());
+    let ledger = Ledger::new(SqliteStore::open(url).await.unwrap(), clock.clone());
+    let tier = kudos_core::Tier::new(
+        kudos_core::TierId::new("t").unwrap(),
+        kudos_core::RewardType::new("r").unwrap(),
+        Points::new(50),
+        None,
+    )
+    .unwrap();
+    for i in 0u64.. {
+        let agent = AgentId::new(format!("u-{}", i % 7)).unwrap();
+        // Batches of accruals, and holds that are committed, so that every kind of write is
+        // in flight when the kill comes.
+        let batch: Vec<Command> = (0..20)
+            .map(|j| accrue(&agent, &format!("r{i}-{j}"), 5))
+            .collect();
+        ledger.execute_all(&agent, &batch).await.unwrap();
+        let txn = kudos_core::TxnId::generate(clock.as_ref());
+        if ledger
+            .execute(
+                &agent,
+                Command::Hold {
+                    txn,
+                    day: Day::parse("2026-10-02").unwrap(),
+                    tier: tier.clone(),
+                    payload: vec![b'x'; 64],
+                },
+            )
+            .await
+            .is_ok()
+        {
+            ledger
+                .execute(&agent, Command::Commit { txn })
+                .await
+                .unwrap();
+        }
+        if i == 3 {
+            // Tell the parent that writes are flowing.
+            println!("writing");
+        }
+    }
+}
+
+#[test]
+fn a_writer_killed_mid_append_leaves_a_consistent_file() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Ok(url) = std::env::var("KUDOS_SQLITE_CHILD_URL") {
+        runtime.block_on(child_writer(&url));
+        return;
+    }
+    let (url, _path) = db_url("killed");
+    for round in 0..3 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_writer_killed_mid_append_leaves_a_consistent_file",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("KUDOS_SQLITE_CHILD_URL", &url)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it is writing, then let it run a little and kill it (SIGKILL: no cleanup).
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+            assert!(
+                n > 0,
+                "round {round}: the child writer stopped before writing"
+            );
+            if line.contains("writing") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30 + 40 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        runtime.block_on(async {
+            let store = SqliteStore::open(&url).await.unwrap();
+            let agents = store.agents().await.unwrap();
+            assert!(!agents.is_empty());
+            let index = store.holds(None).await.unwrap();
+            for agent in agents {
+                let stored = store.load(&agent).await.unwrap();
+                // Every account folds: no half-written entry, no gap.
+                let account = Account::from_entries(agent.clone(), stored.entries).unwrap();
+                for lot in account.lots() {
+                    assert!(lot.reserved <= lot.remaining && lot.reserved.get() >= 0);
+                }
+                // The hold index agrees with the entries it was committed with.
+                for txn in account.holds().keys() {
+                    let view = index.iter().find(|h| h.txn == *txn).unwrap();
+                    assert_eq!(Some(view.clone()), hold_view(&account, *txn));
+                }
+                assert!(
+                    account
+                        .holds()
+                        .values()
+                        .filter(|h| h.state == HoldState::Open)
+                        .count()
+                        <= 1
+                );
+            }
+        });
+    }
+}
