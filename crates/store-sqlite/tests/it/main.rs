@@ -153,7 +153,10 @@ async fn child_writer(url: &str) {
         }
         if i == 3 {
             // Tell the parent that writes are flowing.
-            println!("writing");
+            #[allow(clippy::print_stdout, reason = "the parent process reads this line")]
+            {
+                println!("writing");
+            }
         }
     }
 }
