@@ -5,6 +5,7 @@
 //! 3 finished, with rows rejected.
 
 mod export;
+mod ledger;
 mod output;
 
 use std::process::ExitCode;
@@ -24,6 +25,13 @@ enum Command {
     /// Read workforce exports.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Look at and adjust the points ledger.
+    Ledger {
+        #[command(flatten)]
+        store: ledger::StoreArgs,
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
+    },
 }
 
 /// How a command ended; the process exit code.
@@ -52,5 +60,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Export(cmd) => export::run(cmd).into(),
+        Command::Ledger { store, command } => ledger::run(&store, command).into(),
     }
 }

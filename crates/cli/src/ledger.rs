@@ -1,0 +1,302 @@
+//! `kudos ledger`: look at and adjust accounts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use kudos_core::{AgentId, Clock, Day, Points, SystemClock};
+use kudos_ledger::{
+    Command, Entry, HoldState, HoldView, Ledger, LedgerError, LedgerStore, MemoryStore, Op,
+};
+use kudos_store_sqlite::SqliteStore;
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::Outcome;
+use crate::output::{JsonLines, diag, error_chain};
+
+/// Where the ledger is.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// Store URL: sqlite://PATH (default sqlite://kudos.db in the current directory) or memory://.
+    #[arg(long, global = true, conflicts_with = "config")]
+    store: Option<String>,
+    /// Read the store URL from this kudos.toml ([store] url; relative paths are relative to the file).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+/// `kudos ledger …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// An agent's balance: {"agent_id","available","reserved","debt","balance"}.
+    Balance {
+        /// The agent (platform user id).
+        agent: String,
+        /// The day to compute it on (default: today, UTC).
+        #[arg(long = "as-of")]
+        as_of: Option<String>,
+    },
+    /// Every accepted operation on an agent's account, one JSON line each.
+    History {
+        /// The agent.
+        agent: String,
+    },
+    /// Holds: {"txn_id","agent_id","tier","cost","state","attempts","created_at"}, sorted by agent.
+    Holds {
+        /// Only holds in this state: open, in_doubt, review, committed, released.
+        #[arg(long, value_parser = parse_state)]
+        state: Option<HoldState>,
+    },
+    /// Adds (or, negative, takes) points: an operator's adjustment, printed as a history line.
+    Adjust {
+        /// The agent.
+        agent: String,
+        /// Points (negative to deduct).
+        #[arg(allow_negative_numbers = true)]
+        points: i64,
+        /// The day it counts on.
+        #[arg(long)]
+        day: String,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Its id, for an idempotent retry (default: a fresh one, printed).
+        #[arg(long)]
+        id: Option<Uuid>,
+        /// Days until a lot it makes expires.
+        #[arg(long = "window-days", default_value_t = 90)]
+        window_days: u32,
+    },
+}
+
+fn parse_state(s: &str) -> Result<HoldState, String> {
+    s.parse()
+}
+
+/// A fatal problem, with the message to print.
+struct Fatal(String);
+
+impl From<LedgerError> for Fatal {
+    fn from(e: LedgerError) -> Self {
+        Self(error_chain(&e))
+    }
+}
+
+pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            diag(format_args!("error: cannot start the runtime: {e}"));
+            return Outcome::Fatal;
+        }
+    };
+    match runtime.block_on(execute(store, cmd)) {
+        Ok(()) => Outcome::Ok,
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
+            Outcome::Fatal
+        }
+    }
+}
+
+/// Opens the store a URL names.
+pub(crate) async fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Box::new(SqliteStore::open(url).await?));
+    }
+    if url == "memory://" || url == "memory:" {
+        return Ok(Box::new(MemoryStore::new()));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(LedgerError::Store {
+        message: format!(
+            "unsupported store URL scheme {scheme:?} (this build has sqlite:// and memory://)"
+        ),
+        may_have_written: false,
+        source: None,
+    })
+}
+
+/// The store URL from `--store`, `--config` or the default.
+fn store_url(args: &StoreArgs) -> Result<String, Fatal> {
+    if let Some(url) = &args.store {
+        return Ok(url.clone());
+    }
+    let Some(path) = &args.config else {
+        return Ok("sqlite://kudos.db".to_owned());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fatal(format!("{}: cannot read: {e}", path.display())))?;
+    let config: toml::Table = text
+        .parse()
+        .map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
+    let url = config
+        .get("store")
+        .and_then(|s| s.get("url"))
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| Fatal(format!("{}: no [store] url", path.display())))?;
+    Ok(relative_to(url, path.parent().unwrap_or(Path::new("."))))
+}
+
+/// A `sqlite://` URL with a relative path made relative to `base`.
+fn relative_to(url: &str, base: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+            format!("sqlite://{}", base.join(rest).display())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn agent(text: &str) -> Result<AgentId, Fatal> {
+    AgentId::new(text).map_err(|e| Fatal(format!("agent {text:?}: {e}")))
+}
+
+fn day(flag: &str, text: &str) -> Result<Day, Fatal> {
+    Day::parse(text).map_err(|e| Fatal(format!("{flag}: {e}")))
+}
+
+fn write(out: &mut JsonLines, value: &impl Serialize) -> Result<(), Fatal> {
+    out.write(value)
+        .map(|_| ())
+        .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
+}
+
+async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
+    let url = store_url(args)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ledger = Ledger::new(open_store(&url).await?, clock.clone());
+    let mut out = JsonLines::stdout();
+    match cmd {
+        LedgerCommand::Balance { agent: a, as_of } => {
+            let a = agent(&a)?;
+            let on = match as_of {
+                Some(text) => day("--as-of", &text)?,
+                None => Day::from_naive(clock.now().date_naive())
+                    .ok_or_else(|| Fatal("today is out of range".to_owned()))?,
+            };
+            let b = ledger.account(&a).await?.balance(on);
+            write(
+                &mut out,
+                &json!({"agent_id": a, "available": b.available, "reserved": b.reserved, "debt": b.debt, "balance": b.balance}),
+            )?;
+        }
+        LedgerCommand::History { agent: a } => {
+            let account = ledger.account(&agent(&a)?).await?;
+            for entry in account.entries() {
+                write(&mut out, &history_line(entry, &account))?;
+            }
+        }
+        LedgerCommand::Holds { state } => {
+            let mut holds = ledger.store().holds(state).await?;
+            holds.sort_by(|x, y| {
+                (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn))
+            });
+            for h in &holds {
+                write(&mut out, &hold_line(h))?;
+            }
+        }
+        LedgerCommand::Adjust {
+            agent: a,
+            points,
+            day: d,
+            reason,
+            id,
+            window_days,
+        } => {
+            let a = agent(&a)?;
+            let on = day("--day", &d)?;
+            let expires = on
+                .add_days(i64::from(window_days.max(1)))
+                .map_err(|e| Fatal(format!("--window-days: {e}")))?;
+            let id = id.unwrap_or_else(|| *kudos_core::TxnId::generate(clock.as_ref()).as_uuid());
+            let applied = ledger
+                .execute(
+                    &a,
+                    Command::Adjust {
+                        id,
+                        day: on,
+                        points: Points::new(points),
+                        expires,
+                        reason,
+                    },
+                )
+                .await?;
+            let account = ledger.account(&a).await?;
+            if let Some(entry) = applied.entry {
+                write(&mut out, &history_line(&entry, &account))?;
+            }
+        }
+    }
+    out.flush()
+        .map(|_| ())
+        .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
+}
+
+/// `ledger holds` and `review list` lines.
+pub(crate) fn hold_line(h: &HoldView) -> Value {
+    json!({
+        "txn_id": h.txn, "agent_id": h.agent, "tier": h.tier, "cost": h.cost,
+        "state": h.state.name(), "attempts": h.attempts, "created_at": h.created_at,
+    })
+}
+
+/// One `ledger history` line: `{"id","kind","day","points",…}`.
+pub(crate) fn history_line(entry: &Entry, account: &kudos_ledger::Account) -> Value {
+    let hold_cost = |txn| account.holds().get(&txn).map(|h| h.cost);
+    let hold_day = |txn| account.holds().get(&txn).map(|h| h.day);
+    let mut line = match &entry.op {
+        Op::Accrual {
+            key,
+            points,
+            expires,
+        } => json!({
+            "kind": "accrual", "day": key.day, "points": points, "rule": key.rule, "metric": key.metric,
+            "dims": key.dims, "expires": expires,
+        }),
+        Op::Adjustment {
+            day,
+            points,
+            expires,
+            reason,
+        } => {
+            json!({"kind": "adjustment", "day": day, "points": points, "expires": expires, "reason": reason})
+        }
+        Op::Hold {
+            txn,
+            day,
+            tier,
+            reward_type,
+            cost,
+            ..
+        } => {
+            json!({"kind": "hold", "day": day, "points": cost, "txn_id": txn, "tier": tier, "reward_type": reward_type})
+        }
+        Op::Mark {
+            txn,
+            state,
+            attempts,
+        } => {
+            json!({"kind": "mark", "day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn, "state": state.name(), "attempts": attempts})
+        }
+        Op::Commit { txn } => {
+            json!({"kind": "commit", "day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn})
+        }
+        Op::Release { txn, day } => {
+            json!({"kind": "release", "day": day, "points": hold_cost(*txn), "txn_id": txn})
+        }
+        Op::Reversal { txn, of, day } => {
+            json!({"kind": "reversal", "day": day, "points": hold_cost(*of), "txn_id": txn, "reverses": of})
+        }
+    };
+    if let Value::Object(map) = &mut line {
+        map.insert("id".to_owned(), json!(entry.id));
+        map.insert("at".to_owned(), json!(entry.at));
+    }
+    line
+}
