@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kudos_core::{AgentId, Clock, TxnId};
 
-use crate::{Account, Command, Entry, HoldView, LedgerError, LedgerStore, Op, Plan};
+use crate::{Account, AppendItem, Command, Entry, HoldView, LedgerError, LedgerStore, Op, Plan};
 
 /// How many times an operation reloads and retries after a `Conflict` before giving up.
 ///
@@ -112,49 +112,16 @@ impl<S: LedgerStore> Ledger<S> {
     ) -> Result<Vec<Applied>, LedgerError> {
         let mut last = None;
         for _ in 0..self.max_attempts {
-            let base = self.account(agent).await?;
-            let expected = base.version();
-            let mut account = base;
-            let mut results = Vec::with_capacity(commands.len());
-            let mut new_entries = Vec::new();
-            let mut touched = BTreeSet::new();
-            for command in commands {
-                match account.plan(command)? {
-                    Plan::Nothing(entry) => results.push(Applied {
-                        entry,
-                        appended: false,
-                    }),
-                    Plan::Append(id, op) => {
-                        if let Some(txn) = hold_of(&op) {
-                            touched.insert(txn);
-                        }
-                        let entry = Entry {
-                            id,
-                            at: self.clock.now(),
-                            op,
-                        };
-                        account.apply(entry.clone())?;
-                        new_entries.push(entry.clone());
-                        results.push(Applied {
-                            entry: Some(entry),
-                            appended: true,
-                        });
-                    }
-                }
+            let planned = self.plan_all(self.account(agent).await?, commands)?;
+            if planned.entries.is_empty() {
+                return Ok(planned.results);
             }
-            if new_entries.is_empty() {
-                return Ok(results);
-            }
-            let holds: Vec<HoldView> = touched
-                .iter()
-                .filter_map(|txn| hold_view(&account, *txn))
-                .collect();
             match self
                 .store
-                .append(agent, expected, &new_entries, &holds)
+                .append(agent, planned.expected, &planned.entries, &planned.holds)
                 .await
             {
-                Ok(_) => return Ok(results),
+                Ok(_) => return Ok(planned.results),
                 Err(e @ LedgerError::Conflict { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
@@ -163,6 +130,128 @@ impl<S: LedgerStore> Ledger<S> {
             agent: agent.clone(),
             expected: 0,
         }))
+    }
+}
+
+/// What one account's commands planned into.
+struct Planned {
+    expected: u64,
+    entries: Vec<Entry>,
+    holds: Vec<HoldView>,
+    results: Vec<Applied>,
+}
+
+impl<S: LedgerStore> Ledger<S> {
+    /// Plans `commands` against `account` (applying them to it as it goes).
+    fn plan_all(&self, mut account: Account, commands: &[Command]) -> Result<Planned, LedgerError> {
+        let expected = account.version();
+        let mut results = Vec::with_capacity(commands.len());
+        let mut entries = Vec::new();
+        let mut touched = BTreeSet::new();
+        for command in commands {
+            match account.plan(command)? {
+                Plan::Nothing(entry) => results.push(Applied {
+                    entry,
+                    appended: false,
+                }),
+                Plan::Append(id, op) => {
+                    if let Some(txn) = hold_of(&op) {
+                        touched.insert(txn);
+                    }
+                    let entry = Entry {
+                        id,
+                        at: self.clock.now(),
+                        op,
+                    };
+                    account.apply(entry.clone())?;
+                    entries.push(entry.clone());
+                    results.push(Applied {
+                        entry: Some(entry),
+                        appended: true,
+                    });
+                }
+            }
+        }
+        let holds = touched
+            .iter()
+            .filter_map(|txn| hold_view(&account, *txn))
+            .collect();
+        Ok(Planned {
+            expected,
+            entries,
+            holds,
+            results,
+        })
+    }
+
+    /// Runs each account's commands, many accounts at a time: accounts are loaded together and
+    /// appended in one batch ([`LedgerStore::append_many`]), and only the accounts that met a
+    /// `Conflict` are reloaded and retried. One account's refusal does not stop the others:
+    /// the result for each account is its own.
+    ///
+    /// # Errors
+    ///
+    /// A store failure (the whole call fails; what was appended is found by reloading).
+    pub async fn execute_many(
+        &self,
+        work: &[(AgentId, Vec<Command>)],
+    ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
+        let mut out: Vec<Option<Result<Vec<Applied>, LedgerError>>> =
+            (0..work.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..work.len()).collect();
+        for _ in 0..self.max_attempts {
+            if pending.is_empty() {
+                break;
+            }
+            let agents: Vec<AgentId> = pending.iter().map(|&i| work[i].0.clone()).collect();
+            let stored = self.store.load_many(&agents).await?;
+            let mut planned = Vec::new();
+            for (&i, stored) in pending.iter().zip(stored) {
+                let (agent, commands) = &work[i];
+                let plan = Account::from_entries(agent.clone(), stored.entries)
+                    .and_then(|account| self.plan_all(account, commands));
+                match plan {
+                    Ok(p) if p.entries.is_empty() => out[i] = Some(Ok(p.results)),
+                    Ok(p) => planned.push((i, p)),
+                    Err(e) => out[i] = Some(Err(e)),
+                }
+            }
+            let batch: Vec<AppendItem<'_>> = planned
+                .iter()
+                .map(|(i, p)| AppendItem {
+                    agent: &work[*i].0,
+                    expected: p.expected,
+                    entries: &p.entries,
+                    holds: &p.holds,
+                })
+                .collect();
+            let appended = if batch.is_empty() {
+                Vec::new()
+            } else {
+                self.store.append_many(&batch).await?
+            };
+            let mut again = Vec::new();
+            for ((i, p), result) in planned.into_iter().zip(appended) {
+                match result {
+                    Ok(_) => out[i] = Some(Ok(p.results)),
+                    Err(LedgerError::Conflict { .. }) => again.push(i),
+                    Err(e) => out[i] = Some(Err(e)),
+                }
+            }
+            pending = again;
+        }
+        Ok(out
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    Err(LedgerError::Conflict {
+                        agent: work[i].0.clone(),
+                        expected: 0,
+                    })
+                })
+            })
+            .collect())
     }
 }
 

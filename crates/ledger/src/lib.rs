@@ -75,4 +75,4 @@ pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
 pub use ledger::{Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
 pub use memory::MemoryStore;
-pub use store::{HoldView, Lease, LedgerStore, Stored};
+pub use store::{AppendItem, HoldView, Lease, LedgerStore, Stored};

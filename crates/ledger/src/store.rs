@@ -42,6 +42,19 @@ pub struct HoldView {
     pub created_at: DateTime<Utc>,
 }
 
+/// One account's part of a batched append: see [`LedgerStore::append_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct AppendItem<'a> {
+    /// The account.
+    pub agent: &'a AgentId,
+    /// The version the entries were planned against.
+    pub expected: u64,
+    /// The entries.
+    pub entries: &'a [Entry],
+    /// The hold index updates that go with them.
+    pub holds: &'a [HoldView],
+}
+
 /// A worker's claim on a hold, so that exactly one worker re-drives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -79,6 +92,43 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         entries: &[Entry],
         holds: &[HoldView],
     ) -> Result<u64, LedgerError>;
+
+    /// Loads several accounts (in the order asked). The default loads them one by one; a
+    /// store may do it in fewer round trips.
+    async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+        let mut out = Vec::with_capacity(agents.len());
+        for agent in agents {
+            out.push(self.load(agent).await?);
+        }
+        Ok(out)
+    }
+
+    /// Appends to several accounts: each item is applied if and only if its account's
+    /// version still matches (else its result is [`LedgerError::Conflict`]), as [`append`]
+    /// would. The default appends them one by one; a store may use one transaction for all.
+    ///
+    /// [`append`]: LedgerStore::append
+    ///
+    /// # Errors
+    ///
+    /// A store failure; then which items were applied is unknown to the caller, who reloads.
+    async fn append_many(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            match self
+                .append(item.agent, item.expected, item.entries, item.holds)
+                .await
+            {
+                Err(e @ LedgerError::Conflict { .. }) => out.push(Err(e)),
+                Err(e) => return Err(e),
+                Ok(v) => out.push(Ok(v)),
+            }
+        }
+        Ok(out)
+    }
 
     /// The account that recorded an entry with this id (the first, for accrual keys).
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError>;
@@ -125,6 +175,12 @@ macro_rules! forward {
             }
             async fn append(&self, agent: &AgentId, expected: u64, entries: &[Entry], holds: &[HoldView]) -> Result<u64, LedgerError> {
                 (**self).append(agent, expected, entries, holds).await
+            }
+            async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+                (**self).load_many(agents).await
+            }
+            async fn append_many(&self, batch: &[AppendItem<'_>]) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+                (**self).append_many(batch).await
             }
             async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
                 (**self).find(id).await

@@ -66,6 +66,77 @@ pub async fn conformance(store: &dyn LedgerStore) {
     holds_are_indexed_and_leased(store).await;
     files_are_remembered(store).await;
     ledger_operations_round_trip(store).await;
+    batches_are_conditional_per_account(store).await;
+}
+
+/// `load_many` returns accounts in the order asked; `append_many` applies each item only if
+/// its own version matches, and reports the others as `Conflict`.
+pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
+    let (a, b, c) = (
+        fresh_agent("batch-a"),
+        fresh_agent("batch-b"),
+        fresh_agent("batch-c"),
+    );
+    store
+        .append(&b, 0, &[accrual(&b, "x", 1)], &[])
+        .await
+        .expect("append");
+    let loaded = store
+        .load_many(&[c.clone(), b.clone(), a.clone()])
+        .await
+        .expect("load_many");
+    assert_eq!(
+        loaded.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [0, 1, 0],
+        "load_many keeps the order asked"
+    );
+    let (ea, eb, ec) = (
+        [accrual(&a, "y", 2)],
+        [accrual(&b, "y", 3)],
+        [accrual(&c, "y", 4)],
+    );
+    let batch = [
+        crate::AppendItem {
+            agent: &a,
+            expected: 0,
+            entries: &ea,
+            holds: &[],
+        },
+        crate::AppendItem {
+            agent: &b,
+            expected: 0,
+            entries: &eb,
+            holds: &[],
+        },
+        crate::AppendItem {
+            agent: &c,
+            expected: 0,
+            entries: &ec,
+            holds: &[],
+        },
+    ];
+    let results = store.append_many(&batch).await.expect("append_many");
+    assert!(
+        matches!(results[0], Ok(1)),
+        "a matching item is applied: {:?}",
+        results[0]
+    );
+    assert!(
+        matches!(results[1], Err(LedgerError::Conflict { .. })),
+        "a stale item is a Conflict: {:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[2], Ok(1)),
+        "items after a conflict are still applied: {:?}",
+        results[2]
+    );
+    assert_eq!(
+        store.load(&b).await.expect("load").entries.len(),
+        1,
+        "the conflicting item wrote nothing"
+    );
+    assert_eq!(store.load(&c).await.expect("load").entries, ec.to_vec());
 }
 
 /// Appending needs the current version; a stale version is a `Conflict` and writes nothing.

@@ -42,13 +42,16 @@
 //! - *Durability.* `synchronous = FULL`: a committed append survives a power cut, not only a
 //!   crash of the process.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored};
+use kudos_ledger::{
+    AppendItem, Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
@@ -167,6 +170,61 @@ impl SqliteStore {
     }
 }
 
+/// Appends one account's entries inside an open write transaction, if its version matches.
+/// A `Conflict` leaves the transaction usable (nothing of this item was written).
+async fn append_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    item: AppendItem<'_>,
+) -> Result<u64, LedgerError> {
+    let AppendItem {
+        agent,
+        expected,
+        entries,
+        holds,
+    } = item;
+    let conflict = || LedgerError::Conflict {
+        agent: agent.clone(),
+        expected,
+    };
+    let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entries WHERE agent = ?")
+        .bind(agent.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err("append"))?;
+    if u64::try_from(current).ok() != Some(expected) {
+        return Err(conflict());
+    }
+    let mut seq = i64::try_from(expected).map_err(|_| conflict())?;
+    for entry in entries {
+        let body = serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
+        sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
+            .bind(agent.as_str())
+            .bind(seq)
+            .bind(entry.id.to_string())
+            .bind(body)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err("append"))?;
+        seq += 1;
+    }
+    for hold in holds {
+        let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
+        sqlx::query(
+            "INSERT INTO holds (txn, agent, state, created_at, view) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
+        )
+        .bind(hold.txn.to_string())
+        .bind(hold.agent.as_str())
+        .bind(hold.state.name())
+        .bind(ts(hold.created_at))
+        .bind(view)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err("append"))?;
+    }
+    u64::try_from(seq).map_err(|_| conflict())
+}
+
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
@@ -193,61 +251,78 @@ impl LedgerStore for SqliteStore {
         entries: &[Entry],
         holds: &[HoldView],
     ) -> Result<u64, LedgerError> {
-        let conflict = || LedgerError::Conflict {
-            agent: agent.clone(),
-            expected,
-        };
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err("append"))?;
-        let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entries WHERE agent = ?")
-            .bind(agent.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_err("append"))?;
-        if u64::try_from(current).ok() != Some(expected) {
-            return Err(conflict());
-        }
-        let mut seq = i64::try_from(expected).map_err(|_| conflict())?;
-        for entry in entries {
-            let body =
-                serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
-            let inserted =
-                sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
-                    .bind(agent.as_str())
-                    .bind(seq)
-                    .bind(entry.id.to_string())
-                    .bind(body)
-                    .execute(&mut *tx)
-                    .await;
-            match inserted {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    return Err(conflict());
-                }
-                Err(e) => return Err(store_err("append")(e)),
+        let version = append_in(
+            &mut tx,
+            AppendItem {
+                agent,
+                expected,
+                entries,
+                holds,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(store_err("append"))?;
+        Ok(version)
+    }
+
+    async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+        let mut by_agent: HashMap<&str, Vec<Entry>> = HashMap::with_capacity(agents.len());
+        for chunk in agents.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT agent, body FROM entries WHERE agent IN ({marks}) ORDER BY agent, seq"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for agent in chunk {
+                query = query.bind(agent.as_str());
             }
-            seq += 1;
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("load"))?;
+            for row in &rows {
+                let agent: &str = row.get(0);
+                let entry = serde_json::from_str::<Entry>(row.get::<&str, _>(1))
+                    .map_err(json_err("an entry does not decode"))?;
+                if let Some(key) = chunk.iter().find(|a| a.as_str() == agent) {
+                    by_agent.entry(key.as_str()).or_default().push(entry);
+                }
+            }
         }
-        for hold in holds {
-            let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
-            sqlx::query(
-                "INSERT INTO holds (txn, agent, state, created_at, view) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
-            )
-            .bind(hold.txn.to_string())
-            .bind(hold.agent.as_str())
-            .bind(hold.state.name())
-            .bind(ts(hold.created_at))
-            .bind(view)
-            .execute(&mut *tx)
+        Ok(agents
+            .iter()
+            .map(|a| {
+                let entries = by_agent.remove(a.as_str()).unwrap_or_default();
+                let version = entries.len() as u64;
+                Stored { entries, version }
+            })
+            .collect())
+    }
+
+    async fn append_many(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err("append"))?;
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            match append_in(&mut tx, *item).await {
+                Err(e @ LedgerError::Conflict { .. }) => out.push(Err(e)),
+                Err(e) => return Err(e),
+                Ok(v) => out.push(Ok(v)),
+            }
         }
         tx.commit().await.map_err(store_err("append"))?;
-        u64::try_from(seq).map_err(|_| conflict())
+        Ok(out)
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {

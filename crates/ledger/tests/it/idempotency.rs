@@ -211,3 +211,46 @@ fn unknown_holds_are_named() {
         format!("agent a1b2c3d4-0000-4000-8000-000000000001: no hold {txn}")
     );
 }
+
+#[tokio::test]
+async fn execute_many_gives_each_account_its_own_result() {
+    use std::sync::Arc;
+
+    use kudos_core::{AgentId, PointEvent};
+    use kudos_ledger::{Ledger, MemoryStore};
+
+    let ledger = Ledger::new(
+        MemoryStore::new(),
+        Arc::new(kudos_core::ManualClock::at_rfc3339("2026-10-01T00:00:00Z").unwrap()),
+    );
+    let d = day("10-01");
+    let accrue = |agent: &AgentId, rule: &str, points: i64| Command::Accrue {
+        event: PointEvent::new(crate::book::key(agent, d, rule), Points::new(points)),
+        expires: d.add_days(30).unwrap(),
+    };
+    let (a, b) = (AgentId::new("u-a").unwrap(), AgentId::new("u-b").unwrap());
+    let refused = Command::Commit {
+        txn: TxnId::from_uuid(Uuid::from_u128(9)),
+    };
+    let results = ledger
+        .execute_many(&[
+            (a.clone(), vec![accrue(&a, "r", 10), accrue(&a, "s", 5)]),
+            (b.clone(), vec![accrue(&b, "r", 7), refused]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap().len(), 2);
+    assert!(
+        matches!(results[1], Err(LedgerError::UnknownHold { .. })),
+        "b's refusal is b's alone"
+    );
+    assert_eq!(
+        ledger.account(&a).await.unwrap().balance(d).available.get(),
+        15
+    );
+    assert_eq!(
+        ledger.account(&b).await.unwrap().version(),
+        0,
+        "nothing of b's refused batch was appended"
+    );
+}
