@@ -170,11 +170,25 @@ impl SqliteStore {
     }
 }
 
-/// Appends one account's entries inside an open write transaction, if its version matches.
-/// A `Conflict` leaves the transaction usable (nothing of this item was written).
-async fn append_in(
+/// The number of entries of an account, inside a transaction.
+async fn count_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    agent: &AgentId,
+) -> Result<i64, LedgerError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM entries WHERE agent = ?")
+        .bind(agent.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(store_err("append"))
+}
+
+/// Writes one account's entries and hold views inside an open write transaction, if the
+/// account's `current` version is the one expected. A `Conflict` writes nothing and leaves the
+/// transaction usable.
+async fn write_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     item: AppendItem<'_>,
+    current: i64,
 ) -> Result<u64, LedgerError> {
     let AppendItem {
         agent,
@@ -186,15 +200,10 @@ async fn append_in(
         agent: agent.clone(),
         expected,
     };
-    let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entries WHERE agent = ?")
-        .bind(agent.as_str())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(store_err("append"))?;
     if u64::try_from(current).ok() != Some(expected) {
         return Err(conflict());
     }
-    let mut seq = i64::try_from(expected).map_err(|_| conflict())?;
+    let mut seq = current;
     for entry in entries {
         let body = serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
         sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
@@ -256,7 +265,8 @@ impl LedgerStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err("append"))?;
-        let version = append_in(
+        let current = count_in(&mut tx, agent).await?;
+        let version = write_in(
             &mut tx,
             AppendItem {
                 agent,
@@ -264,6 +274,7 @@ impl LedgerStore for SqliteStore {
                 entries,
                 holds,
             },
+            current,
         )
         .await?;
         tx.commit().await.map_err(store_err("append"))?;
@@ -313,9 +324,37 @@ impl LedgerStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err("append"))?;
+        // Every account's version in a few queries, under the write lock.
+        let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({marks}) GROUP BY agent"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for item in chunk {
+                query = query.bind(item.agent.as_str());
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_err("append"))?
+            {
+                versions.insert(row.get(0), row.get(1));
+            }
+        }
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
-            match append_in(&mut tx, *item).await {
+            let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
+            let written = write_in(&mut tx, *item, current).await;
+            if let Ok(version) = &written {
+                // A second item for the same account in this batch sees the first one's entries.
+                versions.insert(
+                    item.agent.to_string(),
+                    i64::try_from(*version).unwrap_or(i64::MAX),
+                );
+            }
+            match written {
                 Err(e @ LedgerError::Conflict { .. }) => out.push(Err(e)),
                 Err(e) => return Err(e),
                 Ok(v) => out.push(Ok(v)),

@@ -1,0 +1,321 @@
+//! The ledger's write path against a raw baseline measured in the same run: accruing
+//! 100,000 agents × 1 day, and hold + commit cycles, on `MemoryStore` and on SQLite, compared
+//! with a raw sqlx insert of the same rows in one transaction.
+//!
+//! Run with: `cargo bench -p kudos-benches --bench ledger`
+
+#![allow(missing_docs, reason = "a bench binary")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "benches time themselves with Instant"
+)]
+#![allow(
+    clippy::cast_precision_loss,
+    reason = "throughput figures are approximate by nature"
+)]
+#![allow(clippy::print_stdout, reason = "the bench prints its ratios")]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kudos_core::{
+    AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RewardType, RuleId,
+    Tier, TierId, TxnId,
+};
+use kudos_ledger::{Command, Entry, Ledger, LedgerStore, MemoryStore, Op};
+use kudos_store_sqlite::SqliteStore;
+use tokio::runtime::Runtime;
+
+const AGENTS: usize = 100_000;
+const BATCH: usize = 1_000;
+const CYCLES: usize = 2_000;
+
+fn agents(n: usize) -> Vec<AgentId> {
+    (0..n)
+        .map(|i| AgentId::new(format!("a1b2c3d4-0000-4000-8000-{i:012}")).unwrap())
+        .collect()
+}
+
+fn day() -> Day {
+    Day::parse("2026-10-01").unwrap()
+}
+
+fn accrual(agent: &AgentId) -> Command {
+    let key = EventKey::new(
+        agent.clone(),
+        day(),
+        RuleId::new("csat-top").unwrap(),
+        MetricName::new("oSurveyTotalScore.avg").unwrap(),
+        BTreeMap::new(),
+    );
+    Command::Accrue {
+        event: PointEvent::new(key, Points::new(600)),
+        expires: day().add_days(90).unwrap(),
+    }
+}
+
+fn fresh_db() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "bench-ledger-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", dir.join("kudos.db").display())
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(ManualClock::at_rfc3339("2026-10-02T06:00:00Z").unwrap())
+}
+
+/// Accrues one event for each agent, `BATCH` agents per `execute_many`.
+async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
+    for chunk in agents.chunks(BATCH) {
+        let work: Vec<(AgentId, Vec<Command>)> = chunk
+            .iter()
+            .map(|a| (a.clone(), vec![accrual(a)]))
+            .collect();
+        for r in ledger.execute_many(&work).await.unwrap() {
+            r.unwrap();
+        }
+    }
+}
+
+/// One hold and one commit per agent (each agent already has points).
+async fn hold_commit_all<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    agents: &[AgentId],
+    clock: &dyn Clock,
+) {
+    let tier = Tier::new(
+        TierId::new("gift-card-50").unwrap(),
+        RewardType::new("gift_card_50_usd").unwrap(),
+        Points::new(500),
+        None,
+    )
+    .unwrap();
+    for agent in agents {
+        let txn = TxnId::generate(clock);
+        ledger
+            .execute(
+                agent,
+                Command::Hold {
+                    txn,
+                    day: Day::parse("2026-10-02").unwrap(),
+                    tier: tier.clone(),
+                    payload: vec![b'{'; 200],
+                },
+            )
+            .await
+            .unwrap();
+        ledger
+            .execute(agent, Command::Commit { txn })
+            .await
+            .unwrap();
+    }
+}
+
+/// The raw baseline: the same rows (agent, seq, id, JSON body) inserted with sqlx into the same
+/// table, in one transaction, bodies serialized beforehand.
+async fn raw_insert(url: &str, rows: &[(String, i64, String, String)]) {
+    let store = SqliteStore::open(url).await.unwrap();
+    drop(store); // creates the schema
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for (agent, seq, id, body) in rows {
+        sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
+            .bind(agent)
+            .bind(seq)
+            .bind(id)
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn rows_of(entries: &[(AgentId, Entry)]) -> Vec<(String, i64, String, String)> {
+    entries
+        .iter()
+        .map(|(a, e)| {
+            (
+                a.to_string(),
+                0,
+                e.id.to_string(),
+                serde_json::to_string(e).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Totals(BTreeMap<&'static str, (Duration, u64)>);
+
+impl Totals {
+    fn add(&mut self, name: &'static str, d: Duration, n: u64) {
+        let t = self.0.entry(name).or_default();
+        t.0 += d;
+        t.1 += n;
+    }
+    fn per_iter(&self, name: &str) -> f64 {
+        self.0
+            .get(name)
+            .map_or(f64::NAN, |(d, n)| d.as_secs_f64() / (*n).max(1) as f64)
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let agents = agents(AGENTS);
+    let totals = RefCell::new(Totals::default());
+    // The rows the raw baseline inserts: the entries the ledger writes for the accruals.
+    let sample: Vec<(AgentId, Entry)> = agents
+        .iter()
+        .map(|a| {
+            let Command::Accrue { event, expires } = accrual(a) else {
+                unreachable!()
+            };
+            let op = Op::Accrual {
+                key: event.key().clone(),
+                points: event.points(),
+                expires,
+            };
+            (
+                a.clone(),
+                Entry {
+                    id: event.id(),
+                    at: clock().now(),
+                    op,
+                },
+            )
+        })
+        .collect();
+    let rows = rows_of(&sample);
+
+    let mut group = c.benchmark_group("ledger accrue 100k agents x 1 day");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.bench_function("raw sqlx insert, one transaction", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let url = fresh_db();
+                let start = Instant::now();
+                rt.block_on(raw_insert(&url, &rows));
+                total += start.elapsed();
+            }
+            totals.borrow_mut().add("raw", total, iters);
+            total
+        });
+    });
+    group.bench_function("ledger on SQLite", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let url = fresh_db();
+                let ledger = rt.block_on(async {
+                    Ledger::new(SqliteStore::open(&url).await.unwrap(), clock())
+                });
+                let start = Instant::now();
+                rt.block_on(accrue_all(&ledger, &agents));
+                total += start.elapsed();
+            }
+            totals.borrow_mut().add("sqlite", total, iters);
+            total
+        });
+    });
+    group.bench_function("ledger on MemoryStore", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let ledger = Ledger::new(MemoryStore::new(), clock());
+                let start = Instant::now();
+                rt.block_on(accrue_all(&ledger, &agents));
+                total += start.elapsed();
+            }
+            totals.borrow_mut().add("memory", total, iters);
+            total
+        });
+    });
+    group.finish();
+
+    let cyc = &agents[..CYCLES];
+    let mut group = c.benchmark_group("ledger hold + commit cycles");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("ledger on SQLite", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let url = fresh_db();
+                let clock = clock();
+                let ledger = rt.block_on(async {
+                    Ledger::new(SqliteStore::open(&url).await.unwrap(), clock.clone())
+                });
+                rt.block_on(accrue_all(&ledger, cyc));
+                let start = Instant::now();
+                rt.block_on(hold_commit_all(&ledger, cyc, clock.as_ref()));
+                total += start.elapsed();
+            }
+            totals.borrow_mut().add("cycles-sqlite", total, iters);
+            total
+        });
+    });
+    group.bench_function("ledger on MemoryStore", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let clock = clock();
+                let ledger = Ledger::new(MemoryStore::new(), clock.clone());
+                rt.block_on(accrue_all(&ledger, cyc));
+                let start = Instant::now();
+                rt.block_on(hold_commit_all(&ledger, cyc, clock.as_ref()));
+                total += start.elapsed();
+            }
+            totals.borrow_mut().add("cycles-memory", total, iters);
+            total
+        });
+    });
+    group.finish();
+
+    let t = totals.borrow();
+    let raw = t.per_iter("raw");
+    let n = AGENTS as f64;
+    println!(
+        "accrue {AGENTS} agents x 1 day: raw sqlx insert {:.0} rows/s",
+        n / raw
+    );
+    for (name, key) in [("SQLite", "sqlite"), ("MemoryStore", "memory")] {
+        let s = t.per_iter(key);
+        println!(
+            "  ledger on {name}: {:.0} accruals/s, ratio to raw insert = {:.2}x",
+            n / s,
+            s / raw
+        );
+    }
+    for (name, key) in [
+        ("SQLite", "cycles-sqlite"),
+        ("MemoryStore", "cycles-memory"),
+    ] {
+        let s = t.per_iter(key);
+        println!(
+            "hold + commit on {name}: {:.0} cycles/s ({:.0} µs per cycle; each cycle is two transactions), {:.2}x the raw insert time per row x 2",
+            CYCLES as f64 / s,
+            s / CYCLES as f64 * 1e6,
+            (s / CYCLES as f64) / (2.0 * raw / n)
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
