@@ -22,7 +22,7 @@ pub(crate) struct StoreArgs {
     /// Store URL: sqlite://PATH (default sqlite://kudos.db in the current directory) or memory://.
     #[arg(long, global = true, conflicts_with = "config")]
     store: Option<String>,
-    /// Read the store URL from this kudos.toml ([store] url; relative paths are relative to the file).
+    /// Read the store URL from this kudos.toml (`[store]` url; relative paths are relative to the file).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
 }
