@@ -1,0 +1,101 @@
+//! Evaluation: a record and a rule set in, point events out. Pure and deterministic.
+
+use kudos_core::{EventKey, MetricRecord, PointEvent, Points};
+
+use crate::{PointForm, Rounding, Rule, RuleError, RuleSet};
+
+/// The largest magnitude an `f64` can have and still convert to `i64` without saturating.
+const I64_EDGE: f64 = 9_223_372_036_854_774_784.0;
+
+impl Rule {
+    /// The points this rule gives a value (before the key is attached): zero when a
+    /// condition fails or no band holds the value; capped by `max_points`.
+    ///
+    /// Returns `None` when the points do not fit in an `i64`.
+    #[must_use]
+    pub fn points_for(&self, value: f64) -> Option<i64> {
+        if !self.when.iter().all(|c| c.holds(value)) {
+            return Some(0);
+        }
+        let raw = match &self.form {
+            PointForm::Fixed(p) => *p,
+            PointForm::PerUnit { per_unit, rounding } => {
+                let x = value * per_unit;
+                let r = match rounding {
+                    Rounding::Floor => x.floor(),
+                    Rounding::Ceil => x.ceil(),
+                    Rounding::Nearest => x.round(),
+                };
+                if !r.is_finite() || r.abs() > I64_EDGE {
+                    return None;
+                }
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "an integral value checked to be within the i64 range"
+                )]
+                let p = r as i64;
+                p
+            }
+            PointForm::Bands(bands) => bands
+                .iter()
+                .find(|b| b.from <= value && value < b.to)
+                .map_or(0, |b| b.points),
+        };
+        Some(match self.max_points {
+            Some(m) => raw.clamp(-m, m),
+            None => raw,
+        })
+    }
+}
+
+impl RuleSet {
+    /// The point events a record yields: one per rule on its metric, with zero points when
+    /// the rule's conditions fail (so that a restated record can take back what it earned).
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError::Overflow`] when a rule's points do not fit in an `i64`.
+    pub fn evaluate(&self, record: &MetricRecord) -> Result<Vec<PointEvent>, RuleError> {
+        let mut out = Vec::new();
+        self.evaluate_into(record, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`evaluate`](Self::evaluate), appending to `out` (so a caller can reuse one buffer).
+    /// On error nothing is appended.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError::Overflow`].
+    pub fn evaluate_into(
+        &self,
+        record: &MetricRecord,
+        out: &mut Vec<PointEvent>,
+    ) -> Result<(), RuleError> {
+        let Some(rules) = self.by_metric.get(&record.metric) else {
+            return Ok(());
+        };
+        let start = out.len();
+        for &i in rules {
+            let rule = &self.rules[i];
+            let Some(points) = rule.points_for(record.value) else {
+                out.truncate(start);
+                return Err(RuleError::Overflow {
+                    rule: rule.id.to_string(),
+                    agent: record.agent.to_string(),
+                    day: record.day.to_string(),
+                    value: record.value,
+                });
+            };
+            let key = EventKey::new(
+                record.agent.clone(),
+                record.day,
+                rule.id.clone(),
+                record.metric.clone(),
+                record.dims.clone(),
+            );
+            out.push(PointEvent::new(key, Points::new(points)));
+        }
+        Ok(())
+    }
+}
