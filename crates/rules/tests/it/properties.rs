@@ -75,14 +75,16 @@ proptest! {
         prop_assert!(p.abs() <= 40);
         let exact = value * -1.5;
         if exact.abs() < 40.0 {
-            prop_assert!(exact - 1.0 < p as f64 && p as f64 <= exact, "floor of {} is {}", exact, p);
+            let pf = f64::from(i32::try_from(p).unwrap());
+            prop_assert!(exact - 1.0 < pf && pf <= exact, "floor of {} is {}", exact, p);
         }
     }
 
     #[test]
-    fn nearest_rounds_halves_away_from_zero(n in -1_000_000i64..1_000_000) {
+    fn nearest_rounds_halves_away_from_zero(n32 in -1_000_000i32..1_000_000) {
         let set = RuleSet::from_toml("[[rule]]\nid = 'h'\nmetric = 'm'\nper_unit = 0.5").unwrap();
-        let p = set.rules()[0].points_for(n as f64).unwrap();
+        let p = set.rules()[0].points_for(f64::from(n32)).unwrap();
+        let n = i64::from(n32);
         let want = if n % 2 == 0 { n / 2 } else if n > 0 { n / 2 + 1 } else { n / 2 - 1 };
         prop_assert_eq!(p, want);
     }
