@@ -7,6 +7,7 @@
 mod export;
 mod ledger;
 mod output;
+mod points;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     /// Read workforce exports.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Balances from exports and a rule set: {"agent_id","balance","tier"} per agent, sorted.
+    Points(points::PointsArgs),
     /// Look at and adjust the points ledger.
     Ledger {
         #[command(flatten)]
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Export(cmd) => export::run(cmd).into(),
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
+        Command::Points(args) => points::run(&args).into(),
     }
 }

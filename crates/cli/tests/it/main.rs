@@ -2,6 +2,7 @@
 
 mod export;
 mod ledger;
+mod points;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

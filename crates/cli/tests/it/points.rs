@@ -1,0 +1,151 @@
+//! `kudos points`: the example rule set on the shipped exports, `--as-of`, restatements
+//! across files, and errors.
+
+use crate::{fixture, kudos, scratch, text};
+
+fn rules() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/rules/genesys.toml")
+        .display()
+        .to_string()
+}
+
+fn samples() -> Vec<String> {
+    [
+        "analytics_conversations_aggregates_response.json",
+        "analytics_surveys_aggregates_response.json",
+        "wfm_historical_adherence_download.json",
+    ]
+    .iter()
+    .map(|f| fixture(&format!("genesys/{f}")).display().to_string())
+    .collect()
+}
+
+fn points(extra: &[&str], files: &[String]) -> std::process::Output {
+    let rules = rules();
+    let mut args = vec![
+        "points",
+        "--rules",
+        rules.as_str(),
+        "--time-zone",
+        "America/New_York",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(String::as_str));
+    kudos(&args)
+}
+
+#[test]
+fn the_example_rules_on_the_sample_exports() {
+    let out = points(&["--as-of", "2026-03-31"], &samples());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Worked by hand from the fixtures (see examples/rules/genesys.toml):
+    // agent 1: AHT 306 s → 10, 292 s → 20; CSAT 90 → 30, 100 → 30; adherence 98.0 and 100 → 5 + 5;
+    //          1 exception → −15.                                                        = 85
+    // agent 2: AHT 401 s, 374 s → 0; CSAT 50, 70 → 0; adherence 97.1 → 5, 96.1 → 0;
+    //          1 + 2 exceptions → −45.                                                   = −40
+    // agent 3: AHT 231 s, 238 s → 20 + 20; CSAT 92.5, 90 → 30 + 30; adherence → 5 + 5;
+    //          1 exception → −15.                                                        = 95
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            r#"{"agent_id":"a1b2c3d4-0000-4000-8000-000000000001","balance":85,"tier":"coffee-voucher"}"#,
+            "\n",
+            r#"{"agent_id":"a1b2c3d4-0000-4000-8000-000000000002","balance":-40,"tier":null}"#,
+            "\n",
+            r#"{"agent_id":"a1b2c3d4-0000-4000-8000-000000000003","balance":95,"tier":"coffee-voucher"}"#,
+            "\n",
+        )
+    );
+}
+
+#[test]
+fn records_after_as_of_are_skipped() {
+    let out = points(&["--as-of", "2026-03-02"], &samples());
+    assert_eq!(out.status.code(), Some(0));
+    let first = text(&out.stdout).lines().next().unwrap().to_owned();
+    // Agent 1 on day 1 only: AHT 10 + CSAT 30 + adherence 5 − 15 for the exception.
+    assert_eq!(
+        first,
+        r#"{"agent_id":"a1b2c3d4-0000-4000-8000-000000000001","balance":30,"tier":null}"#
+    );
+    assert!(text(&out.stderr).contains("records dated after 2026-03-02 were skipped"));
+}
+
+#[test]
+fn a_later_file_restates_an_earlier_one() {
+    let dir = scratch("restate");
+    let first = dir.join("monday.csv");
+    let second = dir.join("monday-restated.csv");
+    std::fs::write(
+        &first,
+        "agent_id,date,metric,value\nu-1,2026-03-02,oSurveyTotalScore.avg,95\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &second,
+        "agent_id,date,metric,value\nu-1,2026-03-02,oSurveyTotalScore.avg,85\n",
+    )
+    .unwrap();
+    let (a, b) = (first.display().to_string(), second.display().to_string());
+    let out = points(&["--as-of", "2026-03-05"], &[a.clone(), b.clone()]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-1\",\"balance\":10,\"tier\":null}\n",
+        "excellent (30) restated to good (10)"
+    );
+    let out = points(&["--as-of", "2026-03-05"], &[b, a]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-1\",\"balance\":30,\"tier\":null}\n",
+        "files apply in the order given"
+    );
+}
+
+#[test]
+fn agents_with_only_zero_point_events_are_listed() {
+    let dir = scratch("zero");
+    let file = dir.join("aht.csv");
+    std::fs::write(
+        &file,
+        "agent_id,date,metric,value\nu-slow,2026-03-02,tHandle.avg,900000\n",
+    )
+    .unwrap();
+    let out = points(&["--as-of", "2026-03-05"], &[file.display().to_string()]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-slow\",\"balance\":0,\"tier\":null}\n"
+    );
+}
+
+#[test]
+fn bad_rules_are_fatal_and_named_and_rejected_rows_exit_3() {
+    let dir = scratch("bad-rules");
+    let bad = dir.join("rules.toml");
+    std::fs::write(
+        &bad,
+        "[[rule]]\nid = 'x'\nmetric = 'm'\npoints = 1\nper_unit = 2\n",
+    )
+    .unwrap();
+    let out = kudos(&[
+        "points",
+        "--rules",
+        bad.to_str().unwrap(),
+        "--as-of",
+        "2026-03-31",
+        &samples()[0],
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("rule \"x\": points: 2 point forms"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let nasty = fixture("nasty/canonical_bad_rows.csv")
+        .display()
+        .to_string();
+    let out = points(&["--as-of", "2026-03-31"], &[nasty]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("rejected row: "));
+}
