@@ -19,7 +19,7 @@ use crate::output::{JsonLines, diag, error_chain};
 /// Where the ledger is.
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
-    /// Store URL: sqlite://PATH (default sqlite://kudos.db in the current directory) or memory://.
+    /// Store URL: sqlite://PATH (default sqlite://kudos.db in the current directory), postgres://… or memory://.
     #[arg(long, global = true, conflicts_with = "config")]
     store: Option<String>,
     /// Read the store URL from this kudos.toml (`[store]` url; relative paths are relative to the file).
@@ -105,12 +105,26 @@ pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
 }
 
 /// Opens the store a URL names.
-pub(crate) async fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, LedgerError> {
+pub(crate) async fn open_store(
+    url: &str,
+    max_connections: u32,
+) -> Result<Box<dyn LedgerStore>, LedgerError> {
     if url.starts_with("sqlite:") {
-        return Ok(Box::new(SqliteStore::open(url).await?));
+        return Ok(Box::new(
+            SqliteStore::open_with(url, max_connections).await?,
+        ));
     }
     if url == "memory://" || url == "memory:" {
         return Ok(Box::new(MemoryStore::new()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = kudos_store_postgres::PostgresOptions {
+            max_connections,
+            ..Default::default()
+        };
+        return Ok(Box::new(
+            kudos_store_postgres::PostgresStore::open_with(url, &options).await?,
+        ));
     }
     let scheme = url.split(':').next().unwrap_or_default();
     Err(LedgerError::Store {
@@ -122,13 +136,13 @@ pub(crate) async fn open_store(url: &str) -> Result<Box<dyn LedgerStore>, Ledger
     })
 }
 
-/// The store URL from `--store`, `--config` or the default.
-fn store_url(args: &StoreArgs) -> Result<String, Fatal> {
+/// The store URL and pool size from `--store`, `--config` or the defaults.
+fn store_url(args: &StoreArgs) -> Result<(String, u32), Fatal> {
     if let Some(url) = &args.store {
-        return Ok(url.clone());
+        return Ok((url.clone(), 8));
     }
     let Some(path) = &args.config else {
-        return Ok("sqlite://kudos.db".to_owned());
+        return Ok(("sqlite://kudos.db".to_owned(), 8));
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Fatal(format!("{}: cannot read: {e}", path.display())))?;
@@ -140,7 +154,23 @@ fn store_url(args: &StoreArgs) -> Result<String, Fatal> {
         .and_then(|s| s.get("url"))
         .and_then(toml::Value::as_str)
         .ok_or_else(|| Fatal(format!("{}: no [store] url", path.display())))?;
-    Ok(relative_to(url, path.parent().unwrap_or(Path::new("."))))
+    let max_connections = match config.get("store").and_then(|s| s.get("max_connections")) {
+        None => 8,
+        Some(v) => v
+            .as_integer()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Fatal(format!(
+                    "{}: [store] max_connections must be a positive integer",
+                    path.display()
+                ))
+            })?,
+    };
+    Ok((
+        relative_to(url, path.parent().unwrap_or(Path::new("."))),
+        max_connections,
+    ))
 }
 
 /// A `sqlite://` URL with a relative path made relative to `base`.
@@ -168,9 +198,9 @@ fn write(out: &mut JsonLines, value: &impl Serialize) -> Result<(), Fatal> {
 }
 
 async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
-    let url = store_url(args)?;
+    let (url, max_connections) = store_url(args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ledger = Ledger::new(open_store(&url).await?, clock.clone());
+    let ledger = Ledger::new(open_store(&url, max_connections).await?, clock.clone());
     let mut out = JsonLines::stdout();
     match cmd {
         LedgerCommand::Balance { agent: a, as_of } => {

@@ -336,9 +336,9 @@ fn bad_input_is_named() {
         "{}",
         text(&out.stderr)
     );
-    let out = kudos(&["ledger", "balance", "u-1", "--store", "postgres://db/kudos"]);
+    let out = kudos(&["ledger", "balance", "u-1", "--store", "mysql://db/kudos"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("unsupported store URL scheme \"postgres\""));
+    assert!(text(&out.stderr).contains("unsupported store URL scheme \"mysql\""));
     assert_eq!(
         kudos(&["ledger", "holds", "--state", "lost", "--store", &store])
             .status
@@ -352,4 +352,55 @@ fn bad_input_is_named() {
         Some(2),
         "--day and --reason are required"
     );
+}
+
+#[test]
+fn the_ledger_verbs_work_on_postgres() {
+    let Ok(server) = std::env::var("KUDOS_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "KUDOS_TEST_POSTGRES_URL is not set: the kudos ledger on PostgreSQL test did NOT run"
+        );
+        return;
+    };
+    // A fresh schema through the connection's options, so runs never collide.
+    let schema = format!("kudos_cli_{}", std::process::id());
+    let sep = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
+    let setup = std::process::Command::new("psql")
+        .args([
+            server.as_str(),
+            "-qc",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    let out = kudos(&[
+        "ledger",
+        "adjust",
+        "u-pg",
+        "75",
+        "--day",
+        "2026-10-01",
+        "--reason",
+        "r",
+        "--store",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let balance = lines(&kudos(&[
+        "ledger",
+        "balance",
+        "u-pg",
+        "--as-of",
+        "2026-10-01",
+        "--store",
+        &url,
+    ]));
+    assert_eq!(balance[0]["available"].as_i64(), Some(75));
+    assert_eq!(
+        lines(&kudos(&["ledger", "history", "u-pg", "--store", &url])).len(),
+        1
+    );
+    assert!(lines(&kudos(&["ledger", "holds", "--store", &url])).is_empty());
 }

@@ -1,0 +1,573 @@
+//! The Kudos ledger on PostgreSQL: several workers, one ledger.
+//!
+//! # Overview
+//!
+//! [`PostgresStore`] is a [`LedgerStore`] for when one machine is not enough, or a service runs
+//! more than one instance. Every append is one short transaction whose first statement is a
+//! conditional version bump on the account's row (`UPDATE … WHERE version = $expected`, or an
+//! `INSERT … ON CONFLICT DO NOTHING` for a new account): the database, not the process,
+//! decides which of two concurrent writers wins, and the loser gets `Conflict` and retries
+//! through the ledger. Leases on holds are conditional updates too — no advisory locks, which
+//! CockroachDB lacks — and every transaction is retried on serialization failures and
+//! deadlocks (SQLSTATE 40001, 40P01).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kudos_core::SystemClock;
+//! use kudos_ledger::Ledger;
+//! use kudos_store_postgres::{PostgresOptions, PostgresStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = PostgresOptions { max_connections: 8, schema: Some("kudos".into()), ..Default::default() };
+//! let store = PostgresStore::open_with("postgres://kudos@db.internal/kudos", &options).await?;
+//! let ledger = Ledger::new(store, Arc::new(SystemClock));
+//! # let _ = ledger;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design notes
+//!
+//! - *Stores persist, they never decide.* Entries are stored as the JSON text the ledger
+//!   made; the hold index rows are the views the ledger computed.
+//! - *PostgreSQL-compatible distributed databases.* Only portable SQL is used (`ON CONFLICT`,
+//!   `UNNEST`, `= ANY`, row-level conditional updates), transactions are short and never span a
+//!   network call, and 40001/40P01 are retried with backoff, which CockroachDB's default
+//!   SERIALIZABLE isolation requires. That is design, tested here on PostgreSQL only.
+//! - *Runtime queries only*: nothing needs a database at build time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, TxnId};
+use kudos_ledger::{
+    AppendItem, Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+/// The schema, as numbered migrations applied in order at open; never edited once released.
+/// Every statement is idempotent, so concurrent first opens are safe.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS kudos_accounts (
+        agent TEXT PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS kudos_entries (
+        agent TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        id UUID NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (agent, seq)
+    );
+    CREATE INDEX IF NOT EXISTS kudos_entries_by_id ON kudos_entries (id);
+    CREATE TABLE IF NOT EXISTS kudos_holds (
+        txn UUID PRIMARY KEY,
+        agent TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        view TEXT NOT NULL,
+        lease_owner TEXT,
+        lease_until TIMESTAMPTZ
+    );
+    CREATE INDEX IF NOT EXISTS kudos_holds_by_state ON kudos_holds (state, created_at, txn);
+    CREATE TABLE IF NOT EXISTS kudos_ingested (
+        hash TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL
+    );",
+)];
+
+/// How many times a transaction is retried after a serialization failure or a deadlock.
+pub const MAX_TRANSACTION_RETRIES: u32 = 8;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The pool size (`[store] max_connections`).
+    pub max_connections: u32,
+    /// A schema to keep the tables in (created if missing); `None` uses the connection's
+    /// search path. Letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// Run every transaction SERIALIZABLE, as CockroachDB always does: conflicts then surface
+    /// as 40001 and are retried. Off by default (the conditional appends are correct under
+    /// PostgreSQL's READ COMMITTED); the tests turn it on to exercise the retry path.
+    pub serializable: bool,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            schema: None,
+            serializable: false,
+        }
+    }
+}
+
+/// The ledger's store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// An error inside a transaction: a database error (maybe retryable) or the ledger's own.
+enum TxError {
+    Sql(sqlx::Error),
+    Ledger(LedgerError),
+}
+
+impl From<sqlx::Error> for TxError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<LedgerError> for TxError {
+    fn from(e: LedgerError) -> Self {
+        Self::Ledger(e)
+    }
+}
+
+fn retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+}
+
+fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
+    move |e| LedgerError::store(format!("postgres: {what}"), e)
+}
+
+fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
+    move |e| LedgerError::store(format!("postgres: {what}"), e)
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL with the default options and applies pending migrations.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when the server cannot be reached or migrated.
+    pub async fn open(url: &str) -> Result<Self, LedgerError> {
+        Self::open_with(url, &PostgresOptions::default()).await
+    }
+
+    /// Connects with `options` and applies pending migrations.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when the URL or schema name is invalid, or the server cannot be
+    /// reached or migrated.
+    pub async fn open_with(url: &str, options: &PostgresOptions) -> Result<Self, LedgerError> {
+        let mut connect: PgConnectOptions = url.parse().map_err(|e| {
+            LedgerError::store("postgres: the store URL is not a postgres:// URL", e)
+        })?;
+        if let Some(schema) = &options.schema {
+            if schema.is_empty()
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(LedgerError::Store {
+                    message: format!(
+                        "postgres: schema name {schema:?} must be letters, digits and _"
+                    ),
+                    may_have_written: false,
+                    source: None,
+                });
+            }
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await
+                .map_err(store_err("cannot connect"))?;
+            // A concurrent creation by another process is fine: IF NOT EXISTS, and retried once.
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+            if sqlx::query(sqlx::AssertSqlSafe(create.clone()))
+                .execute(&setup)
+                .await
+                .is_err()
+            {
+                sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(&setup)
+                    .await
+                    .map_err(store_err("cannot create the schema"))?;
+            }
+            setup.close().await;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        if options.serializable {
+            connect = connect.options([("default_transaction_isolation", "serializable")]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect)
+            .await
+            .map_err(store_err("cannot connect"))?;
+        let store = Self {
+            pool,
+            retries: std::sync::Arc::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// How many transactions were retried after a serialization failure or deadlock (a counter
+    /// an integrator can export).
+    #[must_use]
+    pub fn transaction_retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        // Two processes opening a fresh database at once can race on CREATE … IF NOT EXISTS
+        // (PostgreSQL may report a duplicate catalog row); the loser retries and finds it done.
+        let mut last = None;
+        for _ in 0..3 {
+            match self.migrate_once().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(store_err("migrate")(
+            last.unwrap_or(sqlx::Error::PoolClosed),
+        ))
+    }
+
+    async fn migrate_once(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS kudos_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").execute(&mut *tx).await?;
+        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM kudos_schema")
+            .fetch_one(&mut *tx)
+            .await?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO kudos_schema (version) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// Runs `$body` (which uses `$tx`, an open transaction, and yields `Result<T, TxError>`) and
+/// commits, retrying the whole transaction on serialization failures and deadlocks.
+macro_rules! in_transaction {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let mut $tx = $store.pool.begin().await.map_err(store_err($what))?;
+            let result: Result<_, TxError> = $body;
+            let result = match result {
+                Ok(value) => $tx.commit().await.map(|()| value).map_err(TxError::Sql),
+                Err(e) => {
+                    let _ = $tx.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Ok(value) => break Ok(value),
+                Err(TxError::Sql(e)) if retryable(&e) && attempt < MAX_TRANSACTION_RETRIES => {
+                    attempt += 1;
+                    $store
+                        .retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+                }
+                Err(TxError::Sql(e)) => break Err(store_err($what)(e)),
+                Err(TxError::Ledger(e)) => break Err(e),
+            }
+        }
+    }};
+}
+
+/// Writes one account's entries and holds in an open transaction, if its version is the one
+/// expected (checked and bumped by the database in one statement).
+async fn write_in(
+    tx: &mut Transaction<'static, Postgres>,
+    item: &AppendItem<'_>,
+) -> Result<u64, TxError> {
+    let conflict = || LedgerError::Conflict {
+        agent: item.agent.clone(),
+        expected: item.expected,
+    };
+    let expected = i64::try_from(item.expected).map_err(|_| conflict())?;
+    let count = i64::try_from(item.entries.len()).map_err(|_| conflict())?;
+    let new = expected + count;
+    let bumped = if expected == 0 {
+        sqlx::query("INSERT INTO kudos_accounts (agent, version) VALUES ($1, $2) ON CONFLICT (agent) DO NOTHING")
+            .bind(item.agent.as_str())
+            .bind(new)
+            .execute(&mut **tx)
+            .await?
+    } else {
+        sqlx::query("UPDATE kudos_accounts SET version = $3 WHERE agent = $1 AND version = $2")
+            .bind(item.agent.as_str())
+            .bind(expected)
+            .bind(new)
+            .execute(&mut **tx)
+            .await?
+    };
+    if bumped.rows_affected() != 1 {
+        return Err(conflict().into());
+    }
+    let mut seqs = Vec::with_capacity(item.entries.len());
+    let mut ids = Vec::with_capacity(item.entries.len());
+    let mut bodies = Vec::with_capacity(item.entries.len());
+    for (i, entry) in (expected..).zip(item.entries) {
+        seqs.push(i);
+        ids.push(entry.id);
+        bodies.push(serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?);
+    }
+    sqlx::query("INSERT INTO kudos_entries (agent, seq, id, body) SELECT $1, * FROM UNNEST($2::BIGINT[], $3::UUID[], $4::TEXT[])")
+        .bind(item.agent.as_str())
+        .bind(&seqs)
+        .bind(&ids)
+        .bind(&bodies)
+        .execute(&mut **tx)
+        .await?;
+    for hold in item.holds {
+        let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
+        sqlx::query(
+            "INSERT INTO kudos_holds (txn, agent, state, created_at, view) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
+        )
+        .bind(hold.txn.as_uuid())
+        .bind(hold.agent.as_str())
+        .bind(hold.state.name())
+        .bind(hold.created_at)
+        .bind(view)
+        .execute(&mut **tx)
+        .await?;
+    }
+    u64::try_from(new).map_err(|_| conflict().into())
+}
+
+fn decode_entries<'r>(rows: impl Iterator<Item = &'r str>) -> Result<Vec<Entry>, LedgerError> {
+    rows.map(|body| {
+        serde_json::from_str::<Entry>(body).map_err(json_err("an entry does not decode"))
+    })
+    .collect()
+}
+
+fn agent_id(text: String) -> Result<AgentId, LedgerError> {
+    AgentId::new(text).map_err(|e| LedgerError::store("postgres: a stored agent id is invalid", e))
+}
+
+#[async_trait]
+impl LedgerStore for PostgresStore {
+    async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
+        let rows = sqlx::query("SELECT body FROM kudos_entries WHERE agent = $1 ORDER BY seq")
+            .bind(agent.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("load"))?;
+        let entries = decode_entries(rows.iter().map(|r| r.get::<&str, _>(0)))?;
+        let version = entries.len() as u64;
+        Ok(Stored { entries, version })
+    }
+
+    async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+        let names: Vec<&str> = agents.iter().map(AgentId::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT agent, body FROM kudos_entries WHERE agent = ANY($1) ORDER BY agent, seq",
+        )
+        .bind(&names)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("load"))?;
+        let mut by_agent: HashMap<&str, Vec<Entry>> = HashMap::with_capacity(agents.len());
+        for row in &rows {
+            let agent: &str = row.get(0);
+            let entry = serde_json::from_str::<Entry>(row.get::<&str, _>(1))
+                .map_err(json_err("an entry does not decode"))?;
+            if let Some(name) = names.iter().find(|n| **n == agent) {
+                by_agent.entry(name).or_default().push(entry);
+            }
+        }
+        Ok(names
+            .iter()
+            .map(|n| {
+                let entries = by_agent.remove(n).unwrap_or_default();
+                let version = entries.len() as u64;
+                Stored { entries, version }
+            })
+            .collect())
+    }
+
+    async fn append(
+        &self,
+        agent: &AgentId,
+        expected: u64,
+        entries: &[Entry],
+        holds: &[HoldView],
+    ) -> Result<u64, LedgerError> {
+        let item = AppendItem {
+            agent,
+            expected,
+            entries,
+            holds,
+        };
+        in_transaction!(self, "append", |tx| write_in(&mut tx, &item).await)
+    }
+
+    async fn append_many(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        // Accounts in a fixed order, so that two batches never wait on each other in a cycle.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| batch[a].agent.cmp(batch[b].agent));
+        in_transaction!(self, "append", |tx| {
+            let mut out: Vec<Option<Result<u64, LedgerError>>> =
+                (0..batch.len()).map(|_| None).collect();
+            let mut failed = None;
+            for &i in &order {
+                // A conflicting account is skipped; its version check wrote nothing.
+                match write_in(&mut tx, &batch[i]).await {
+                    Ok(v) => out[i] = Some(Ok(v)),
+                    Err(TxError::Ledger(e @ LedgerError::Conflict { .. })) => out[i] = Some(Err(e)),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(out
+                    .into_iter()
+                    .map(|r| {
+                        r.unwrap_or_else(|| {
+                            Err(LedgerError::Store {
+                                message: "postgres: an item was skipped".into(),
+                                may_have_written: false,
+                                source: None,
+                            })
+                        })
+                    })
+                    .collect::<Vec<_>>()),
+            }
+        })
+    }
+
+    async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
+        let agent: Option<String> =
+            sqlx::query_scalar("SELECT agent FROM kudos_entries WHERE id = $1 LIMIT 1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("find"))?;
+        agent.map(agent_id).transpose()
+    }
+
+    async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
+        let rows = match state {
+            Some(s) => {
+                sqlx::query(
+                    "SELECT view FROM kudos_holds WHERE state = $1 ORDER BY created_at, txn",
+                )
+                .bind(s.name())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query("SELECT view FROM kudos_holds ORDER BY created_at, txn")
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(store_err("holds"))?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str::<HoldView>(r.get::<&str, _>(0))
+                    .map_err(json_err("a hold does not decode"))
+            })
+            .collect()
+    }
+
+    async fn lease(
+        &self,
+        txn: TxnId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let done = sqlx::query(
+            "UPDATE kudos_holds SET lease_owner = $2, lease_until = $3
+             WHERE txn = $1 AND state IN ('open', 'in_doubt', 'review')
+               AND (lease_owner IS NULL OR lease_until <= $4 OR lease_owner = $2)",
+        )
+        .bind(txn.as_uuid())
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
+        let row: Option<(Option<String>, Option<DateTime<Utc>>)> =
+            sqlx::query_as("SELECT lease_owner, lease_until FROM kudos_holds WHERE txn = $1")
+                .bind(txn.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("lease_of"))?;
+        Ok(match row {
+            Some((Some(owner), Some(until))) => Some(Lease { owner, until }),
+            _ => None,
+        })
+    }
+
+    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM kudos_ingested WHERE hash = $1")
+            .bind(content_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("ingested"))?;
+        Ok(found.is_some())
+    }
+
+    async fn mark_ingested(
+        &self,
+        content_hash: &str,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("INSERT INTO kudos_ingested (hash, name, at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
+            .bind(content_hash)
+            .bind(name)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("mark_ingested"))?;
+        Ok(())
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT agent FROM kudos_accounts")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("agents"))?;
+        // Sorted here, by bytes: the database's collation may order text differently.
+        let mut agents = rows
+            .into_iter()
+            .map(agent_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        agents.sort();
+        Ok(agents)
+    }
+}
