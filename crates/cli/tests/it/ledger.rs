@@ -355,6 +355,10 @@ fn bad_input_is_named() {
 }
 
 #[test]
+#[allow(
+    clippy::print_stderr,
+    reason = "says plainly when the server is not configured"
+)]
 fn the_ledger_verbs_work_on_postgres() {
     let Ok(server) = std::env::var("KUDOS_TEST_POSTGRES_URL") else {
         eprintln!(

@@ -2,6 +2,11 @@
 //! sets it). Each test works in its own schema, so runs never collide. Without the variable the
 //! tests say plainly that they did not run.
 
+#![allow(
+    clippy::print_stderr,
+    reason = "tests say on stderr when they could not run, and what they measured"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -108,9 +113,9 @@ async fn concurrent_first_opens_migrate_once_and_data_survives_reopening() {
     );
 }
 
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
