@@ -2,7 +2,9 @@
 //! 100,000 agents × 1 day, and hold + commit cycles, on `MemoryStore` and on SQLite, compared
 //! with a raw sqlx insert of the same rows in one transaction.
 //!
-//! Run with: `cargo bench -p kudos-benches --bench ledger`
+//! Run with: `cargo bench -p kudos-benches --bench ledger`; with `KUDOS_TEST_POSTGRES_URL` set
+//! (as `.ci/run` sets it), the accrual workload also runs on PostgreSQL, each iteration in a
+//! fresh schema, against a raw sqlx insert of the same rows into PostgreSQL in one transaction.
 
 #![allow(missing_docs, reason = "a bench binary")]
 #![allow(
@@ -28,6 +30,7 @@ use kudos_core::{
     Tier, TierId, TxnId,
 };
 use kudos_ledger::{Command, Entry, Ledger, LedgerStore, MemoryStore, Op};
+use kudos_store_postgres::{PostgresOptions, PostgresStore};
 use kudos_store_sqlite::SqliteStore;
 use tokio::runtime::Runtime;
 
@@ -131,6 +134,51 @@ async fn raw_insert(url: &str, rows: &[(String, i64, String, String)]) {
     let mut tx = pool.begin().await.unwrap();
     for (agent, seq, id, body) in rows {
         sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
+            .bind(agent)
+            .bind(seq)
+            .bind(id)
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn fresh_schema() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "kudos_bench_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn postgres(url: &str, schema: &str) -> PostgresStore {
+    PostgresStore::open_with(
+        url,
+        &PostgresOptions {
+            max_connections: 8,
+            schema: Some(schema.to_owned()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The PostgreSQL raw baseline: the same rows, one `INSERT` each, in one transaction, into the
+/// store's own table (created by opening the store in a fresh schema).
+async fn raw_insert_postgres(url: &str, schema: &str, rows: &[(String, i64, String, String)]) {
+    drop(postgres(url, schema).await);
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::PgPool::connect_with(options.options([("search_path", schema)]))
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for (agent, seq, id, body) in rows {
+        let id: uuid::Uuid = id.parse().unwrap();
+        sqlx::query("INSERT INTO kudos_entries (agent, seq, id, body) VALUES ($1, $2, $3, $4)")
             .bind(agent)
             .bind(seq)
             .bind(id)
@@ -246,6 +294,40 @@ fn bench(c: &mut Criterion) {
             total
         });
     });
+    let pg = std::env::var("KUDOS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &pg {
+        group.bench_function("raw sqlx insert into PostgreSQL, one transaction", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let schema = fresh_schema();
+                    rt.block_on(async { drop(postgres(url, &schema).await) });
+                    let start = Instant::now();
+                    rt.block_on(raw_insert_postgres(url, &schema, &rows));
+                    total += start.elapsed();
+                }
+                totals.borrow_mut().add("raw-pg", total, iters);
+                total
+            });
+        });
+        group.bench_function("ledger on PostgreSQL", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let schema = fresh_schema();
+                    let ledger =
+                        rt.block_on(async { Ledger::new(postgres(url, &schema).await, clock()) });
+                    let start = Instant::now();
+                    rt.block_on(accrue_all(&ledger, &agents));
+                    total += start.elapsed();
+                }
+                totals.borrow_mut().add("pg", total, iters);
+                total
+            });
+        });
+    }
     group.finish();
 
     let cyc = &agents[..CYCLES];
@@ -302,6 +384,17 @@ fn bench(c: &mut Criterion) {
             n / s,
             s / raw
         );
+    }
+    if pg.is_some() {
+        let (raw, s) = (t.per_iter("raw-pg"), t.per_iter("pg"));
+        println!(
+            "accrue {AGENTS} agents x 1 day on PostgreSQL: raw sqlx insert {:.0} rows/s; ledger {:.0} accruals/s, ratio to raw insert = {:.2}x",
+            n / raw,
+            n / s,
+            s / raw
+        );
+    } else {
+        println!("KUDOS_TEST_POSTGRES_URL is not set: the PostgreSQL part did not run");
     }
     for (name, key) in [
         ("SQLite", "cycles-sqlite"),

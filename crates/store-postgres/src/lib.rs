@@ -354,6 +354,106 @@ async fn write_in(
     u64::try_from(new).map_err(|_| conflict().into())
 }
 
+/// Writes a batch of distinct accounts with three set-based statements: bump every version that
+/// still matches (in `order`, so concurrent batches lock rows in the same order), insert the
+/// entries of the accounts bumped, upsert their holds. The others are `Conflict`.
+async fn write_batch(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[AppendItem<'_>],
+    order: &[usize],
+) -> Result<Vec<Result<u64, LedgerError>>, TxError> {
+    let conflict = |item: &AppendItem<'_>| LedgerError::Conflict {
+        agent: item.agent.clone(),
+        expected: item.expected,
+    };
+    let (mut agents, mut expected, mut new) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in order {
+        let item = &batch[i];
+        let (Ok(e), Ok(n)) = (
+            i64::try_from(item.expected),
+            i64::try_from(item.expected + item.entries.len() as u64),
+        ) else {
+            return Err(conflict(item).into());
+        };
+        agents.push(item.agent.as_str());
+        expected.push(e);
+        new.push(n);
+    }
+    let bumped: Vec<String> = sqlx::query_scalar(
+        "WITH input (agent, expected, new, ord) AS (SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) WITH ORDINALITY),
+         upd AS (
+             UPDATE kudos_accounts a SET version = i.new FROM input i
+             WHERE a.agent = i.agent AND a.version = i.expected AND i.expected > 0
+             RETURNING a.agent
+         ),
+         ins AS (
+             INSERT INTO kudos_accounts (agent, version)
+             SELECT agent, new FROM input WHERE expected = 0 ORDER BY ord
+             ON CONFLICT (agent) DO NOTHING
+             RETURNING agent
+         )
+         SELECT agent FROM upd UNION ALL SELECT agent FROM ins",
+    )
+    .bind(&agents)
+    .bind(&expected)
+    .bind(&new)
+    .fetch_all(&mut **tx)
+    .await?;
+    let bumped: std::collections::HashSet<String> = bumped.into_iter().collect();
+
+    let (mut e_agent, mut e_seq, mut e_id, mut e_body) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut h_txn, mut h_agent, mut h_state, mut h_created, mut h_view) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(batch.len());
+    for item in batch {
+        if !bumped.contains(item.agent.as_str()) {
+            out.push(Err(conflict(item)));
+            continue;
+        }
+        let start = i64::try_from(item.expected).map_err(|_| conflict(item))?;
+        for (seq, entry) in (start..).zip(item.entries) {
+            e_agent.push(item.agent.as_str());
+            e_seq.push(seq);
+            e_id.push(entry.id);
+            e_body
+                .push(serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?);
+        }
+        for hold in item.holds {
+            h_txn.push(*hold.txn.as_uuid());
+            h_agent.push(hold.agent.as_str());
+            h_state.push(hold.state.name());
+            h_created.push(hold.created_at);
+            h_view.push(serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?);
+        }
+        out.push(Ok(item.expected + item.entries.len() as u64));
+    }
+    if !e_agent.is_empty() {
+        sqlx::query("INSERT INTO kudos_entries (agent, seq, id, body) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::UUID[], $4::TEXT[])")
+            .bind(&e_agent)
+            .bind(&e_seq)
+            .bind(&e_id)
+            .bind(&e_body)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !h_txn.is_empty() {
+        sqlx::query(
+            "INSERT INTO kudos_holds (txn, agent, state, created_at, view)
+             SELECT * FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[], $5::TEXT[])
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
+        )
+        .bind(&h_txn)
+        .bind(&h_agent)
+        .bind(&h_state)
+        .bind(&h_created)
+        .bind(&h_view)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(out)
+}
+
 fn decode_entries<'r>(rows: impl Iterator<Item = &'r str>) -> Result<Vec<Entry>, LedgerError> {
     rows.map(|body| {
         serde_json::from_str::<Entry>(body).map_err(json_err("an entry does not decode"))
@@ -429,35 +529,31 @@ impl LedgerStore for PostgresStore {
         // Accounts in a fixed order, so that two batches never wait on each other in a cycle.
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| batch[a].agent.cmp(batch[b].agent));
+        let unique = order
+            .windows(2)
+            .all(|w| batch[w[0]].agent != batch[w[1]].agent);
         in_transaction!(self, "append", |tx| {
-            let mut out: Vec<Option<Result<u64, LedgerError>>> =
-                (0..batch.len()).map(|_| None).collect();
-            let mut failed = None;
-            for &i in &order {
-                // A conflicting account is skipped; its version check wrote nothing.
-                match write_in(&mut tx, &batch[i]).await {
-                    Ok(v) => out[i] = Some(Ok(v)),
-                    Err(TxError::Ledger(e @ LedgerError::Conflict { .. })) => out[i] = Some(Err(e)),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
+            if unique {
+                write_batch(&mut tx, batch, &order).await
+            } else {
+                // The same account twice in one batch: the later item must see the earlier one's
+                // version, so go one by one.
+                let mut out = Vec::with_capacity(batch.len());
+                let mut failed = None;
+                for item in batch {
+                    match write_in(&mut tx, item).await {
+                        Ok(v) => out.push(Ok(v)),
+                        Err(TxError::Ledger(e @ LedgerError::Conflict { .. })) => out.push(Err(e)),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
                     }
                 }
-            }
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(out
-                    .into_iter()
-                    .map(|r| {
-                        r.unwrap_or_else(|| {
-                            Err(LedgerError::Store {
-                                message: "postgres: an item was skipped".into(),
-                                may_have_written: false,
-                                source: None,
-                            })
-                        })
-                    })
-                    .collect::<Vec<_>>()),
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(out),
+                }
             }
         })
     }
