@@ -8,6 +8,8 @@ mod export;
 mod ledger;
 mod output;
 mod points;
+#[cfg(feature = "sim")]
+mod sim;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ enum Command {
     Export(export::ExportCommand),
     /// Balances from exports and a rule set: {"agent_id","balance","tier"} per agent, sorted.
     Points(points::PointsArgs),
+    /// The reward-marketplace simulator.
+    #[cfg(feature = "sim")]
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
     /// Look at and adjust the points ledger.
     Ledger {
         #[command(flatten)]
@@ -65,5 +71,7 @@ fn main() -> ExitCode {
         Command::Export(cmd) => export::run(cmd).into(),
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
+        #[cfg(feature = "sim")]
+        Command::Sim(cmd) => sim::run(cmd).into(),
     }
 }

@@ -3,6 +3,7 @@
 mod export;
 mod ledger;
 mod points;
+mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

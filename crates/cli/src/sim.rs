@@ -1,0 +1,101 @@
+//! `kudos sim serve`: the reward-marketplace simulator as a standalone server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use kudos_sim::{FaultPlan, SimConfig, Simulator};
+use serde_json::json;
+
+use crate::Outcome;
+use crate::output::{JsonLines, diag, error_chain};
+
+/// `kudos sim …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum SimCommand {
+    /// Serve the simulated marketplace until interrupted. Prints {"base_url","token_url"} on stdout once listening.
+    Serve(ServeArgs),
+}
+
+/// `kudos sim serve [--addr] [--faults] [--client-id --client-secret] [--token-ttl-secs] [--signing-secret]`
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// A fault plan (TOML: [[fault]] tables with path, nth or probability, action; [[downtime]]; seed).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+    /// The OAuth client id the token endpoint accepts.
+    #[arg(long = "client-id", default_value = "kudos-sim-client")]
+    client_id: String,
+    /// The OAuth client secret the token endpoint accepts.
+    #[arg(long = "client-secret", default_value = "kudos-sim-secret")]
+    client_secret: String,
+    /// Token lifetime in seconds.
+    #[arg(long = "token-ttl-secs", default_value_t = 3600)]
+    token_ttl_secs: u64,
+    /// Require and check X-Signature with this secret.
+    #[arg(long = "signing-secret")]
+    signing_secret: Option<String>,
+}
+
+pub(crate) fn run(cmd: SimCommand) -> Outcome {
+    let SimCommand::Serve(args) = cmd;
+    let faults = match &args.faults {
+        None => FaultPlan::default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| FaultPlan::from_toml(&t).map_err(|e| e.to_string()))
+        {
+            Ok(plan) => plan,
+            Err(e) => {
+                diag(format_args!("error: {}: {e}", path.display()));
+                return Outcome::Fatal;
+            }
+        },
+    };
+    let config = SimConfig {
+        addr: args.addr,
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret.clone(),
+        token_ttl_secs: args.token_ttl_secs,
+        signing_secret: args.signing_secret.clone(),
+        faults,
+        ..SimConfig::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            diag(format_args!("error: cannot start the runtime: {e}"));
+            return Outcome::Fatal;
+        }
+    };
+    runtime.block_on(async {
+        let sim = match Simulator::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                diag(format_args!("error: {}", error_chain(&e)));
+                return Outcome::Fatal;
+            }
+        };
+        diag(format_args!(
+            "simulator listening on {} (token endpoint {}); Ctrl-C stops it",
+            sim.base_url(),
+            sim.token_url()
+        ));
+        let mut out = JsonLines::stdout();
+        let _ = out.write(&json!({"base_url": sim.base_url(), "token_url": sim.token_url()}));
+        let _ = out.flush();
+        let _ = tokio::signal::ctrl_c().await;
+        diag(format_args!(
+            "stopping: {} requests received, {} rewards issued",
+            sim.requests().len(),
+            sim.rewards().len()
+        ));
+        Outcome::Ok
+    })
+}
