@@ -19,6 +19,7 @@ use std::time::Duration;
 use kudos_sim::{SimConfig, Simulator};
 
 const CLIENTS: u64 = 64;
+const POOL: usize = 64;
 
 fn main() -> ExitCode {
     let secs: u64 = std::env::args()
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let Ok(sim) = Simulator::start(SimConfig::default()).await else { return ExitCode::FAILURE };
-        let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS as usize).build().unwrap_or_default();
+        let client = reqwest::Client::builder().pool_max_idle_per_host(POOL).build().unwrap_or_default();
         let Ok(token) = client.post(sim.token_url()).basic_auth("kudos-sim-client", Some("kudos-sim-secret")).body("grant_type=client_credentials").header("content-type", "application/x-www-form-urlencoded").send().await else {
             return ExitCode::FAILURE;
         };

@@ -98,6 +98,9 @@ pub struct SimConfig {
     pub integration_id: Option<String>,
     /// When set, `X-Signature` is required and checked with this secret.
     pub signing_secret: Option<String>,
+    /// When set, `recipient_enc` is decrypted with this secret (see [`decrypt_recipient`]) and
+    /// the result recorded with the reward.
+    pub recipient_key: Option<String>,
     /// Rewards available per reward type; a type not listed is unlimited.
     pub inventory: HashMap<String, u64>,
     /// The fault plan.
@@ -113,6 +116,7 @@ impl Default for SimConfig {
             token_ttl_secs: 3600,
             integration_id: None,
             signing_secret: None,
+            recipient_key: None,
             inventory: HashMap::new(),
             faults: FaultPlan::default(),
         }
@@ -149,6 +153,44 @@ pub struct IssuedReward {
     pub points_consumed: i64,
     /// `ISSUED` or `REVERSED`.
     pub status: String,
+    /// Whether the request carried `recipient_enc` and, with a recipient key configured, what
+    /// decrypting it gave: `Some(Ok(json))` decrypted, `Some(Err(reason))` could not.
+    pub recipient: Option<Result<Value, String>>,
+}
+
+/// Decrypts a `recipient_enc` value: base64 (standard, padded) of a 12-byte nonce followed by
+/// the AES-256-GCM ciphertext and tag; the key is SHA-256 of the secret's UTF-8 bytes; the
+/// additional authenticated data is the request id, so a ciphertext only opens for the
+/// request it was made for.
+///
+/// # Errors
+///
+/// A short reason when the value is not base64, too short, or does not authenticate.
+pub fn decrypt_recipient(secret: &str, request_id: &str, value: &str) -> Result<Value, String> {
+    use aes_gcm::aead::{Aead, Payload};
+    use sha2::Digest as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| "not base64".to_owned())?;
+    if bytes.len() < 12 + 16 {
+        return Err("too short".to_owned());
+    }
+    let (nonce, sealed) = bytes.split_at(12);
+    let key = sha2::Sha256::digest(secret.as_bytes());
+    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::KeyInit>::new_from_slice(&key)
+        .map_err(|_| "bad key".to_owned())?;
+    let nonce = <&aes_gcm::aead::Nonce<aes_gcm::Aes256Gcm>>::try_from(nonce)
+        .map_err(|_| "bad nonce".to_owned())?;
+    let plain = cipher
+        .decrypt(
+            nonce,
+            Payload {
+                msg: sealed,
+                aad: request_id.as_bytes(),
+            },
+        )
+        .map_err(|_| "does not authenticate (wrong key, request id or tampered)".to_owned())?;
+    serde_json::from_slice(&plain).map_err(|_| "not JSON".to_owned())
 }
 
 /// An idempotency record.
@@ -480,6 +522,7 @@ struct IssueBody {
     reward_type: String,
     points_consumed: i64,
     transaction_timestamp: String,
+    recipient_enc: Option<String>,
 }
 
 async fn token(
@@ -658,6 +701,12 @@ async fn issue(
                 reward_type: parsed.reward_type.clone(),
                 points_consumed: parsed.points_consumed,
                 status: "ISSUED".to_owned(),
+                recipient: parsed.recipient_enc.as_deref().map(|enc| {
+                    match &shared.config.recipient_key {
+                        Some(key) => decrypt_recipient(key, &request_id, enc),
+                        None => Err("no recipient key configured".to_owned()),
+                    }
+                }),
             });
             let shown = if action == Some(Action::Pending) {
                 "PENDING"

@@ -503,3 +503,57 @@ fn fault_plans_are_checked() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// Seals a recipient the way `decrypt_recipient` documents: base64(nonce ‖ AES-256-GCM
+/// ciphertext and tag), key SHA-256(secret), AAD the request id.
+fn seal(secret: &str, request_id: &str, plain: &Value) -> String {
+    use aes_gcm::aead::{Aead, Payload};
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let key = sha2::Sha256::digest(secret.as_bytes());
+    let cipher = <aes_gcm::Aes256Gcm as aes_gcm::KeyInit>::new_from_slice(&key).unwrap();
+    let nonce_bytes = [7u8; 12];
+    let nonce = <&aes_gcm::aead::Nonce<aes_gcm::Aes256Gcm>>::try_from(&nonce_bytes[..]).unwrap();
+    let sealed = cipher
+        .encrypt(
+            nonce,
+            Payload {
+                msg: &serde_json::to_vec(plain).unwrap(),
+                aad: request_id.as_bytes(),
+            },
+        )
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode([&nonce_bytes[..], &sealed].concat())
+}
+
+#[tokio::test]
+async fn recipient_enc_is_decrypted_with_the_recipient_key_and_recorded() {
+    let s = sim(SimConfig {
+        recipient_key: Some("recipient-secret".into()),
+        ..SimConfig::default()
+    })
+    .await;
+    let t = token(&s).await;
+    let recipient = json!({"email": "jordan.reyes@example.com"});
+    let mut good = body("p1");
+    good["recipient_enc"] = json!(seal("recipient-secret", "enc-1", &recipient));
+    issue(&s, &t, "enc-1", &good).await.unwrap();
+    let mut replayed = body("p2");
+    replayed["recipient_enc"] = json!(seal("recipient-secret", "enc-1", &recipient));
+    issue(&s, &t, "enc-2", &replayed).await.unwrap();
+    let mut wrong_key = body("p3");
+    wrong_key["recipient_enc"] = json!(seal("another-secret", "enc-3", &recipient));
+    issue(&s, &t, "enc-3", &wrong_key).await.unwrap();
+    issue(&s, &t, "enc-4", &body("p4")).await.unwrap();
+    let rewards = s.rewards();
+    assert_eq!(rewards[0].recipient, Some(Ok(recipient)), "decrypted");
+    assert!(
+        matches!(&rewards[1].recipient, Some(Err(e)) if e.contains("does not authenticate")),
+        "sealed for another request id"
+    );
+    assert!(
+        matches!(&rewards[2].recipient, Some(Err(e)) if e.contains("does not authenticate")),
+        "wrong key"
+    );
+    assert_eq!(rewards[3].recipient, None, "nothing to decrypt");
+}
