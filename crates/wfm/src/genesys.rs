@@ -116,30 +116,23 @@ fn pending_rows(
 pub(crate) struct Adherence {
     pub(crate) shape: AdherenceShape,
     pub(crate) bytes: Vec<u8>,
-    pub(crate) elements: std::vec::IntoIter<Span>,
-    pub(crate) index: usize,
     /// The bulk result's `startDate` (bulk shape only).
     pub(crate) bulk_start: Option<DateTime<Utc>>,
     pub(crate) ctx: Ctx,
-    current: Option<(AgentId, DateTime<Utc>, Pending)>,
 }
 
 impl Adherence {
     pub(crate) fn new(
         shape: AdherenceShape,
         bytes: Vec<u8>,
-        elements: Vec<Span>,
         bulk_start: Option<DateTime<Utc>>,
         ctx: Ctx,
     ) -> Self {
         Self {
             shape,
             bytes,
-            elements: elements.into_iter(),
-            index: 0,
             bulk_start,
             ctx,
-            current: None,
         }
     }
 
@@ -241,36 +234,31 @@ impl Adherence {
     }
 }
 
-impl RowSource for Adherence {
-    fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
-        loop {
-            if let Some((agent, start, pending)) = &mut self.current {
-                if let Some((path, line, v)) = pending.pop_front() {
-                    let (agent, start) = (agent.clone(), *start);
-                    return Some(match self.day_row(&agent, start, &path, line, &v, out) {
-                        Ok(()) => Step::Row,
-                        Err((location, reason)) => {
-                            out.clear();
-                            Step::Bad(self.ctx.row_error(line, location, reason))
-                        }
-                    });
-                }
-                self.current = None;
-            }
-            let span = self.elements.next()?;
-            let path = format!("$.{}[{}]", self.shape.array(), self.index);
-            self.index += 1;
-            match self.open_user(span, &path) {
-                Ok(user) => self.current = Some(user),
-                Err((line, (location, reason))) => {
-                    return Some(Step::Bad(self.ctx.row_error(
-                        line,
-                        location.or(Some(path)),
-                        reason,
-                    )));
-                }
-            }
-        }
+impl Nested for Adherence {
+    type Parent = (AgentId, DateTime<Utc>);
+
+    fn array(&self) -> &'static str {
+        self.shape.array()
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn open(&mut self, span: Span, path: &str) -> Result<(Self::Parent, Pending), (u64, Problem)> {
+        let (agent, start, rows) = self.open_user(span, path)?;
+        Ok(((agent, start), rows))
+    }
+
+    fn row(
+        &mut self,
+        parent: &Self::Parent,
+        path: &str,
+        line: u64,
+        v: &Value,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), Problem> {
+        self.day_row(&parent.0, parent.1, path, line, v, out)
     }
 }
 
@@ -293,21 +281,12 @@ const STATS: [&str; 9] = [
 /// An analytics aggregates response.
 pub(crate) struct Aggregates {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) elements: std::vec::IntoIter<Span>,
-    pub(crate) index: usize,
     pub(crate) ctx: Ctx,
-    current: Option<Group>,
 }
 
 impl Aggregates {
-    pub(crate) fn new(bytes: Vec<u8>, elements: Vec<Span>, ctx: Ctx) -> Self {
-        Self {
-            bytes,
-            elements: elements.into_iter(),
-            index: 0,
-            ctx,
-            current: None,
-        }
+    pub(crate) fn new(bytes: Vec<u8>, ctx: Ctx) -> Self {
+        Self { bytes, ctx }
     }
 
     fn open_group(&mut self, span: Span, path: &str) -> Result<Group, (u64, Problem)> {
@@ -469,31 +448,97 @@ impl Aggregates {
     }
 }
 
-impl RowSource for Aggregates {
+impl Nested for Aggregates {
+    type Parent = (AgentId, BTreeMap<String, String>);
+
+    fn array(&self) -> &'static str {
+        "results"
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn open(&mut self, span: Span, path: &str) -> Result<(Self::Parent, Pending), (u64, Problem)> {
+        let (agent, dims, rows) = self.open_group(span, path)?;
+        Ok(((agent, dims), rows))
+    }
+
+    fn row(
+        &mut self,
+        parent: &Self::Parent,
+        path: &str,
+        line: u64,
+        v: &Value,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), Problem> {
+        self.interval_row(&parent.0, &parent.1, path, line, v, out)
+    }
+}
+
+/// A document whose record array holds parent elements (a user, a group), each with rows of
+/// its own (`dayMetrics[]`, `data[]`). A bad parent is one bad row; so is each bad child row.
+pub(crate) trait Nested: Send {
+    /// What a parent's rows share.
+    type Parent: Send;
+    /// The record array's name, for JSON paths.
+    fn array(&self) -> &'static str;
+    /// The context, for row errors.
+    fn ctx(&self) -> &Ctx;
+    /// Opens a parent element: what its rows share, and its rows.
+    fn open(&mut self, span: Span, path: &str) -> Result<(Self::Parent, Pending), (u64, Problem)>;
+    /// Reads one child row.
+    fn row(
+        &mut self,
+        parent: &Self::Parent,
+        path: &str,
+        line: u64,
+        v: &Value,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), Problem>;
+}
+
+/// The row source over a [`Nested`] document.
+pub(crate) struct NestedRows<N: Nested> {
+    inner: N,
+    elements: std::vec::IntoIter<Span>,
+    index: usize,
+    current: Option<(N::Parent, Pending)>,
+}
+
+impl<N: Nested> NestedRows<N> {
+    pub(crate) fn new(inner: N, elements: Vec<Span>) -> Self {
+        Self {
+            inner,
+            elements: elements.into_iter(),
+            index: 0,
+            current: None,
+        }
+    }
+}
+
+impl<N: Nested> RowSource for NestedRows<N> {
     fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
         loop {
-            if let Some((agent, dims, pending)) = &mut self.current {
+            if let Some((parent, pending)) = &mut self.current {
                 if let Some((path, line, v)) = pending.pop_front() {
-                    let (agent, dims) = (agent.clone(), dims.clone());
-                    return Some(
-                        match self.interval_row(&agent, &dims, &path, line, &v, out) {
-                            Ok(()) => Step::Row,
-                            Err((location, reason)) => {
-                                out.clear();
-                                Step::Bad(self.ctx.row_error(line, location, reason))
-                            }
-                        },
-                    );
+                    return Some(match self.inner.row(parent, &path, line, &v, out) {
+                        Ok(()) => Step::Row,
+                        Err((location, reason)) => {
+                            out.clear();
+                            Step::Bad(self.inner.ctx().row_error(line, location, reason))
+                        }
+                    });
                 }
                 self.current = None;
             }
             let span = self.elements.next()?;
-            let path = format!("$.results[{}]", self.index);
+            let path = format!("$.{}[{}]", self.inner.array(), self.index);
             self.index += 1;
-            match self.open_group(span, &path) {
-                Ok(group) => self.current = Some(group),
+            match self.inner.open(span, &path) {
+                Ok(opened) => self.current = Some(opened),
                 Err((line, (location, reason))) => {
-                    return Some(Step::Bad(self.ctx.row_error(
+                    return Some(Step::Bad(self.inner.ctx().row_error(
                         line,
                         location.or(Some(path)),
                         reason,

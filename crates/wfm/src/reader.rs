@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use kudos_core::MetricRecord;
 
 use crate::csv_rows::{self, CanonicalCsv, WideCsv};
-use crate::genesys::{Adherence, AdherenceShape, Aggregates};
+use crate::genesys::{Adherence, AdherenceShape, Aggregates, NestedRows};
 use crate::json_rows::{CanonicalArray, JsonLines, looks_like_json_line, parse_element};
 use crate::json_scan::{self, Span, Top};
 use crate::rows::{Ctx, RowSource, Step};
@@ -597,7 +597,7 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                 }
                 let elements = array("results", member("results"))?;
                 return Ok((
-                    Box::new(Aggregates::new(bytes, elements, ctx)),
+                    Box::new(NestedRows::new(Aggregates::new(bytes, ctx), elements)),
                     kind,
                     Vec::new(),
                 ));
@@ -636,7 +636,10 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
             };
             let elements = array(shape.array(), member(shape.array()))?;
             Ok((
-                Box::new(Adherence::new(shape, bytes, elements, bulk_start, ctx)),
+                Box::new(NestedRows::new(
+                    Adherence::new(shape, bytes, bulk_start, ctx),
+                    elements,
+                )),
                 kind,
                 Vec::new(),
             ))
