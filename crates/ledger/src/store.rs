@@ -42,6 +42,28 @@ pub struct HoldView {
     pub created_at: DateTime<Utc>,
 }
 
+impl Stored {
+    /// Groups `(agent, entry)` rows — each agent's entries in append order — into the accounts
+    /// asked for, in the order asked (an agent without rows is an empty account). For stores
+    /// that load many accounts with one query.
+    #[must_use]
+    pub fn group(agents: &[AgentId], rows: impl IntoIterator<Item = (String, Entry)>) -> Vec<Self> {
+        let mut by_agent: std::collections::HashMap<String, Vec<Entry>> =
+            std::collections::HashMap::with_capacity(agents.len());
+        for (agent, entry) in rows {
+            by_agent.entry(agent).or_default().push(entry);
+        }
+        agents
+            .iter()
+            .map(|a| {
+                let entries = by_agent.remove(a.as_str()).unwrap_or_default();
+                let version = entries.len() as u64;
+                Self { entries, version }
+            })
+            .collect()
+    }
+}
+
 /// One account's part of a batched append: see [`LedgerStore::append_many`].
 #[derive(Debug, Clone, Copy)]
 pub struct AppendItem<'a> {

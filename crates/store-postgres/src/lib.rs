@@ -38,7 +38,6 @@
 //!   SERIALIZABLE isolation requires. That is design, tested here on PostgreSQL only.
 //! - *Runtime queries only*: nothing needs a database at build time.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -480,30 +479,20 @@ impl LedgerStore for PostgresStore {
 
     async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
         let names: Vec<&str> = agents.iter().map(AgentId::as_str).collect();
-        let rows = sqlx::query(
+        let fetched = sqlx::query(
             "SELECT agent, body FROM kudos_entries WHERE agent = ANY($1) ORDER BY agent, seq",
         )
         .bind(&names)
         .fetch_all(&self.pool)
         .await
         .map_err(store_err("load"))?;
-        let mut by_agent: HashMap<&str, Vec<Entry>> = HashMap::with_capacity(agents.len());
-        for row in &rows {
-            let agent: &str = row.get(0);
+        let mut rows = Vec::with_capacity(fetched.len());
+        for row in fetched {
             let entry = serde_json::from_str::<Entry>(row.get::<&str, _>(1))
                 .map_err(json_err("an entry does not decode"))?;
-            if let Some(name) = names.iter().find(|n| **n == agent) {
-                by_agent.entry(name).or_default().push(entry);
-            }
+            rows.push((row.get::<String, _>(0), entry));
         }
-        Ok(names
-            .iter()
-            .map(|n| {
-                let entries = by_agent.remove(n).unwrap_or_default();
-                let version = entries.len() as u64;
-                Stored { entries, version }
-            })
-            .collect())
+        Ok(Stored::group(agents, rows))
     }
 
     async fn append(

@@ -282,7 +282,7 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
-        let mut by_agent: HashMap<&str, Vec<Entry>> = HashMap::with_capacity(agents.len());
+        let mut rows = Vec::new();
         for chunk in agents.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
@@ -292,27 +292,17 @@ impl LedgerStore for SqliteStore {
             for agent in chunk {
                 query = query.bind(agent.as_str());
             }
-            let rows = query
+            for row in query
                 .fetch_all(&self.pool)
                 .await
-                .map_err(store_err("load"))?;
-            for row in &rows {
-                let agent: &str = row.get(0);
+                .map_err(store_err("load"))?
+            {
                 let entry = serde_json::from_str::<Entry>(row.get::<&str, _>(1))
                     .map_err(json_err("an entry does not decode"))?;
-                if let Some(key) = chunk.iter().find(|a| a.as_str() == agent) {
-                    by_agent.entry(key.as_str()).or_default().push(entry);
-                }
+                rows.push((row.get::<String, _>(0), entry));
             }
         }
-        Ok(agents
-            .iter()
-            .map(|a| {
-                let entries = by_agent.remove(a.as_str()).unwrap_or_default();
-                let version = entries.len() as u64;
-                Stored { entries, version }
-            })
-            .collect())
+        Ok(Stored::group(agents, rows))
     }
 
     async fn append_many(
