@@ -23,7 +23,7 @@ pub(crate) struct ServeArgs {
     /// Where to listen (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8787")]
     addr: SocketAddr,
-    /// A fault plan (TOML: [[fault]] tables with path, nth or probability, action; [[downtime]]; seed).
+    /// A fault plan (TOML: `[[fault]]` tables with path, nth or probability, action; `[[downtime]]`; seed).
     #[arg(long)]
     faults: Option<PathBuf>,
     /// The OAuth client id the token endpoint accepts.
