@@ -1,0 +1,46 @@
+//! The reward client's decision parts: what an answer means, when to retry, how long to wait,
+//! and when to stop sending.
+//!
+//! # Overview
+//!
+//! This crate will hold the `RewardProvider` trait and the HTTP provider of the integration
+//! guide. Built so far are the parts that decide, each small and swappable:
+//!
+//! - [`classify`]: an HTTP status (or a transport failure) → retry, review, in doubt or
+//!   success, exactly as the design's outcome table says;
+//! - [`Outcome`]: the result of one issue call, which says whether the reward **may have been
+//!   issued** — "may have" is in doubt, never released;
+//! - [`Backoff`]: exponential backoff with full jitter from a seeded generator, honouring a
+//!   `Retry-After`;
+//! - [`CircuitBreaker`]: opens after a period of failure without success, on an injected
+//!   [`Clock`](kudos_core::Clock), and lets one half-open probe through.
+//!
+//! # Example
+//!
+//! ```
+//! use kudos_client::{Backoff, Verdict, classify};
+//!
+//! assert_eq!(classify(503), Verdict::Retry);
+//! assert_eq!(classify(409), Verdict::InDoubt);   // another request with this key is in progress
+//! assert_eq!(classify(422), Verdict::Review);    // never retried
+//! let mut backoff = Backoff::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(10), 7);
+//! assert!(backoff.delay(3, None) <= std::time::Duration::from_millis(800));
+//! assert_eq!(backoff.delay(3, Some(std::time::Duration::from_secs(2))), std::time::Duration::from_secs(2));
+//! ```
+//!
+//! # Design notes
+//!
+//! - *Classifier, schedule, breaker are separate*, as in smithy-rs and tower, so each can be
+//!   tested and replaced alone.
+//! - *Determinism*: jitter comes from a seeded generator and time from a `Clock`, so a
+//!   simulation replays exactly.
+
+mod backoff;
+mod breaker;
+mod classify;
+mod outcome;
+
+pub use backoff::Backoff;
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use classify::{Verdict, classify};
+pub use outcome::Outcome;

@@ -1,0 +1,47 @@
+//! The outcome of one reward request.
+
+/// How one issue call ended, and so what happens to its hold (design §3.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `200/201` with `ISSUED` and the same request id: commit the hold.
+    Issued {
+        /// The marketplace's reward id.
+        reward_id: String,
+    },
+    /// `200/201` with `REJECTED` (no inventory, say): release the hold; alert.
+    Rejected {
+        /// The marketplace's reason.
+        reason: String,
+    },
+    /// The reward may have been issued (retries exhausted, unreadable body, `PENDING`, 409,
+    /// an unlisted status): keep the hold, re-drive it at the next run; alert.
+    InDoubt {
+        /// What happened.
+        reason: String,
+    },
+    /// 400, 401 after a refresh, 403, 404, 422: keep the hold for an operator; alert.
+    NeedsReview {
+        /// The status.
+        status: u16,
+        /// What happened.
+        reason: String,
+    },
+    /// Nothing was sent (circuit open, rate budget exhausted, privacy check refused): keep
+    /// the hold open; try again later.
+    NotSent {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the reward may have been issued — then the hold must never be released
+    /// automatically.
+    #[must_use]
+    pub fn may_have_issued(&self) -> bool {
+        matches!(
+            self,
+            Self::Issued { .. } | Self::InDoubt { .. } | Self::NeedsReview { .. }
+        )
+    }
+}

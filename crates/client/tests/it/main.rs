@@ -1,0 +1,149 @@
+//! The client's decision parts: the outcome table, the schedule, the breaker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use kudos_client::{Backoff, BreakerState, CircuitBreaker, Outcome, Verdict, classify};
+use kudos_core::ManualClock;
+use proptest::prelude::*;
+
+#[test]
+fn the_status_table_of_the_design() {
+    for s in [200, 201] {
+        assert_eq!(classify(s), Verdict::Answered);
+    }
+    for s in [500, 502, 503, 504, 408, 429] {
+        assert_eq!(classify(s), Verdict::Retry, "{s}");
+    }
+    assert_eq!(classify(401), Verdict::RefreshToken);
+    for s in [400, 403, 404, 422] {
+        assert_eq!(classify(s), Verdict::Review, "{s}");
+    }
+    for s in [409, 202, 301, 418, 501, 599] {
+        assert_eq!(
+            classify(s),
+            Verdict::InDoubt,
+            "{s}: unlisted statuses may have issued the reward"
+        );
+    }
+}
+
+#[test]
+fn only_rejections_and_unsent_requests_may_release_points() {
+    let may = |o: Outcome| o.may_have_issued();
+    assert!(may(Outcome::Issued {
+        reward_id: "r".into()
+    }));
+    assert!(may(Outcome::InDoubt {
+        reason: "timeout".into()
+    }));
+    assert!(may(Outcome::NeedsReview {
+        status: 422,
+        reason: "x".into()
+    }));
+    assert!(!may(Outcome::Rejected {
+        reason: "out of stock".into()
+    }));
+    assert!(!may(Outcome::NotSent {
+        reason: "circuit open".into()
+    }));
+}
+
+proptest! {
+    #[test]
+    fn full_jitter_stays_under_the_exponential_ceiling_and_replays(seed in any::<u64>(), attempt in 0u32..40) {
+        let (base, cap) = (Duration::from_millis(100), Duration::from_secs(30));
+        let mut a = Backoff::new(base, cap, seed);
+        let mut b = Backoff::new(base, cap, seed);
+        let d = a.delay(attempt, None);
+        prop_assert_eq!(d, b.delay(attempt, None), "the same seed, the same delay");
+        let ceiling = base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(cap);
+        prop_assert!(d <= ceiling);
+        prop_assert_eq!(a.delay(attempt, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        prop_assert_eq!(a.delay(attempt, Some(Duration::from_secs(3600))), cap, "Retry-After is capped too");
+    }
+}
+
+#[test]
+fn jitter_spreads_the_delays() {
+    let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(30), 1);
+    let delays: std::collections::BTreeSet<Duration> = (0..50).map(|_| b.delay(5, None)).collect();
+    assert!(delays.len() > 40, "full jitter, not a fixed delay");
+}
+
+#[test]
+fn the_breaker_opens_after_a_failure_period_and_probes_once() {
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+    let breaker = CircuitBreaker::new(
+        clock.clone(),
+        TimeDelta::seconds(300),
+        TimeDelta::seconds(30),
+    );
+    breaker.record_failure();
+    clock.advance(TimeDelta::seconds(299));
+    breaker.record_failure();
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Closed,
+        "failing for 299 s: still closed"
+    );
+    clock.advance(TimeDelta::seconds(1));
+    breaker.record_failure();
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Open,
+        "300 s without a success: open"
+    );
+    assert!(!breaker.allow(), "nothing is sent while open");
+    clock.advance(TimeDelta::seconds(30));
+    assert!(breaker.allow(), "one probe after the probe delay");
+    assert!(!breaker.allow(), "only one");
+    breaker.record_failure();
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Open,
+        "a failed probe opens it again"
+    );
+    clock.advance(TimeDelta::seconds(30));
+    assert!(breaker.allow());
+    breaker.record_success();
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert!(breaker.allow());
+}
+
+#[test]
+fn a_success_resets_the_failure_period() {
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+    let breaker = CircuitBreaker::new(
+        clock.clone(),
+        TimeDelta::seconds(300),
+        TimeDelta::seconds(30),
+    );
+    breaker.record_failure();
+    clock.advance(TimeDelta::seconds(200));
+    breaker.record_success();
+    clock.advance(TimeDelta::seconds(200));
+    breaker.record_failure();
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Closed,
+        "the run of failures started again at the last failure"
+    );
+}
+
+#[test]
+fn a_probe_that_never_reports_back_does_not_wedge_the_breaker() {
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+    let breaker = CircuitBreaker::new(clock.clone(), TimeDelta::seconds(0), TimeDelta::seconds(30));
+    breaker.record_failure();
+    clock.advance(TimeDelta::seconds(30));
+    assert!(breaker.allow(), "the probe goes");
+    clock.advance(TimeDelta::seconds(29));
+    assert!(!breaker.allow(), "its answer is awaited");
+    clock.advance(TimeDelta::seconds(1));
+    assert!(
+        breaker.allow(),
+        "no answer after the probe delay: another probe"
+    );
+}
