@@ -13,7 +13,8 @@
 //! - [`Backoff`]: exponential backoff with full jitter from a seeded generator, honouring a
 //!   `Retry-After`;
 //! - [`CircuitBreaker`]: opens after a period of failure without success, on an injected
-//!   [`Clock`](kudos_core::Clock), and lets one half-open probe through.
+//!   [`Clock`](kudos_core::Clock), and lets one half-open probe through;
+//! - [`signature_header`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 //!
 //! # Example
 //!
@@ -39,8 +40,10 @@ mod backoff;
 mod breaker;
 mod classify;
 mod outcome;
+mod signing;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
+pub use signing::signature_header;

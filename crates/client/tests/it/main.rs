@@ -147,3 +147,20 @@ fn a_probe_that_never_reports_back_does_not_wedge_the_breaker() {
         "no answer after the probe delay: another probe"
     );
 }
+
+#[test]
+fn signatures_match_the_published_stripe_style_vector() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/rewards/signing_vectors.json"
+    ))
+    .unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = &vectors["stripe_style"];
+    let header = kudos_client::signature_header(
+        v["made_up_secret"].as_str().unwrap(),
+        v["timestamp"].as_i64().unwrap(),
+        v["raw_body"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(header, v["expected_header"].as_str().unwrap());
+}
