@@ -14,6 +14,7 @@
 //!   `Retry-After`;
 //! - [`CircuitBreaker`]: opens after a period of failure without success, on an injected
 //!   [`Clock`](kudos_core::Clock), and lets one half-open probe through;
+//! - [`RateLimit`]: at most `requests_per_second`, on the injected clock;
 //! - [`signature_header`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 //!
 //! # Example
@@ -40,10 +41,12 @@ mod backoff;
 mod breaker;
 mod classify;
 mod outcome;
+mod rate;
 mod signing;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
+pub use rate::RateLimit;
 pub use signing::signature_header;

@@ -164,3 +164,26 @@ fn signatures_match_the_published_stripe_style_vector() {
     );
     assert_eq!(header, v["expected_header"].as_str().unwrap());
 }
+
+#[test]
+fn the_rate_limit_spaces_requests_and_zero_means_unlimited() {
+    use kudos_client::RateLimit;
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+    let one_per_second = RateLimit::new(clock.clone(), 1);
+    assert!(one_per_second.try_acquire().is_ok());
+    assert_eq!(
+        one_per_second.try_acquire(),
+        Err(TimeDelta::seconds(1)),
+        "the next slot is a second away"
+    );
+    clock.advance(TimeDelta::milliseconds(400));
+    assert_eq!(
+        one_per_second.clone().try_acquire(),
+        Err(TimeDelta::milliseconds(600)),
+        "clones share the budget"
+    );
+    clock.advance(TimeDelta::milliseconds(600));
+    assert!(one_per_second.try_acquire().is_ok());
+    let unlimited = RateLimit::new(clock, 0);
+    assert!((0..1000).all(|_| unlimited.try_acquire().is_ok()));
+}
