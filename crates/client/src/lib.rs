@@ -14,6 +14,9 @@
 //!   `Retry-After`;
 //! - [`CircuitBreaker`]: opens after a period of failure without success, on an injected
 //!   [`Clock`](kudos_core::Clock), and lets one half-open probe through;
+//! - [`issue_payload`]: the request body, built once when the hold is made (so every retry
+//!   sends the same bytes), with the agent pseudonymized, recipient fields only sealed, and the
+//!   whole checked against the privacy allow-list before it can leave;
 //! - [`RateLimit`]: at most `requests_per_second`, on the injected clock;
 //! - [`signature_header`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 //!
@@ -41,6 +44,7 @@ mod backoff;
 mod breaker;
 mod classify;
 mod outcome;
+mod payload;
 mod rate;
 mod signing;
 
@@ -48,5 +52,6 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
+pub use payload::{Recipient, issue_payload};
 pub use rate::RateLimit;
 pub use signing::signature_header;

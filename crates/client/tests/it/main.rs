@@ -187,3 +187,113 @@ fn the_rate_limit_spaces_requests_and_zero_means_unlimited() {
     let unlimited = RateLimit::new(clock, 0);
     assert!((0..1000).all(|_| unlimited.try_acquire().is_ok()));
 }
+
+mod payload {
+    use std::collections::BTreeMap;
+
+    use kudos_client::{Recipient, issue_payload};
+    use kudos_core::{AgentId, ManualClock, Points, RewardType, TxnId};
+    use kudos_privacy::{PayloadPolicy, Pseudonymizer, RecipientCipher, SecretString};
+
+    fn metadata(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = [
+            ("source_platform", "Genesys Cloud CX"),
+            ("wfm_export_version", "v2.1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        m.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        m
+    }
+
+    #[test]
+    fn the_body_has_the_contract_shape_and_no_personal_data() {
+        let p = Pseudonymizer::new(SecretString::from("pseudonym-key"));
+        let agent = AgentId::new("a1b2c3d4-0000-4000-8000-000000000001").unwrap();
+        let at = kudos_core::Clock::now(&ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+        let bytes = issue_payload(
+            &p,
+            &agent,
+            &RewardType::new("gift_card_50_usd").unwrap(),
+            Points::new(500),
+            at,
+            &metadata(&[]),
+            None,
+            &PayloadPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            r#"{"agent_id":"359a6c6ac0eacd2fc5e3414b8f23b25f291d2ede0a8b21608b191fe7c7fee3f9","reward_type":"gift_card_50_usd","points_consumed":500,"transaction_timestamp":"2026-03-04T06:00:00Z","metadata":{"source_platform":"Genesys Cloud CX","wfm_export_version":"v2.1"}}"#
+        );
+    }
+
+    #[test]
+    fn recipient_fields_travel_only_sealed_and_other_fields_are_refused() {
+        let p = Pseudonymizer::new(SecretString::from("k"));
+        let agent = AgentId::new("u-1").unwrap();
+        let at = kudos_core::Clock::now(&ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap());
+        let cipher = RecipientCipher::new(&SecretString::from("recipient-key")).unwrap();
+        let recipient = Recipient {
+            cipher: &cipher,
+            fields: serde_json::json!({"email": "jordan.reyes@example.com"}),
+        };
+        let txn = TxnId::from_uuid(uuid::Uuid::from_u128(7));
+        let rt = RewardType::new("r").unwrap();
+        let bytes = issue_payload(
+            &p,
+            &agent,
+            &rt,
+            Points::new(5),
+            at,
+            &metadata(&[]),
+            Some((&recipient, txn)),
+            &PayloadPolicy::default(),
+        )
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains("jordan") && !text.contains('@'), "{text}");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            cipher
+                .open(&txn.to_string(), body["recipient_enc"].as_str().unwrap())
+                .unwrap()["email"],
+            "jordan.reyes@example.com"
+        );
+        let err = issue_payload(
+            &p,
+            &agent,
+            &rt,
+            Points::new(5),
+            at,
+            &metadata(&[("team_lead", "Sam")]),
+            None,
+            &PayloadPolicy::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing to send field metadata.team_lead: it is not in the allow-list"
+        );
+        let err = issue_payload(
+            &p,
+            &agent,
+            &rt,
+            Points::new(5),
+            at,
+            &metadata(&[("source_platform", "ops@example.com")]),
+            None,
+            &PayloadPolicy::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing to send field metadata.source_platform: it looks like an e-mail address"
+        );
+    }
+}
