@@ -18,6 +18,9 @@
 //!   sends the same bytes), with the agent pseudonymized, recipient fields only sealed, and the
 //!   whole checked against the privacy allow-list before it can leave;
 //! - [`RateLimit`]: at most `requests_per_second`, on the injected clock;
+//! - [`TokenSource`]: OAuth2 client credentials (the `oauth2` crate over our reqwest client,
+//!   redirects off), cached, refreshed at 80 % of the token's life, one refresh at a time, the
+//!   secret re-read from its source at each refresh;
 //! - [`signature_header`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 //!
 //! # Example
@@ -47,6 +50,7 @@ mod outcome;
 mod payload;
 mod rate;
 mod signing;
+mod token;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
@@ -55,3 +59,19 @@ pub use outcome::Outcome;
 pub use payload::{Recipient, issue_payload};
 pub use rate::RateLimit;
 pub use signing::signature_header;
+pub use token::TokenSource;
+
+/// What can go wrong in the client; never carries a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A configuration value is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A secret cannot be read.
+    #[error(transparent)]
+    Secret(kudos_privacy::PrivacyError),
+    /// No token could be obtained.
+    #[error("token: {0}")]
+    Token(String),
+}

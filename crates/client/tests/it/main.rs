@@ -297,3 +297,178 @@ mod payload {
         );
     }
 }
+
+mod token {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
+    use kudos_client::TokenSource;
+    use kudos_core::ManualClock;
+    use kudos_privacy::{ExposeSecret, SecretSource};
+    use kudos_sim::{SimConfig, Simulator};
+
+    fn secret_file(name: &str, value: &str) -> std::path::PathBuf {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("client-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, value).unwrap();
+        path
+    }
+
+    fn source(sim: &Simulator, file: &std::path::Path, clock: Arc<ManualClock>) -> TokenSource {
+        TokenSource::new(
+            &sim.token_url(),
+            "kudos-sim-client",
+            SecretSource::File(file.to_owned()),
+            clock,
+            Duration::from_secs(10),
+            Duration::from_secs(45),
+        )
+        .unwrap()
+    }
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hundred_concurrent_callers_cause_one_token_fetch() {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let tokens = Arc::new(source(
+            &sim,
+            &secret_file("concurrent", "kudos-sim-secret"),
+            clock(),
+        ));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let tokens = tokens.clone();
+                tokio::spawn(
+                    async move { tokens.token().await.unwrap().expose_secret().to_owned() },
+                )
+            })
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for t in tasks {
+            seen.insert(t.await.unwrap());
+        }
+        assert_eq!(seen.len(), 1, "everyone got the same token");
+        assert_eq!(tokens.fetches(), 1);
+        assert_eq!(
+            sim.requests()
+                .iter()
+                .filter(|r| r.path == "/oauth/token")
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_is_refreshed_before_it_expires() {
+        let sim = Simulator::start(SimConfig {
+            token_ttl_secs: 100,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let clock = clock();
+        let tokens = source(
+            &sim,
+            &secret_file("refresh", "kudos-sim-secret"),
+            clock.clone(),
+        );
+        let first = tokens.token().await.unwrap();
+        clock.advance(TimeDelta::seconds(79));
+        assert_eq!(
+            tokens.token().await.unwrap().expose_secret(),
+            first.expose_secret(),
+            "still fresh at 79 % of its life"
+        );
+        clock.advance(TimeDelta::seconds(1));
+        assert_ne!(
+            tokens.token().await.unwrap().expose_secret(),
+            first.expose_secret(),
+            "refreshed at 80 %, before it expires"
+        );
+        assert_eq!(tokens.fetches(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_file_is_picked_up_and_errors_name_no_secret() {
+        let sim = Simulator::start(SimConfig {
+            client_secret: "new-secret".into(),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let file = secret_file("rotate", "old-secret");
+        let tokens = source(&sim, &file, clock());
+        let err = tokens.token().await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("token: the token endpoint refused"),
+            "{err}"
+        );
+        assert!(!err.contains("old-secret"), "{err}");
+        std::fs::write(&file, "new-secret\n").unwrap();
+        assert!(
+            tokens.token().await.is_ok(),
+            "the rotated secret is read at the next refresh, no restart"
+        );
+        let debug = format!("{tokens:?}");
+        assert!(
+            !debug.contains("new-secret") && !debug.contains("sim-token"),
+            "{debug}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_token_is_dropped_after_a_401() {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let tokens = source(&sim, &secret_file("stale", "kudos-sim-secret"), clock());
+        let first = tokens.token().await.unwrap();
+        tokens.invalidate(&first).await;
+        let second = tokens.token().await.unwrap();
+        assert_ne!(first.expose_secret(), second.expose_secret());
+        tokens.invalidate(&first).await;
+        assert_eq!(
+            tokens.token().await.unwrap().expose_secret(),
+            second.expose_secret(),
+            "invalidating an old token keeps the new one"
+        );
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_on_the_token_call() {
+        // A server that answers every request with a redirect to the real token endpoint.
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = sim.token_url();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        let tokens = TokenSource::new(
+            &format!("http://{addr}/oauth/token"),
+            "kudos-sim-client",
+            SecretSource::File(secret_file("redirect", "kudos-sim-secret")),
+            clock(),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(tokens.token().await.is_err());
+        assert!(
+            sim.requests().is_empty(),
+            "the credentials never reached the redirect target"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! OAuth2 client credentials: a cached token, refreshed before it expires, one refresh at a
+//! time, the secret read from its source at each refresh.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kudos_core::Clock;
+use kudos_privacy::{ExposeSecret, SecretSource, SecretString};
+use oauth2::basic::BasicClient;
+use oauth2::{ClientId, ClientSecret, HttpRequest, HttpResponse, TokenResponse, TokenUrl};
+
+use crate::ClientError;
+
+/// A token is refreshed once this share of its lifetime has passed.
+const REFRESH_AT: f64 = 0.8;
+
+struct Cached {
+    token: SecretString,
+    refresh_at: DateTime<Utc>,
+}
+
+/// Where bearer tokens come from: the marketplace's token endpoint, with HTTP Basic client
+/// credentials (`grant_type=client_credentials`), through `oauth2` over our own reqwest client
+/// with redirects disabled.
+pub struct TokenSource {
+    http: reqwest::Client,
+    token_url: TokenUrl,
+    client_id: String,
+    secret: SecretSource,
+    clock: Arc<dyn Clock>,
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    fetches: AtomicU64,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret)
+            .field("fetches", &self.fetches.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transport failure, as `oauth2` wants it.
+#[derive(Debug)]
+struct HttpFailure(String);
+
+impl fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HttpFailure {}
+
+async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
+    let request = reqwest::Request::try_from(request).map_err(|e| HttpFailure(e.to_string()))?;
+    let response = http
+        .execute(request)
+        .await
+        .map_err(|e| HttpFailure(format!("token request failed: {}", e.without_url())))?;
+    let mut builder = http::Response::builder().status(response.status());
+    for (k, v) in response.headers() {
+        builder = builder.header(k, v);
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| HttpFailure(e.to_string()))?;
+    builder
+        .body(body.to_vec())
+        .map_err(|e| HttpFailure(e.to_string()))
+}
+
+impl TokenSource {
+    /// A token source; `connect_timeout` and `timeout` bound each token call.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Config`] for an invalid token URL, or when the HTTP client cannot be built.
+    pub fn new(
+        token_url: &str,
+        client_id: &str,
+        secret: SecretSource,
+        clock: Arc<dyn Clock>,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let token_url = TokenUrl::new(token_url.to_owned())
+            .map_err(|e| ClientError::Config(format!("token URL: {e}")))?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            token_url,
+            client_id: client_id.to_owned(),
+            secret,
+            clock,
+            cached: tokio::sync::Mutex::new(None),
+            fetches: AtomicU64::new(0),
+        })
+    }
+
+    /// How many tokens were fetched so far.
+    #[must_use]
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// A valid token: the cached one, or a new one when it is due for refresh. Concurrent
+    /// callers wait for a single refresh.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Token`] when the endpoint refuses or cannot be reached, or
+    /// [`ClientError::Secret`] when the secret cannot be read.
+    pub async fn token(&self) -> Result<SecretString, ClientError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref()
+            && self.clock.now() < c.refresh_at
+        {
+            return Ok(c.token.clone());
+        }
+        let fresh = self.fetch().await?;
+        let token = fresh.token.clone();
+        *cached = Some(fresh);
+        Ok(token)
+    }
+
+    /// Forgets `stale` (after a 401 with it), so the next [`token`](Self::token) fetches anew.
+    pub async fn invalidate(&self, stale: &SecretString) {
+        let mut cached = self.cached.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|c| c.token.expose_secret() == stale.expose_secret())
+        {
+            *cached = None;
+        }
+    }
+
+    async fn fetch(&self) -> Result<Cached, ClientError> {
+        let secret = self.secret.read().map_err(ClientError::Secret)?;
+        let client = BasicClient::new(ClientId::new(self.client_id.clone()))
+            .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
+            .set_token_uri(self.token_url.clone());
+        let http = self.http.clone();
+        let caller = move |request: HttpRequest| send(http.clone(), request);
+        let started = self.clock.now();
+        let response = client
+            .exchange_client_credentials()
+            .request_async(&caller)
+            .await
+            .map_err(|e| ClientError::Token(token_error(&e)))?;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(300));
+        let refresh_in =
+            TimeDelta::from_std(lifetime.mul_f64(REFRESH_AT)).unwrap_or(TimeDelta::seconds(240));
+        Ok(Cached {
+            token: SecretString::from(response.access_token().secret().clone()),
+            refresh_at: started + refresh_in,
+        })
+    }
+}
+
+/// A token error in words, without the secret (oauth2's errors carry no credentials).
+fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
+    e: &oauth2::RequestTokenError<RE, T>,
+) -> String {
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => format!("the token endpoint refused: {r}"),
+        oauth2::RequestTokenError::Request(r) => {
+            format!("the token endpoint could not be reached: {r}")
+        }
+        oauth2::RequestTokenError::Parse(_, body) => format!(
+            "the token endpoint answered something else ({} bytes)",
+            body.len()
+        ),
+        oauth2::RequestTokenError::Other(s) => format!("the token endpoint answered: {s}"),
+    }
+}
