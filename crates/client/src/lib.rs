@@ -3,8 +3,9 @@
 //!
 //! # Overview
 //!
-//! This crate will hold the `RewardProvider` trait and the HTTP provider of the integration
-//! guide. Built so far are the parts that decide, each small and swappable:
+//! [`RewardProvider`] is the port the pipeline issues rewards through; [`HttpRewardProvider`]
+//! implements the marketplace API of the integration guide over a [`Transport`] seam
+//! ([`ReqwestTransport`] by default). Its parts, each small and swappable:
 //!
 //! - [`classify`]: an HTTP status (or a transport failure) → retry, review, in doubt or
 //!   success, exactly as the design's outcome table says;
@@ -48,18 +49,24 @@ mod breaker;
 mod classify;
 mod outcome;
 mod payload;
+mod provider;
 mod rate;
 mod signing;
 mod token;
+mod transport;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
 pub use payload::{Recipient, issue_payload};
+pub use provider::{
+    HttpProviderConfig, HttpRewardProvider, ReverseOutcome, RewardProvider, StatusOutcome,
+};
 pub use rate::RateLimit;
 pub use signing::signature_header;
 pub use token::TokenSource;
+pub use transport::{Answer, Request, ReqwestTransport, Transport, TransportError};
 
 /// What can go wrong in the client; never carries a secret.
 #[derive(Debug, thiserror::Error)]

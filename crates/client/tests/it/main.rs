@@ -472,3 +472,407 @@ mod token {
         );
     }
 }
+
+mod provider {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kudos_client::{
+        HttpProviderConfig, HttpRewardProvider, Outcome, Recipient, ReqwestTransport,
+        ReverseOutcome, RewardProvider, StatusOutcome, TokenSource, issue_payload,
+    };
+    use kudos_core::{AgentId, Clock, Points, RewardType, SystemClock, TxnId};
+    use kudos_privacy::{
+        PayloadPolicy, Pseudonymizer, RecipientCipher, SecretSource, SecretString,
+    };
+    use kudos_sim::{FaultPlan, SimConfig, Simulator};
+
+    fn file(name: &str, value: &str) -> std::path::PathBuf {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("provider-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, value).unwrap();
+        path
+    }
+
+    struct Setup {
+        sim: Simulator,
+        provider: HttpRewardProvider,
+    }
+
+    async fn setup(
+        name: &str,
+        sim: SimConfig,
+        tweak: impl FnOnce(&mut HttpProviderConfig),
+    ) -> Setup {
+        let sim = Simulator::start(sim).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = Arc::new(
+            TokenSource::new(
+                &sim.token_url(),
+                "kudos-sim-client",
+                SecretSource::File(file(name, "kudos-sim-secret")),
+                clock.clone(),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        );
+        let mut config = HttpProviderConfig {
+            base_url: sim.base_url(),
+            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(5),
+            backoff_cap: Duration::from_millis(50),
+            ..HttpProviderConfig::default()
+        };
+        tweak(&mut config);
+        let transport = Arc::new(
+            ReqwestTransport::new(Duration::from_secs(2), Duration::from_millis(500)).unwrap(),
+        );
+        Setup {
+            sim,
+            provider: HttpRewardProvider::new(config, transport, tokens, clock),
+        }
+    }
+
+    fn payload(agent: &str) -> Vec<u8> {
+        let p = Pseudonymizer::new(SecretString::from("pseudonym-key"));
+        let meta: BTreeMap<String, String> =
+            [("source_platform".to_owned(), "Genesys Cloud CX".to_owned())].into();
+        issue_payload(
+            &p,
+            &AgentId::new(agent).unwrap(),
+            &RewardType::new("gift_card_50_usd").unwrap(),
+            Points::new(500),
+            SystemClock.now(),
+            &meta,
+            None,
+            &PayloadPolicy::default(),
+        )
+        .unwrap()
+    }
+
+    fn txn(n: u128) -> TxnId {
+        TxnId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn faults(text: &str) -> SimConfig {
+        SimConfig {
+            faults: FaultPlan::from_toml(text).unwrap(),
+            ..SimConfig::default()
+        }
+    }
+
+    fn issue_requests(sim: &Simulator) -> Vec<kudos_sim::RecordedRequest> {
+        sim.requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/rewards/issue")
+            .collect()
+    }
+
+    fn header<'a>(r: &'a kudos_sim::RecordedRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[tokio::test]
+    async fn retries_keep_the_same_request_id_and_end_issued() {
+        let s = setup("retries", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1, 2]\naction = 'status'\nstatus = 503"), |_| {}).await;
+        let outcome = s.provider.issue(txn(1), &payload("u-1")).await;
+        assert!(matches!(outcome, Outcome::Issued { .. }), "{outcome:?}");
+        let sent = issue_requests(&s.sim);
+        assert_eq!(sent.len(), 3);
+        for r in &sent {
+            assert_eq!(header(r, "x-request-id"), Some(txn(1).to_string().as_str()));
+            assert_eq!(
+                header(r, "idempotency-key"),
+                Some(format!("\"{}\"", txn(1)).as_str()),
+                "a quoted string, the same every time"
+            );
+            assert_eq!(
+                header(r, "x-integration-id"),
+                Some("GENESYS-WFM-INTEGRATION-01")
+            );
+        }
+        assert_eq!(sent[0].body, sent[2].body, "the same bytes on every retry");
+    }
+
+    #[tokio::test]
+    async fn process_then_drop_ends_in_one_reward() {
+        let s = setup("drop", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'drop_after_processing'"), |_| {}).await;
+        let outcome = s.provider.issue(txn(2), &payload("u-1")).await;
+        assert!(matches!(outcome, Outcome::Issued { .. }), "{outcome:?}");
+        assert_eq!(
+            s.sim.rewards().len(),
+            1,
+            "the retry got the original answer, not a second reward"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejected_is_not_success_and_pending_is_in_doubt_until_looked_up() {
+        let s = setup("rejected", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'\n[[fault]]\npath = '/v1/rewards/issue'\nnth = [2]\naction = 'pending'"), |_| {}).await;
+        assert!(matches!(
+            s.provider.issue(txn(3), &payload("u-1")).await,
+            Outcome::Rejected { .. }
+        ));
+        let pending = s.provider.issue(txn(4), &payload("u-2")).await;
+        assert!(
+            matches!(pending, Outcome::InDoubt { .. }) && pending.may_have_issued(),
+            "{pending:?}"
+        );
+        assert!(
+            matches!(
+                s.provider.status(txn(4)).await,
+                StatusOutcome::Issued { .. }
+            ),
+            "a later lookup resolves it"
+        );
+        assert_eq!(s.provider.status(txn(99)).await, StatusOutcome::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_409_is_in_doubt_and_a_422_needs_review_without_retry() {
+        let s = setup("409", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'status'\nstatus = 409\n[[fault]]\npath = '/v1/rewards/issue'\nnth = [2]\naction = 'status'\nstatus = 422"), |_| {}).await;
+        assert!(matches!(
+            s.provider.issue(txn(5), &payload("u-1")).await,
+            Outcome::InDoubt { .. }
+        ));
+        assert!(matches!(
+            s.provider.issue(txn(6), &payload("u-1")).await,
+            Outcome::NeedsReview { status: 422, .. }
+        ));
+        assert_eq!(issue_requests(&s.sim).len(), 2, "neither was retried");
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_for_retry_after() {
+        let s = setup("429", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'status'\nstatus = 429\nretry_after_secs = 1"), |c| c.backoff_cap = Duration::from_secs(5)).await;
+        assert!(matches!(
+            s.provider.issue(txn(7), &payload("u-1")).await,
+            Outcome::Issued { .. }
+        ));
+        assert_eq!(
+            s.provider.slept(),
+            Duration::from_secs(1),
+            "waited exactly what Retry-After said"
+        );
+    }
+
+    #[tokio::test]
+    async fn exhausted_retries_are_in_doubt_and_hangs_are_network_errors() {
+        let s = setup("exhausted", faults("[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'status'\nstatus = 503"), |c| c.max_retries = 2).await;
+        let outcome = s.provider.issue(txn(8), &payload("u-1")).await;
+        assert!(
+            matches!(&outcome, Outcome::InDoubt { reason } if reason.contains("after 3 attempts")),
+            "{outcome:?}"
+        );
+        assert_eq!(issue_requests(&s.sim).len(), 3);
+
+        // A hang outlasts the read timeout: the call retries with the same id, and the
+        // marketplace, still holding the first request, answers 409 — in doubt, never released.
+        let h = setup(
+            "hang",
+            faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'hang'"),
+            |_| {},
+        )
+        .await;
+        let outcome = h.provider.issue(txn(9), &payload("u-1")).await;
+        assert!(
+            matches!(&outcome, Outcome::InDoubt { reason } if reason.contains("409")),
+            "{outcome:?}"
+        );
+        assert_eq!(issue_requests(&h.sim).len(), 2, "the timeout was retried");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_not_sent_and_an_open_breaker_sends_nothing() {
+        let s = setup("refused", SimConfig::default(), |c| {
+            c.base_url = "http://127.0.0.1:9".into();
+            c.max_retries = 1;
+        })
+        .await;
+        assert!(
+            matches!(
+                s.provider.issue(txn(10), &payload("u-1")).await,
+                Outcome::NotSent { .. }
+            ),
+            "connection refused: certainly not sent"
+        );
+
+        let b = setup("breaker", faults("[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'status'\nstatus = 503"), |c| {
+            c.breaker_open_after = Duration::ZERO;
+            c.max_retries = 5;
+        })
+        .await;
+        assert!(matches!(
+            b.provider.issue(txn(11), &payload("u-1")).await,
+            Outcome::NotSent { .. }
+        ));
+        let before = issue_requests(&b.sim).len();
+        assert!(matches!(
+            b.provider.issue(txn(12), &payload("u-1")).await,
+            Outcome::NotSent { .. }
+        ));
+        assert_eq!(
+            issue_requests(&b.sim).len(),
+            before,
+            "an open breaker sends nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn signatures_verify_and_recipients_decrypt_at_the_simulator() {
+        let sim = SimConfig {
+            signing_secret: Some("sign-me".into()),
+            recipient_key: Some("recipient-key".into()),
+            ..SimConfig::default()
+        };
+        let s = setup("signed", sim, |c| {
+            c.signing = Some(SecretSource::File(file("signing", "sign-me")))
+        })
+        .await;
+        let cipher = RecipientCipher::new(&SecretString::from("recipient-key")).unwrap();
+        let recipient = Recipient {
+            cipher: &cipher,
+            fields: serde_json::json!({"email": "jordan.reyes@example.com"}),
+        };
+        let p = Pseudonymizer::new(SecretString::from("pseudonym-key"));
+        let meta = BTreeMap::new();
+        let body = issue_payload(
+            &p,
+            &AgentId::new("u-1").unwrap(),
+            &RewardType::new("r").unwrap(),
+            Points::new(5),
+            SystemClock.now(),
+            &meta,
+            Some((&recipient, txn(13))),
+            &PayloadPolicy::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            s.provider.issue(txn(13), &body).await,
+            Outcome::Issued { .. }
+        ));
+        assert_eq!(
+            s.sim.rewards()[0].recipient,
+            Some(Ok(serde_json::json!({"email": "jordan.reyes@example.com"})))
+        );
+        // No personal data or secret in anything the marketplace received outside recipient_enc.
+        for r in s.sim.requests() {
+            let text = format!(
+                "{:?}{}",
+                r.headers,
+                r.body.replace(r#""recipient_enc":"#, "")
+            );
+            for leak in ["jordan", "sign-me", "recipient-key", "pseudonym-key"] {
+                assert!(!text.contains(leak), "{leak} in {} {}", r.path, text);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reversal_and_a_401_after_a_token_refresh() {
+        let s = setup("reverse", SimConfig::default(), |_| {}).await;
+        assert!(matches!(
+            s.provider.issue(txn(14), &payload("u-1")).await,
+            Outcome::Issued { .. }
+        ));
+        assert_eq!(
+            s.provider.reverse(txn(15), txn(14)).await,
+            ReverseOutcome::Reversed
+        );
+        assert!(matches!(
+            s.provider.reverse(txn(16), txn(404)).await,
+            ReverseOutcome::Failed { .. }
+        ));
+        let t = setup("401", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1, 2]\naction = 'status'\nstatus = 401"), |_| {}).await;
+        let outcome = t.provider.issue(txn(17), &payload("u-1")).await;
+        assert!(
+            matches!(outcome, Outcome::NeedsReview { status: 401, .. }),
+            "one refresh, then review: {outcome:?}"
+        );
+        assert_eq!(
+            t.sim
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/oauth/token")
+                .count(),
+            2,
+            "the token was refreshed once"
+        );
+    }
+}
+
+mod seam {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use kudos_client::{
+        Answer, HttpProviderConfig, HttpRewardProvider, Outcome, Request, RewardProvider,
+        TokenSource, Transport, TransportError,
+    };
+    use kudos_core::{Clock, SystemClock, TxnId};
+    use kudos_privacy::SecretSource;
+    use kudos_sim::{SimConfig, Simulator};
+
+    mockall::mock! {
+        #[derive(Debug)]
+        pub Net {}
+        #[async_trait]
+        impl Transport for Net {
+            async fn send(&self, request: Request) -> Result<Answer, TransportError>;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_never_reaches_the_transport() {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("seam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "kudos-sim-secret").unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = Arc::new(
+            TokenSource::new(
+                &sim.token_url(),
+                "kudos-sim-client",
+                SecretSource::File(dir.join("secret")),
+                clock.clone(),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        );
+        let mut net = MockNet::new();
+        // Exactly one call reaches the transport: the failure that opens the breaker.
+        net.expect_send()
+            .times(1)
+            .returning(|_| Err(TransportError::MayHaveBeenSent("reset".into())));
+        let config = HttpProviderConfig {
+            base_url: "http://unused".into(),
+            integration_id: "i".into(),
+            max_retries: 0,
+            breaker_open_after: Duration::ZERO,
+            ..HttpProviderConfig::default()
+        };
+        let provider = HttpRewardProvider::new(config, Arc::new(net), tokens, clock);
+        let txn = TxnId::from_uuid(uuid::Uuid::from_u128(1));
+        assert!(matches!(
+            provider.issue(txn, b"{}").await,
+            Outcome::InDoubt { .. }
+        ));
+        for _ in 0..5 {
+            assert!(matches!(
+                provider.issue(txn, b"{}").await,
+                Outcome::NotSent { .. }
+            ));
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The `RewardProvider` port and its HTTP implementation for the marketplace of the guide.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kudos_core::{Clock, TxnId};
+use kudos_privacy::{ExposeSecret, SecretSource};
+use serde_json::Value;
+
+use crate::transport::{Answer, Request, Transport, TransportError};
+use crate::{
+    Backoff, CircuitBreaker, Outcome, RateLimit, TokenSource, Verdict, classify, signature_header,
+};
+
+/// What a status lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// Issued (or issued and then reversed).
+    Issued {
+        /// The reward id.
+        reward_id: String,
+    },
+    /// Rejected.
+    Rejected {
+        /// The reason.
+        reason: String,
+    },
+    /// The marketplace has no record of it: it was never processed; re-send the stored payload.
+    NotFound,
+    /// Still pending, or the lookup failed: stays in doubt.
+    Unknown {
+        /// What was seen.
+        reason: String,
+    },
+}
+
+/// What a reversal got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReverseOutcome {
+    /// The reward was reversed: the points may return.
+    Reversed,
+    /// The marketplace cannot reverse it: the debt stays.
+    NotReversible,
+    /// No clear answer: the debt stays; alert.
+    Failed {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A reward marketplace, in domain terms. Other marketplaces plug in here.
+#[async_trait]
+pub trait RewardProvider: Send + Sync + fmt::Debug {
+    /// Issues the reward whose request body (fixed when the hold was made) is `payload`, under
+    /// the idempotency key `txn`. Never panics; every failure is an [`Outcome`].
+    async fn issue(&self, txn: TxnId, payload: &[u8]) -> Outcome;
+    /// Looks up what became of `txn`.
+    async fn status(&self, txn: TxnId) -> StatusOutcome;
+    /// Reverses the reward issued under `of`, with its own idempotency key `reversal`.
+    async fn reverse(&self, reversal: TxnId, of: TxnId) -> ReverseOutcome;
+}
+
+/// Settings of the HTTP provider (`[marketplace]`).
+#[derive(Debug, Clone)]
+pub struct HttpProviderConfig {
+    /// `https://rewards.example.com`.
+    pub base_url: String,
+    /// `X-Integration-ID`.
+    pub integration_id: String,
+    /// Retries after the first attempt, within one call.
+    pub max_retries: u32,
+    /// The first backoff ceiling.
+    pub backoff_base: Duration,
+    /// The largest wait.
+    pub backoff_cap: Duration,
+    /// The jitter seed.
+    pub seed: u64,
+    /// The breaker opens after failing this long without a success.
+    pub breaker_open_after: Duration,
+    /// Requests per second (0: unlimited).
+    pub requests_per_second: u32,
+    /// Signs requests (`X-Signature`) with this secret when set.
+    pub signing: Option<SecretSource>,
+}
+
+impl Default for HttpProviderConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            integration_id: String::new(),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(30),
+            seed: 0,
+            breaker_open_after: Duration::from_secs(300),
+            requests_per_second: 0,
+            signing: None,
+        }
+    }
+}
+
+/// The marketplace API of the integration guide over a [`Transport`].
+pub struct HttpRewardProvider {
+    config: HttpProviderConfig,
+    transport: Arc<dyn Transport>,
+    tokens: Arc<TokenSource>,
+    clock: Arc<dyn Clock>,
+    breaker: CircuitBreaker,
+    rate: RateLimit,
+    backoff: Mutex<Backoff>,
+    slept: Mutex<Duration>,
+}
+
+impl fmt::Debug for HttpRewardProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRewardProvider")
+            .field("base_url", &self.config.base_url)
+            .field("breaker", &self.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+fn short(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(200).collect()
+}
+
+impl HttpRewardProvider {
+    /// A provider; the breaker probes again after `breaker_open_after / 10` (at least 1 s).
+    #[must_use]
+    pub fn new(
+        config: HttpProviderConfig,
+        transport: Arc<dyn Transport>,
+        tokens: Arc<TokenSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let open_after = chrono::TimeDelta::from_std(config.breaker_open_after)
+            .unwrap_or(chrono::TimeDelta::seconds(300));
+        let probe_after = (open_after / 10).max(chrono::TimeDelta::seconds(1));
+        Self {
+            breaker: CircuitBreaker::new(clock.clone(), open_after, probe_after),
+            rate: RateLimit::new(clock.clone(), config.requests_per_second),
+            backoff: Mutex::new(Backoff::new(
+                config.backoff_base,
+                config.backoff_cap,
+                config.seed,
+            )),
+            slept: Mutex::new(Duration::ZERO),
+            config,
+            transport,
+            tokens,
+            clock,
+        }
+    }
+
+    /// The breaker, for metrics and tests.
+    #[must_use]
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The total time spent waiting between retries and for rate-limit slots.
+    #[must_use]
+    pub fn slept(&self) -> Duration {
+        *self.slept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn sleep(&self, wait: Duration) {
+        *self.slept.lock().unwrap_or_else(PoisonError::into_inner) += wait;
+        tokio::time::sleep(wait).await;
+    }
+
+    fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .delay(attempt, retry_after)
+    }
+
+    /// Sends `method path` with `body` under `request_id`, with retries, the token, the rate
+    /// limit and the breaker. `Ok` is an answer the caller reads; `Err` is the final outcome.
+    async fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        request_id: &str,
+        idempotency_key: bool,
+        body: &[u8],
+    ) -> Result<Answer, Outcome> {
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        let mut sent = false;
+        loop {
+            if !self.breaker.allow() {
+                return Err(Outcome::NotSent {
+                    reason: "the circuit breaker is open".to_owned(),
+                });
+            }
+            if let Err(wait) = self.rate.try_acquire() {
+                self.sleep(wait.to_std().unwrap_or(Duration::from_millis(10)))
+                    .await;
+                continue;
+            }
+            let token = match self.tokens.token().await {
+                Ok(t) => t,
+                Err(e) => {
+                    return Err(if sent {
+                        Outcome::InDoubt {
+                            reason: e.to_string(),
+                        }
+                    } else {
+                        Outcome::NotSent {
+                            reason: e.to_string(),
+                        }
+                    });
+                }
+            };
+            let mut headers = vec![
+                (
+                    "authorization".to_owned(),
+                    format!("Bearer {}", token.expose_secret()),
+                ),
+                (
+                    "x-integration-id".to_owned(),
+                    self.config.integration_id.clone(),
+                ),
+                ("x-request-id".to_owned(), request_id.to_owned()),
+            ];
+            if !body.is_empty() {
+                headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            }
+            if idempotency_key {
+                headers.push(("idempotency-key".to_owned(), format!("\"{request_id}\"")));
+            }
+            if let Some(source) = &self.config.signing {
+                match source.read() {
+                    Ok(secret) => headers.push((
+                        "x-signature".to_owned(),
+                        signature_header(
+                            secret.expose_secret(),
+                            self.clock.now().timestamp(),
+                            body,
+                        ),
+                    )),
+                    Err(e) => {
+                        return Err(Outcome::NotSent {
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            let request = Request {
+                method,
+                url: format!("{}{path}", self.config.base_url.trim_end_matches('/')),
+                headers,
+                body: body.to_vec(),
+            };
+            let retry_after = match self.transport.send(request).await {
+                Err(e) => {
+                    sent |= !matches!(e, TransportError::Connect(_));
+                    self.breaker.record_failure();
+                    if attempt >= self.config.max_retries {
+                        let reason = format!("no answer after {} attempts: {e}", attempt + 1);
+                        return Err(if sent {
+                            Outcome::InDoubt { reason }
+                        } else {
+                            Outcome::NotSent { reason }
+                        });
+                    }
+                    None
+                }
+                Ok(answer) => {
+                    sent = true;
+                    match classify(answer.status) {
+                        Verdict::Answered => {
+                            self.breaker.record_success();
+                            return Ok(answer);
+                        }
+                        Verdict::Retry => {
+                            self.breaker.record_failure();
+                            if attempt >= self.config.max_retries {
+                                return Err(Outcome::InDoubt {
+                                    reason: format!(
+                                        "status {} after {} attempts",
+                                        answer.status,
+                                        attempt + 1
+                                    ),
+                                });
+                            }
+                            answer
+                                .header("retry-after")
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .map(Duration::from_secs)
+                        }
+                        Verdict::RefreshToken if !refreshed => {
+                            refreshed = true;
+                            self.tokens.invalidate(&token).await;
+                            continue;
+                        }
+                        Verdict::RefreshToken | Verdict::Review => {
+                            self.breaker.record_success();
+                            return Err(Outcome::NeedsReview {
+                                status: answer.status,
+                                reason: short(&answer.body),
+                            });
+                        }
+                        Verdict::InDoubt => {
+                            self.breaker.record_success();
+                            return Err(Outcome::InDoubt {
+                                reason: format!(
+                                    "status {}: {}",
+                                    answer.status,
+                                    short(&answer.body)
+                                ),
+                            });
+                        }
+                    }
+                }
+            };
+            let wait = self.next_delay(attempt, retry_after);
+            self.sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+#[async_trait]
+impl RewardProvider for HttpRewardProvider {
+    async fn issue(&self, txn: TxnId, payload: &[u8]) -> Outcome {
+        let id = txn.to_string();
+        let answer = match self
+            .call("POST", "/v1/rewards/issue", &id, true, payload)
+            .await
+        {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
+        };
+        let Ok(body) = serde_json::from_slice::<Value>(&answer.body) else {
+            return Outcome::InDoubt {
+                reason: format!("status {} with an unreadable body", answer.status),
+            };
+        };
+        let status = body["status"].as_str().unwrap_or_default();
+        match status {
+            "ISSUED" if body["request_id"].as_str() == Some(id.as_str()) => Outcome::Issued {
+                reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
+            },
+            "REJECTED" => Outcome::Rejected {
+                reason: body["reason"].as_str().unwrap_or("rejected").to_owned(),
+            },
+            "PENDING" => Outcome::InDoubt {
+                reason: "the marketplace says PENDING".to_owned(),
+            },
+            other => Outcome::InDoubt {
+                reason: format!("unexpected answer {other:?} for request {id}"),
+            },
+        }
+    }
+
+    async fn status(&self, txn: TxnId) -> StatusOutcome {
+        let id = txn.to_string();
+        match self
+            .call("GET", &format!("/v1/rewards/{id}"), &id, false, &[])
+            .await
+        {
+            Err(Outcome::NeedsReview { status: 404, .. }) => StatusOutcome::NotFound,
+            Err(o) => StatusOutcome::Unknown {
+                reason: format!("{o:?}"),
+            },
+            Ok(answer) => {
+                let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+                match body["status"].as_str() {
+                    Some("ISSUED" | "REVERSED") => StatusOutcome::Issued {
+                        reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
+                    },
+                    Some("REJECTED") => StatusOutcome::Rejected {
+                        reason: body["reason"].as_str().unwrap_or("rejected").to_owned(),
+                    },
+                    other => StatusOutcome::Unknown {
+                        reason: format!("status {other:?}"),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn reverse(&self, reversal: TxnId, of: TxnId) -> ReverseOutcome {
+        match self
+            .call(
+                "POST",
+                &format!("/v1/rewards/{of}/reverse"),
+                &reversal.to_string(),
+                true,
+                b"{}",
+            )
+            .await
+        {
+            Err(o) => ReverseOutcome::Failed {
+                reason: format!("{o:?}"),
+            },
+            Ok(answer) => {
+                let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+                match body["status"].as_str() {
+                    Some("REVERSED") => ReverseOutcome::Reversed,
+                    Some("NOT_REVERSIBLE") => ReverseOutcome::NotReversible,
+                    other => ReverseOutcome::Failed {
+                        reason: format!("status {other:?}"),
+                    },
+                }
+            }
+        }
+    }
+}

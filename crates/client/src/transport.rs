@@ -1,0 +1,135 @@
+//! The transport seam: the provider speaks these types, never reqwest's.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A request to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The full URL.
+    pub url: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A header's value, by lowercase name.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no answer came: whether the request may have reached the server matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No connection was made: the request was certainly not sent.
+    Connect(String),
+    /// A timeout, a reset, a dropped response: it may have been processed.
+    MayHaveBeenSent(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "could not connect: {e}"),
+            Self::MayHaveBeenSent(e) => write!(f, "no answer: {e}"),
+        }
+    }
+}
+
+/// Sends requests. The default is [`ReqwestTransport`]; tests and integrators can put anything
+/// behind it.
+#[async_trait]
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// Sends one request.
+    async fn send(&self, request: Request) -> Result<Answer, TransportError>;
+}
+
+/// The default transport: reqwest with rustls, connect and read timeouts.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    /// A transport with these timeouts (the design's defaults: 10 s and 45 s).
+    ///
+    /// # Errors
+    ///
+    /// When the client cannot be built (no TLS backend).
+    pub fn new(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<Self, crate::ClientError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::ClientError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl Transport for ReqwestTransport {
+    async fn send(&self, request: Request) -> Result<Answer, TransportError> {
+        let method = if request.method == "GET" {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        };
+        let mut builder = self.client.request(method, &request.url).body(request.body);
+        for (k, v) in &request.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let response = builder.send().await.map_err(|e| {
+            if e.is_connect() {
+                TransportError::Connect(e.without_url().to_string())
+            } else {
+                TransportError::MayHaveBeenSent(e.without_url().to_string())
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TransportError::MayHaveBeenSent(e.without_url().to_string()))?;
+        Ok(Answer {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
