@@ -66,7 +66,8 @@ pub trait Transport: Send + Sync + fmt::Debug {
     async fn send(&self, request: Request) -> Result<Answer, TransportError>;
 }
 
-/// The default transport: reqwest with rustls, connect and read timeouts.
+/// The default transport: reqwest with rustls (aws-lc-rs, the platform's roots), connect and
+/// read timeouts, no redirects, and optionally a client certificate.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -82,10 +83,45 @@ impl ReqwestTransport {
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> Result<Self, crate::ClientError> {
-        let client = reqwest::Client::builder()
+        Self::build(connect_timeout, read_timeout, None)
+    }
+
+    /// As [`new`](Self::new), presenting a client certificate (mTLS): `cert_pem` and `key_pem`
+    /// are the PEM certificate (chain) and its private key (`[marketplace.tls]`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ClientError::Config`] when the PEM does not hold a usable certificate and key.
+    pub fn with_client_certificate(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, crate::ClientError> {
+        let mut pem = cert_pem.to_vec();
+        pem.push(b'\n');
+        pem.extend_from_slice(key_pem);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+            crate::ClientError::Config(
+                "client certificate: not a PEM certificate and private key".to_owned(),
+            )
+        })?;
+        Self::build(connect_timeout, read_timeout, Some(identity))
+    }
+
+    fn build(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        identity: Option<reqwest::Identity>,
+    ) -> Result<Self, crate::ClientError> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
+        let client = builder
             .build()
             .map_err(|e| crate::ClientError::Config(format!("HTTP client: {e}")))?;
         Ok(Self { client })

@@ -876,3 +876,20 @@ mod seam {
         }
     }
 }
+
+#[test]
+fn a_client_certificate_loads_and_garbage_is_refused() {
+    use kudos_client::ReqwestTransport;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tls");
+    let cert = std::fs::read(dir.join("client.pem")).unwrap();
+    let key = std::fs::read(dir.join("client-key.pem")).unwrap();
+    let t = Duration::from_secs(1);
+    assert!(ReqwestTransport::with_client_certificate(t, t, &cert, &key).is_ok());
+    let err = ReqwestTransport::with_client_certificate(t, t, b"not pem", b"either")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "configuration: client certificate: not a PEM certificate and private key"
+    );
+}
