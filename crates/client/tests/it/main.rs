@@ -776,6 +776,25 @@ mod provider {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hundred_concurrent_issues_fetch_one_token_and_print_no_secret() {
+        let s = setup("hundred", SimConfig::default(), |_| {}).await;
+        let provider = Arc::new(s.provider);
+        let tasks: Vec<_> = (0..100u128)
+            .map(|i| {
+                let provider = provider.clone();
+                tokio::spawn(async move { provider.issue(txn(1000 + i), &payload(&format!("u-{i}"))).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(matches!(t.await.unwrap(), Outcome::Issued { .. }));
+        }
+        assert_eq!(s.sim.rewards().len(), 100);
+        assert_eq!(s.sim.requests().iter().filter(|r| r.path == "/oauth/token").count(), 1, "one token fetch for 100 requests");
+        let debug = format!("{provider:?}");
+        assert!(!debug.contains("kudos-sim-secret") && !debug.contains("sim-token"), "{debug}");
+    }
+
     #[tokio::test]
     async fn reversal_and_a_401_after_a_token_refresh() {
         let s = setup("reverse", SimConfig::default(), |_| {}).await;
