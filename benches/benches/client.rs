@@ -4,8 +4,14 @@
 //! Run with: `cargo bench -p kudos-benches --bench client`
 
 #![allow(missing_docs, reason = "a bench binary")]
-#![allow(clippy::disallowed_methods, reason = "benches time themselves with Instant")]
-#![allow(clippy::cast_precision_loss, reason = "throughput figures are approximate by nature")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "benches time themselves with Instant"
+)]
+#![allow(
+    clippy::cast_precision_loss,
+    reason = "throughput figures are approximate by nature"
+)]
 #![allow(clippy::print_stdout, reason = "the bench prints its ratios")]
 
 use std::cell::RefCell;
@@ -14,7 +20,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kudos_client::{HttpProviderConfig, HttpRewardProvider, Outcome, ReqwestTransport, RewardProvider, TokenSource};
+use kudos_client::{
+    HttpProviderConfig, HttpRewardProvider, Outcome, ReqwestTransport, RewardProvider, TokenSource,
+};
 use kudos_core::{Clock, SystemClock, TxnId};
 use kudos_privacy::SecretSource;
 use kudos_sim::{SimConfig, Simulator};
@@ -27,25 +35,60 @@ fn body(i: u64) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let sim = rt.block_on(Simulator::start(SimConfig::default())).unwrap();
     let secret = std::env::temp_dir().join(format!("kudos-bench-secret-{}", std::process::id()));
     std::fs::write(&secret, "kudos-sim-secret").unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tokens = Arc::new(TokenSource::new(&sim.token_url(), "kudos-sim-client", SecretSource::File(secret), clock.clone(), Duration::from_secs(10), Duration::from_secs(45)).unwrap());
-    let config = HttpProviderConfig { base_url: sim.base_url(), integration_id: "bench".into(), ..HttpProviderConfig::default() };
-    let transport = Arc::new(ReqwestTransport::new(Duration::from_secs(10), Duration::from_secs(45)).unwrap());
-    let provider = Arc::new(HttpRewardProvider::new(config, transport, tokens.clone(), clock));
+    let tokens = Arc::new(
+        TokenSource::new(
+            &sim.token_url(),
+            "kudos-sim-client",
+            SecretSource::File(secret),
+            clock.clone(),
+            Duration::from_secs(10),
+            Duration::from_secs(45),
+        )
+        .unwrap(),
+    );
+    let config = HttpProviderConfig {
+        base_url: sim.base_url(),
+        integration_id: "bench".into(),
+        ..HttpProviderConfig::default()
+    };
+    let transport =
+        Arc::new(ReqwestTransport::new(Duration::from_secs(10), Duration::from_secs(45)).unwrap());
+    let provider = Arc::new(HttpRewardProvider::new(
+        config,
+        transport,
+        tokens.clone(),
+        clock,
+    ));
     let raw = reqwest::Client::new();
     let token = rt.block_on(async {
-        let r = raw.post(sim.token_url()).basic_auth("kudos-sim-client", Some("kudos-sim-secret")).header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials").send().await.unwrap();
-        r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        let r = raw
+            .post(sim.token_url())
+            .basic_auth("kudos-sim-client", Some("kudos-sim-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     });
     let next_id = Arc::new(AtomicU64::new(1));
     let totals = RefCell::new([(Duration::ZERO, 0u64); 2]);
 
     let mut group = c.benchmark_group("issue 10,000 rewards, 32 in flight");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("raw reqwest POST", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
@@ -54,11 +97,19 @@ fn bench(c: &mut Criterion) {
                     let done = Arc::new(AtomicUsize::new(0));
                     let workers: Vec<_> = (0..IN_FLIGHT)
                         .map(|_| {
-                            let (raw, token, url, done, ids) = (raw.clone(), token.clone(), format!("{}/v1/rewards/issue", sim.base_url()), done.clone(), next_id.clone());
+                            let (raw, token, url, done, ids) = (
+                                raw.clone(),
+                                token.clone(),
+                                format!("{}/v1/rewards/issue", sim.base_url()),
+                                done.clone(),
+                                next_id.clone(),
+                            );
                             tokio::spawn(async move {
                                 while done.fetch_add(1, Ordering::Relaxed) < REWARDS {
                                     let i = ids.fetch_add(1, Ordering::Relaxed);
-                                    let txn = TxnId::from_uuid(uuid::Uuid::from_u128(u128::from(i))).to_string();
+                                    let txn =
+                                        TxnId::from_uuid(uuid::Uuid::from_u128(u128::from(i)))
+                                            .to_string();
                                     let r = raw
                                         .post(&url)
                                         .bearer_auth(&token)
@@ -96,12 +147,21 @@ fn bench(c: &mut Criterion) {
                     let done = Arc::new(AtomicUsize::new(0));
                     let workers: Vec<_> = (0..IN_FLIGHT)
                         .map(|_| {
-                            let (provider, done, ids) = (provider.clone(), done.clone(), next_id.clone());
+                            let (provider, done, ids) =
+                                (provider.clone(), done.clone(), next_id.clone());
                             tokio::spawn(async move {
                                 while done.fetch_add(1, Ordering::Relaxed) < REWARDS {
                                     let i = ids.fetch_add(1, Ordering::Relaxed);
-                                    let outcome = provider.issue(TxnId::from_uuid(uuid::Uuid::from_u128(u128::from(i))), &body(i)).await;
-                                    assert!(matches!(outcome, Outcome::Issued { .. }), "{outcome:?}");
+                                    let outcome = provider
+                                        .issue(
+                                            TxnId::from_uuid(uuid::Uuid::from_u128(u128::from(i))),
+                                            &body(i),
+                                        )
+                                        .await;
+                                    assert!(
+                                        matches!(outcome, Outcome::Issued { .. }),
+                                        "{outcome:?}"
+                                    );
                                 }
                             })
                         })

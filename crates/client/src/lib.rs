@@ -51,6 +51,7 @@ mod outcome;
 mod payload;
 mod provider;
 mod rate;
+mod schedule;
 mod signing;
 mod token;
 mod transport;
@@ -64,6 +65,9 @@ pub use provider::{
     HttpProviderConfig, HttpRewardProvider, ReverseOutcome, RewardProvider, StatusOutcome,
 };
 pub use rate::RateLimit;
+#[cfg(feature = "backoff")]
+pub use schedule::BackoffCrateSchedule;
+pub use schedule::{BackonSchedule, FullJitterSchedule, Schedule};
 pub use signing::signature_header;
 pub use token::TokenSource;
 pub use transport::{Answer, Request, ReqwestTransport, Transport, TransportError};

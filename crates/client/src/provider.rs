@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
-    Backoff, CircuitBreaker, Outcome, RateLimit, TokenSource, Verdict, classify, signature_header,
+    BackonSchedule, CircuitBreaker, Outcome, RateLimit, Schedule, TokenSource, Verdict, classify,
+    signature_header,
 };
 
 /// What a status lookup found.
@@ -79,6 +80,8 @@ pub struct HttpProviderConfig {
     pub backoff_cap: Duration,
     /// The jitter seed.
     pub seed: u64,
+    /// The most time one call may spend waiting between retries.
+    pub deadline: Duration,
     /// The breaker opens after failing this long without a success.
     pub breaker_open_after: Duration,
     /// Requests per second (0: unlimited).
@@ -96,6 +99,7 @@ impl Default for HttpProviderConfig {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(30),
             seed: 0,
+            deadline: Duration::from_secs(120),
             breaker_open_after: Duration::from_secs(300),
             requests_per_second: 0,
             signing: None,
@@ -111,7 +115,7 @@ pub struct HttpRewardProvider {
     clock: Arc<dyn Clock>,
     breaker: CircuitBreaker,
     rate: RateLimit,
-    backoff: Mutex<Backoff>,
+    schedule: Arc<dyn Schedule>,
     slept: Mutex<Duration>,
 }
 
@@ -144,9 +148,11 @@ impl HttpRewardProvider {
         Self {
             breaker: CircuitBreaker::new(clock.clone(), open_after, probe_after),
             rate: RateLimit::new(clock.clone(), config.requests_per_second),
-            backoff: Mutex::new(Backoff::new(
+            schedule: Arc::new(BackonSchedule::new(
                 config.backoff_base,
                 config.backoff_cap,
+                config.max_retries,
+                config.deadline,
                 config.seed,
             )),
             slept: Mutex::new(Duration::ZERO),
@@ -155,6 +161,13 @@ impl HttpRewardProvider {
             tokens,
             clock,
         }
+    }
+
+    /// Replaces the retry schedule (the default is [`BackonSchedule`] from the config).
+    #[must_use]
+    pub fn with_schedule(mut self, schedule: Arc<dyn Schedule>) -> Self {
+        self.schedule = schedule;
+        self
     }
 
     /// The breaker, for metrics and tests.
@@ -174,13 +187,6 @@ impl HttpRewardProvider {
         tokio::time::sleep(wait).await;
     }
 
-    fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        self.backoff
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .delay(attempt, retry_after)
-    }
-
     /// Sends `method path` with `body` under `request_id`, with retries, the token, the rate
     /// limit and the breaker. `Ok` is an answer the caller reads; `Err` is the final outcome.
     async fn call(
@@ -192,6 +198,7 @@ impl HttpRewardProvider {
         body: &[u8],
     ) -> Result<Answer, Outcome> {
         let mut attempt = 0u32;
+        let mut delays = self.schedule.delays();
         let mut refreshed = false;
         let mut sent = false;
         loop {
@@ -259,19 +266,11 @@ impl HttpRewardProvider {
                 headers,
                 body: body.to_vec(),
             };
-            let retry_after = match self.transport.send(request).await {
+            let (retry_after, failure) = match self.transport.send(request).await {
                 Err(e) => {
                     sent |= !matches!(e, TransportError::Connect(_));
                     self.breaker.record_failure();
-                    if attempt >= self.config.max_retries {
-                        let reason = format!("no answer after {} attempts: {e}", attempt + 1);
-                        return Err(if sent {
-                            Outcome::InDoubt { reason }
-                        } else {
-                            Outcome::NotSent { reason }
-                        });
-                    }
-                    None
+                    (None, e.to_string())
                 }
                 Ok(answer) => {
                     sent = true;
@@ -282,19 +281,11 @@ impl HttpRewardProvider {
                         }
                         Verdict::Retry => {
                             self.breaker.record_failure();
-                            if attempt >= self.config.max_retries {
-                                return Err(Outcome::InDoubt {
-                                    reason: format!(
-                                        "status {} after {} attempts",
-                                        answer.status,
-                                        attempt + 1
-                                    ),
-                                });
-                            }
-                            answer
+                            let retry_after = answer
                                 .header("retry-after")
                                 .and_then(|v| v.trim().parse::<u64>().ok())
-                                .map(Duration::from_secs)
+                                .map(Duration::from_secs);
+                            (retry_after, format!("status {}", answer.status))
                         }
                         Verdict::RefreshToken if !refreshed => {
                             refreshed = true;
@@ -321,8 +312,17 @@ impl HttpRewardProvider {
                     }
                 }
             };
-            let wait = self.next_delay(attempt, retry_after);
-            self.sleep(wait).await;
+            // The schedule is the budget: when it ends, so does the call.
+            let Some(delay) = delays.next() else {
+                let reason = format!("{failure} after {} attempts", attempt + 1);
+                return Err(if sent {
+                    Outcome::InDoubt { reason }
+                } else {
+                    Outcome::NotSent { reason }
+                });
+            };
+            self.sleep(retry_after.map_or(delay, |wait| wait.min(self.config.deadline)))
+                .await;
             attempt += 1;
         }
     }

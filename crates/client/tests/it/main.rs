@@ -783,16 +783,31 @@ mod provider {
         let tasks: Vec<_> = (0..100u128)
             .map(|i| {
                 let provider = provider.clone();
-                tokio::spawn(async move { provider.issue(txn(1000 + i), &payload(&format!("u-{i}"))).await })
+                tokio::spawn(async move {
+                    provider
+                        .issue(txn(1000 + i), &payload(&format!("u-{i}")))
+                        .await
+                })
             })
             .collect();
         for t in tasks {
             assert!(matches!(t.await.unwrap(), Outcome::Issued { .. }));
         }
         assert_eq!(s.sim.rewards().len(), 100);
-        assert_eq!(s.sim.requests().iter().filter(|r| r.path == "/oauth/token").count(), 1, "one token fetch for 100 requests");
+        assert_eq!(
+            s.sim
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/oauth/token")
+                .count(),
+            1,
+            "one token fetch for 100 requests"
+        );
         let debug = format!("{provider:?}");
-        assert!(!debug.contains("kudos-sim-secret") && !debug.contains("sim-token"), "{debug}");
+        assert!(
+            !debug.contains("kudos-sim-secret") && !debug.contains("sim-token"),
+            "{debug}"
+        );
     }
 
     #[tokio::test]
@@ -911,4 +926,76 @@ fn a_client_certificate_loads_and_garbage_is_refused() {
         err,
         "configuration: client certificate: not a PEM certificate and private key"
     );
+}
+
+mod schedules {
+    use std::time::Duration;
+
+    use kudos_client::{BackonSchedule, FullJitterSchedule, Schedule};
+
+    #[test]
+    fn backon_is_the_budget_and_the_deadline_and_replays_from_its_seed() {
+        let s = BackonSchedule::new(
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            4,
+            Duration::from_secs(60),
+            42,
+        );
+        let a: Vec<Duration> = s.delays().collect();
+        assert_eq!(a.len(), 4, "max_retries is the budget");
+        assert_eq!(
+            a,
+            BackonSchedule::new(
+                Duration::from_millis(100),
+                Duration::from_secs(5),
+                4,
+                Duration::from_secs(60),
+                42
+            )
+            .delays()
+            .collect::<Vec<_>>(),
+            "the same seed, the same delays"
+        );
+        assert!(
+            a.windows(2).all(|w| w[1] >= w[0] / 2),
+            "growing, give or take the jitter: {a:?}"
+        );
+        let tight = BackonSchedule::new(
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            100,
+            Duration::from_secs(4),
+            1,
+        );
+        let total: Duration = tight.delays().sum();
+        assert!(
+            total <= Duration::from_secs(4),
+            "the deadline bounds the waiting: {total:?}"
+        );
+    }
+
+    #[test]
+    fn full_jitter_keeps_its_budget() {
+        let s = FullJitterSchedule::new(Duration::from_millis(10), Duration::from_millis(80), 6, 3);
+        let d: Vec<Duration> = s.delays().collect();
+        assert_eq!(d.len(), 6);
+        assert!(d.iter().all(|x| *x <= Duration::from_millis(80)));
+    }
+
+    #[cfg(feature = "backoff")]
+    #[test]
+    fn a_backoff_crate_schedule_is_accepted() {
+        let eb = backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(Duration::from_millis(10))
+            .with_max_elapsed_time(Some(Duration::from_millis(50)))
+            .build();
+        let s = kudos_client::BackoffCrateSchedule(eb);
+        let d: Vec<Duration> = s.delays().take(1000).collect();
+        assert!(
+            !d.is_empty() && d.len() < 1000,
+            "it ends when max_elapsed_time passes: {}",
+            d.len()
+        );
+    }
 }

@@ -1,0 +1,92 @@
+//! Retry schedules: how long to wait before each retry, and when to stop (the budget).
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use crate::Backoff;
+
+/// A retry schedule. Each call gets a fresh sequence of delays; when it ends, the retry budget
+/// is spent. A `Retry-After` from the server replaces the next delay (it still counts).
+pub trait Schedule: Send + Sync + fmt::Debug {
+    /// The delays for one call.
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send>;
+}
+
+/// The default: backon's exponential backoff with seeded jitter, at most `max_retries`
+/// retries and at most `deadline` of waiting in all.
+#[derive(Debug, Clone)]
+pub struct BackonSchedule(backon::ExponentialBuilder);
+
+impl BackonSchedule {
+    /// Waits from `base`, doubling, capped at `cap`, jittered from `seed`; stops after
+    /// `max_retries` retries or `deadline` of total waiting.
+    #[must_use]
+    pub fn new(
+        base: Duration,
+        cap: Duration,
+        max_retries: u32,
+        deadline: Duration,
+        seed: u64,
+    ) -> Self {
+        Self(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(base)
+                .with_max_delay(cap)
+                .with_factor(2.0)
+                .with_jitter()
+                .with_jitter_seed(seed)
+                .with_max_times(usize::try_from(max_retries).unwrap_or(usize::MAX))
+                .with_total_delay(Some(deadline)),
+        )
+    }
+}
+
+impl Schedule for BackonSchedule {
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+        Box::new(backon::BackoffBuilder::build(self.0))
+    }
+}
+
+/// Full jitter ([`Backoff`]) with a retry budget.
+#[derive(Debug)]
+pub struct FullJitterSchedule {
+    backoff: Mutex<Backoff>,
+    max_retries: u32,
+}
+
+impl FullJitterSchedule {
+    /// Full jitter from `base` up to `cap`, at most `max_retries` retries.
+    #[must_use]
+    pub fn new(base: Duration, cap: Duration, max_retries: u32, seed: u64) -> Self {
+        Self {
+            backoff: Mutex::new(Backoff::new(base, cap, seed)),
+            max_retries,
+        }
+    }
+}
+
+impl Schedule for FullJitterSchedule {
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+        let mut b = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let delays: Vec<Duration> = (0..self.max_retries).map(|n| b.delay(n, None)).collect();
+        Box::new(delays.into_iter())
+    }
+}
+
+/// The `backoff` crate's schedule (feature `backoff`): a `backoff::ExponentialBackoff`, as
+/// configured by the integrator, including its `max_elapsed_time` as the deadline.
+#[cfg(feature = "backoff")]
+#[derive(Debug, Clone)]
+pub struct BackoffCrateSchedule(pub backoff::ExponentialBackoff);
+
+#[cfg(feature = "backoff")]
+impl Schedule for BackoffCrateSchedule {
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+        use backoff::backoff::Backoff as _;
+        let mut b = self.0.clone();
+        b.reset();
+        Box::new(std::iter::from_fn(move || b.next_backoff()))
+    }
+}
