@@ -811,6 +811,23 @@ mod provider {
     }
 
     #[tokio::test]
+    async fn the_rate_limit_spaces_requests() {
+        let s = setup("rate", SimConfig::default(), |c| c.requests_per_second = 5).await;
+        for i in 0..4 {
+            assert!(matches!(
+                s.provider.issue(txn(2000 + i), &payload("u-1")).await,
+                Outcome::Issued { .. }
+            ));
+        }
+        assert!(
+            s.provider.slept() >= Duration::from_millis(300),
+            "four requests at 5/s are 600 ms apart in all, and each takes far less than 100 ms: {:?}",
+            s.provider.slept()
+        );
+        assert_eq!(issue_requests(&s.sim).len(), 4);
+    }
+
+    #[tokio::test]
     async fn reversal_and_a_401_after_a_token_refresh() {
         let s = setup("reverse", SimConfig::default(), |_| {}).await;
         assert!(matches!(
