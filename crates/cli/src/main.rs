@@ -4,6 +4,7 @@
 //! 0 all good; 1 fatal (unreadable or unusable input, bad configuration); 2 usage error;
 //! 3 finished, with rows rejected.
 
+mod audit;
 mod export;
 mod ledger;
 mod output;
@@ -34,6 +35,9 @@ enum Command {
     #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Look at and adjust the points ledger.
     Ledger {
         #[command(flatten)]
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Export(cmd) => export::run(cmd).into(),
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
+        Command::Audit(cmd) => audit::run(cmd).into(),
         #[cfg(feature = "sim")]
         Command::Sim(cmd) => sim::run(cmd).into(),
     }

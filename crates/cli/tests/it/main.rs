@@ -1,5 +1,6 @@
 //! The `kudos` binary, run as a user runs it: arguments in; stdout, stderr and exit code out.
 
+mod audit;
 mod export;
 mod ledger;
 mod points;

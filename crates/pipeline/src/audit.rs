@@ -1,0 +1,221 @@
+//! The audit trail: JSON Lines, one hash chain per run.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// What can go wrong writing or verifying the audit trail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The file cannot be opened, written or read.
+    #[error("audit {path}: I/O")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A chain is broken: an edited, removed, reordered or foreign line.
+    #[error("audit {path}:{line}: run {run_id}: {reason}")]
+    Broken {
+        /// The file.
+        path: String,
+        /// The 1-based line.
+        line: u64,
+        /// The run whose chain broke.
+        run_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One audit line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The run.
+    pub run_id: Uuid,
+    /// Position in the run's chain, from 1.
+    pub seq: u64,
+    /// The previous record's hash in this run (64 zeros for the first).
+    pub prev: String,
+    /// What happened (`run_started`, `hold_made`, `reward_issued`…).
+    pub event: String,
+    /// Its details (ids, pseudonyms and figures — never personal data or secrets).
+    pub data: serde_json::Value,
+    /// Lowercase hex SHA-256 of `prev` and the canonical JSON of `run_id`, `seq`, `event`, `data`.
+    pub hash: String,
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn digest(prev: &str, run_id: Uuid, seq: u64, event: &str, data: &serde_json::Value) -> String {
+    // serde_json writes object keys sorted (no preserve_order), so this is canonical.
+    let body = serde_json::json!({"run_id": run_id, "seq": seq, "event": event, "data": data});
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(body.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One run's writer on a JSON Lines audit file (shared with other runs).
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    run_id: Uuid,
+    seq: u64,
+    prev: String,
+}
+
+impl AuditLog {
+    /// Opens (creating) the file for appending, for run `run_id`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`].
+    pub fn open(path: &Path, run_id: Uuid) -> Result<Self, AuditError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|error| AuditError::Io {
+                path: path.display().to_string(),
+                error,
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            run_id,
+            seq: 0,
+            prev: GENESIS.to_owned(),
+        })
+    }
+
+    /// The run.
+    #[must_use]
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+
+    /// Appends one record, in one write, and syncs it to disk before returning: the next step
+    /// of the run only starts once its intent is on record.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`]; the chain is not advanced then.
+    pub fn append(
+        &mut self,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError> {
+        let seq = self.seq + 1;
+        let hash = digest(&self.prev, self.run_id, seq, event, &data);
+        let record = AuditRecord {
+            run_id: self.run_id,
+            seq,
+            prev: self.prev.clone(),
+            event: event.to_owned(),
+            data,
+            hash,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(|e| AuditError::Io {
+            path: self.path.display().to_string(),
+            error: std::io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        let io = |error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        };
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(|error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        })?;
+        self.seq = seq;
+        self.prev = record.hash.clone();
+        Ok(record)
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Runs (chains) in the file.
+    pub runs: usize,
+    /// Records.
+    pub records: u64,
+}
+
+/// Checks every run's chain in an audit file: each record's hash, its link to the previous
+/// record of its run, and that its `seq` follows without a gap.
+///
+/// # Errors
+///
+/// [`AuditError::Broken`] naming the line and run at the first break, or [`AuditError::Io`].
+pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|error| AuditError::Io {
+        path: name.clone(),
+        error,
+    })?;
+    let mut heads: HashMap<Uuid, (u64, String)> = HashMap::new();
+    let mut records = 0;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.map_err(|error| AuditError::Io {
+            path: name.clone(),
+            error,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let broken = |run_id: String, reason: String| AuditError::Broken {
+            path: name.clone(),
+            line: n,
+            run_id,
+            reason,
+        };
+        let r: AuditRecord = serde_json::from_str(&line)
+            .map_err(|e| broken("?".into(), format!("not an audit record ({e})")))?;
+        let (last_seq, last_hash) = heads
+            .get(&r.run_id)
+            .cloned()
+            .unwrap_or((0, GENESIS.to_owned()));
+        if r.seq != last_seq + 1 {
+            return Err(broken(
+                r.run_id.to_string(),
+                format!(
+                    "seq {} follows {last_seq}: a record is missing or out of order",
+                    r.seq
+                ),
+            ));
+        }
+        if r.prev != last_hash {
+            return Err(broken(
+                r.run_id.to_string(),
+                format!("seq {} does not link to the previous record", r.seq),
+            ));
+        }
+        if digest(&r.prev, r.run_id, r.seq, &r.event, &r.data) != r.hash {
+            return Err(broken(
+                r.run_id.to_string(),
+                format!("seq {} was edited (its hash does not match)", r.seq),
+            ));
+        }
+        heads.insert(r.run_id, (r.seq, r.hash));
+        records += 1;
+    }
+    Ok(VerifyReport {
+        runs: heads.len(),
+        records,
+    })
+}
