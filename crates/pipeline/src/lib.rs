@@ -32,5 +32,10 @@
 //!   so runs sharing a file verify independently.
 
 mod audit;
+mod config;
 
 pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport, verify};
+pub use config::{
+    AuditTarget, ClientIdSetting, Config, ConfigError, MarketplaceConfig, PrivacyConfig, RunConfig,
+    SourceConfig, StoreConfig,
+};

@@ -1,4 +1,7 @@
-//! The audit trail: chains per run, shared files, and every kind of tampering found.
+//! The audit trail: chains per run, shared files, and every kind of tampering found; and
+//! `kudos.toml` loading.
+
+mod config;
 
 use std::path::PathBuf;
 

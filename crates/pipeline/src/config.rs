@@ -1,0 +1,570 @@
+//! `kudos.toml`: the run's configuration (design §4), validated on load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kudos_privacy::{SecretSource, SecretString};
+use serde::Deserialize;
+
+/// What is wrong with a configuration; always names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read")]
+    Io {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// Not valid TOML, or a key the format does not know (with its line).
+    #[error("{file}: {message}")]
+    Toml {
+        /// The file.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The key (`marketplace.oauth.client_secret_env`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// The run's day is today in this zone (`--as-of` overrides).
+    pub time_zone: String,
+    /// Reward requests in flight at once.
+    pub max_in_flight: usize,
+    /// Rejected rows above this share stop the run before any hold.
+    pub max_bad_row_ratio: f64,
+    /// Rewards per agent per run.
+    pub max_rewards_per_agent_per_run: u32,
+    /// Only redemptions committed this recently are reversed.
+    pub reversal_window_days: u32,
+    /// Debt above this triggers a reversal.
+    pub reversal_min_debt: i64,
+    /// Runs an in-doubt hold is re-driven before going to review.
+    pub in_doubt_review_after_runs: u32,
+    /// A hold's lease.
+    pub lease_secs: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: "UTC".into(),
+            max_in_flight: 16,
+            max_bad_row_ratio: 0.01,
+            max_rewards_per_agent_per_run: 10,
+            reversal_window_days: 30,
+            reversal_min_debt: 0,
+            in_doubt_review_after_runs: 3,
+            lease_secs: 60,
+        }
+    }
+}
+
+/// `[[source]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A glob, relative to the configuration file.
+    pub path: String,
+    /// The format (`auto` by default).
+    #[serde(default = "auto")]
+    pub format: String,
+    /// The zone days are computed in (the run's zone by default).
+    pub time_zone: Option<String>,
+    /// A wide-CSV mapping: a preset name or a file (relative to the configuration).
+    pub mapping: Option<String>,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    path: String,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (relative to the configuration), `postgres://…` or `memory://`.
+    pub url: String,
+    /// The pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://kudos.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOauth {
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_id_env: Option<String>,
+    client_id_file: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    secret_env: Option<String>,
+    secret_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMarketplace {
+    base_url: String,
+    integration_id: String,
+    #[serde(default = "ten")]
+    connect_timeout_secs: u64,
+    #[serde(default = "forty_five")]
+    read_timeout_secs: u64,
+    #[serde(default = "three")]
+    max_retries: u32,
+    #[serde(default = "three_hundred")]
+    breaker_open_after_secs: u64,
+    #[serde(default)]
+    requests_per_second: u32,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    oauth: Option<RawOauth>,
+    signing: Option<RawSecret>,
+    tls: Option<RawTls>,
+}
+
+const fn ten() -> u64 {
+    10
+}
+const fn forty_five() -> u64 {
+    45
+}
+const fn three() -> u32 {
+    3
+}
+const fn three_hundred() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    pseudonym_key_env: Option<String>,
+    pseudonym_key_file: Option<String>,
+    encryption_key_env: Option<String>,
+    encryption_key_file: Option<String>,
+    #[serde(default)]
+    recipient_fields: Vec<String>,
+    directory: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    path: Option<String>,
+    url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    #[serde(default)]
+    webhook_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    run: RunConfig,
+    #[serde(default, rename = "source")]
+    sources: Vec<SourceConfig>,
+    rules: RawRules,
+    #[serde(default)]
+    store: StoreConfig,
+    marketplace: RawMarketplace,
+    #[serde(default)]
+    privacy: RawPrivacy,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+/// `[marketplace]`, resolved.
+#[derive(Debug, Clone)]
+pub struct MarketplaceConfig {
+    /// The API base URL.
+    pub base_url: String,
+    /// `X-Integration-ID`.
+    pub integration_id: String,
+    /// Seconds.
+    pub connect_timeout_secs: u64,
+    /// Seconds.
+    pub read_timeout_secs: u64,
+    /// Retries within one call.
+    pub max_retries: u32,
+    /// Seconds of failure before the breaker opens.
+    pub breaker_open_after_secs: u64,
+    /// 0: unlimited.
+    pub requests_per_second: u32,
+    /// Sent as the payload's `metadata`.
+    pub metadata: BTreeMap<String, String>,
+    /// The token endpoint (default: `{base_url}/oauth/token`).
+    pub token_url: String,
+    /// The client id.
+    pub client_id: ClientIdSetting,
+    /// The client secret.
+    pub client_secret: SecretSource,
+    /// The signing secret, when requests are signed.
+    pub signing: Option<SecretSource>,
+    /// The client certificate and key files, for mTLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where the OAuth client id comes from: given in the file (it is not a secret), or like a
+/// secret from an environment variable or a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientIdSetting {
+    /// `client_id = "…"`.
+    Value(String),
+    /// `client_id_env` / `client_id_file`.
+    Source(SecretSource),
+}
+
+/// `[privacy]`, resolved.
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    /// The pseudonym key.
+    pub pseudonym_key: SecretSource,
+    /// The recipient encryption key, when recipient fields are sent.
+    pub encryption_key: Option<SecretSource>,
+    /// The recipient fields a marketplace may receive (sealed).
+    pub recipient_fields: Vec<String>,
+    /// The recipient directory (CSV or JSON).
+    pub directory: Option<PathBuf>,
+}
+
+/// Where the audit trail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// A JSON Lines file.
+    File(PathBuf),
+    /// Object storage (`s3://bucket/prefix`), with the object-store feature.
+    Url(String),
+}
+
+/// A validated `kudos.toml`, paths made absolute against its directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// `[run]`.
+    pub run: RunConfig,
+    /// `[[source]]`, paths resolved.
+    pub sources: Vec<SourceConfig>,
+    /// `[rules] path`, resolved.
+    pub rules: PathBuf,
+    /// `[store]`, a relative `sqlite://` path resolved.
+    pub store: StoreConfig,
+    /// `[marketplace]`.
+    pub marketplace: MarketplaceConfig,
+    /// `[privacy]`.
+    pub privacy: PrivacyConfig,
+    /// `[audit]`.
+    pub audit: AuditTarget,
+    /// `[alerts] webhook_url` (empty: alerts are only logged).
+    pub webhook_url: String,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// Exactly one of `{key}_env` and `{key}_file` (or neither, when optional).
+    fn secret(
+        &self,
+        key: &str,
+        env: Option<&String>,
+        file: Option<&String>,
+        required: bool,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        match (env, file) {
+            (Some(_), Some(_)) => Err(self.err(
+                key,
+                format!("give either {leaf}_env or {leaf}_file, not both"),
+            )),
+            (Some(e), None) => Ok(Some(SecretSource::Env(e.clone()))),
+            (None, Some(f)) => Ok(Some(SecretSource::File(self.path(f)))),
+            (None, None) if required => {
+                Err(self.err(key, format!("missing: give {leaf}_env or {leaf}_file")))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the key at fault.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+            file: file.clone(),
+            error,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            file: file.clone(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let c = Ctx { file: &file, dir };
+        let run = raw.run;
+        if run.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(c.err(
+                "run.time_zone",
+                format!("{:?} is not an IANA time zone", run.time_zone),
+            ));
+        }
+        if run.max_in_flight == 0 {
+            return Err(c.err("run.max_in_flight", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&run.max_bad_row_ratio) {
+            return Err(c.err("run.max_bad_row_ratio", "must be between 0 and 1"));
+        }
+        if run.lease_secs < 3 {
+            return Err(c.err(
+                "run.lease_secs",
+                "must be at least 3 (leases are renewed every lease_secs / 3)",
+            ));
+        }
+        let sources = raw
+            .sources
+            .into_iter()
+            .map(|s| SourceConfig {
+                path: c.path(&s.path).display().to_string(),
+                mapping: s.mapping.map(|m| {
+                    if m.ends_with(".toml") {
+                        c.path(&m).display().to_string()
+                    } else {
+                        m
+                    }
+                }),
+                ..s
+            })
+            .collect();
+        let mut store = raw.store;
+        if let Some(rest) = store.url.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+            && !rest.starts_with(':')
+        {
+            store.url = format!("sqlite://{}", c.path(rest).display());
+        }
+        let m = raw.marketplace;
+        let oauth = m.oauth.unwrap_or_default();
+        let client_id = match (
+            &oauth.client_id,
+            c.secret(
+                "marketplace.oauth.client_id",
+                oauth.client_id_env.as_ref(),
+                oauth.client_id_file.as_ref(),
+                false,
+            )?,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(c.err(
+                    "marketplace.oauth.client_id",
+                    "give one of client_id, client_id_env or client_id_file",
+                ));
+            }
+            (Some(id), None) => ClientIdSetting::Value(id.clone()),
+            (None, Some(s)) => ClientIdSetting::Source(s),
+            (None, None) => {
+                return Err(c.err(
+                    "marketplace.oauth.client_id",
+                    "missing: give client_id, client_id_env or client_id_file",
+                ));
+            }
+        };
+        let client_secret = c
+            .secret(
+                "marketplace.oauth.client_secret",
+                oauth.client_secret_env.as_ref(),
+                oauth.client_secret_file.as_ref(),
+                true,
+            )?
+            .ok_or_else(|| c.err("marketplace.oauth.client_secret", "missing"))?;
+        let signing = match m.signing {
+            Some(s) => c.secret(
+                "marketplace.signing.secret",
+                s.secret_env.as_ref(),
+                s.secret_file.as_ref(),
+                true,
+            )?,
+            None => None,
+        };
+        let tls = match m.tls {
+            Some(RawTls {
+                client_cert_file: Some(cert),
+                client_key_file: Some(key),
+            }) => Some((c.path(&cert), c.path(&key))),
+            Some(_) => {
+                return Err(c.err(
+                    "marketplace.tls",
+                    "give both client_cert_file and client_key_file",
+                ));
+            }
+            None => None,
+        };
+        let token_url = oauth
+            .token_url
+            .unwrap_or_else(|| format!("{}/oauth/token", m.base_url.trim_end_matches('/')));
+        let marketplace = MarketplaceConfig {
+            base_url: m.base_url,
+            integration_id: m.integration_id,
+            connect_timeout_secs: m.connect_timeout_secs,
+            read_timeout_secs: m.read_timeout_secs,
+            max_retries: m.max_retries,
+            breaker_open_after_secs: m.breaker_open_after_secs,
+            requests_per_second: m.requests_per_second,
+            metadata: m.metadata,
+            token_url,
+            client_id,
+            client_secret,
+            signing,
+            tls,
+        };
+        let p = raw.privacy;
+        let pseudonym_key = c
+            .secret(
+                "privacy.pseudonym_key",
+                p.pseudonym_key_env.as_ref(),
+                p.pseudonym_key_file.as_ref(),
+                true,
+            )?
+            .ok_or_else(|| c.err("privacy.pseudonym_key", "missing"))?;
+        let encryption_key = c.secret(
+            "privacy.encryption_key",
+            p.encryption_key_env.as_ref(),
+            p.encryption_key_file.as_ref(),
+            false,
+        )?;
+        if !p.recipient_fields.is_empty() && encryption_key.is_none() {
+            return Err(c.err("privacy.recipient_fields", "recipient fields travel only encrypted: give encryption_key_env or encryption_key_file"));
+        }
+        let privacy = PrivacyConfig {
+            pseudonym_key,
+            encryption_key,
+            recipient_fields: p.recipient_fields,
+            directory: p.directory.map(|d| c.path(&d)),
+        };
+        let audit = match (raw.audit.path, raw.audit.url) {
+            (Some(_), Some(_)) => return Err(c.err("audit", "give either path or url")),
+            (_, Some(url)) => AuditTarget::Url(url),
+            (Some(path), None) => AuditTarget::File(c.path(&path)),
+            (None, None) => AuditTarget::File(c.path("audit.jsonl")),
+        };
+        Ok(Self {
+            file: path.to_owned(),
+            run,
+            sources,
+            rules: c.path(&raw.rules.path),
+            store,
+            marketplace,
+            privacy,
+            audit,
+            webhook_url: raw.alerts.webhook_url,
+        })
+    }
+
+    /// Reads every configured secret now, so a missing one is a clear error at start.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the key whose secret cannot be read.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        let file = self.file.display().to_string();
+        let check = |key: &str, source: &SecretSource| -> Result<SecretString, ConfigError> {
+            source.read().map_err(|e| ConfigError::Invalid {
+                file: file.clone(),
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        if let ClientIdSetting::Source(s) = &self.marketplace.client_id {
+            check("marketplace.oauth.client_id", s)?;
+        }
+        check(
+            "marketplace.oauth.client_secret",
+            &self.marketplace.client_secret,
+        )?;
+        if let Some(s) = &self.marketplace.signing {
+            check("marketplace.signing.secret", s)?;
+        }
+        check("privacy.pseudonym_key", &self.privacy.pseudonym_key)?;
+        if let Some(s) = &self.privacy.encryption_key {
+            check("privacy.encryption_key", s)?;
+        }
+        Ok(())
+    }
+}

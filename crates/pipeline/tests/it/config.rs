@@ -1,0 +1,184 @@
+//! `kudos.toml`: the design's example loads; mistakes and missing secrets name their key.
+
+use std::path::{Path, PathBuf};
+
+use kudos_pipeline::{AuditTarget, ClientIdSetting, Config};
+use kudos_privacy::SecretSource;
+
+const EXAMPLE: &str = r#"
+[run]
+time_zone = "UTC"
+max_in_flight = 16
+max_bad_row_ratio = 0.01
+max_rewards_per_agent_per_run = 10
+reversal_window_days = 30
+reversal_min_debt = 0
+in_doubt_review_after_runs = 3
+lease_secs = 60
+[[source]]
+path = "exports/*.json"
+format = "auto"
+time_zone = "America/New_York"
+[rules]
+path = "rules.toml"
+[store]
+url = "sqlite://kudos.db"
+max_connections = 8
+[marketplace]
+base_url = "https://rewards.example.com"
+integration_id = "GENESYS-WFM-INTEGRATION-01"
+connect_timeout_secs = 10
+read_timeout_secs = 45
+max_retries = 3
+breaker_open_after_secs = 300
+requests_per_second = 0
+metadata = { source_platform = "Genesys Cloud CX", wfm_export_version = "v2.1" }
+[marketplace.oauth]
+token_url = "https://rewards.example.com/oauth/token"
+client_id_env = "KUDOS_CLIENT_ID"
+client_secret_env = "KUDOS_CLIENT_SECRET"
+[marketplace.signing]
+secret_env = "KUDOS_SIGNING_SECRET"
+[marketplace.tls]
+client_cert_file = "client.pem"
+client_key_file = "client-key.pem"
+[privacy]
+pseudonym_key_env = "KUDOS_PSEUDONYM_KEY"
+[audit]
+path = "audit.jsonl"
+[alerts]
+webhook_url = ""
+"#;
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("config-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("kudos.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn the_design_example_loads_with_paths_relative_to_the_file() {
+    let p = write("example", EXAMPLE);
+    let dir = p.parent().unwrap();
+    let c = Config::load(&p).unwrap();
+    assert_eq!(c.rules, dir.join("rules.toml"));
+    assert_eq!(
+        c.sources[0].path,
+        dir.join("exports/*.json").display().to_string()
+    );
+    assert_eq!(
+        c.store.url,
+        format!("sqlite://{}", dir.join("kudos.db").display())
+    );
+    assert_eq!(c.audit, AuditTarget::File(dir.join("audit.jsonl")));
+    assert_eq!(
+        c.marketplace.tls,
+        Some((dir.join("client.pem"), dir.join("client-key.pem")))
+    );
+    assert_eq!(
+        c.marketplace.client_id,
+        ClientIdSetting::Source(SecretSource::Env("KUDOS_CLIENT_ID".into()))
+    );
+    assert_eq!(
+        c.marketplace
+            .metadata
+            .get("wfm_export_version")
+            .map(String::as_str),
+        Some("v2.1")
+    );
+    assert_eq!((c.run.max_in_flight, c.run.lease_secs), (16, 60));
+}
+
+#[test]
+fn a_missing_secret_is_a_clear_error_at_start_naming_the_key() {
+    let text = EXAMPLE
+        .replace("KUDOS_CLIENT_SECRET", "KUDOS_TEST_UNSET_CLIENT_SECRET_1")
+        .replace(
+            "client_id_env = \"KUDOS_CLIENT_ID\"",
+            "client_id = \"kudos\"",
+        );
+    let c = Config::load(&write("missing", &text)).unwrap();
+    let err = c.check_secrets().unwrap_err().to_string();
+    assert!(err.ends_with("marketplace.oauth.client_secret: secret: environment variable KUDOS_TEST_UNSET_CLIENT_SECRET_1 is not set"), "{err}");
+}
+
+#[test]
+fn secrets_from_files_are_read_relative_to_the_config() {
+    let text = EXAMPLE
+        .replace(
+            "client_id_env = \"KUDOS_CLIENT_ID\"",
+            "client_id = \"kudos\"",
+        )
+        .replace(
+            "client_secret_env = \"KUDOS_CLIENT_SECRET\"",
+            "client_secret_file = \"secrets/client\"",
+        )
+        .replace(
+            "secret_env = \"KUDOS_SIGNING_SECRET\"",
+            "secret_file = \"secrets/signing\"",
+        )
+        .replace(
+            "pseudonym_key_env = \"KUDOS_PSEUDONYM_KEY\"",
+            "pseudonym_key_file = \"secrets/pseudonym\"",
+        );
+    let p = write("files", &text);
+    let dir = p.parent().unwrap();
+    std::fs::create_dir_all(dir.join("secrets")).unwrap();
+    for f in ["client", "signing", "pseudonym"] {
+        std::fs::write(dir.join("secrets").join(f), format!("{f}-value\n")).unwrap();
+    }
+    Config::load(&p).unwrap().check_secrets().unwrap();
+}
+
+#[test]
+fn mistakes_name_their_key() {
+    let cases = [
+        (
+            EXAMPLE.replace("lease_secs = 60", "lease_secs = 60\nlease_sec = 5"),
+            "unknown field `lease_sec`",
+        ),
+        (
+            EXAMPLE.replace("time_zone = \"UTC\"", "time_zone = \"Mars/Olympus\""),
+            "run.time_zone: \"Mars/Olympus\" is not an IANA time zone",
+        ),
+        (
+            EXAMPLE.replace("max_in_flight = 16", "max_in_flight = 0"),
+            "run.max_in_flight: must be at least 1",
+        ),
+        (
+            EXAMPLE.replace(
+                "client_secret_env = \"KUDOS_CLIENT_SECRET\"",
+                "client_secret_env = \"A\"\nclient_secret_file = \"b\"",
+            ),
+            "marketplace.oauth.client_secret: give either client_secret_env or client_secret_file, not both",
+        ),
+        (
+            EXAMPLE.replace("client_secret_env = \"KUDOS_CLIENT_SECRET\"", ""),
+            "marketplace.oauth.client_secret: missing: give client_secret_env or client_secret_file",
+        ),
+        (
+            EXAMPLE.replace(
+                "pseudonym_key_env = \"KUDOS_PSEUDONYM_KEY\"",
+                "pseudonym_key_env = \"P\"\nrecipient_fields = [\"email\"]",
+            ),
+            "privacy.recipient_fields: recipient fields travel only encrypted",
+        ),
+        (
+            EXAMPLE.replace("client_key_file = \"client-key.pem\"", ""),
+            "marketplace.tls: give both client_cert_file and client_key_file",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Config::load(&write("mistake", &text))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{err}\n want: {want}");
+    }
+    let err = Config::load(Path::new("/nonexistent/kudos.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "/nonexistent/kudos.toml: cannot read");
+}
