@@ -33,9 +33,11 @@
 
 mod audit;
 mod config;
+mod directory;
 
 pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport, verify};
 pub use config::{
     AuditTarget, ClientIdSetting, Config, ConfigError, MarketplaceConfig, PrivacyConfig, RunConfig,
     SourceConfig, StoreConfig,
 };
+pub use directory::{FileDirectory, RecipientDirectory};

@@ -2,6 +2,7 @@
 //! `kudos.toml` loading.
 
 mod config;
+mod directory;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,121 @@
+//! Recipient directories: who an agent is, for marketplaces that need the recipient.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use kudos_core::AgentId;
+use serde_json::{Map, Value};
+
+/// Looks up the recipient fields of an agent. Only the configured `recipient_fields` are ever
+/// asked for and returned, and they travel only sealed (`recipient_enc`).
+pub trait RecipientDirectory: Send + Sync + std::fmt::Debug {
+    /// The requested fields of `agent`, or `None` when the directory does not know the agent.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the agent and field when a requested field is missing or empty.
+    fn recipient(&self, agent: &AgentId, fields: &[String]) -> Result<Option<Value>, String>;
+}
+
+/// A directory read from a CSV file (header `agent_id` plus one column per field) or a JSON
+/// file (an array of objects with `agent_id`, or an object keyed by agent id).
+#[derive(Clone)]
+pub struct FileDirectory {
+    entries: HashMap<String, Map<String, Value>>,
+}
+
+impl std::fmt::Debug for FileDirectory {
+    // Never prints the entries: they are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDirectory")
+            .field("agents", &self.entries.len())
+            .finish()
+    }
+}
+
+impl FileDirectory {
+    /// Loads a `.csv` or `.json` directory.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the file (and line or problem) — never a value from it.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read ({e})"))?;
+        let mut entries = HashMap::new();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{name}: not JSON (line {})", e.line()))?;
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let Value::Object(mut o) = item else {
+                            return Err(format!("{name}: element {i} is not an object"));
+                        };
+                        let Some(Value::String(id)) = o.remove("agent_id") else {
+                            return Err(format!("{name}: element {i} has no agent_id"));
+                        };
+                        entries.insert(id, o);
+                    }
+                }
+                Value::Object(map) => {
+                    for (id, item) in map {
+                        let Value::Object(o) = item else {
+                            return Err(format!("{name}: the entry of an agent is not an object"));
+                        };
+                        entries.insert(id, o);
+                    }
+                }
+                _ => return Err(format!("{name}: expected an array or an object")),
+            }
+        } else {
+            let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            let header: Vec<String> = rdr
+                .headers()
+                .map_err(|e| format!("{name}: {e}"))?
+                .iter()
+                .map(|h| h.trim().to_owned())
+                .collect();
+            let Some(id_col) = header.iter().position(|h| h == "agent_id") else {
+                return Err(format!("{name}: the header has no agent_id column"));
+            };
+            for (i, row) in rdr.records().enumerate() {
+                let row = row.map_err(|_| format!("{name}:{}: unreadable row", i + 2))?;
+                let mut o = Map::new();
+                for (j, cell) in row.iter().enumerate() {
+                    if j != id_col {
+                        o.insert(header[j].clone(), Value::String(cell.trim().to_owned()));
+                    }
+                }
+                entries.insert(row.get(id_col).unwrap_or_default().trim().to_owned(), o);
+            }
+        }
+        Ok(Self { entries })
+    }
+}
+
+impl RecipientDirectory for FileDirectory {
+    fn recipient(&self, agent: &AgentId, fields: &[String]) -> Result<Option<Value>, String> {
+        let Some(entry) = self.entries.get(agent.as_str()) else {
+            return Ok(None);
+        };
+        let mut out = Map::new();
+        for f in fields {
+            match entry.get(f) {
+                Some(v) if !v.is_null() && v.as_str() != Some("") => {
+                    out.insert(f.clone(), v.clone());
+                }
+                _ => {
+                    return Err(format!(
+                        "agent {agent}: recipient field {f} is missing or empty in the directory"
+                    ));
+                }
+            }
+        }
+        Ok(Some(Value::Object(out)))
+    }
+}
