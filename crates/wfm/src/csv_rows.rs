@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
 
 use csv::ByteRecord;
 use kudos_core::{MetricName, MetricRecord};
@@ -150,30 +149,58 @@ impl Fields<'_> {
 fn read_row(
     rdr: &mut CsvReader,
     rec: &mut ByteRecord,
-    file: &str,
     ncols: usize,
     ctx: &Ctx,
 ) -> Option<Result<u64, Step>> {
     match rdr.read_byte_record(rec) {
         Ok(false) => None,
-        Err(e) => Some(Err(Step::Fatal(csv_fatal(file, &e)))),
+        Err(e) => Some(Err(Step::Fatal(csv_fatal(&ctx.source, &e)))),
         Ok(true) => {
             let byte = rec.position().map_or(0, csv::Position::byte);
             let line = rdr.get_mut().line_at(byte);
             if rec.len() == ncols {
                 Some(Ok(line))
             } else {
-                Some(Err(Step::Bad(ctx.row_error(
-                    line,
-                    None,
-                    format!(
-                        "the row has {} fields; the header has {ncols} (truncated or misquoted?)",
-                        rec.len()
-                    ),
-                ))))
+                let reason = format!(
+                    "the row has {} fields; the header has {ncols} (truncated or misquoted?)",
+                    rec.len()
+                );
+                Some(Err(Step::Bad(ctx.row_error(line, None, reason))))
             }
         }
     }
+}
+
+/// What the CSV formats share: read the next row with the right number of fields, then let
+/// the format turn it into records (all of them, or a rejected row).
+trait CsvFormat {
+    /// The reader, the reused record, the context and the header width.
+    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize);
+    /// Pushes the records of the row just read (on `line`) onto `out`.
+    fn parse(
+        &mut self,
+        line: u64,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), (Option<String>, String)>;
+    /// The context, for row errors.
+    fn ctx(&self) -> &Ctx;
+}
+
+fn next_csv_row(rows: &mut impl CsvFormat, out: &mut Vec<MetricRecord>) -> Option<Step> {
+    let line = {
+        let (rdr, rec, ctx, ncols) = rows.input();
+        match read_row(rdr, rec, ncols, ctx)? {
+            Ok(line) => line,
+            Err(step) => return Some(step),
+        }
+    };
+    Some(match rows.parse(line, out) {
+        Ok(()) => Step::Row,
+        Err((location, reason)) => {
+            out.clear();
+            Step::Bad(rows.ctx().row_error(line, location, reason))
+        }
+    })
 }
 
 /// `canonical-csv` rows.
@@ -270,26 +297,28 @@ impl CanonicalCsv {
     }
 }
 
+impl CsvFormat for CanonicalCsv {
+    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize) {
+        (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
+    }
+
+    fn parse(
+        &mut self,
+        line: u64,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), (Option<String>, String)> {
+        out.push(self.row(line)?);
+        Ok(())
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
 impl RowSource for CanonicalCsv {
     fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
-        let file = Arc::clone(&self.ctx.source);
-        let line = match read_row(
-            &mut self.rdr,
-            &mut self.rec,
-            &file,
-            self.header.len(),
-            &self.ctx,
-        )? {
-            Ok(line) => line,
-            Err(step) => return Some(step),
-        };
-        Some(match self.row(line) {
-            Ok(record) => {
-                out.push(record);
-                Step::Row
-            }
-            Err((location, reason)) => Step::Bad(self.ctx.row_error(line, location, reason)),
-        })
+        next_csv_row(self, out)
     }
 }
 
@@ -410,25 +439,26 @@ impl WideCsv {
     }
 }
 
+impl CsvFormat for WideCsv {
+    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize) {
+        (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
+    }
+
+    fn parse(
+        &mut self,
+        line: u64,
+        out: &mut Vec<MetricRecord>,
+    ) -> Result<(), (Option<String>, String)> {
+        self.row(line, out)
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
 impl RowSource for WideCsv {
     fn next_row(&mut self, out: &mut Vec<MetricRecord>) -> Option<Step> {
-        let file = Arc::clone(&self.ctx.source);
-        let line = match read_row(
-            &mut self.rdr,
-            &mut self.rec,
-            &file,
-            self.header.len(),
-            &self.ctx,
-        )? {
-            Ok(line) => line,
-            Err(step) => return Some(step),
-        };
-        Some(match self.row(line, out) {
-            Ok(()) => Step::Row,
-            Err((location, reason)) => {
-                out.clear();
-                Step::Bad(self.ctx.row_error(line, location, reason))
-            }
-        })
+        next_csv_row(self, out)
     }
 }
