@@ -9,7 +9,7 @@ use std::time::Duration;
 pub struct Backoff {
     base: Duration,
     cap: Duration,
-    state: u64,
+    rng: kudos_core::SeededRng,
 }
 
 impl Backoff {
@@ -19,21 +19,8 @@ impl Backoff {
         Self {
             base,
             cap,
-            state: seed ^ 0x9E37_79B9_7F4A_7C15 | 1,
+            rng: kudos_core::SeededRng::new(seed),
         }
-    }
-
-    fn next_unit(&mut self) -> f64 {
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        let x = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
-        #[allow(
-            clippy::cast_precision_loss,
-            reason = "53 random bits fit an f64 exactly"
-        )]
-        let f = x as f64 / (1u64 << 53) as f64;
-        f
     }
 
     /// The wait before retry number `attempt` (0 for the first retry).
@@ -45,6 +32,6 @@ impl Backoff {
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
             .min(self.cap);
-        ceiling.mul_f64(self.next_unit())
+        ceiling.mul_f64(self.rng.next_f64())
     }
 }

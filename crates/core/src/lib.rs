@@ -17,6 +17,7 @@
 //! | [`TierId`], [`RewardType`], [`Tier`] | a reward an agent can reach |
 //! | [`TxnId`] | the idempotency key of one reward request |
 //! | [`Clock`], [`SystemClock`], [`ManualClock`] | where "now" comes from |
+//! | [`SeededRng`] | where randomness comes from, replayable from a seed |
 //!
 //! # Example
 //!
@@ -54,6 +55,7 @@ mod event;
 mod ids;
 mod points;
 mod record;
+mod rng;
 mod tier;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -63,6 +65,7 @@ pub use event::{EventKey, PointEvent};
 pub use ids::{AgentId, MetricName, RewardType, RuleId, TierId, TxnId};
 pub use points::Points;
 pub use record::{MetricRecord, Origin};
+pub use rng::SeededRng;
 pub use tier::Tier;
 
 /// The largest magnitude a metric value may have: 2^53, above which not every integer is

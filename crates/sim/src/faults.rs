@@ -121,29 +121,8 @@ impl FaultPlan {
     }
 }
 
-/// A seeded xorshift64* generator: the same seed, the same draws.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
-    }
-
-    /// A draw in [0, 1).
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
-        #[allow(
-            clippy::cast_precision_loss,
-            reason = "53 random bits fit an f64 exactly"
-        )]
-        let f = x as f64 / (1u64 << 53) as f64;
-        f
-    }
-}
+/// The fault plan's generator: the same seed, the same draws.
+pub(crate) type Rng = kudos_core::SeededRng;
 
 /// Whether a fault's path pattern matches a request path.
 pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
