@@ -1,14 +1,16 @@
 //! `kudos`: the reference integration and operations tool of the Kudos libraries.
 //!
 //! Machine-readable output is JSON Lines on stdout; diagnostics go to stderr. Exit codes:
-//! 0 all good; 1 fatal (unreadable or unusable input, bad configuration); 2 usage error;
-//! 3 finished, with rows rejected.
+//! 0 all good; 1 fatal (unreadable or unusable input, bad configuration, store unreachable,
+//! missing secret, a run stopped before issuing, a broken audit chain); 2 usage error;
+//! 3 finished, with rows rejected or rewards rejected, in doubt or in review.
 
 mod audit;
 mod export;
 mod ledger;
 mod output;
 mod points;
+mod run;
 #[cfg(feature = "sim")]
 mod sim;
 
@@ -35,6 +37,10 @@ enum Command {
     #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The batch: recover, ingest, accrue, claw back, hold, issue, settle; a JSON summary last.
+    Run(run::RunArgs),
+    /// Holds in doubt or in review: list, retry, or settle by hand.
+    Review(run::ReviewArgs),
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),
+        Command::Run(args) => run::run(&args).into(),
+        Command::Review(args) => run::review(&args).into(),
         #[cfg(feature = "sim")]
         Command::Sim(cmd) => sim::run(cmd).into(),
     }

@@ -62,7 +62,8 @@ pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
 pub use payload::{Recipient, issue_payload};
 pub use provider::{
-    HttpProviderConfig, HttpRewardProvider, ReverseOutcome, RewardProvider, StatusOutcome,
+    HttpProviderConfig, HttpRewardProvider, ProviderStats, ReverseOutcome, RewardProvider,
+    StatusOutcome,
 };
 pub use rate::RateLimit;
 #[cfg(feature = "backoff")]

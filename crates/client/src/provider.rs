@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
-    BackonSchedule, CircuitBreaker, Outcome, RateLimit, Schedule, TokenSource, Verdict, classify,
-    signature_header,
+    BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, TokenSource,
+    Verdict, classify, signature_header,
 };
 
 /// What a status lookup found.
@@ -63,6 +63,20 @@ pub trait RewardProvider: Send + Sync + fmt::Debug {
     async fn status(&self, txn: TxnId) -> StatusOutcome;
     /// Reverses the reward issued under `of`, with its own idempotency key `reversal`.
     async fn reverse(&self, reversal: TxnId, of: TxnId) -> ReverseOutcome;
+
+    /// Counters for metrics: retries so far and the breaker's state. The default knows none.
+    fn stats(&self) -> ProviderStats {
+        ProviderStats::default()
+    }
+}
+
+/// What a provider reports for metrics ([`RewardProvider::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProviderStats {
+    /// Requests sent again after a retryable failure, since the provider was made.
+    pub retries: u64,
+    /// The circuit breaker's state, when the provider has one.
+    pub breaker: Option<BreakerState>,
 }
 
 /// Settings of the HTTP provider (`[marketplace]`).
@@ -117,6 +131,7 @@ pub struct HttpRewardProvider {
     rate: RateLimit,
     schedule: Arc<dyn Schedule>,
     slept: Mutex<Duration>,
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for HttpRewardProvider {
@@ -156,6 +171,7 @@ impl HttpRewardProvider {
                 config.seed,
             )),
             slept: Mutex::new(Duration::ZERO),
+            retries: std::sync::atomic::AtomicU64::new(0),
             config,
             transport,
             tokens,
@@ -323,6 +339,8 @@ impl HttpRewardProvider {
             };
             self.sleep(retry_after.map_or(delay, |wait| wait.min(self.config.deadline)))
                 .await;
+            self.retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             attempt += 1;
         }
     }
@@ -385,6 +403,13 @@ impl RewardProvider for HttpRewardProvider {
                     },
                 }
             }
+        }
+    }
+
+    fn stats(&self) -> ProviderStats {
+        ProviderStats {
+            retries: self.retries.load(std::sync::atomic::Ordering::Relaxed),
+            breaker: Some(self.breaker.state()),
         }
     }
 

@@ -65,14 +65,123 @@ fn digest(prev: &str, run_id: Uuid, seq: u64, event: &str, data: &serde_json::Va
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One run's hash chain: what the next record is. Shared by every sink, so all of them write
+/// records [`verify`] accepts.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    run_id: Uuid,
+    seq: u64,
+    prev: String,
+}
+
+impl Chain {
+    /// A new chain for run `run_id`.
+    #[must_use]
+    pub fn new(run_id: Uuid) -> Self {
+        Self {
+            run_id,
+            seq: 0,
+            prev: GENESIS.to_owned(),
+        }
+    }
+
+    /// The run.
+    #[must_use]
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+
+    /// The record that would come next (the chain does not move until [`Chain::advance`]).
+    #[must_use]
+    pub fn next(&self, event: &str, data: serde_json::Value) -> AuditRecord {
+        let seq = self.seq + 1;
+        let hash = digest(&self.prev, self.run_id, seq, event, &data);
+        AuditRecord {
+            run_id: self.run_id,
+            seq,
+            prev: self.prev.clone(),
+            event: event.to_owned(),
+            data,
+            hash,
+        }
+    }
+
+    /// Moves the chain past `record` (once it is written).
+    pub fn advance(&mut self, record: &AuditRecord) {
+        self.seq = record.seq;
+        self.prev.clone_from(&record.hash);
+    }
+}
+
+/// Where a run's audit records go. Each `append` returns once the record is durable, so the
+/// run takes its next step only after its intent is on record.
+#[async_trait::async_trait]
+pub trait AuditSink: Send + std::fmt::Debug {
+    /// The run.
+    fn run_id(&self) -> Uuid;
+
+    /// Appends one record to the run's chain.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`]; the chain does not advance then.
+    async fn append(
+        &mut self,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError>;
+}
+
+/// An audit sink that keeps nothing: for `--dry-run`, which must write nothing.
+#[derive(Debug)]
+pub struct NullAudit(Chain);
+
+impl NullAudit {
+    /// A sink for run `run_id` that discards records.
+    #[must_use]
+    pub fn new(run_id: Uuid) -> Self {
+        Self(Chain::new(run_id))
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for NullAudit {
+    fn run_id(&self) -> Uuid {
+        self.0.run_id()
+    }
+
+    async fn append(
+        &mut self,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError> {
+        let record = self.0.next(event, data);
+        self.0.advance(&record);
+        Ok(record)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditSink for AuditLog {
+    fn run_id(&self) -> Uuid {
+        self.chain.run_id()
+    }
+
+    async fn append(
+        &mut self,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<AuditRecord, AuditError> {
+        AuditLog::append(self, event, data)
+    }
+}
+
 /// One run's writer on a JSON Lines audit file (shared with other runs).
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
     file: File,
-    run_id: Uuid,
-    seq: u64,
-    prev: String,
+    chain: Chain,
 }
 
 impl AuditLog {
@@ -93,16 +202,14 @@ impl AuditLog {
         Ok(Self {
             path: path.to_owned(),
             file,
-            run_id,
-            seq: 0,
-            prev: GENESIS.to_owned(),
+            chain: Chain::new(run_id),
         })
     }
 
     /// The run.
     #[must_use]
     pub fn run_id(&self) -> Uuid {
-        self.run_id
+        self.chain.run_id()
     }
 
     /// Appends one record, in one write, and syncs it to disk before returning: the next step
@@ -116,16 +223,7 @@ impl AuditLog {
         event: &str,
         data: serde_json::Value,
     ) -> Result<AuditRecord, AuditError> {
-        let seq = self.seq + 1;
-        let hash = digest(&self.prev, self.run_id, seq, event, &data);
-        let record = AuditRecord {
-            run_id: self.run_id,
-            seq,
-            prev: self.prev.clone(),
-            event: event.to_owned(),
-            data,
-            hash,
-        };
+        let record = self.chain.next(event, data);
         let mut line = serde_json::to_vec(&record).map_err(|e| AuditError::Io {
             path: self.path.display().to_string(),
             error: std::io::Error::other(e),
@@ -140,8 +238,7 @@ impl AuditLog {
             path: self.path.display().to_string(),
             error,
         })?;
-        self.seq = seq;
-        self.prev = record.hash.clone();
+        self.chain.advance(&record);
         Ok(record)
     }
 }

@@ -31,13 +31,28 @@
 //! - *Chains, not a file hash*: each run's records link to the previous one of the same run,
 //!   so runs sharing a file verify independently.
 
+mod alert;
 mod audit;
 mod config;
 mod directory;
+mod dry;
+#[cfg(feature = "object-store")]
+mod object;
+mod run;
+mod setup;
 
-pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport, verify};
+pub use alert::{Alert, AlertKind, AlertSink, Alerts, LogAlerts, WebhookAlerts};
+pub use audit::{
+    AuditError, AuditLog, AuditRecord, AuditSink, Chain, NullAudit, VerifyReport, verify,
+};
 pub use config::{
     AuditTarget, ClientIdSetting, Config, ConfigError, MarketplaceConfig, PrivacyConfig, RunConfig,
     SourceConfig, StoreConfig,
 };
 pub use directory::{FileDirectory, RecipientDirectory};
+#[cfg(feature = "object-store")]
+pub use object::ObjectStoreAudit;
+pub use run::{
+    Metrics, NoProgress, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
+    RecipientSettings, RunOptions, Source, Summary,
+};

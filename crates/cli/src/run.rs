@@ -1,0 +1,270 @@
+//! `kudos run` and `kudos review`: the daily batch, and the operator's verbs for what it left.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use kudos_core::{Clock, Day, SystemClock, TxnId};
+use kudos_ledger::HoldState;
+use kudos_pipeline::{Config, Pipeline, PipelineError, Progress, RunOptions, Summary};
+use uuid::Uuid;
+
+use crate::Outcome;
+use crate::ledger::{hold_line, open_store};
+use crate::output::{JsonLines, diag, error_chain};
+
+/// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The configuration.
+    #[arg(long, default_value = "kudos.toml")]
+    config: PathBuf,
+    /// The run's day (default: today in `[run] time_zone`); records after it wait.
+    #[arg(long = "as-of")]
+    as_of: Option<String>,
+    /// Print what the run would do, from a copy of the state; write and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// `kudos review …` (`--config kudos.toml`)
+#[derive(Debug, Args)]
+pub(crate) struct ReviewArgs {
+    /// The configuration.
+    #[arg(long, default_value = "kudos.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: ReviewCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReviewCommand {
+    /// Holds in doubt or in review, as `ledger holds` prints them.
+    List,
+    /// Send a hold's stored request again (same bytes, same idempotency key) and settle the answer.
+    Retry {
+        /// The hold's transaction id.
+        txn: String,
+    },
+    /// Settle a hold by hand, after checking with the marketplace.
+    Settle {
+        /// The hold's transaction id.
+        txn: String,
+        /// The reward was issued: commit the hold.
+        #[arg(
+            long,
+            conflicts_with = "not_issued",
+            required_unless_present = "not_issued"
+        )]
+        issued: bool,
+        /// The reward was not issued: release the hold (its points return).
+        #[arg(long)]
+        not_issued: bool,
+    },
+}
+
+struct Fatal(String);
+
+impl<E: std::error::Error> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Self(error_chain(&e))
+    }
+}
+
+/// Logs go to stderr: plain lines (level `KUDOS_LOG`, default `info`; `warn` under a bar).
+fn init_logs(terminal: bool) {
+    let default = if terminal { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUDOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal)
+        .with_target(false)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal(format!("cannot start the runtime: {e}")))
+}
+
+/// Loads the configuration, checks every secret, opens the store and builds the pipeline.
+async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipeline), Fatal> {
+    let config = Config::load(path)?;
+    config.check_secrets()?;
+    let store = open_store(&config.store.url, config.store.max_connections)
+        .await
+        .map_err(|e| Fatal(format!("store {}: {}", config.store.url, error_chain(&e))))?;
+    let pipeline = Pipeline::from_config(&config, Arc::from(store), clock)?;
+    Ok((config, pipeline))
+}
+
+/// Today in the run's zone, or `--as-of`.
+fn run_day(config: &Config, as_of: Option<&str>, clock: &dyn Clock) -> Result<Day, Fatal> {
+    if let Some(text) = as_of {
+        return Day::parse(text).map_err(|e| Fatal(format!("--as-of: {e}")));
+    }
+    let zone: chrono_tz::Tz = config.run.time_zone.parse().map_err(|_| {
+        Fatal(format!(
+            "run.time_zone: unknown zone {:?}",
+            config.run.time_zone
+        ))
+    })?;
+    Day::from_naive(clock.now().with_timezone(&zone).date_naive())
+        .ok_or_else(|| Fatal("today is out of range".to_owned()))
+}
+
+/// A bar on a terminal; plain log lines otherwise.
+struct Bar(Option<ProgressBar>);
+
+impl Progress for Bar {
+    fn step(&self, name: &'static str, total: Option<u64>) {
+        match &self.0 {
+            Some(bar) => {
+                bar.reset();
+                bar.set_length(total.unwrap_or(0));
+                bar.set_message(name);
+            }
+            None => tracing::info!(step = name, items = total, "step"),
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+}
+
+pub(crate) fn run(args: &RunArgs) -> Outcome {
+    let terminal = std::io::stderr().is_terminal();
+    init_logs(terminal);
+    let result = match runtime() {
+        Ok(rt) => rt.block_on(run_once(args, terminal)),
+        Err(Fatal(message)) => Err((message, None)),
+    };
+    match result {
+        Ok(summary) => {
+            if print(&summary).is_err() {
+                return Outcome::Fatal;
+            }
+            if summary.needs_attention() {
+                Outcome::Attention
+            } else {
+                Outcome::Ok
+            }
+        }
+        Err((message, summary)) => {
+            diag(format_args!("error: {message}"));
+            if let Some(s) = summary {
+                let _ = print(&s);
+            }
+            Outcome::Fatal
+        }
+    }
+}
+
+fn print(summary: &Summary) -> Result<(), ()> {
+    let mut out = JsonLines::stdout();
+    match out.write(summary).and_then(|_| out.flush()) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            diag(format_args!("error: cannot write to stdout: {e}"));
+            Err(())
+        }
+    }
+}
+
+type RunError = (String, Option<Summary>);
+
+async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let fatal = |f: Fatal| (f.0, None);
+    let (config, pipeline) = pipeline(&args.config, clock.clone()).await.map_err(fatal)?;
+    let as_of = run_day(&config, args.as_of.as_deref(), clock.as_ref()).map_err(fatal)?;
+    let run_id = Uuid::now_v7();
+    let audit = config
+        .audit_sink(run_id)
+        .await
+        .map_err(|e| (error_chain(&e), None))?;
+    let bar = terminal.then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>9} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let progress = Bar(bar);
+    let options = RunOptions {
+        as_of,
+        dry_run: args.dry_run,
+    };
+    let result = pipeline.run(audit, options, &progress).await;
+    if let Some(bar) = &progress.0 {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(PipelineError::Stopped { reason, summary }) => Err((reason, Some(*summary))),
+        Err(e) => Err((error_chain(&e), None)),
+    }
+}
+
+pub(crate) fn review(args: &ReviewArgs) -> Outcome {
+    init_logs(false);
+    match runtime().and_then(|rt| rt.block_on(review_once(args))) {
+        Ok(outcome) => outcome,
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
+            Outcome::Fatal
+        }
+    }
+}
+
+async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut out = JsonLines::stdout();
+    if matches!(args.command, ReviewCommand::List) {
+        // Listing needs only the store: no secrets, no marketplace.
+        let config = Config::load(&args.config)?;
+        let store = open_store(&config.store.url, config.store.max_connections).await?;
+        let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
+        holds.extend(store.holds(Some(HoldState::Review)).await?);
+        holds.sort_by(|x, y| (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn)));
+        for h in &holds {
+            if !out.write(&hold_line(h))? {
+                break;
+            }
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let (config, pipeline) = pipeline(&args.config, clock.clone()).await?;
+    let day = run_day(&config, None, clock.as_ref())?;
+    let audit = config.audit_sink(Uuid::now_v7()).await?;
+    let parse = |t: &str| t.parse::<TxnId>().map_err(|e| Fatal(e.to_string()));
+    let hold = match &args.command {
+        ReviewCommand::List => return Ok(Outcome::Ok),
+        ReviewCommand::Retry { txn } => pipeline.review_retry(audit, parse(txn)?, day).await?,
+        ReviewCommand::Settle { txn, issued, .. } => {
+            pipeline
+                .review_settle(audit, parse(txn)?, *issued, day)
+                .await?
+        }
+    };
+    out.write(&hold_line(&hold))?;
+    out.flush()?;
+    Ok(if hold.state.is_unresolved() {
+        Outcome::Attention
+    } else {
+        Outcome::Ok
+    })
+}

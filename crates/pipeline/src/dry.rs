@@ -1,0 +1,119 @@
+//! `--dry-run`: a copy of the state in memory and a marketplace that says yes to everything.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_client::{Outcome, ReverseOutcome, RewardProvider, StatusOutcome};
+use kudos_core::{AgentId, TxnId};
+use kudos_ledger::{
+    Account, AppendItem, Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, MemoryStore,
+    Stored, hold_view,
+};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A copy of a store's accounts in memory. Writes go to the copy; which files were ingested
+/// is read from the real store too (so a dry run skips what a real run would skip).
+#[derive(Debug)]
+pub(crate) struct DryStore {
+    copy: MemoryStore,
+    real: Arc<dyn LedgerStore>,
+}
+
+impl DryStore {
+    /// Copies every account of `real`.
+    pub(crate) async fn copy_of(real: Arc<dyn LedgerStore>) -> Result<Self, LedgerError> {
+        let copy = MemoryStore::new();
+        let agents = real.agents().await?;
+        for chunk in agents.chunks(1000) {
+            let stored = real.load_many(chunk).await?;
+            for (agent, stored) in chunk.iter().zip(stored) {
+                let account = Account::from_entries(agent.clone(), stored.entries.clone())?;
+                let holds: Vec<HoldView> = account
+                    .holds()
+                    .keys()
+                    .filter_map(|txn| hold_view(&account, *txn))
+                    .collect();
+                copy.append(agent, 0, &stored.entries, &holds).await?;
+            }
+        }
+        Ok(Self { copy, real })
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DryStore {
+    async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
+        self.copy.load(agent).await
+    }
+    async fn append(
+        &self,
+        agent: &AgentId,
+        expected: u64,
+        entries: &[Entry],
+        holds: &[HoldView],
+    ) -> Result<u64, LedgerError> {
+        self.copy.append(agent, expected, entries, holds).await
+    }
+    async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+        self.copy.load_many(agents).await
+    }
+    async fn append_many(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        self.copy.append_many(batch).await
+    }
+    async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
+        self.copy.find(id).await
+    }
+    async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
+        self.copy.holds(state).await
+    }
+    async fn lease(
+        &self,
+        txn: TxnId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        self.copy.lease(txn, owner, now, until).await
+    }
+    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
+        self.copy.lease_of(txn).await
+    }
+    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
+        Ok(self.copy.ingested(content_hash).await? || self.real.ingested(content_hash).await?)
+    }
+    async fn mark_ingested(
+        &self,
+        content_hash: &str,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.copy.mark_ingested(content_hash, name, at).await
+    }
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        self.copy.agents().await
+    }
+}
+
+/// The marketplace of a dry run: issues and reverses everything, sends nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DryProvider;
+
+#[async_trait]
+impl RewardProvider for DryProvider {
+    async fn issue(&self, _txn: TxnId, _payload: &[u8]) -> Outcome {
+        Outcome::Issued {
+            reward_id: "dry-run".to_owned(),
+        }
+    }
+    async fn status(&self, _txn: TxnId) -> StatusOutcome {
+        StatusOutcome::Unknown {
+            reason: "dry run".to_owned(),
+        }
+    }
+    async fn reverse(&self, _reversal: TxnId, _of: TxnId) -> ReverseOutcome {
+        ReverseOutcome::Reversed
+    }
+}
