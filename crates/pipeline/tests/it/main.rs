@@ -3,6 +3,7 @@
 
 mod config;
 mod directory;
+mod run;
 
 use std::path::PathBuf;
 
