@@ -213,7 +213,10 @@ async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
     }
     match result {
         Ok(summary) => Ok(summary),
-        Err(PipelineError::Stopped { reason, summary }) => Err((reason, Some(*summary))),
+        Err(PipelineError::Stopped { reason, summary }) => Err((
+            format!("the run stopped before issuing: {reason}"),
+            Some(*summary),
+        )),
         Err(e) => Err((error_chain(&e), None)),
     }
 }

@@ -581,6 +581,20 @@ async fn issue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Like a real server, the simulator finishes a request whose client went away (killed,
+    // timed out): the work runs in its own task, which dropping this handler does not cancel.
+    tokio::spawn(process_issue(shared, kill, method, headers, body))
+        .await
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"))
+}
+
+async fn process_issue(
+    shared: Arc<Shared>,
+    kill: ConnKill,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (fault, down) = arrive(&shared, &method, "/v1/rewards/issue", &headers, &body);
     if down {
         return error(StatusCode::SERVICE_UNAVAILABLE, "down for maintenance");

@@ -4,6 +4,7 @@ mod audit;
 mod export;
 mod ledger;
 mod points;
+mod run;
 mod sim;
 
 use std::path::{Path, PathBuf};

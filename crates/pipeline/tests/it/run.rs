@@ -113,6 +113,10 @@ impl World {
     }
 
     pub(crate) fn pipeline_on(&self, store: Arc<dyn LedgerStore>) -> Pipeline {
+        Pipeline::new(self.parts(store))
+    }
+
+    pub(crate) fn parts(&self, store: Arc<dyn LedgerStore>) -> Parts {
         let clock: Arc<dyn Clock> = self.clock.clone();
         let tokens = TokenSource::new(
             &self.sim.token_url(),
@@ -140,7 +144,7 @@ impl World {
         );
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("source_platform".to_owned(), "Genesys Cloud CX".to_owned());
-        Pipeline::new(Parts {
+        Parts {
             settings: self.settings.clone(),
             sources: vec![Source {
                 pattern: self.dir.join("exports/*.csv"),
@@ -157,7 +161,7 @@ impl World {
                 policy: PayloadPolicy::default(),
                 recipient: None,
             },
-        })
+        }
     }
 
     pub(crate) fn audit_path(&self) -> PathBuf {
@@ -213,7 +217,7 @@ impl World {
     }
 }
 
-fn faults(text: &str) -> SimConfig {
+pub(crate) fn faults(text: &str) -> SimConfig {
     SimConfig {
         faults: FaultPlan::from_toml(text).unwrap(),
         ..SimConfig::default()

@@ -1,0 +1,143 @@
+//! Alert and audit sinks, and recipients sealed for the marketplace.
+
+use std::sync::{Arc, Mutex};
+
+use kudos_client::ReqwestTransport;
+use kudos_pipeline::{
+    Alert, AlertKind, AlertSink, FileDirectory, Pipeline, RecipientSettings, WebhookAlerts,
+};
+use kudos_privacy::{RecipientCipher, SecretString};
+use kudos_sim::SimConfig;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::run::{World, agent};
+
+#[tokio::test]
+async fn the_webhook_receives_each_alert_as_json() {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks/kudos",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let transport = ReqwestTransport::new(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let hook = WebhookAlerts::new(format!("http://{addr}/hooks/kudos"), Arc::new(transport));
+    let alert = Alert {
+        kind: AlertKind::InDoubt,
+        run_id: Uuid::from_u128(9),
+        message: "reward may have been issued".into(),
+        data: json!({"txn_id": "t-1", "agent": "ab12"}),
+    };
+    hook.alert(&alert).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [
+            json!({"kind": "in_doubt", "run_id": "00000000-0000-0000-0000-000000000009",
+            "message": "reward may have been issued", "data": {"txn_id": "t-1", "agent": "ab12"}})
+        ]
+    );
+    // An unreachable webhook does not fail anything (the log has the alert).
+    let gone = WebhookAlerts::new(
+        "http://127.0.0.1:9/nowhere",
+        Arc::new(
+            ReqwestTransport::new(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(1),
+            )
+            .unwrap(),
+        ),
+    );
+    gone.alert(&alert).await;
+}
+
+#[tokio::test]
+async fn recipients_travel_only_sealed_and_an_unknown_recipient_makes_no_hold() {
+    let w = World::new(
+        "recipient",
+        SimConfig {
+            recipient_key: Some("recipient-secret".into()),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let directory = w.dir.join("agents.csv");
+    std::fs::write(
+        &directory,
+        format!(
+            "agent_id,email,name\n{},ada@example.com,Ada Lovelace\n",
+            agent(1)
+        ),
+    )
+    .unwrap();
+    w.export(
+        "d.csv",
+        &[(1, "2026-03-02", 100.0), (2, "2026-03-02", 100.0)],
+    );
+    let mut parts = w.parts(w.store.clone());
+    parts.payload.recipient = Some(RecipientSettings {
+        cipher: RecipientCipher::new(&SecretString::from("recipient-secret")).unwrap(),
+        fields: vec!["email".into()],
+        directory: Arc::new(FileDirectory::load(&directory).unwrap()),
+    });
+    let s = w.run_on(&Pipeline::new(parts), "2026-03-10").await;
+    assert_eq!((s.holds, s.issued, s.alerts), (1, 1, 1), "{s:?}");
+    let rewards = w.sim.rewards();
+    assert_eq!(
+        rewards[0].recipient,
+        Some(Ok(json!({"email": "ada@example.com"}))),
+        "only the configured field, and the marketplace can open it"
+    );
+    for r in w.sim.requests() {
+        assert!(
+            !r.body.contains("ada@example.com") && !r.body.contains("Lovelace"),
+            "{}",
+            r.body
+        );
+    }
+    let alerts = std::fs::read_to_string(w.audit_path()).unwrap();
+    assert!(!alerts.contains("ada@"));
+    assert_eq!(w.holds(kudos_ledger::HoldState::Open).await.len(), 0);
+    assert_eq!(
+        w.balance(2, "2026-03-10").await,
+        100,
+        "agent 2 keeps the points"
+    );
+}
+
+#[cfg(feature = "object-store")]
+#[tokio::test]
+async fn the_object_store_sink_writes_one_verifiable_object_per_run() {
+    use kudos_pipeline::{AuditSink as _, ObjectStoreAudit, verify};
+    let dir = crate::run::scratch("object-store");
+    let url = format!("file://{}", dir.join("audit").display());
+    std::fs::create_dir_all(dir.join("audit")).unwrap();
+    for run in 1..=2u128 {
+        let mut sink = ObjectStoreAudit::from_url(&url, Uuid::from_u128(run)).unwrap();
+        for i in 0..3 {
+            sink.append("step", json!({"i": i})).await.unwrap();
+        }
+    }
+    for run in 1..=2u128 {
+        let object = dir
+            .join("audit")
+            .join(format!("{}.jsonl", Uuid::from_u128(run)));
+        let report = verify(&object).unwrap();
+        assert_eq!((report.runs, report.records), (1, 3));
+    }
+    assert!(ObjectStoreAudit::from_url("nope://x", Uuid::nil()).is_err());
+}
