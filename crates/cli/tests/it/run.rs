@@ -160,11 +160,25 @@ async fn run_prints_the_summary_last_and_a_second_run_issues_nothing() {
     assert_eq!((n(&again, "records"), n(&again, "issued")), (0, 0));
     assert_eq!(s.sim.rewards().len(), 2);
 
+    // Even at debug level, no secret and no agent id reaches the log.
+    s.export("more.csv", &[(3, 100.0)]);
+    let mut c = s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"]);
+    c.env("KUDOS_LOG", "debug");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(n(&last_line(&out), "issued"), 1);
+    let log = text(&out.stderr);
+    assert!(log.contains("DEBUG"), "{log}");
+    for secret in ["kudos-sim-secret", "pseudonym-key", "Bearer", &agent(3)] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+
     let verify = s
         .kudos(&["audit", "verify", "--config", "kudos.toml"])
         .await;
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
-    assert_eq!(n(&last_line(&verify), "runs"), 2);
+    assert_eq!(n(&last_line(&verify), "runs"), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
