@@ -101,6 +101,11 @@ fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("sqlite: {what}"), e)
 }
 
+/// Whether SQLite said "busy" or "locked" (another connection holds the lock).
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5" | "6")))
+}
+
 /// Instants as fixed-width RFC 3339 text, so that text order is time order.
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -129,11 +134,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(options)
-            .await
-            .map_err(|e| LedgerError::store(format!("sqlite: cannot open {url}"), e))?;
+        // Several processes opening a new file at once race to switch it to WAL; SQLite
+        // answers SQLITE_BUSY to the losers without waiting, so opening retries briefly.
+        let mut wait = Duration::from_millis(10);
+        let mut tries = 0;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && tries < 60 => {
+                    tries += 1;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(250));
+                }
+                Err(e) => {
+                    return Err(LedgerError::store(format!("sqlite: cannot open {url}"), e));
+                }
+            }
+        };
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
