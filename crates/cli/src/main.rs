@@ -6,6 +6,8 @@
 //! 3 finished, with rows rejected or rewards rejected, in doubt or in review.
 
 mod audit;
+#[cfg(feature = "sim")]
+mod demo;
 mod export;
 mod ledger;
 mod output;
@@ -28,6 +30,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The daily batch on bundled sample data, told in words: no network, server or configuration needed.
+    #[cfg(feature = "sim")]
+    Demo(demo::DemoArgs),
     /// Read workforce exports.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -82,6 +87,8 @@ fn main() -> ExitCode {
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),
+        #[cfg(feature = "sim")]
+        Command::Demo(args) => demo::run(&args).into(),
         Command::Run(args) => run::run(&args).into(),
         Command::Review(args) => run::review(&args).into(),
         #[cfg(feature = "sim")]

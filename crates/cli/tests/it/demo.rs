@@ -1,0 +1,51 @@
+//! `kudos demo`: the first command a new user runs.
+
+use crate::{kudos, text};
+
+#[test]
+fn the_demo_tells_what_happened_and_ends_with_the_summary() {
+    let out = kudos(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for said in [
+        "agent_performance_export.csv: 53 records, 0 rows rejected",
+        "names and e-mail addresses in it: they were dropped",
+        "agent …0001: +134 (adherence-bonus +10, calls-answered +79, csat-excellent +60, exception-penalty -15); balance now 54",
+        "agent …0002: +22",
+        "issued after 2 requests: the marketplace answered 503 first",
+        "the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two",
+        "rejected by the marketplace",
+        "no agent id, name or e-mail address in any of them",
+        "it verifies",
+    ] {
+        assert!(stdout.contains(said), "{said:?} not in:\n{stdout}");
+    }
+    assert_eq!(
+        stdout.matches("issued on the first request").count(),
+        3,
+        "{stdout}"
+    );
+    for pii in ["Jordan", "jordan.reyes@example.com", "Okafor"] {
+        assert!(!stdout.contains(pii), "{pii} printed");
+    }
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            &summary["records"],
+            &summary["holds"],
+            &summary["issued"],
+            &summary["rejected"],
+            &summary["released"],
+            &summary["alerts"]
+        ),
+        (
+            &167.into(),
+            &6.into(),
+            &5.into(),
+            &1.into(),
+            &1.into(),
+            &1.into()
+        ),
+        "{summary}"
+    );
+}
