@@ -69,6 +69,7 @@ pub(crate) struct World {
     pub(crate) alerts: Arc<Captured>,
     pub(crate) settings: RunConfig,
     pub(crate) max_retries: u32,
+    pub(crate) read_timeout: Duration,
 }
 
 pub(crate) fn scratch(name: &str) -> PathBuf {
@@ -95,6 +96,7 @@ impl World {
                 ..RunConfig::default()
             },
             max_retries: 2,
+            read_timeout: Duration::from_millis(800),
             dir,
         }
     }
@@ -136,9 +138,7 @@ impl World {
                 backoff_cap: Duration::from_millis(20),
                 ..HttpProviderConfig::default()
             },
-            Arc::new(
-                ReqwestTransport::new(Duration::from_secs(2), Duration::from_millis(800)).unwrap(),
-            ),
+            Arc::new(ReqwestTransport::new(Duration::from_secs(2), self.read_timeout).unwrap()),
             Arc::new(tokens),
             clock.clone(),
         );
@@ -740,4 +740,45 @@ pub(crate) fn header(r: &kudos_sim::RecordedRequest, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
         .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_renews_its_leases_so_another_run_leaves_its_holds_alone() {
+    let mut w = World::new(
+        "lease-renewal",
+        faults(
+            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'delay'\ndelay_ms = 2500",
+        ),
+    )
+    .await;
+    w.settings.lease_secs = 3; // renewed every second
+    w.read_timeout = Duration::from_secs(10);
+    w.export("d.csv", &[(1, "2026-03-02", 100.0)]);
+    let slow = w.pipeline();
+    let first = async { w.run_on(&slow, "2026-03-10").await };
+    let meanwhile = async {
+        // Wait until the slow run's request is in flight, then let the lease it took lapse on
+        // the clock — but only after its renewal pushed it further out.
+        while w.issue_requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        w.clock.advance(TimeDelta::seconds(2));
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        w.clock.advance(TimeDelta::seconds(2));
+        w.run("2026-03-10").await
+    };
+    let (a, b) = tokio::join!(first, meanwhile);
+    assert_eq!((a.holds, a.issued), (1, 1), "{a:?}");
+    assert_eq!((b.recovered, b.holds, b.issued), (0, 0, 0), "{b:?}");
+    let lookups = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(
+        lookups, 0,
+        "the second run did not touch a hold under a live lease"
+    );
+    assert_eq!(w.sim.rewards().len(), 1);
 }
