@@ -459,6 +459,15 @@ type Wiring = (
     Box<dyn AuditSink>,
 );
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One file read in the ingest step.
 struct Ingested {
     name: String,
@@ -536,9 +545,11 @@ impl Run<'_> {
             json!({"as_of": self.as_of.to_string(), "dry_run": self.dry_run}),
         )
         .await?;
-        let renewer = self.spawn_renewer();
+        // Stops renewing when the run ends — or when its future is dropped (a caller's timeout,
+        // a shutdown): a dropped run's leases then lapse, and the next run takes its holds up.
+        let renewer = AbortOnDrop(self.spawn_renewer());
         let result = self.steps().await;
-        renewer.abort();
+        drop(renewer);
         self.lapse_leases().await;
         let summary = self.counts.summary(self.run_id);
         match result {
