@@ -4,6 +4,7 @@
 mod config;
 mod directory;
 mod run;
+mod simulation;
 mod sinks;
 
 use std::path::PathBuf;

@@ -1,0 +1,203 @@
+//! The end-to-end measurement (a one-shot command, not a criterion loop): a full daily batch
+//! for many agents against the simulator with a fixed latency per reward request.
+//!
+//! Prints the wall time of the issuing stage against its latency bound (rewards × latency /
+//! `max_in_flight`), the time of the stages before issuing against parsing the same export
+//! alone, and the process's peak memory.
+//!
+//! ```sh
+//! cargo run --release -p kudos-benches --bin e2e -- [AGENTS=20000] [LATENCY_MS=5] [IN_FLIGHT=16]
+//! ```
+
+#![allow(
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    clippy::cast_precision_loss,
+    reason = "a measurement program: it reads the wall clock and prints figures"
+)]
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, TokenSource};
+use kudos_core::{Clock, Day, SystemClock};
+use kudos_ledger::LedgerStore;
+use kudos_pipeline::{
+    LogAlerts, NullAudit, Parts, PayloadSettings, Pipeline, Progress, RunConfig, RunOptions, Source,
+};
+use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
+use kudos_sim::{FaultPlan, SimConfig, Simulator};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Records when each step starts.
+#[derive(Default)]
+struct Steps(Mutex<Vec<(&'static str, Instant)>>);
+
+impl Progress for Steps {
+    fn step(&self, name: &'static str, _total: Option<u64>) {
+        if let Ok(mut s) = self.0.lock() {
+            s.push((name, Instant::now()));
+        }
+    }
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Error> {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let agents = args.first().copied().unwrap_or(20_000);
+    let latency = args.get(1).copied().unwrap_or(5);
+    let in_flight = args.get(2).copied().unwrap_or(16);
+
+    let dir = std::env::temp_dir().join(format!("kudos-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("exports"))?;
+    // Three days of two metrics per agent; every agent earns one reward (100..=199 points).
+    let mut csv = String::from("agent_id,date,metric,value\n");
+    for a in 0..agents {
+        let id = format!("a1b2c3d4-0000-4000-8000-{a:012}");
+        for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
+            let _ = writeln!(csv, "{id},{day},sales,{}", 35 + a % 20);
+            let _ = writeln!(csv, "{id},{day},aht_secs,{}", 200 + a % 100);
+        }
+    }
+    let export = dir.join("exports/day.csv");
+    std::fs::write(&export, &csv)?;
+    let rows = agents * 6;
+
+    // Parsing alone, the baseline of the stages before issuing.
+    let t = Instant::now();
+    let mut parsed = 0u64;
+    for r in kudos_wfm::open(&export, &kudos_wfm::ParseOptions::default())? {
+        r?;
+        parsed += 1;
+    }
+    let parse_alone = t.elapsed();
+
+    let plan = format!(
+        "[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'delay'\ndelay_ms = {latency}\n"
+    );
+    let sim = Simulator::start(SimConfig {
+        faults: FaultPlan::from_toml(&plan)?,
+        ..SimConfig::default()
+    })
+    .await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    std::fs::write(dir.join("secret"), "kudos-sim-secret")?;
+    let provider = HttpRewardProvider::new(
+        HttpProviderConfig {
+            base_url: sim.base_url(),
+            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
+            ..HttpProviderConfig::default()
+        },
+        Arc::new(ReqwestTransport::new(
+            Duration::from_secs(10),
+            Duration::from_secs(45),
+        )?),
+        Arc::new(TokenSource::new(
+            &sim.token_url(),
+            "kudos-sim-client",
+            SecretSource::File(dir.join("secret")),
+            clock.clone(),
+            Duration::from_secs(10),
+            Duration::from_secs(45),
+        )?),
+        clock.clone(),
+    );
+    let store: Arc<dyn LedgerStore> = Arc::new(
+        kudos_store_sqlite::SqliteStore::open(&format!(
+            "sqlite://{}",
+            dir.join("kudos.db").display()
+        ))
+        .await?,
+    );
+    let rules = kudos_rules::RuleSet::from_toml(
+        "window_days = 90\n[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
+         [[rule]]\nid = 'aht'\nmetric = 'aht_secs'\nbands = [{ from = 0, to = 240, points = 1 }]\n\
+         [[tier]]\nid = 'voucher'\nreward_type = 'gift_card_10_usd'\nthreshold = 100\n",
+    )?;
+    let pipeline = Pipeline::new(Parts {
+        settings: RunConfig {
+            max_in_flight: usize::try_from(in_flight)?,
+            ..RunConfig::default()
+        },
+        sources: vec![Source {
+            pattern: dir.join("exports/*.csv"),
+            options: kudos_wfm::ParseOptions::default(),
+        }],
+        rules,
+        store,
+        provider: Arc::new(provider),
+        alerts: Arc::new(LogAlerts),
+        clock,
+        payload: PayloadSettings {
+            pseudonyms: Pseudonymizer::new(SecretString::from("bench key")),
+            metadata: Default::default(),
+            policy: PayloadPolicy::default(),
+            recipient: None,
+        },
+    });
+    let steps = Steps::default();
+    let start = Instant::now();
+    let summary = pipeline
+        .run(
+            Box::new(NullAudit::new(uuid::Uuid::now_v7())),
+            RunOptions {
+                as_of: Day::parse("2026-03-10")?,
+                dry_run: false,
+            },
+            &steps,
+        )
+        .await?;
+    let total = start.elapsed();
+    let marks = steps.0.lock().map(|s| s.clone()).unwrap_or_default();
+    let at = |name: &str| marks.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
+    let issue_start = at("issue").unwrap_or(start);
+    let before_issue = issue_start - start;
+    let issuing = total - (issue_start - start);
+    let bound =
+        Duration::from_secs_f64(summary.issued as f64 * latency as f64 / 1000.0 / in_flight as f64);
+    println!(
+        "agents {agents}, rows {rows} (parsed {parsed}), latency {latency} ms, max_in_flight {in_flight}"
+    );
+    println!(
+        "rewards issued {} (holds {}), total wall {:.2?}",
+        summary.issued, summary.holds, total
+    );
+    println!(
+        "issuing: {:.2?} vs latency bound {:.2?} = {:.2}x",
+        issuing,
+        bound,
+        issuing.as_secs_f64() / bound.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "before issuing (recover, ingest, points, accrue, clawback, thresholds): {:.2?} vs parsing alone {:.2?} = {:.1}x",
+        before_issue,
+        parse_alone,
+        before_issue.as_secs_f64() / parse_alone.as_secs_f64().max(1e-9)
+    );
+    for w in marks.windows(2) {
+        println!("  {:<9} {:.2?}", w[0].0, w[1].1 - w[0].1);
+    }
+    if let Some((name, t)) = marks.last() {
+        println!("  {name:<9} {:.2?}", start + total - *t);
+    }
+    println!("peak memory (VmHWM) {:.1} MiB", peak_rss_mib());
+    assert_eq!(summary.issued, agents, "every agent earned one reward");
+    assert_eq!(sim.rewards().len() as u64, agents);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
