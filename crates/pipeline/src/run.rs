@@ -801,6 +801,10 @@ impl Run<'_> {
                     tracing::info!(file = %name, "already ingested; skipped");
                     continue;
                 }
+                // A file an earlier run took only in part (it had rows after that run's day):
+                // take only the rows after that day now, so re-reading it never reverts a
+                // restatement that a newer file made in between.
+                let taken_through = self.taken_through(&hash).await?;
                 let mut file = Ingested {
                     name: name.clone(),
                     hash,
@@ -834,6 +838,9 @@ impl Run<'_> {
                                 .await;
                         }
                     };
+                    if taken_through.is_some_and(|through| record.day <= through) {
+                        continue;
+                    }
                     if record.day > self.as_of {
                         file.future += 1;
                         continue;
@@ -901,6 +908,25 @@ impl Run<'_> {
         Ok((files, work))
     }
 
+    /// The day through which an earlier run took a file in part, if one did: the latest
+    /// `{hash}@{day}` mark on or before the run's day (looked for only when `{hash}@partial`
+    /// exists). A run for an earlier day than the one that took the file in part finds none,
+    /// and reads the file whole, as before.
+    async fn taken_through(&self, hash: &str) -> Result<Option<Day>, PipelineError> {
+        if !self.store.ingested(&format!("{hash}@partial")).await? {
+            return Ok(None);
+        }
+        let mut day = self.as_of;
+        for _ in 0..3660 {
+            if self.store.ingested(&format!("{hash}@{day}")).await? {
+                return Ok(Some(day));
+            }
+            let Ok(before) = day.add_days(-1) else { break };
+            day = before;
+        }
+        Ok(None)
+    }
+
     async fn stop<T>(
         &self,
         kind: AlertKind,
@@ -951,8 +977,26 @@ impl Run<'_> {
             self.progress.advance(chunk.len() as u64);
         }
         for file in files {
-            // A file with future rows is taken again later; one whose accruals failed too.
-            if file.future > 0 || failed > 0 {
+            // A file whose accruals failed is taken again, whole, by the next run.
+            if failed > 0 {
+                continue;
+            }
+            if file.future > 0 {
+                // Taken through the run's day; the rest waits (see `taken_through`).
+                let now = self.now();
+                self.store
+                    .mark_ingested(&format!("{}@{}", file.hash, self.as_of), &file.name, now)
+                    .await?;
+                self.store
+                    .mark_ingested(&format!("{}@partial", file.hash), &file.name, now)
+                    .await?;
+                self.audit(
+                    "file_ingested_in_part",
+                    json!({"file": file.name, "sha256": file.hash, "records": file.records,
+                        "rejected_rows": file.rejected, "future_rows": file.future,
+                        "through": self.as_of.to_string()}),
+                )
+                .await?;
                 continue;
             }
             self.store

@@ -616,7 +616,7 @@ async fn records_after_as_of_wait_and_the_file_is_taken_again_later() {
     let s = w.run("2026-03-05").await;
     assert_eq!(
         (s.records, s.future_rows, s.holds, s.issued),
-        (2, 0, 1, 1),
+        (1, 0, 1, 1),
         "{s:?}"
     );
     assert_eq!(
@@ -781,4 +781,29 @@ async fn a_run_renews_its_leases_so_another_run_leaves_its_holds_alone() {
         "the second run did not touch a hold under a live lease"
     );
     assert_eq!(w.sim.rewards().len(), 1);
+}
+
+#[tokio::test]
+async fn a_file_taken_in_part_never_reverts_a_newer_restatement() {
+    let w = World::new("partial", SimConfig::default()).await;
+    // a.csv has a row for a later day, so it is taken in part; b.csv restates a.csv's day.
+    w.export(
+        "a.csv",
+        &[(1, "2026-03-02", 100.0), (1, "2026-03-05", 10.0)],
+    );
+    w.export("b.csv", &[(1, "2026-03-02", 50.0)]);
+    let s = w.run("2026-03-03").await;
+    assert_eq!((s.records, s.future_rows), (2, 1), "{s:?}");
+    assert_eq!(w.balance(1, "2026-03-03").await, 50);
+    // The next runs read a.csv again for its waiting row — and only for it.
+    let s = w.run("2026-03-04").await;
+    assert_eq!((s.records, s.future_rows), (0, 1), "{s:?}");
+    assert_eq!(
+        w.balance(1, "2026-03-04").await,
+        50,
+        "the restatement stands"
+    );
+    let s = w.run("2026-03-05").await;
+    assert_eq!((s.records, s.future_rows), (1, 0), "{s:?}");
+    assert_eq!(w.balance(1, "2026-03-05").await, 60);
 }
