@@ -117,13 +117,19 @@ async fn main() -> Result<(), Error> {
         )?),
         clock.clone(),
     );
-    let store: Arc<dyn LedgerStore> = Arc::new(
-        kudos_store_sqlite::SqliteStore::open(&format!(
-            "sqlite://{}",
-            dir.join("kudos.db").display()
-        ))
-        .await?,
-    );
+    // `KUDOS_E2E_STORE=memory` measures without the store's durable writes.
+    let store: Arc<dyn LedgerStore> = if std::env::var("KUDOS_E2E_STORE").as_deref() == Ok("memory")
+    {
+        Arc::new(kudos_ledger::MemoryStore::new())
+    } else {
+        Arc::new(
+            kudos_store_sqlite::SqliteStore::open(&format!(
+                "sqlite://{}",
+                dir.join("kudos.db").display()
+            ))
+            .await?,
+        )
+    };
     let rules = kudos_rules::RuleSet::from_toml(
         "window_days = 90\n[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
          [[rule]]\nid = 'aht'\nmetric = 'aht_secs'\nbands = [{ from = 0, to = 240, points = 1 }]\n\
