@@ -168,6 +168,23 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         until: DateTime<Utc>,
     ) -> Result<bool, LedgerError>;
 
+    /// Leases several holds at once, as [`lease`](LedgerStore::lease) would each (in order);
+    /// returns which were leased. The default leases them one by one; a store may use one
+    /// transaction.
+    async fn lease_many(
+        &self,
+        txns: &[TxnId],
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, LedgerError> {
+        let mut out = Vec::with_capacity(txns.len());
+        for txn in txns {
+            out.push(self.lease(*txn, owner, now, until).await?);
+        }
+        Ok(out)
+    }
+
     /// The lease on a hold, if any (lapsed or not).
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError>;
 
@@ -212,6 +229,9 @@ macro_rules! forward {
             }
             async fn lease(&self, txn: TxnId, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, LedgerError> {
                 (**self).lease(txn, owner, now, until).await
+            }
+            async fn lease_many(&self, txns: &[TxnId], owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<bool>, LedgerError> {
+                (**self).lease_many(txns, owner, now, until).await
             }
             async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
                 (**self).lease_of(txn).await

@@ -327,6 +327,33 @@ pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
             .map(|l| l.owner),
         Some("run-a".to_owned())
     );
+    let unknown = TxnId::from_uuid(uuid::Uuid::from_u128(0xdead));
+    assert_eq!(
+        store
+            .lease_many(
+                &[txn, unknown],
+                "run-b",
+                t0 + TimeDelta::seconds(30),
+                t0 + TimeDelta::seconds(90)
+            )
+            .await
+            .expect("lease_many"),
+        [false, false],
+        "leasing many: a live lease excludes, an unknown hold is not leased"
+    );
+    assert_eq!(
+        store
+            .lease_many(
+                &[txn],
+                "run-a",
+                t0 + TimeDelta::seconds(20),
+                t0 + TimeDelta::seconds(80)
+            )
+            .await
+            .expect("lease_many"),
+        [true],
+        "the owner renews many"
+    );
     assert!(
         !store
             .lease(txn, "run-b", t0 + TimeDelta::seconds(79), until)

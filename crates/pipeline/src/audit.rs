@@ -130,6 +130,22 @@ pub trait AuditSink: Send + std::fmt::Debug {
         event: &str,
         data: serde_json::Value,
     ) -> Result<AuditRecord, AuditError>;
+
+    /// Appends several records, in order; returns once all are durable. The default appends
+    /// them one by one; a sink may write them together.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`]; the chain advances only past what was written.
+    async fn append_many(
+        &mut self,
+        records: Vec<(&'static str, serde_json::Value)>,
+    ) -> Result<(), AuditError> {
+        for (event, data) in records {
+            self.append(event, data).await?;
+        }
+        Ok(())
+    }
 }
 
 /// An audit sink that keeps nothing: for `--dry-run`, which must write nothing.
@@ -173,6 +189,13 @@ impl AuditSink for AuditLog {
         data: serde_json::Value,
     ) -> Result<AuditRecord, AuditError> {
         AuditLog::append(self, event, data)
+    }
+
+    async fn append_many(
+        &mut self,
+        records: Vec<(&'static str, serde_json::Value)>,
+    ) -> Result<(), AuditError> {
+        AuditLog::append_many(self, records).map(|_| ())
     }
 }
 
@@ -240,6 +263,41 @@ impl AuditLog {
         })?;
         self.chain.advance(&record);
         Ok(record)
+    }
+}
+
+impl AuditLog {
+    /// Appends several records with one write and one sync: whole lines in one `O_APPEND`
+    /// write, so concurrent writers still never tear a line.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`]; the chain is not advanced then.
+    pub fn append_many(
+        &mut self,
+        records: Vec<(&'static str, serde_json::Value)>,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let io = |error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        };
+        let mut chain = self.chain.clone();
+        let mut bytes = Vec::new();
+        let mut out = Vec::with_capacity(records.len());
+        for (event, data) in records {
+            let record = chain.next(event, data);
+            serde_json::to_writer(&mut bytes, &record).map_err(|e| io(std::io::Error::other(e)))?;
+            bytes.push(b'\n');
+            chain.advance(&record);
+            out.push(record);
+        }
+        if bytes.is_empty() {
+            return Ok(out);
+        }
+        self.file.write_all(&bytes).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.chain = chain;
+        Ok(out)
     }
 }
 

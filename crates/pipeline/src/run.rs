@@ -494,6 +494,22 @@ struct Run<'a> {
     progress: &'a dyn Progress,
 }
 
+/// A hold made this round, about to be sent.
+struct Made {
+    agent: AgentId,
+    txn: TxnId,
+    tier: Tier,
+    payload: Vec<u8>,
+}
+
+/// A marketplace answer, to settle.
+struct Answered {
+    agent: AgentId,
+    txn: TxnId,
+    attempts: u32,
+    outcome: Outcome,
+}
+
 /// How an agent's issuing went on: issue the next reward or stop for this run.
 enum Next {
     Continue,
@@ -513,6 +529,13 @@ impl Run<'_> {
 
     async fn audit(&self, event: &str, data: Value) -> Result<(), PipelineError> {
         self.audit.lock().await.append(event, data).await?;
+        Ok(())
+    }
+
+    async fn audit_many(&self, records: Vec<(&'static str, Value)>) -> Result<(), PipelineError> {
+        if !records.is_empty() {
+            self.audit.lock().await.append_many(records).await?;
+        }
         Ok(())
     }
 
@@ -623,11 +646,9 @@ impl Run<'_> {
                     .iter()
                     .copied()
                     .collect();
-                for txn in held {
-                    let now = clock.now();
-                    if let Err(e) = store.lease(txn, &owner, now, now + length).await {
-                        tracing::warn!(%txn, "cannot renew a lease: {e}");
-                    }
+                let now = clock.now();
+                if let Err(e) = store.lease_many(&held, &owner, now, now + length).await {
+                    tracing::warn!(holds = held.len(), "cannot renew leases: {e}");
                 }
             }
         })
@@ -647,11 +668,9 @@ impl Run<'_> {
             std::mem::take(&mut *self.leases.lock().unwrap_or_else(PoisonError::into_inner))
                 .into_iter()
                 .collect();
-        for txn in held {
-            let now = self.now();
-            if let Err(e) = self.store.lease(txn, &self.owner, now, now).await {
-                tracing::warn!(%txn, "cannot end a lease: {e}");
-            }
+        let now = self.now();
+        if let Err(e) = self.store.lease_many(&held, &self.owner, now, now).await {
+            tracing::warn!(holds = held.len(), "cannot end leases: {e}");
         }
     }
 
@@ -1118,42 +1137,54 @@ impl Run<'_> {
 
     // ---------------------------------------------------------------- thresholds, holds, issue
 
+    /// Issues in rounds: every agent without an unresolved hold gets a hold for its highest
+    /// affordable tier (made and leased in batches), the round's requests go out
+    /// `max_in_flight` at a time, the answers are settled in batches; the agents whose reward
+    /// was issued go round again, up to `max_rewards_per_agent_per_run` rounds.
     async fn issue(&self, agents: &[AgentId]) -> Result<(), PipelineError> {
-        // Who can afford a tier and has no unresolved hold.
-        let mut due = Vec::new();
-        for chunk in agents.chunks(BATCH) {
-            let stored = self.store.load_many(chunk).await?;
-            for (agent, stored) in chunk.iter().zip(stored) {
-                let account = Account::from_entries(agent.clone(), stored.entries)?;
-                if account.unresolved_hold().is_none()
-                    && self
-                        .p
-                        .rules
-                        .tier_for(account.balance(self.as_of).balance)
-                        .is_some()
-                {
-                    due.push(agent.clone());
-                }
-            }
-        }
-        self.progress.step("issue", Some(due.len() as u64));
+        self.progress.step("issue", None);
         let in_flight = self.p.settings.max_in_flight.max(1);
-        let not_sent: Mutex<Vec<(AgentId, TxnId)>> = Mutex::new(Vec::new());
-        let mut results = futures_util::stream::iter(due.iter())
-            .map(|agent| {
-                let span = tracing::info_span!("agent", agent = %self.pseudonym(agent));
-                self.issue_for(agent, &not_sent).instrument(span)
-            })
-            .buffer_unordered(in_flight);
-        while let Some(result) = results.next().await {
-            result?;
-            self.progress.advance(1);
+        let mut due: Vec<AgentId> = agents.to_vec();
+        let mut not_sent: Vec<(AgentId, TxnId)> = Vec::new();
+        for _ in 0..self.p.settings.max_rewards_per_agent_per_run {
+            let made = self.make_holds(&due).await?;
+            if made.is_empty() {
+                break;
+            }
+            let answers: Vec<Answered> = futures_util::stream::iter(made)
+                .map(|m| {
+                    let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
+                    async move {
+                        let outcome = self.provider.issue(m.txn, &m.payload).await;
+                        self.progress.advance(1);
+                        Answered {
+                            agent: m.agent,
+                            txn: m.txn,
+                            attempts: 1,
+                            outcome,
+                        }
+                    }
+                    .instrument(span)
+                })
+                .buffer_unordered(in_flight)
+                .collect()
+                .await;
+            not_sent.extend(
+                answers
+                    .iter()
+                    .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+                    .map(|a| (a.agent.clone(), a.txn)),
+            );
+            due = self
+                .settle_many(answers, false)
+                .await?
+                .into_iter()
+                .filter_map(|(agent, next)| matches!(next, Next::Continue).then_some(agent))
+                .collect();
         }
-        drop(results);
         // What could not be sent gets one more try at the end of the run.
-        let waiting = std::mem::take(&mut *not_sent.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut still = 0u64;
-        for (agent, txn) in waiting {
+        let mut again = Vec::new();
+        for (agent, txn) in not_sent {
             let account = self.ledger.account(&agent).await?;
             let Some(hold) = account.holds().get(&txn) else {
                 continue;
@@ -1161,17 +1192,19 @@ impl Run<'_> {
             if hold.state != HoldState::Open {
                 continue;
             }
-            let payload = hold.payload.clone();
-            let attempts = hold.attempts;
-            let outcome = self.provider.issue(txn, &payload).await;
-            if matches!(outcome, Outcome::NotSent { .. }) {
-                still += 1;
-            }
-            let span = tracing::info_span!("reward", %txn, agent = %self.pseudonym(&agent));
-            self.settle(&agent, txn, attempts + 1, outcome, false)
-                .instrument(span)
-                .await?;
+            let outcome = self.provider.issue(txn, &hold.payload).await;
+            again.push(Answered {
+                agent,
+                txn,
+                attempts: hold.attempts + 1,
+                outcome,
+            });
         }
+        let still = again
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+            .count();
+        self.settle_many(again, false).await?;
         if still > 0 {
             self.alert(
                 AlertKind::CircuitOpen,
@@ -1183,105 +1216,95 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// One agent: the highest affordable tier, then again after it settles, up to
-    /// `max_rewards_per_agent_per_run`.
-    async fn issue_for(
-        &self,
-        agent: &AgentId,
-        not_sent: &Mutex<Vec<(AgentId, TxnId)>>,
-    ) -> Result<(), PipelineError> {
-        for _ in 0..self.p.settings.max_rewards_per_agent_per_run {
-            let account = self.ledger.account(agent).await?;
-            if account.unresolved_hold().is_some() {
-                return Ok(());
-            }
-            let balance = account.balance(self.as_of).balance;
-            let Some(tier) = self.p.rules.tier_for(balance) else {
-                return Ok(());
-            };
-            let txn = TxnId::generate(self.p.clock.as_ref());
-            let span = tracing::info_span!("reward", %txn, tier = %tier.id());
-            match self
-                .hold_and_send(agent, tier, txn, not_sent)
-                .instrument(span)
-                .await?
-            {
-                Next::Continue => {}
-                Next::Stop => return Ok(()),
-            }
-        }
-        Ok(())
-    }
-
-    async fn hold_and_send(
-        &self,
-        agent: &AgentId,
-        tier: &Tier,
-        txn: TxnId,
-        not_sent: &Mutex<Vec<(AgentId, TxnId)>>,
-    ) -> Result<Next, PipelineError> {
-        let who = self.pseudonym(agent);
-        let payload = match self.payload(agent, tier, txn) {
-            Ok(p) => p,
-            Err(reason) => {
-                self.alert(
-                    AlertKind::PayloadRefused,
-                    format!("no reward request for tier {}: {reason}", tier.id()),
-                    json!({"agent": who, "tier": tier.id()}),
-                )
-                .await;
-                return Ok(Next::Stop);
-            }
-        };
-        let made = self
-            .ledger
-            .execute(
-                agent,
-                Command::Hold {
+    /// Holds for the highest affordable tier of each of `agents` that has no unresolved hold:
+    /// made, leased and audited in batches, before any request is sent.
+    async fn make_holds(&self, agents: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
+        let mut out = Vec::new();
+        for chunk in agents.chunks(BATCH) {
+            let stored = self.store.load_many(chunk).await?;
+            let mut work = Vec::new();
+            let mut made = Vec::new();
+            for (agent, stored) in chunk.iter().zip(stored) {
+                let account = Account::from_entries(agent.clone(), stored.entries)?;
+                if account.unresolved_hold().is_some() {
+                    continue;
+                }
+                let Some(tier) = self.p.rules.tier_for(account.balance(self.as_of).balance) else {
+                    continue;
+                };
+                let txn = TxnId::generate(self.p.clock.as_ref());
+                let payload = match self.payload(agent, tier, txn) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        self.alert(
+                            AlertKind::PayloadRefused,
+                            format!("no reward request for tier {}: {reason}", tier.id()),
+                            json!({"agent": self.pseudonym(agent), "tier": tier.id()}),
+                        )
+                        .await;
+                        continue;
+                    }
+                };
+                work.push((
+                    agent.clone(),
+                    vec![Command::Hold {
+                        txn,
+                        day: self.as_of,
+                        tier: tier.clone(),
+                        payload: payload.clone(),
+                    }],
+                ));
+                made.push(Made {
+                    agent: agent.clone(),
                     txn,
-                    day: self.as_of,
                     tier: tier.clone(),
-                    payload: payload.clone(),
-                },
-            )
-            .await;
-        match made {
-            Ok(_) => {}
-            // Another run got there first, or the balance moved: nothing to do here.
-            Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {
-                return Ok(Next::Stop);
+                    payload,
+                });
             }
-            Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
-            Err(e) => {
-                self.alert(
-                    AlertKind::LedgerError,
-                    format!("cannot hold tier {}: {}", tier.id(), redact(&e, agent)),
-                    json!({"agent": who, "tier": tier.id()}),
-                )
-                .await;
-                return Ok(Next::Stop);
+            if work.is_empty() {
+                continue;
             }
+            let results = self.ledger.execute_many(&work).await?;
+            let mut kept = Vec::with_capacity(made.len());
+            for (m, result) in made.into_iter().zip(results) {
+                match result {
+                    Ok(_) => kept.push(m),
+                    // Another run got there first, or the balance moved: nothing to do here.
+                    Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {}
+                    Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
+                    Err(e) => {
+                        self.alert(
+                            AlertKind::LedgerError,
+                            format!("cannot hold tier {}: {}", m.tier.id(), redact(&e, &m.agent)),
+                            json!({"agent": self.pseudonym(&m.agent), "tier": m.tier.id()}),
+                        )
+                        .await;
+                    }
+                }
+            }
+            let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
+            let now = self.now();
+            self.store
+                .lease_many(&txns, &self.owner, now, now + self.lease_len())
+                .await?;
+            for txn in &txns {
+                self.hold_lease(*txn);
+            }
+            self.add(C::Holds, kept.len() as u64);
+            let records = kept
+                .iter()
+                .map(|m| {
+                    (
+                        "hold_made",
+                        json!({"txn_id": m.txn, "agent": self.pseudonym(&m.agent), "tier": m.tier.id(),
+                            "reward_type": m.tier.reward_type(), "cost": m.tier.cost(), "day": self.as_of.to_string()}),
+                    )
+                })
+                .collect();
+            self.audit_many(records).await?;
+            out.extend(kept);
         }
-        let now = self.now();
-        self.store
-            .lease(txn, &self.owner, now, now + self.lease_len())
-            .await?;
-        self.hold_lease(txn);
-        self.bump(C::Holds);
-        self.audit(
-            "hold_made",
-            json!({"txn_id": txn, "agent": who, "tier": tier.id(), "reward_type": tier.reward_type(),
-                "cost": tier.cost(), "day": self.as_of.to_string()}),
-        )
-        .await?;
-        let outcome = self.provider.issue(txn, &payload).await;
-        if matches!(outcome, Outcome::NotSent { .. }) {
-            not_sent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((agent.clone(), txn));
-        }
-        self.settle(agent, txn, 1, outcome, false).await
+        Ok(out)
     }
 
     /// The request body for a new hold (fixed now; every retry sends these bytes).
@@ -1323,114 +1346,177 @@ impl Run<'_> {
         outcome: Outcome,
         recovering: bool,
     ) -> Result<Next, PipelineError> {
-        let who = self.pseudonym(agent);
-        let (kind, reason) = describe(&outcome);
-        self.audit(
-            "reward_answered",
-            json!({"txn_id": txn, "outcome": kind, "reason": reason, "attempts": attempts}),
-        )
-        .await?;
-        tracing::info!(%txn, agent = %who, outcome = kind, "answered");
-        let data = json!({"txn_id": txn, "agent": who, "reason": reason});
-        let next = match outcome {
-            Outcome::Issued { .. } => {
-                self.resolve(agent, Command::Commit { txn }).await?;
-                self.bump(C::Issued);
-                if recovering {
-                    self.bump(C::Recovered);
-                }
-                self.audit("hold_committed", json!({"txn_id": txn})).await?;
-                Next::Continue
-            }
-            Outcome::Rejected { reason } => {
-                self.resolve(
-                    agent,
-                    Command::Release {
-                        txn,
-                        day: self.as_of,
-                    },
-                )
-                .await?;
-                self.bump(C::Rejected);
-                self.bump(C::Released);
-                if recovering {
-                    self.bump(C::Recovered);
-                }
-                self.audit("hold_released", json!({"txn_id": txn})).await?;
-                self.alert(
-                    AlertKind::RewardRejected,
-                    format!(
-                        "the marketplace rejected reward {txn}: {reason}; its points were released"
-                    ),
-                    data,
-                )
-                .await;
-                Next::Stop
-            }
-            Outcome::InDoubt { reason } => {
-                let review_after = self.p.settings.in_doubt_review_after_runs;
-                if recovering && attempts > review_after {
-                    self.mark(agent, txn, HoldState::Review, attempts).await?;
-                    self.bump(C::Review);
-                    self.alert(
-                        AlertKind::Review,
-                        format!("reward {txn} is still in doubt after {review_after} runs ({reason}); it needs an operator (kudos review)"),
-                        data,
-                    )
-                    .await;
-                } else {
-                    self.mark(agent, txn, HoldState::InDoubt, attempts).await?;
-                    self.bump(C::InDoubt);
-                    self.alert(
-                        AlertKind::InDoubt,
-                        format!(
-                            "reward {txn} may have been issued ({reason}); the next run checks"
-                        ),
-                        data,
-                    )
-                    .await;
-                }
-                Next::Stop
-            }
-            Outcome::NeedsReview { status, reason } => {
-                self.mark(agent, txn, HoldState::Review, attempts).await?;
-                self.bump(C::Review);
-                self.alert(
-                    AlertKind::Review,
-                    format!(
-                        "reward {txn} got {status} ({reason}); it needs an operator (kudos review)"
-                    ),
-                    data,
-                )
-                .await;
-                Next::Stop
-            }
-            Outcome::NotSent { .. } => Next::Stop,
+        let answered = Answered {
+            agent: agent.clone(),
+            txn,
+            attempts,
+            outcome,
         };
-        Ok(next)
+        let mut settled = self.settle_many(vec![answered], recovering).await?;
+        Ok(settled.pop().map_or(Next::Stop, |(_, next)| next))
     }
 
-    async fn mark(
+    /// Settles answers by the table of design §3.4, in batches: the answers are audited, the
+    /// ledger changes appended together, then what became of each hold is audited and
+    /// alerted. Returns each agent and whether it may go on to its next reward.
+    async fn settle_many(
         &self,
-        agent: &AgentId,
-        txn: TxnId,
-        state: HoldState,
-        attempts: u32,
-    ) -> Result<(), PipelineError> {
-        self.resolve(
-            agent,
-            Command::Mark {
-                txn,
-                state,
-                attempts,
-            },
-        )
-        .await?;
-        self.audit(
-            "hold_marked",
-            json!({"txn_id": txn, "state": state.name(), "attempts": attempts}),
-        )
-        .await
+        answers: Vec<Answered>,
+        recovering: bool,
+    ) -> Result<Vec<(AgentId, Next)>, PipelineError> {
+        let review_after = self.p.settings.in_doubt_review_after_runs;
+        let mut out = Vec::with_capacity(answers.len());
+        let mut rest = answers;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(BATCH));
+            let chunk = std::mem::replace(&mut rest, tail);
+            let mut records = Vec::with_capacity(chunk.len());
+            for a in &chunk {
+                let (kind, reason) = describe(&a.outcome);
+                tracing::info!(txn = %a.txn, agent = %self.pseudonym(&a.agent), outcome = kind, "answered");
+                records.push((
+                    "reward_answered",
+                    json!({"txn_id": a.txn, "outcome": kind, "reason": reason, "attempts": a.attempts}),
+                ));
+            }
+            self.audit_many(records).await?;
+            // What each answer does to its hold.
+            let commands: Vec<Option<Command>> = chunk
+                .iter()
+                .map(|a| {
+                    let (txn, attempts, day) = (a.txn, a.attempts, self.as_of);
+                    match &a.outcome {
+                        Outcome::Issued { .. } => Some(Command::Commit { txn }),
+                        Outcome::Rejected { .. } => Some(Command::Release { txn, day }),
+                        Outcome::InDoubt { .. } if recovering && attempts > review_after => {
+                            Some(Command::Mark {
+                                txn,
+                                state: HoldState::Review,
+                                attempts,
+                            })
+                        }
+                        Outcome::InDoubt { .. } => Some(Command::Mark {
+                            txn,
+                            state: HoldState::InDoubt,
+                            attempts,
+                        }),
+                        Outcome::NeedsReview { .. } => Some(Command::Mark {
+                            txn,
+                            state: HoldState::Review,
+                            attempts,
+                        }),
+                        Outcome::NotSent { .. } => None,
+                    }
+                })
+                .collect();
+            let work: Vec<(AgentId, Vec<Command>)> = chunk
+                .iter()
+                .zip(&commands)
+                .filter_map(|(a, c)| c.clone().map(|c| (a.agent.clone(), vec![c])))
+                .collect();
+            let mut results = if work.is_empty() {
+                Vec::new()
+            } else {
+                self.ledger.execute_many(&work).await?
+            }
+            .into_iter();
+            let mut records = Vec::new();
+            let mut alerts = Vec::new();
+            for (a, command) in chunk.into_iter().zip(commands) {
+                let who = self.pseudonym(&a.agent);
+                let txn = a.txn;
+                if command.is_some() {
+                    match results.next() {
+                        Some(Ok(_)) => {}
+                        Some(Err(e @ LedgerError::Store { .. })) => return Err(e.into()),
+                        Some(Err(e)) => {
+                            alerts.push((
+                                AlertKind::LedgerError,
+                                format!("cannot settle reward {txn}: {}", redact(&e, &a.agent)),
+                                json!({"txn_id": txn, "agent": who}),
+                            ));
+                            out.push((a.agent, Next::Stop));
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
+                let (_, why) = describe(&a.outcome);
+                let data = json!({"txn_id": txn, "agent": who, "reason": why});
+                let next = match a.outcome {
+                    Outcome::Issued { .. } => {
+                        self.bump(C::Issued);
+                        if recovering {
+                            self.bump(C::Recovered);
+                        }
+                        records.push(("hold_committed", json!({"txn_id": txn})));
+                        Next::Continue
+                    }
+                    Outcome::Rejected { reason } => {
+                        self.bump(C::Rejected);
+                        self.bump(C::Released);
+                        if recovering {
+                            self.bump(C::Recovered);
+                        }
+                        records.push(("hold_released", json!({"txn_id": txn})));
+                        alerts.push((
+                            AlertKind::RewardRejected,
+                            format!("the marketplace rejected reward {txn}: {reason}; its points were released"),
+                            data,
+                        ));
+                        Next::Stop
+                    }
+                    Outcome::InDoubt { reason } if recovering && a.attempts > review_after => {
+                        self.bump(C::Review);
+                        records.push((
+                            "hold_marked",
+                            json!({"txn_id": txn, "state": "review", "attempts": a.attempts}),
+                        ));
+                        alerts.push((
+                            AlertKind::Review,
+                            format!("reward {txn} is still in doubt after {review_after} runs ({reason}); it needs an operator (kudos review)"),
+                            data,
+                        ));
+                        Next::Stop
+                    }
+                    Outcome::InDoubt { reason } => {
+                        self.bump(C::InDoubt);
+                        records.push((
+                            "hold_marked",
+                            json!({"txn_id": txn, "state": "in_doubt", "attempts": a.attempts}),
+                        ));
+                        alerts.push((
+                            AlertKind::InDoubt,
+                            format!(
+                                "reward {txn} may have been issued ({reason}); the next run checks"
+                            ),
+                            data,
+                        ));
+                        Next::Stop
+                    }
+                    Outcome::NeedsReview { status, reason } => {
+                        self.bump(C::Review);
+                        records.push((
+                            "hold_marked",
+                            json!({"txn_id": txn, "state": "review", "attempts": a.attempts}),
+                        ));
+                        alerts.push((
+                            AlertKind::Review,
+                            format!("reward {txn} got {status} ({reason}); it needs an operator (kudos review)"),
+                            data,
+                        ));
+                        Next::Stop
+                    }
+                    Outcome::NotSent { .. } => Next::Stop,
+                };
+                out.push((a.agent, next));
+            }
+            self.audit_many(records).await?;
+            for (kind, message, data) in alerts {
+                self.alert(kind, message, data).await;
+            }
+        }
+        Ok(out)
     }
 
     async fn resolve(&self, agent: &AgentId, command: Command) -> Result<(), PipelineError> {

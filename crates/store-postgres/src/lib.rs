@@ -604,6 +604,31 @@ impl LedgerStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn lease_many(
+        &self,
+        txns: &[TxnId],
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, LedgerError> {
+        let ids: Vec<uuid::Uuid> = txns.iter().map(|t| *t.as_uuid()).collect();
+        let leased: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE kudos_holds SET lease_owner = $2, lease_until = $3
+             WHERE txn = ANY($1) AND state IN ('open', 'in_doubt', 'review')
+               AND (lease_owner IS NULL OR lease_until <= $4 OR lease_owner = $2)
+             RETURNING txn",
+        )
+        .bind(&ids)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("lease"))?;
+        let leased: std::collections::HashSet<uuid::Uuid> = leased.into_iter().collect();
+        Ok(ids.iter().map(|id| leased.contains(id)).collect())
+    }
+
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
         let row: Option<(Option<String>, Option<DateTime<Utc>>)> =
             sqlx::query_as("SELECT lease_owner, lease_until FROM kudos_holds WHERE txn = $1")

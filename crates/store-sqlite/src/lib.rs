@@ -436,6 +436,40 @@ impl LedgerStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn lease_many(
+        &self,
+        txns: &[TxnId],
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, LedgerError> {
+        // One write transaction (one sync to disk) for the lot.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_err("lease"))?;
+        let mut out = Vec::with_capacity(txns.len());
+        for txn in txns {
+            let done = sqlx::query(
+                "UPDATE holds SET lease_owner = ?, lease_until = ?
+                 WHERE txn = ? AND state IN ('open', 'in_doubt', 'review')
+                   AND (lease_owner IS NULL OR lease_until <= ? OR lease_owner = ?)",
+            )
+            .bind(owner)
+            .bind(ts(until))
+            .bind(txn.to_string())
+            .bind(ts(now))
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err("lease"))?;
+            out.push(done.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(store_err("lease"))?;
+        Ok(out)
+    }
+
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
         let row: Option<(Option<String>, Option<String>)> =
             sqlx::query_as("SELECT lease_owner, lease_until FROM holds WHERE txn = ?")

@@ -10,7 +10,7 @@ fn the_demo_tells_what_happened_and_ends_with_the_summary() {
     for said in [
         "agent_performance_export.csv: 53 records, 0 rows rejected",
         "names and e-mail addresses in it: they were dropped",
-        "agent …0001: +134 (adherence-bonus +10, calls-answered +79, csat-excellent +60, exception-penalty -15); balance now 54",
+        "agent …0001: +134 (adherence-bonus +10, calls-answered +79, csat-excellent +60, exception-penalty -15); balance now 94",
         "agent …0002: +22",
         "issued after 2 requests: the marketplace answered 503 first",
         "the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two",

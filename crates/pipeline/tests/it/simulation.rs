@@ -438,7 +438,7 @@ async fn check(w: &World, s: &Scenario, covered: &mut Covered) -> Result<(), Str
         committed.extend(mine.iter().map(|h| h.txn.to_string()));
         let balance = account.balance(day).balance.get();
         let total = earned.get(&a).copied().unwrap_or(0);
-        let paid = COST * mine.len() as i64;
+        let paid = COST * i64::try_from(mine.len()).unwrap();
         if total != balance + paid {
             return Err(format!(
                 "agent {a}: earned {total} but balance {balance} + rewards {paid}: points created or lost"
