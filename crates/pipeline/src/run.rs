@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::TimeDelta;
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use kudos_client::{
     Outcome, Recipient, ReverseOutcome, RewardProvider, StatusOutcome, issue_payload,
 };
@@ -31,6 +31,10 @@ use crate::{RecipientDirectory, RunConfig};
 
 /// How many accounts are loaded or accrued together.
 const BATCH: usize = 1000;
+
+/// How many agents a slice of an issuing round has, and how many slices go at once.
+const SLICE: usize = 500;
+const SLICES_AT_ONCE: usize = 3;
 
 /// What stops a run, or fails it.
 #[derive(Debug, thiserror::Error)]
@@ -1145,53 +1149,41 @@ impl Run<'_> {
         self.progress.step("issue", None);
         let in_flight = self.p.settings.max_in_flight.max(1);
         let mut due: Vec<AgentId> = agents.to_vec();
-        let mut not_sent: Vec<(AgentId, TxnId)> = Vec::new();
+        let mut not_sent: Vec<AgentId> = Vec::new();
+        // Requests in flight across the round's slices.
+        let slots = tokio::sync::Semaphore::new(in_flight);
         for _ in 0..self.p.settings.max_rewards_per_agent_per_run {
-            let made = self.make_holds(&due).await?;
-            if made.is_empty() {
+            if due.is_empty() {
                 break;
             }
-            let answers: Vec<Answered> = futures_util::stream::iter(made)
-                .map(|m| {
-                    let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
-                    async move {
-                        let outcome = self.provider.issue(m.txn, &m.payload).await;
-                        self.progress.advance(1);
-                        Answered {
-                            agent: m.agent,
-                            txn: m.txn,
-                            attempts: 1,
-                            outcome,
-                        }
-                    }
-                    .instrument(span)
-                })
-                .buffer_unordered(in_flight)
-                .collect()
-                .await;
-            not_sent.extend(
-                answers
-                    .iter()
-                    .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
-                    .map(|a| (a.agent.clone(), a.txn)),
-            );
-            due = self
-                .settle_many(answers, false)
-                .await?
-                .into_iter()
-                .filter_map(|(agent, next)| matches!(next, Next::Continue).then_some(agent))
-                .collect();
+            // The round goes slice by slice, a few slices at once, so that one slice's ledger
+            // writes overlap another's requests.
+            let slices: Vec<Vec<(AgentId, Next, bool)>> =
+                futures_util::stream::iter(due.chunks(SLICE))
+                    .map(|slice| self.issue_slice(slice, &slots))
+                    .buffered(SLICES_AT_ONCE)
+                    .try_collect()
+                    .await?;
+            due = Vec::new();
+            for (agent, next, unsent) in slices.into_iter().flatten() {
+                match next {
+                    Next::Continue => due.push(agent),
+                    Next::Stop if unsent => not_sent.push(agent),
+                    Next::Stop => {}
+                }
+            }
         }
         // What could not be sent gets one more try at the end of the run.
         let mut again = Vec::new();
-        for (agent, txn) in not_sent {
+        for agent in not_sent {
             let account = self.ledger.account(&agent).await?;
-            let Some(hold) = account.holds().get(&txn) else {
+            let Some(hold) = account.unresolved_hold() else {
                 continue;
             };
             if hold.state != HoldState::Open {
                 continue;
             }
+            let txn = hold.txn;
             let outcome = self.provider.issue(txn, &hold.payload).await;
             again.push(Answered {
                 agent,
@@ -1214,6 +1206,50 @@ impl Run<'_> {
             .await;
         }
         Ok(())
+    }
+
+    /// One slice of a round: its holds, its requests (within the round's `slots`), its
+    /// settlements. Returns each agent, whether it may go on, and whether its request could
+    /// not be sent.
+    async fn issue_slice(
+        &self,
+        slice: &[AgentId],
+        slots: &tokio::sync::Semaphore,
+    ) -> Result<Vec<(AgentId, Next, bool)>, PipelineError> {
+        let made = self.make_holds(slice).await?;
+        let answers: Vec<Answered> = futures_util::stream::iter(made)
+            .map(|m| {
+                let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
+                async move {
+                    let outcome = {
+                        let _slot = slots.acquire().await;
+                        self.provider.issue(m.txn, &m.payload).await
+                    };
+                    self.progress.advance(1);
+                    Answered {
+                        agent: m.agent,
+                        txn: m.txn,
+                        attempts: 1,
+                        outcome,
+                    }
+                }
+                .instrument(span)
+            })
+            .buffer_unordered(self.p.settings.max_in_flight.max(1))
+            .collect()
+            .await;
+        let unsent: std::collections::HashSet<TxnId> = answers
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+            .map(|a| a.txn)
+            .collect();
+        let txns: Vec<TxnId> = answers.iter().map(|a| a.txn).collect();
+        let settled = self.settle_many(answers, false).await?;
+        Ok(settled
+            .into_iter()
+            .zip(txns)
+            .map(|((agent, next), txn)| (agent, next, unsent.contains(&txn)))
+            .collect())
     }
 
     /// Holds for the highest affordable tier of each of `agents` that has no unresolved hold:
