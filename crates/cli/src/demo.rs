@@ -25,7 +25,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::output::{diag, error_chain};
+use crate::output::{Fatal, diag};
 
 const ADHERENCE: &str =
     include_str!("../../../fixtures/genesys/wfm_historical_adherence_download.json");
@@ -61,14 +61,6 @@ pub(crate) struct DemoArgs {
     /// Keep the working directory (ledger, audit trail, exports) to look at afterwards.
     #[arg(long)]
     keep: bool,
-}
-
-struct Fatal(String);
-
-impl<E: std::error::Error> From<E> for Fatal {
-    fn from(e: E) -> Self {
-        Self(error_chain(&e))
-    }
 }
 
 /// Alerts, kept to tell the story.
@@ -246,7 +238,15 @@ struct Story<'a> {
 }
 
 fn short(agent: &str) -> String {
-    format!("agent …{}", &agent[agent.len().saturating_sub(4)..])
+    let tail: String = agent
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("agent …{tail}")
 }
 
 impl Story<'_> {

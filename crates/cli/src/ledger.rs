@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::output::{JsonLines, diag, error_chain};
+use crate::output::{Fatal, JsonLines, diag};
 
 /// Where the ledger is.
 #[derive(Debug, Args)]
@@ -73,15 +73,6 @@ pub(crate) enum LedgerCommand {
 
 fn parse_state(s: &str) -> Result<HoldState, String> {
     s.parse()
-}
-
-/// A fatal problem, with the message to print.
-struct Fatal(String);
-
-impl From<LedgerError> for Fatal {
-    fn from(e: LedgerError) -> Self {
-        Self(error_chain(&e))
-    }
 }
 
 pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {

@@ -21,6 +21,15 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A fatal diagnostic (exit 1): any error, with its chain of sources, or a message.
+pub(crate) struct Fatal(pub(crate) String);
+
+impl<E: std::error::Error> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Self(error_chain(&e))
+    }
+}
+
 /// A JSON Lines writer on stdout that stops quietly when the reader goes away (`| head`).
 pub(crate) struct JsonLines {
     out: io::BufWriter<io::StdoutLock<'static>>,

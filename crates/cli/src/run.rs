@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::Outcome;
 use crate::ledger::{hold_line, open_store};
-use crate::output::{JsonLines, diag, error_chain};
+use crate::output::{Fatal, JsonLines, diag, error_chain};
 
 /// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
 #[derive(Debug, Args)]
@@ -63,14 +63,6 @@ enum ReviewCommand {
         #[arg(long)]
         not_issued: bool,
     },
-}
-
-struct Fatal(String);
-
-impl<E: std::error::Error> From<E> for Fatal {
-    fn from(e: E) -> Self {
-        Self(error_chain(&e))
-    }
 }
 
 /// Logs go to stderr: plain lines (level `KUDOS_LOG`, default `info`; `warn` under a bar).
