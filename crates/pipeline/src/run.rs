@@ -332,7 +332,7 @@ impl Pipeline {
         progress: &dyn Progress,
     ) -> Result<Summary, PipelineError> {
         let run_id = audit.run_id();
-        let (store, provider, alerts, audit): Wiring = if options.dry_run {
+        let wiring: Wiring = if options.dry_run {
             (
                 Arc::new(DryStore::copy_of(self.parts.store.clone()).await?),
                 Arc::new(DryProvider),
@@ -347,22 +347,7 @@ impl Pipeline {
                 audit,
             )
         };
-        let run = Run {
-            p: &self.parts,
-            totals: &self.totals,
-            ledger: Ledger::new(store.clone(), self.parts.clock.clone()),
-            store,
-            provider,
-            alerts,
-            audit: AsyncMutex::new(audit),
-            run_id,
-            owner: run_id.to_string(),
-            as_of: options.as_of,
-            dry_run: options.dry_run,
-            counts: Counters::default(),
-            leases: Arc::new(Mutex::new(BTreeSet::new())),
-            progress,
-        };
+        let run = self.start(wiring, options, progress);
         let span =
             tracing::info_span!("run", %run_id, as_of = %options.as_of, dry_run = options.dry_run);
         run.go().instrument(span).await
@@ -435,22 +420,42 @@ impl Pipeline {
     }
 
     fn operator(&self, audit: Box<dyn AuditSink>, day: Day) -> Run<'_> {
+        let wiring: Wiring = (
+            self.parts.store.clone(),
+            self.parts.provider.clone(),
+            self.parts.alerts.clone(),
+            audit,
+        );
+        let options = RunOptions {
+            as_of: day,
+            dry_run: false,
+        };
+        self.start(wiring, options, &NoProgress)
+    }
+
+    /// A run (or an operator's action) over `wiring`.
+    fn start<'a>(
+        &'a self,
+        (store, provider, alerts, audit): Wiring,
+        options: RunOptions,
+        progress: &'a dyn Progress,
+    ) -> Run<'a> {
         let run_id = audit.run_id();
         Run {
             p: &self.parts,
             totals: &self.totals,
-            ledger: Ledger::new(self.parts.store.clone(), self.parts.clock.clone()),
-            store: self.parts.store.clone(),
-            provider: self.parts.provider.clone(),
-            alerts: self.parts.alerts.clone(),
+            ledger: Ledger::new(store.clone(), self.parts.clock.clone()),
+            store,
+            provider,
+            alerts,
             audit: AsyncMutex::new(audit),
             run_id,
             owner: run_id.to_string(),
-            as_of: day,
-            dry_run: false,
+            as_of: options.as_of,
+            dry_run: options.dry_run,
             counts: Counters::default(),
             leases: Arc::new(Mutex::new(BTreeSet::new())),
-            progress: &NoProgress,
+            progress,
         }
     }
 }
@@ -529,6 +534,16 @@ impl Run<'_> {
     fn add(&self, c: C, n: u64) {
         self.counts.add(c, n);
         self.totals.add(c, n);
+    }
+
+    /// Loads and folds several accounts in one store call.
+    async fn accounts(&self, agents: &[AgentId]) -> Result<Vec<Account>, PipelineError> {
+        let stored = self.store.load_many(agents).await?;
+        agents
+            .iter()
+            .zip(stored)
+            .map(|(agent, stored)| Ok(Account::from_entries(agent.clone(), stored.entries)?))
+            .collect()
     }
 
     async fn audit(&self, event: &str, data: Value) -> Result<(), PipelineError> {
@@ -1042,9 +1057,7 @@ impl Run<'_> {
         let window = TimeDelta::days(i64::from(self.p.settings.reversal_window_days));
         let now = self.now();
         for chunk in agents.chunks(BATCH) {
-            let stored = self.store.load_many(chunk).await?;
-            for (agent, stored) in chunk.iter().zip(stored) {
-                let account = Account::from_entries(agent.clone(), stored.entries)?;
+            for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
                 if account.debt().get() <= self.p.settings.reversal_min_debt {
                     continue;
                 }
@@ -1257,11 +1270,9 @@ impl Run<'_> {
     async fn make_holds(&self, agents: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
         let mut out = Vec::new();
         for chunk in agents.chunks(BATCH) {
-            let stored = self.store.load_many(chunk).await?;
             let mut work = Vec::new();
             let mut made = Vec::new();
-            for (agent, stored) in chunk.iter().zip(stored) {
-                let account = Account::from_entries(agent.clone(), stored.entries)?;
+            for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
                 if account.unresolved_hold().is_some() {
                     continue;
                 }
@@ -1416,39 +1427,39 @@ impl Run<'_> {
                 ));
             }
             self.audit_many(records).await?;
-            // What each answer does to its hold.
-            let commands: Vec<Option<Command>> = chunk
+            // What each answer does to its hold: the state it goes to, if any.
+            let targets: Vec<Option<HoldState>> = chunk
                 .iter()
-                .map(|a| {
-                    let (txn, attempts, day) = (a.txn, a.attempts, self.as_of);
-                    match &a.outcome {
-                        Outcome::Issued { .. } => Some(Command::Commit { txn }),
-                        Outcome::Rejected { .. } => Some(Command::Release { txn, day }),
-                        Outcome::InDoubt { .. } if recovering && attempts > review_after => {
-                            Some(Command::Mark {
-                                txn,
-                                state: HoldState::Review,
-                                attempts,
-                            })
-                        }
-                        Outcome::InDoubt { .. } => Some(Command::Mark {
-                            txn,
-                            state: HoldState::InDoubt,
-                            attempts,
-                        }),
-                        Outcome::NeedsReview { .. } => Some(Command::Mark {
-                            txn,
-                            state: HoldState::Review,
-                            attempts,
-                        }),
-                        Outcome::NotSent { .. } => None,
+                .map(|a| match &a.outcome {
+                    Outcome::Issued { .. } => Some(HoldState::Committed),
+                    Outcome::Rejected { .. } => Some(HoldState::Released),
+                    Outcome::InDoubt { .. } if recovering && a.attempts > review_after => {
+                        Some(HoldState::Review)
                     }
+                    Outcome::InDoubt { .. } => Some(HoldState::InDoubt),
+                    Outcome::NeedsReview { .. } => Some(HoldState::Review),
+                    Outcome::NotSent { .. } => None,
                 })
                 .collect();
             let work: Vec<(AgentId, Vec<Command>)> = chunk
                 .iter()
-                .zip(&commands)
-                .filter_map(|(a, c)| c.clone().map(|c| (a.agent.clone(), vec![c])))
+                .zip(&targets)
+                .filter_map(|(a, to)| {
+                    let (txn, attempts) = (a.txn, a.attempts);
+                    let command = match (*to)? {
+                        HoldState::Committed => Command::Commit { txn },
+                        HoldState::Released => Command::Release {
+                            txn,
+                            day: self.as_of,
+                        },
+                        state => Command::Mark {
+                            txn,
+                            state,
+                            attempts,
+                        },
+                    };
+                    Some((a.agent.clone(), vec![command]))
+                })
                 .collect();
             let mut results = if work.is_empty() {
                 Vec::new()
@@ -1458,92 +1469,80 @@ impl Run<'_> {
             .into_iter();
             let mut records = Vec::new();
             let mut alerts = Vec::new();
-            for (a, command) in chunk.into_iter().zip(commands) {
+            for (a, to) in chunk.into_iter().zip(targets) {
                 let who = self.pseudonym(&a.agent);
                 let txn = a.txn;
-                if command.is_some() {
-                    match results.next() {
-                        Some(Ok(_)) => {}
-                        Some(Err(e @ LedgerError::Store { .. })) => return Err(e.into()),
-                        Some(Err(e)) => {
-                            alerts.push((
-                                AlertKind::LedgerError,
-                                format!("cannot settle reward {txn}: {}", redact(&e, &a.agent)),
-                                json!({"txn_id": txn, "agent": who}),
-                            ));
-                            out.push((a.agent, Next::Stop));
-                            continue;
-                        }
-                        None => {}
+                let Some(to) = to else {
+                    out.push((a.agent, Next::Stop)); // not sent: the hold waits, open
+                    continue;
+                };
+                match results.next() {
+                    Some(Err(e @ LedgerError::Store { .. })) => return Err(e.into()),
+                    Some(Err(e)) => {
+                        alerts.push((
+                            AlertKind::LedgerError,
+                            format!("cannot settle reward {txn}: {}", redact(&e, &a.agent)),
+                            json!({"txn_id": txn, "agent": who}),
+                        ));
+                        out.push((a.agent, Next::Stop));
+                        continue;
                     }
+                    Some(Ok(_)) | None => {}
                 }
                 let (_, why) = describe(&a.outcome);
                 let data = json!({"txn_id": txn, "agent": who, "reason": why});
-                let next = match a.outcome {
-                    Outcome::Issued { .. } => {
+                if recovering && matches!(to, HoldState::Committed | HoldState::Released) {
+                    self.bump(C::Recovered);
+                }
+                let next = match to {
+                    HoldState::Committed => {
                         self.bump(C::Issued);
-                        if recovering {
-                            self.bump(C::Recovered);
-                        }
                         records.push(("hold_committed", json!({"txn_id": txn})));
                         Next::Continue
                     }
-                    Outcome::Rejected { reason } => {
+                    HoldState::Released => {
                         self.bump(C::Rejected);
                         self.bump(C::Released);
-                        if recovering {
-                            self.bump(C::Recovered);
-                        }
                         records.push(("hold_released", json!({"txn_id": txn})));
                         alerts.push((
                             AlertKind::RewardRejected,
-                            format!("the marketplace rejected reward {txn}: {reason}; its points were released"),
+                            format!("the marketplace rejected reward {txn}: {why}; its points were released"),
                             data,
                         ));
                         Next::Stop
                     }
-                    Outcome::InDoubt { reason } if recovering && a.attempts > review_after => {
-                        self.bump(C::Review);
-                        records.push((
-                            "hold_marked",
-                            json!({"txn_id": txn, "state": "review", "attempts": a.attempts}),
-                        ));
-                        alerts.push((
-                            AlertKind::Review,
-                            format!("reward {txn} is still in doubt after {review_after} runs ({reason}); it needs an operator (kudos review)"),
-                            data,
-                        ));
-                        Next::Stop
-                    }
-                    Outcome::InDoubt { reason } => {
-                        self.bump(C::InDoubt);
-                        records.push((
-                            "hold_marked",
-                            json!({"txn_id": txn, "state": "in_doubt", "attempts": a.attempts}),
-                        ));
-                        alerts.push((
-                            AlertKind::InDoubt,
-                            format!(
-                                "reward {txn} may have been issued ({reason}); the next run checks"
+                    state => {
+                        let (counter, kind, message) = match (&a.outcome, state) {
+                            (Outcome::NeedsReview { status, reason }, _) => (
+                                C::Review,
+                                AlertKind::Review,
+                                format!(
+                                    "reward {txn} got {status} ({reason}); it needs an operator (kudos review)"
+                                ),
                             ),
-                            data,
-                        ));
-                        Next::Stop
-                    }
-                    Outcome::NeedsReview { status, reason } => {
-                        self.bump(C::Review);
+                            (_, HoldState::Review) => (
+                                C::Review,
+                                AlertKind::Review,
+                                format!(
+                                    "reward {txn} is still in doubt after {review_after} runs ({why}); it needs an operator (kudos review)"
+                                ),
+                            ),
+                            _ => (
+                                C::InDoubt,
+                                AlertKind::InDoubt,
+                                format!(
+                                    "reward {txn} may have been issued ({why}); the next run checks"
+                                ),
+                            ),
+                        };
+                        self.bump(counter);
                         records.push((
                             "hold_marked",
-                            json!({"txn_id": txn, "state": "review", "attempts": a.attempts}),
+                            json!({"txn_id": txn, "state": state.name(), "attempts": a.attempts}),
                         ));
-                        alerts.push((
-                            AlertKind::Review,
-                            format!("reward {txn} got {status} ({reason}); it needs an operator (kudos review)"),
-                            data,
-                        ));
+                        alerts.push((kind, message, data));
                         Next::Stop
                     }
-                    Outcome::NotSent { .. } => Next::Stop,
                 };
                 out.push((a.agent, next));
             }
