@@ -214,13 +214,7 @@ async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
             }
         }
         LedgerCommand::Holds { state } => {
-            let mut holds = ledger.store().holds(state).await?;
-            holds.sort_by(|x, y| {
-                (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn))
-            });
-            for h in &holds {
-                write(&mut out, &hold_line(h))?;
-            }
+            write_holds(&mut out, ledger.store().holds(state).await?)?;
         }
         LedgerCommand::Adjust {
             agent: a,
@@ -257,6 +251,18 @@ async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
     out.flush()
         .map(|_| ())
         .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
+}
+
+/// Writes holds as `ledger holds` and `review list` print them: sorted by agent, then by
+/// creation.
+pub(crate) fn write_holds(out: &mut JsonLines, mut holds: Vec<HoldView>) -> Result<(), Fatal> {
+    holds.sort_by(|x, y| (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn)));
+    for h in &holds {
+        if !out.write(&hold_line(h))? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `ledger holds` and `review list` lines.

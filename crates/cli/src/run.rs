@@ -12,7 +12,7 @@ use kudos_pipeline::{Config, Pipeline, PipelineError, Progress, RunOptions, Summ
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::ledger::{hold_line, open_store};
+use crate::ledger::{hold_line, open_store, write_holds};
 use crate::output::{Fatal, JsonLines, diag, error_chain};
 
 /// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
@@ -233,12 +233,7 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
         let store = open_store(&config.store.url, config.store.max_connections).await?;
         let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
         holds.extend(store.holds(Some(HoldState::Review)).await?);
-        holds.sort_by(|x, y| (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn)));
-        for h in &holds {
-            if !out.write(&hold_line(h))? {
-                break;
-            }
-        }
+        write_holds(&mut out, holds)?;
         out.flush()?;
         return Ok(Outcome::Ok);
     }
