@@ -1334,9 +1334,10 @@ impl Run<'_> {
             self.store
                 .lease_many(&txns, &self.owner, now, now + self.lease_len())
                 .await?;
-            for txn in &txns {
-                self.hold_lease(*txn);
-            }
+            self.leases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(txns.iter().copied());
             self.add(C::Holds, kept.len() as u64);
             let records = kept
                 .iter()
