@@ -42,6 +42,7 @@
 //! - *Everything is recorded*, headers and bodies, so tests can count duplicates and scan every
 //!   byte for personal data.
 
+mod delay;
 mod faults;
 
 use std::collections::HashMap;
@@ -62,6 +63,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+use crate::delay::Delays;
 
 pub use faults::{Action, Downtime, Fault, FaultPlan};
 
@@ -224,6 +227,8 @@ struct Inner {
 struct Shared {
     config: SimConfig,
     started: Instant,
+    /// Keeps the `delay` fault's latency to the microsecond (tokio's timer rounds it up).
+    delays: Option<Delays>,
     inner: Mutex<Inner>,
 }
 
@@ -287,6 +292,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             config,
             started: Instant::now(),
+            delays: Delays::start(),
             inner: Mutex::new(inner),
         });
         let router = Router::new()
@@ -302,6 +308,7 @@ impl Simulator {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                let _ = stream.set_nodelay(true);
                 let (kill_tx, kill_rx) = oneshot::channel::<()>();
                 let app = router
                     .clone()
@@ -436,7 +443,7 @@ fn arrive(
 }
 
 /// Applies a fault that replaces processing; returns the response, or `None` to go on.
-async fn before(fault: Option<&Fault>, kill: &ConnKill) -> Option<Response> {
+async fn before(shared: &Shared, fault: Option<&Fault>, kill: &ConnKill) -> Option<Response> {
     let f = fault?;
     match f.action {
         Action::Status => {
@@ -451,7 +458,8 @@ async fn before(fault: Option<&Fault>, kill: &ConnKill) -> Option<Response> {
             Some(response)
         }
         Action::Delay => {
-            tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(0))).await;
+            let deadline = Instant::now() + Duration::from_millis(f.delay_ms.unwrap_or(0));
+            Delays::until(shared.delays.as_ref(), deadline).await;
             None
         }
         Action::Hang => {
@@ -533,7 +541,7 @@ async fn token(
     body: Bytes,
 ) -> Response {
     let (fault, _) = arrive(&shared, &method, "/oauth/token", &headers, &body);
-    if let Some(r) = before(fault.as_ref(), &kill).await {
+    if let Some(r) = before(&shared, fault.as_ref(), &kill).await {
         return r;
     }
     let basic = headers
@@ -684,7 +692,7 @@ async fn process_issue(
             }
         }
     }
-    if let Some(r) = before(fault.as_ref(), &kill).await {
+    if let Some(r) = before(&shared, fault.as_ref(), &kill).await {
         // Not processed: forget the claim so a retry is processed afresh.
         shared.lock().slots.remove(&request_id);
         return r;
@@ -766,7 +774,7 @@ async fn reverse(
     if headers.get("x-request-id").is_none() {
         return error(StatusCode::BAD_REQUEST, "missing X-Request-ID");
     }
-    if let Some(r) = before(fault.as_ref(), &kill).await {
+    if let Some(r) = before(&shared, fault.as_ref(), &kill).await {
         return r;
     }
     let answer = {
@@ -807,7 +815,7 @@ async fn lookup(
     if !bearer_ok(&shared, &headers) {
         return error(StatusCode::UNAUTHORIZED, "invalid or expired token");
     }
-    if let Some(r) = before(fault.as_ref(), &kill).await {
+    if let Some(r) = before(&shared, fault.as_ref(), &kill).await {
         return r;
     }
     let inner = shared.lock();
