@@ -67,6 +67,7 @@ pub async fn conformance(store: &dyn LedgerStore) {
     files_are_remembered(store).await;
     ledger_operations_round_trip(store).await;
     batches_are_conditional_per_account(store).await;
+    batches_chain_items_and_run_long(store).await;
 }
 
 /// `load_many` returns accounts in the order asked; `append_many` applies each item only if
@@ -137,6 +138,138 @@ pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
         "the conflicting item wrote nothing"
     );
     assert_eq!(store.load(&c).await.expect("load").entries, ec.to_vec());
+}
+
+/// A batch longer than any one statement a store sends is applied whole and in order; two
+/// items for one account apply in turn (the second planned on the first's version), and a hold
+/// written by both is indexed as the later one left it.
+pub async fn batches_chain_items_and_run_long(store: &dyn LedgerStore) {
+    let agents: Vec<AgentId> = (0..1100)
+        .map(|i| fresh_agent(&format!("long-{i}")))
+        .collect();
+    let entries: Vec<[Entry; 2]> = agents
+        .iter()
+        .map(|a| [accrual(a, "x", 1), accrual(a, "y", 2)])
+        .collect();
+    let batch: Vec<crate::AppendItem<'_>> = agents
+        .iter()
+        .zip(&entries)
+        .map(|(agent, e)| crate::AppendItem {
+            agent,
+            expected: 0,
+            entries: e,
+            holds: &[],
+        })
+        .collect();
+    let results = store.append_many(&batch).await.expect("append_many");
+    assert_eq!(results.len(), agents.len(), "one result per item");
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(2))),
+        "every item of a long batch is applied"
+    );
+    let loaded = store.load_many(&agents).await.expect("load_many");
+    for (stored, e) in loaded.iter().zip(&entries) {
+        assert_eq!(
+            stored.entries,
+            e.to_vec(),
+            "a long batch's entries, in order"
+        );
+    }
+
+    // One account twice in a batch, with a hold both items write.
+    let clock = Arc::new(ManualClock::new(now()));
+    let ledger = Ledger::new(store, clock.clone());
+    let agent = fresh_agent("twice");
+    let day = Day::parse("2026-10-05").expect("day");
+    ledger
+        .execute(
+            &agent,
+            Command::Adjust {
+                id: uuid::Uuid::now_v7(),
+                day,
+                points: Points::new(500),
+                expires: day.add_days(90).expect("day"),
+                reason: "seed".into(),
+            },
+        )
+        .await
+        .expect("adjust");
+    let tier = Tier::new(
+        TierId::new("t").expect("tier"),
+        RewardType::new("r").expect("rt"),
+        Points::new(100),
+        None,
+    )
+    .expect("tier");
+    let txn = TxnId::generate(clock.as_ref());
+    ledger
+        .execute(
+            &agent,
+            Command::Hold {
+                txn,
+                day,
+                tier,
+                payload: b"{}".to_vec(),
+            },
+        )
+        .await
+        .expect("hold");
+    let view = store
+        .holds(Some(HoldState::Open))
+        .await
+        .expect("holds")
+        .into_iter()
+        .find(|h| h.txn == txn)
+        .expect("the hold is indexed");
+    let version = store.load(&agent).await.expect("load").version;
+    let (mut doubt, mut review) = (view.clone(), view);
+    (doubt.state, doubt.attempts) = (HoldState::InDoubt, 1);
+    (review.state, review.attempts) = (HoldState::Review, 2);
+    let (first, second) = ([accrual(&agent, "p", 1)], [accrual(&agent, "q", 1)]);
+    let (doubt, review) = ([doubt], [review]);
+    let results = store
+        .append_many(&[
+            crate::AppendItem {
+                agent: &agent,
+                expected: version,
+                entries: &first,
+                holds: &doubt,
+            },
+            crate::AppendItem {
+                agent: &agent,
+                expected: version + 1,
+                entries: &second,
+                holds: &review,
+            },
+        ])
+        .await
+        .expect("append_many");
+    assert!(
+        matches!(
+            results.as_slice(),
+            [Ok(a), Ok(b)] if *a == version + 1 && *b == version + 2
+        ),
+        "the second item for an account sees the first: {results:?}"
+    );
+    let entries = store.load(&agent).await.expect("load").entries;
+    assert_eq!(
+        entries[entries.len() - 2..].to_vec(),
+        [first[0].clone(), second[0].clone()],
+        "both items' entries, in order"
+    );
+    let indexed: Vec<_> = store
+        .holds(None)
+        .await
+        .expect("holds")
+        .into_iter()
+        .filter(|h| h.txn == txn)
+        .collect();
+    assert_eq!(indexed.len(), 1, "one index row per hold");
+    assert_eq!(
+        (indexed[0].state, indexed[0].attempts),
+        (HoldState::Review, 2),
+        "the hold is indexed as the later item left it"
+    );
 }
 
 /// Appending needs the current version; a stale version is a `Conflict` and writes nothing.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::TimeDelta;
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use futures_util::StreamExt as _;
 use kudos_client::{
     Outcome, Recipient, ReverseOutcome, RewardProvider, StatusOutcome, issue_payload,
 };
@@ -32,9 +32,9 @@ use crate::{RecipientDirectory, RunConfig};
 /// How many accounts are loaded or accrued together.
 const BATCH: usize = 1000;
 
-/// How many agents a slice of an issuing round has, and how many slices go at once.
+/// How many agents' holds an issuing round makes together, and the most answers it settles
+/// together.
 const SLICE: usize = 500;
-const SLICES_AT_ONCE: usize = 3;
 
 /// What stops a run, or fails it.
 #[derive(Debug, thiserror::Error)]
@@ -509,6 +509,8 @@ struct Made {
     txn: TxnId,
     tier: Tier,
     payload: Vec<u8>,
+    /// Whether the balance left once this reward is paid still affords a tier.
+    again: bool,
 }
 
 /// A marketplace answer, to settle.
@@ -1163,28 +1165,19 @@ impl Run<'_> {
         let in_flight = self.p.settings.max_in_flight.max(1);
         let mut due: Vec<AgentId> = agents.to_vec();
         let mut not_sent: Vec<AgentId> = Vec::new();
-        // Requests in flight across the round's slices.
-        let slots = tokio::sync::Semaphore::new(in_flight);
         for _ in 0..self.p.settings.max_rewards_per_agent_per_run {
             if due.is_empty() {
                 break;
             }
-            // The round goes slice by slice, a few slices at once, so that one slice's ledger
-            // writes overlap another's requests.
-            let slices: Vec<Vec<(AgentId, Next, bool)>> =
-                futures_util::stream::iter(due.chunks(SLICE))
-                    .map(|slice| self.issue_slice(slice, &slots))
-                    .buffered(SLICES_AT_ONCE)
-                    .try_collect()
-                    .await?;
-            due = Vec::new();
-            for (agent, next, unsent) in slices.into_iter().flatten() {
+            let mut again = Vec::new();
+            for (agent, next, unsent) in self.issue_round(&due, in_flight).await? {
                 match next {
-                    Next::Continue => due.push(agent),
+                    Next::Continue => again.push(agent),
                     Next::Stop if unsent => not_sent.push(agent),
                     Next::Stop => {}
                 }
             }
+            due = again;
         }
         // What could not be sent gets one more try at the end of the run.
         let mut again = Vec::new();
@@ -1221,48 +1214,78 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// One slice of a round: its holds, its requests (within the round's `slots`), its
-    /// settlements. Returns each agent, whether it may go on, and whether its request could
-    /// not be sent.
-    async fn issue_slice(
+    /// One round: three stages at once, joined by bounded queues, so that the requests never
+    /// wait for the ledger. Holds are made (and leased and audited) a slice of agents at a
+    /// time, at most two slices ahead of the requests; the requests go out `in_flight` at a
+    /// time as holds arrive; the answers are settled in batches of whatever has arrived while
+    /// the previous batch was being written. Returns each agent with a hold, whether it may go
+    /// on to another reward, and whether its request could not be sent.
+    async fn issue_round(
         &self,
-        slice: &[AgentId],
-        slots: &tokio::sync::Semaphore,
+        due: &[AgentId],
+        in_flight: usize,
     ) -> Result<Vec<(AgentId, Next, bool)>, PipelineError> {
-        let made = self.make_holds(slice).await?;
-        let answers: Vec<Answered> = futures_util::stream::iter(made)
-            .map(|m| {
-                let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
-                async move {
-                    let outcome = {
-                        let _slot = slots.acquire().await;
-                        self.provider.issue(m.txn, &m.payload).await
-                    };
-                    self.progress.advance(1);
-                    Answered {
-                        agent: m.agent,
-                        txn: m.txn,
-                        attempts: 1,
-                        outcome,
+        let (made_tx, made_rx) = tokio::sync::mpsc::channel::<Made>(2 * SLICE);
+        let (answer_tx, mut answer_rx) = tokio::sync::mpsc::channel::<(Answered, bool)>(SLICE);
+        let holds = async move {
+            for slice in due.chunks(SLICE) {
+                for m in self.make_holds(slice).await? {
+                    if made_tx.send(m).await.is_err() {
+                        return Ok(()); // the round is failing: another stage returns its error
                     }
                 }
-                .instrument(span)
-            })
-            .buffer_unordered(self.p.settings.max_in_flight.max(1))
-            .collect()
-            .await;
-        let unsent: std::collections::HashSet<TxnId> = answers
-            .iter()
-            .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
-            .map(|a| a.txn)
-            .collect();
-        let txns: Vec<TxnId> = answers.iter().map(|a| a.txn).collect();
-        let settled = self.settle_many(answers, false).await?;
-        Ok(settled
-            .into_iter()
-            .zip(txns)
-            .map(|((agent, next), txn)| (agent, next, unsent.contains(&txn)))
-            .collect())
+            }
+            Ok::<(), PipelineError>(())
+        };
+        let requests = async move {
+            let mut made_rx = made_rx;
+            let mut answers = futures_util::stream::poll_fn(|cx| made_rx.poll_recv(cx))
+                .map(|m| {
+                    let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
+                    async move {
+                        let outcome = self.provider.issue(m.txn, &m.payload).await;
+                        self.progress.advance(1);
+                        let answered = Answered {
+                            agent: m.agent,
+                            txn: m.txn,
+                            attempts: 1,
+                            outcome,
+                        };
+                        (answered, m.again)
+                    }
+                    .instrument(span)
+                })
+                .buffer_unordered(in_flight);
+            while let Some(answer) = answers.next().await {
+                if answer_tx.send(answer).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), PipelineError>(())
+        };
+        let settle = async {
+            let mut out = Vec::new();
+            let mut batch = Vec::with_capacity(SLICE);
+            while answer_rx.recv_many(&mut batch, SLICE).await > 0 {
+                let (answers, again): (Vec<Answered>, Vec<bool>) = batch.drain(..).unzip();
+                let unsent: Vec<bool> = answers
+                    .iter()
+                    .map(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+                    .collect();
+                let settled = self.settle_many(answers, false).await?;
+                for (((agent, next), unsent), again) in settled.into_iter().zip(unsent).zip(again) {
+                    // An agent goes round again only if what is left affords another tier.
+                    let next = match next {
+                        Next::Continue if again => Next::Continue,
+                        _ => Next::Stop,
+                    };
+                    out.push((agent, next, unsent));
+                }
+            }
+            Ok::<_, PipelineError>(out)
+        };
+        let ((), (), out) = tokio::try_join!(holds, requests, settle)?;
+        Ok(out)
     }
 
     /// Holds for the highest affordable tier of each of `agents` that has no unresolved hold:
@@ -1276,9 +1299,13 @@ impl Run<'_> {
                 if account.unresolved_hold().is_some() {
                     continue;
                 }
-                let Some(tier) = self.p.rules.tier_for(account.balance(self.as_of).balance) else {
+                let balance = account.balance(self.as_of).balance;
+                let Some(tier) = self.p.rules.tier_for(balance) else {
                     continue;
                 };
+                let again = balance
+                    .checked_sub(tier.cost())
+                    .is_ok_and(|left| self.p.rules.tier_for(left).is_some());
                 let txn = TxnId::generate(self.p.clock.as_ref());
                 let payload = match self.payload(agent, tier, txn) {
                     Ok(p) => p,
@@ -1306,6 +1333,7 @@ impl Run<'_> {
                     txn,
                     tier: tier.clone(),
                     payload,
+                    again,
                 });
             }
             if work.is_empty() {

@@ -63,7 +63,9 @@ fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
                 let _ = tx.send(()); // the request may have gone; nothing to wake then
             }
         }
-        let next = due.peek().map(|Reverse((at, _))| at.saturating_duration_since(now));
+        let next = due
+            .peek()
+            .map(|Reverse((at, _))| at.saturating_duration_since(now));
         let received = match (next, open) {
             (None, false) => return,
             (Some(wait), false) => {

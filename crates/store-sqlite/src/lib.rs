@@ -191,68 +191,116 @@ impl SqliteStore {
     }
 }
 
-/// The number of entries of an account, inside a transaction.
-async fn count_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    agent: &AgentId,
-) -> Result<i64, LedgerError> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM entries WHERE agent = ?")
-        .bind(agent.as_str())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(store_err("append"))
+/// Rows per multi-row `INSERT` (at most 5 parameters a row, under SQLite's oldest limit of 999
+/// parameters a statement). One statement per row cost a round trip to sqlx's connection
+/// thread each, which was most of a batch's time.
+const ROWS_PER_INSERT: usize = 190;
+
+/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row.as_str(); rows].join(", ")
 }
 
-/// Writes one account's entries and hold views inside an open write transaction, if the
-/// account's `current` version is the one expected. A `Conflict` writes nothing and leaves the
-/// transaction usable.
-async fn write_in(
+/// A hold index row to write.
+struct HoldRow {
+    txn: String,
+    agent: String,
+    state: &'static str,
+    created_at: String,
+    view: String,
+}
+
+/// Writes a batch inside an open write transaction: each item whose account is still at the
+/// version it expects (in `versions`, which the items written update) is written; the others
+/// get [`LedgerError::Conflict`] and write nothing. Entries and hold index rows go in
+/// multi-row statements.
+async fn write_batch(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    item: AppendItem<'_>,
-    current: i64,
-) -> Result<u64, LedgerError> {
-    let AppendItem {
-        agent,
-        expected,
-        entries,
-        holds,
-    } = item;
-    let conflict = || LedgerError::Conflict {
-        agent: agent.clone(),
-        expected,
-    };
-    if u64::try_from(current).ok() != Some(expected) {
-        return Err(conflict());
+    batch: &[AppendItem<'_>],
+    mut versions: HashMap<String, i64>,
+) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut entries: Vec<(&str, i64, String, String)> = Vec::new();
+    let mut holds: Vec<HoldRow> = Vec::new();
+    // A hold written twice in one batch is written once, as its last view.
+    let mut hold_at: HashMap<TxnId, usize> = HashMap::new();
+    for item in batch {
+        let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
+        let conflict = || LedgerError::Conflict {
+            agent: item.agent.clone(),
+            expected: item.expected,
+        };
+        if u64::try_from(current).ok() != Some(item.expected) {
+            out.push(Err(conflict()));
+            continue;
+        }
+        let mut seq = current;
+        for entry in item.entries {
+            let body =
+                serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
+            entries.push((item.agent.as_str(), seq, entry.id.to_string(), body));
+            seq += 1;
+        }
+        for hold in item.holds {
+            let row = HoldRow {
+                txn: hold.txn.to_string(),
+                agent: hold.agent.to_string(),
+                state: hold.state.name(),
+                created_at: ts(hold.created_at),
+                view: serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?,
+            };
+            match hold_at.get(&hold.txn) {
+                Some(&i) => holds[i] = row,
+                None => {
+                    hold_at.insert(hold.txn, holds.len());
+                    holds.push(row);
+                }
+            }
+        }
+        // A second item for the same account in this batch sees the first one's entries.
+        versions.insert(item.agent.to_string(), seq);
+        out.push(u64::try_from(seq).map_err(|_| conflict()));
     }
-    let mut seq = current;
-    for entry in entries {
-        let body = serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
-        sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
-            .bind(agent.as_str())
-            .bind(seq)
-            .bind(entry.id.to_string())
-            .bind(body)
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO entries (agent, seq, id, body) VALUES {}",
+            placeholders(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (agent, seq, id, body) in chunk {
+            query = query
+                .bind(*agent)
+                .bind(*seq)
+                .bind(id.as_str())
+                .bind(body.as_str());
+        }
+        query
             .execute(&mut **tx)
             .await
             .map_err(store_err("append"))?;
-        seq += 1;
     }
-    for hold in holds {
-        let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
-        sqlx::query(
-            "INSERT INTO holds (txn, agent, state, created_at, view) VALUES (?, ?, ?, ?, ?)
+    for chunk in holds.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO holds (txn, agent, state, created_at, view) VALUES {}
              ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
-        )
-        .bind(hold.txn.to_string())
-        .bind(hold.agent.as_str())
-        .bind(hold.state.name())
-        .bind(ts(hold.created_at))
-        .bind(view)
-        .execute(&mut **tx)
-        .await
-        .map_err(store_err("append"))?;
+            placeholders(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for h in chunk {
+            query = query
+                .bind(h.txn.as_str())
+                .bind(h.agent.as_str())
+                .bind(h.state)
+                .bind(h.created_at.as_str())
+                .bind(h.view.as_str());
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err("append"))?;
     }
-    u64::try_from(seq).map_err(|_| conflict())
+    Ok(out)
 }
 
 #[async_trait]
@@ -281,25 +329,19 @@ impl LedgerStore for SqliteStore {
         entries: &[Entry],
         holds: &[HoldView],
     ) -> Result<u64, LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("append"))?;
-        let current = count_in(&mut tx, agent).await?;
-        let version = write_in(
-            &mut tx,
-            AppendItem {
-                agent,
-                expected,
-                entries,
-                holds,
-            },
-            current,
-        )
-        .await?;
-        tx.commit().await.map_err(store_err("append"))?;
-        Ok(version)
+        let item = AppendItem {
+            agent,
+            expected,
+            entries,
+            holds,
+        };
+        self.append_many(&[item]).await?.pop().unwrap_or_else(|| {
+            Err(LedgerError::Store {
+                message: "sqlite: append gave no result for its item".into(),
+                may_have_written: false,
+                source: None,
+            })
+        })
     }
 
     async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
@@ -354,23 +396,7 @@ impl LedgerStore for SqliteStore {
                 versions.insert(row.get(0), row.get(1));
             }
         }
-        let mut out = Vec::with_capacity(batch.len());
-        for item in batch {
-            let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
-            let written = write_in(&mut tx, *item, current).await;
-            if let Ok(version) = &written {
-                // A second item for the same account in this batch sees the first one's entries.
-                versions.insert(
-                    item.agent.to_string(),
-                    i64::try_from(*version).unwrap_or(i64::MAX),
-                );
-            }
-            match written {
-                Err(e @ LedgerError::Conflict { .. }) => out.push(Err(e)),
-                Err(e) => return Err(e),
-                Ok(v) => out.push(Ok(v)),
-            }
-        }
+        let out = write_batch(&mut tx, batch, versions).await?;
         tx.commit().await.map_err(store_err("append"))?;
         Ok(out)
     }
@@ -443,31 +469,41 @@ impl LedgerStore for SqliteStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<bool>, LedgerError> {
-        // One write transaction (one sync to disk) for the lot.
+        // One write transaction (one sync to disk) and a statement per few hundred holds.
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_err("lease"))?;
-        let mut out = Vec::with_capacity(txns.len());
-        for txn in txns {
-            let done = sqlx::query(
+        let mut leased = std::collections::HashSet::with_capacity(txns.len());
+        for chunk in txns.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
                 "UPDATE holds SET lease_owner = ?, lease_until = ?
-                 WHERE txn = ? AND state IN ('open', 'in_doubt', 'review')
-                   AND (lease_owner IS NULL OR lease_until <= ? OR lease_owner = ?)",
-            )
-            .bind(owner)
-            .bind(ts(until))
-            .bind(txn.to_string())
-            .bind(ts(now))
-            .bind(owner)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("lease"))?;
-            out.push(done.rows_affected() == 1);
+                 WHERE txn IN ({}) AND state IN ('open', 'in_doubt', 'review')
+                   AND (lease_owner IS NULL OR lease_until <= ? OR lease_owner = ?)
+                 RETURNING txn",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(ts(until));
+            for txn in chunk {
+                query = query.bind(txn.to_string());
+            }
+            leased.extend(
+                query
+                    .bind(ts(now))
+                    .bind(owner)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_err("lease"))?,
+            );
         }
         tx.commit().await.map_err(store_err("lease"))?;
-        Ok(out)
+        Ok(txns
+            .iter()
+            .map(|t| leased.contains(&t.to_string()))
+            .collect())
     }
 
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
