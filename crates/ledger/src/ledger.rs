@@ -196,6 +196,37 @@ impl<S: LedgerStore> Ledger<S> {
         &self,
         work: &[(AgentId, Vec<Command>)],
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
+        self.execute_many_from(work, None).await
+    }
+
+    /// As [`execute_many`](Self::execute_many), planning first against `accounts` — each
+    /// work item's account as the caller already loaded it (with [`account`](Self::account)
+    /// or by folding [`LedgerStore::load_many`]) — instead of loading them again. An account
+    /// that moved since is met as a `Conflict` on append, reloaded and retried, as always.
+    /// Accounts that do not match the work item for item are ignored and loaded afresh.
+    ///
+    /// # Errors
+    ///
+    /// A store failure (the whole call fails; what was appended is found by reloading).
+    pub async fn execute_many_on(
+        &self,
+        work: &[(AgentId, Vec<Command>)],
+        accounts: Vec<Account>,
+    ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
+        let matching = accounts.len() == work.len()
+            && accounts
+                .iter()
+                .zip(work)
+                .all(|(a, (agent, _))| a.agent() == agent);
+        self.execute_many_from(work, matching.then_some(accounts))
+            .await
+    }
+
+    async fn execute_many_from(
+        &self,
+        work: &[(AgentId, Vec<Command>)],
+        mut loaded: Option<Vec<Account>>,
+    ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         let mut out: Vec<Option<Result<Vec<Applied>, LedgerError>>> =
             (0..work.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..work.len()).collect();
@@ -203,13 +234,22 @@ impl<S: LedgerStore> Ledger<S> {
             if pending.is_empty() {
                 break;
             }
-            let agents: Vec<AgentId> = pending.iter().map(|&i| work[i].0.clone()).collect();
-            let stored = self.store.load_many(&agents).await?;
+            let accounts: Vec<Result<Account, LedgerError>> = match loaded.take() {
+                Some(accounts) => accounts.into_iter().map(Ok).collect(),
+                None => {
+                    let agents: Vec<AgentId> = pending.iter().map(|&i| work[i].0.clone()).collect();
+                    let stored = self.store.load_many(&agents).await?;
+                    agents
+                        .into_iter()
+                        .zip(stored)
+                        .map(|(agent, stored)| Account::from_entries(agent, stored.entries))
+                        .collect()
+                }
+            };
             let mut planned = Vec::new();
-            for (&i, stored) in pending.iter().zip(stored) {
-                let (agent, commands) = &work[i];
-                let plan = Account::from_entries(agent.clone(), stored.entries)
-                    .and_then(|account| self.plan_all(account, commands));
+            for (&i, account) in pending.iter().zip(accounts) {
+                let commands = &work[i].1;
+                let plan = account.and_then(|account| self.plan_all(account, commands));
                 match plan {
                     Ok(p) if p.entries.is_empty() => out[i] = Some(Ok(p.results)),
                     Ok(p) => planned.push((i, p)),

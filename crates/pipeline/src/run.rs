@@ -511,6 +511,8 @@ struct Made {
     payload: Vec<u8>,
     /// Whether the balance left once this reward is paid still affords a tier.
     again: bool,
+    /// The agent's pseudonym, for logs.
+    who: String,
 }
 
 /// A marketplace answer, to settle.
@@ -1228,7 +1230,9 @@ impl Run<'_> {
         let (made_tx, made_rx) = tokio::sync::mpsc::channel::<Made>(2 * SLICE);
         let (answer_tx, mut answer_rx) = tokio::sync::mpsc::channel::<(Answered, bool)>(SLICE);
         let holds = async move {
-            for slice in due.chunks(SLICE) {
+            // A small first slice, so that the first requests wait for a few holds, not 500.
+            let (head, rest) = due.split_at(due.len().min(SLICE / 10));
+            for slice in std::iter::once(head).chain(rest.chunks(SLICE)) {
                 for m in self.make_holds(slice).await? {
                     if made_tx.send(m).await.is_err() {
                         return Ok(()); // the round is failing: another stage returns its error
@@ -1237,36 +1241,42 @@ impl Run<'_> {
             }
             Ok::<(), PipelineError>(())
         };
-        let requests = async move {
-            let mut made_rx = made_rx;
-            let mut answers = futures_util::stream::poll_fn(|cx| made_rx.poll_recv(cx))
-                .map(|m| {
-                    let span = tracing::info_span!("reward", txn = %m.txn, agent = %self.pseudonym(&m.agent), tier = %m.tier.id());
-                    async move {
-                        let outcome = self.provider.issue(m.txn, &m.payload).await;
-                        self.progress.advance(1);
-                        let answered = Answered {
-                            agent: m.agent,
-                            txn: m.txn,
-                            attempts: 1,
-                            outcome,
-                        };
-                        (answered, m.again)
+        // The requests run in a task of their own, so that the ledger work of the other two
+        // stages (folding accounts, encoding entries) never keeps an answer waiting.
+        let provider = Arc::clone(&self.provider);
+        let requests = AbortOnDrop(tokio::spawn(
+            async move {
+                let mut made_rx = made_rx;
+                let mut answers = futures_util::stream::poll_fn(|cx| made_rx.poll_recv(cx))
+                    .map(|m| {
+                        let span = tracing::info_span!("reward", txn = %m.txn, agent = %m.who, tier = %m.tier.id());
+                        let provider = Arc::clone(&provider);
+                        async move {
+                            let outcome = provider.issue(m.txn, &m.payload).await;
+                            let answered = Answered {
+                                agent: m.agent,
+                                txn: m.txn,
+                                attempts: 1,
+                                outcome,
+                            };
+                            (answered, m.again)
+                        }
+                        .instrument(span)
+                    })
+                    .buffer_unordered(in_flight);
+                while let Some(answer) = answers.next().await {
+                    if answer_tx.send(answer).await.is_err() {
+                        break; // the round is failing: another stage returns its error
                     }
-                    .instrument(span)
-                })
-                .buffer_unordered(in_flight);
-            while let Some(answer) = answers.next().await {
-                if answer_tx.send(answer).await.is_err() {
-                    break;
                 }
             }
-            Ok::<(), PipelineError>(())
-        };
+            .in_current_span(),
+        ));
         let settle = async {
             let mut out = Vec::new();
             let mut batch = Vec::with_capacity(SLICE);
             while answer_rx.recv_many(&mut batch, SLICE).await > 0 {
+                self.progress.advance(batch.len() as u64);
                 let (answers, again): (Vec<Answered>, Vec<bool>) = batch.drain(..).unzip();
                 let unsent: Vec<bool> = answers
                     .iter()
@@ -1284,7 +1294,8 @@ impl Run<'_> {
             }
             Ok::<_, PipelineError>(out)
         };
-        let ((), (), out) = tokio::try_join!(holds, requests, settle)?;
+        let ((), out) = tokio::try_join!(holds, settle)?;
+        drop(requests); // done: every answer was settled
         Ok(out)
     }
 
@@ -1294,6 +1305,7 @@ impl Run<'_> {
         let mut out = Vec::new();
         for chunk in agents.chunks(BATCH) {
             let mut work = Vec::new();
+            let mut loaded = Vec::new();
             let mut made = Vec::new();
             for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
                 if account.unresolved_hold().is_some() {
@@ -1328,18 +1340,20 @@ impl Run<'_> {
                         payload: payload.clone(),
                     }],
                 ));
+                loaded.push(account);
                 made.push(Made {
                     agent: agent.clone(),
                     txn,
                     tier: tier.clone(),
                     payload,
                     again,
+                    who: self.pseudonym(agent),
                 });
             }
             if work.is_empty() {
                 continue;
             }
-            let results = self.ledger.execute_many(&work).await?;
+            let results = self.ledger.execute_many_on(&work, loaded).await?;
             let mut kept = Vec::with_capacity(made.len());
             for (m, result) in made.into_iter().zip(results) {
                 match result {
@@ -1372,7 +1386,7 @@ impl Run<'_> {
                 .map(|m| {
                     (
                         "hold_made",
-                        json!({"txn_id": m.txn, "agent": self.pseudonym(&m.agent), "tier": m.tier.id(),
+                        json!({"txn_id": m.txn, "agent": m.who, "tier": m.tier.id(),
                             "reward_type": m.tier.reward_type(), "cost": m.tier.cost(), "day": self.as_of.to_string()}),
                     )
                 })

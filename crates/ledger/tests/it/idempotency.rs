@@ -254,3 +254,67 @@ async fn execute_many_gives_each_account_its_own_result() {
         "nothing of b's refused batch was appended"
     );
 }
+
+#[tokio::test]
+async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
+    use std::sync::Arc;
+
+    use kudos_core::{AgentId, PointEvent};
+    use kudos_ledger::{Ledger, MemoryStore};
+
+    let ledger = Ledger::new(
+        MemoryStore::new(),
+        Arc::new(kudos_core::ManualClock::at_rfc3339("2026-10-01T00:00:00Z").unwrap()),
+    );
+    let d = day("10-01");
+    let accrue = |agent: &AgentId, rule: &str, points: i64| Command::Accrue {
+        event: PointEvent::new(crate::book::key(agent, d, rule), Points::new(points)),
+        expires: d.add_days(30).unwrap(),
+    };
+    let a = AgentId::new("u-a").unwrap();
+    let stale = ledger.account(&a).await.unwrap();
+    // Another writer moves the account after the caller loaded it.
+    ledger.execute(&a, accrue(&a, "r", 10)).await.unwrap();
+    let results = ledger
+        .execute_many_on(&[(a.clone(), vec![accrue(&a, "s", 5)])], vec![stale])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let account = ledger.account(&a).await.unwrap();
+    assert_eq!(
+        (account.version(), account.balance(d).available.get()),
+        (2, 15),
+        "the stale account was reloaded: nothing lost, nothing written twice"
+    );
+
+    // Accounts that are not the work's own are ignored: each item plans on its own account.
+    // (Planned on a's account, committing a's hold would be written into b's.)
+    let txn = TxnId::from_uuid(Uuid::from_u128(77));
+    ledger
+        .execute(
+            &a,
+            Command::Hold {
+                txn,
+                day: d,
+                tier: tier(10),
+                payload: b"{}".to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    let b = AgentId::new("u-b").unwrap();
+    for (rule, points) in [("r", 1), ("s", 2), ("t", 3)] {
+        ledger.execute(&b, accrue(&b, rule, points)).await.unwrap();
+    }
+    let wrong = ledger.account(&a).await.unwrap();
+    assert_eq!(wrong.version(), ledger.account(&b).await.unwrap().version());
+    let results = ledger
+        .execute_many_on(&[(b.clone(), vec![Command::Commit { txn }])], vec![wrong])
+        .await
+        .unwrap();
+    assert!(
+        matches!(results[0], Err(LedgerError::UnknownHold { .. })),
+        "b has no such hold: {results:?}"
+    );
+    assert_eq!(ledger.account(&b).await.unwrap().version(), 3);
+}
