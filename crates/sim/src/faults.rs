@@ -11,7 +11,8 @@ use crate::SimError;
 pub enum Action {
     /// Answer with this HTTP status (and `Retry-After` for 429) without processing.
     Status,
-    /// Wait `delay_ms`, then process normally.
+    /// Wait `delay_ms` (kept to within tens of microseconds, not rounded up to the next
+    /// millisecond as tokio's timer would), then process normally.
     Delay,
     /// Never answer (past any client's read timeout).
     Hang,

@@ -807,3 +807,39 @@ async fn a_file_taken_in_part_never_reverts_a_newer_restatement() {
     assert_eq!((s.records, s.future_rows), (1, 0), "{s:?}");
     assert_eq!(w.balance(1, "2026-03-05").await, 60);
 }
+
+#[tokio::test]
+async fn an_agent_gets_at_most_the_configured_rewards_per_run_and_the_rest_next_run() {
+    let mut w = World::new("cap", SimConfig::default()).await;
+    w.settings.max_rewards_per_agent_per_run = 2;
+    // Agent 1: 1,300 → big, big (300 left) in the first run; small, small in the second; the
+    // last small in the third. Agent 2: 120 → small.
+    w.export(
+        "day1.csv",
+        &[(1, "2026-03-02", 1300.0), (2, "2026-03-02", 120.0)],
+    );
+    let first = w.run("2026-03-10").await;
+    assert_eq!((first.holds, first.issued), (3, 3), "{first:?}");
+    assert_eq!(w.balance(1, "2026-03-10").await, 300);
+    assert_eq!(w.balance(2, "2026-03-10").await, 20);
+    let second = w.run("2026-03-10").await;
+    assert_eq!((second.holds, second.issued), (2, 2), "{second:?}");
+    assert_eq!(w.balance(1, "2026-03-10").await, 100);
+    let third = w.run("2026-03-10").await;
+    assert_eq!((third.holds, third.issued), (1, 1), "{third:?}");
+    assert_eq!(w.balance(1, "2026-03-10").await, 0);
+    let mut types: Vec<String> = w
+        .sim
+        .rewards()
+        .iter()
+        .map(|r| r.reward_type.clone())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["gift_card_big", "gift_card_big"]
+            .into_iter()
+            .chain(["gift_card_small"; 4])
+            .collect::<Vec<_>>()
+    );
+}
