@@ -169,6 +169,7 @@ async fn main() -> Result<(), Error> {
         )
         .await?;
     let total = start.elapsed();
+    let batch_peak = peak_rss_mib();
 
     // The raw baseline, measured in the same run: as many bare reqwest POSTs to the same
     // simulator (same delay), `in_flight` at a time — what the latency really costs here.
@@ -253,7 +254,10 @@ async fn main() -> Result<(), Error> {
     if let Some((name, t)) = marks.last() {
         println!("  {name:<9} {:.2?}", start + total - *t);
     }
-    println!("peak memory (VmHWM) {:.1} MiB", peak_rss_mib());
+    println!(
+        "peak memory (VmHWM): {batch_peak:.1} MiB after the batch, {:.1} MiB after the raw baseline too",
+        peak_rss_mib()
+    );
     assert_eq!(summary.issued, agents, "every agent earned one reward");
     assert_eq!(sim.rewards().len() as u64, agents + raw_ok);
     let _ = std::fs::remove_dir_all(&dir);
