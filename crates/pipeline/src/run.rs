@@ -1244,7 +1244,7 @@ impl Run<'_> {
         // The requests run in a task of their own, so that the ledger work of the other two
         // stages (folding accounts, encoding entries) never keeps an answer waiting.
         let provider = Arc::clone(&self.provider);
-        let requests = AbortOnDrop(tokio::spawn(
+        let mut requests = AbortOnDrop(tokio::spawn(
             async move {
                 let mut made_rx = made_rx;
                 let mut answers = futures_util::stream::poll_fn(|cx| made_rx.poll_recv(cx))
@@ -1295,7 +1295,12 @@ impl Run<'_> {
             Ok::<_, PipelineError>(out)
         };
         let ((), out) = tokio::try_join!(holds, settle)?;
-        drop(requests); // done: every answer was settled
+        if let Err(e) = (&mut requests.0).await
+            && e.is_panic()
+        {
+            // A provider that panicked: the run fails as it would have inline, not quietly.
+            std::panic::resume_unwind(e.into_panic());
+        }
         Ok(out)
     }
 

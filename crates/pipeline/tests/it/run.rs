@@ -843,3 +843,74 @@ async fn an_agent_gets_at_most_the_configured_rewards_per_run_and_the_rest_next_
             .collect::<Vec<_>>()
     );
 }
+
+/// A provider that panics on its second request (an interaction at the `RewardProvider` seam).
+#[derive(Debug)]
+struct PanicsOnSecond(std::sync::atomic::AtomicU32);
+
+#[async_trait]
+impl kudos_client::RewardProvider for PanicsOnSecond {
+    async fn issue(&self, _txn: TxnId, _payload: &[u8]) -> kudos_client::Outcome {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            panic!("provider bug");
+        }
+        kudos_client::Outcome::Issued {
+            reward_id: "r".into(),
+        }
+    }
+    async fn status(&self, _txn: TxnId) -> kudos_client::StatusOutcome {
+        kudos_client::StatusOutcome::Unknown {
+            reason: "test".into(),
+        }
+    }
+    async fn reverse(&self, _reversal: TxnId, _of: TxnId) -> kudos_client::ReverseOutcome {
+        kudos_client::ReverseOutcome::Reversed
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_panics_fails_the_run_loudly_and_the_next_run_recovers() {
+    let w = World::new("provider-panic", SimConfig::default()).await;
+    w.export(
+        "day1.csv",
+        &[
+            (1, "2026-03-02", 150.0),
+            (2, "2026-03-02", 150.0),
+            (3, "2026-03-02", 150.0),
+        ],
+    );
+    let mut parts = w.parts(w.store.clone());
+    parts.provider = Arc::new(PanicsOnSecond(std::sync::atomic::AtomicU32::new(0)));
+    let pipeline = Arc::new(Pipeline::new(parts));
+    let p = pipeline.clone();
+    let audit = AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
+    let run = tokio::spawn(async move {
+        p.run(
+            Box::new(audit),
+            RunOptions {
+                as_of: Day::parse("2026-03-10").unwrap(),
+                dry_run: false,
+            },
+            &kudos_pipeline::NoProgress,
+        )
+        .await
+        .map(|s| s.issued)
+    });
+    let failed = run
+        .await
+        .expect_err("the run must not end as if nothing happened");
+    assert!(failed.is_panic());
+    // Nothing is lost: the held points wait; once the leases lapse, the next run (with the
+    // real marketplace) settles every hold and issues every reward once.
+    w.clock.advance(TimeDelta::seconds(120));
+    let next = w.run("2026-03-10").await;
+    // The first answer was settled before the panic (its reward came from the panicking
+    // provider); the other two holds are recovered: looked up, not found, sent.
+    assert_eq!(w.sim.rewards().len(), 2, "{next:?}");
+    for n in 1..=3 {
+        assert_eq!(w.balance(n, "2026-03-10").await, 50);
+    }
+    for state in [HoldState::Open, HoldState::InDoubt, HoldState::Review] {
+        assert!(w.holds(state).await.is_empty(), "no {state:?} hold is left");
+    }
+}
