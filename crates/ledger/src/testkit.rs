@@ -58,6 +58,51 @@ fn accrual(agent: &AgentId, rule: &str, points: i64) -> Entry {
     }
 }
 
+/// Gives a fresh account `points` (an adjustment on `day`) and an open hold of `cost` on it.
+async fn account_with_a_hold(
+    ledger: &Ledger<&dyn LedgerStore>,
+    clock: &ManualClock,
+    agent: &AgentId,
+    day: Day,
+    points: i64,
+    cost: i64,
+) -> TxnId {
+    ledger
+        .execute(
+            agent,
+            Command::Adjust {
+                id: uuid::Uuid::now_v7(),
+                day,
+                points: Points::new(points),
+                expires: day.add_days(90).expect("day"),
+                reason: "seed".into(),
+            },
+        )
+        .await
+        .expect("adjust");
+    let tier = Tier::new(
+        TierId::new("t").expect("tier"),
+        RewardType::new("r").expect("rt"),
+        Points::new(cost),
+        None,
+    )
+    .expect("tier");
+    let txn = TxnId::generate(clock);
+    ledger
+        .execute(
+            agent,
+            Command::Hold {
+                txn,
+                day,
+                tier,
+                payload: b"{}".to_vec(),
+            },
+        )
+        .await
+        .expect("hold");
+    txn
+}
+
 /// Runs every check.
 pub async fn conformance(store: &dyn LedgerStore) {
     appends_are_conditional(store).await;
@@ -181,39 +226,7 @@ pub async fn batches_chain_items_and_run_long(store: &dyn LedgerStore) {
     let ledger = Ledger::new(store, clock.clone());
     let agent = fresh_agent("twice");
     let day = Day::parse("2026-10-05").expect("day");
-    ledger
-        .execute(
-            &agent,
-            Command::Adjust {
-                id: uuid::Uuid::now_v7(),
-                day,
-                points: Points::new(500),
-                expires: day.add_days(90).expect("day"),
-                reason: "seed".into(),
-            },
-        )
-        .await
-        .expect("adjust");
-    let tier = Tier::new(
-        TierId::new("t").expect("tier"),
-        RewardType::new("r").expect("rt"),
-        Points::new(100),
-        None,
-    )
-    .expect("tier");
-    let txn = TxnId::generate(clock.as_ref());
-    ledger
-        .execute(
-            &agent,
-            Command::Hold {
-                txn,
-                day,
-                tier,
-                payload: b"{}".to_vec(),
-            },
-        )
-        .await
-        .expect("hold");
+    let txn = account_with_a_hold(&ledger, &clock, &agent, day, 500, 100).await;
     let view = store
         .holds(Some(HoldState::Open))
         .await
@@ -377,43 +390,7 @@ pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
     let ledger = Ledger::new(store, clock.clone());
     let agent = fresh_agent("holds");
     let day = Day::parse("2026-10-05").expect("day");
-    let key = EventKey::new(
-        agent.clone(),
-        day,
-        RuleId::new("r").expect("rule"),
-        MetricName::new("m").expect("metric"),
-        Default::default(),
-    );
-    ledger
-        .execute(
-            &agent,
-            Command::Accrue {
-                event: PointEvent::new(key, Points::new(1000)),
-                expires: day.add_days(90).expect("day"),
-            },
-        )
-        .await
-        .expect("accrue");
-    let tier = Tier::new(
-        TierId::new("t").expect("tier"),
-        RewardType::new("r").expect("rt"),
-        Points::new(400),
-        None,
-    )
-    .expect("tier");
-    let txn = TxnId::generate(clock.as_ref());
-    ledger
-        .execute(
-            &agent,
-            Command::Hold {
-                txn,
-                day,
-                tier,
-                payload: b"{}".to_vec(),
-            },
-        )
-        .await
-        .expect("hold");
+    let txn = account_with_a_hold(&ledger, &clock, &agent, day, 1000, 400).await;
     let open: Vec<_> = store
         .holds(Some(HoldState::Open))
         .await

@@ -1,7 +1,9 @@
 //! Operations are idempotent; holds resolve once; one unresolved hold per agent.
 
-use kudos_core::{Points, TxnId};
-use kudos_ledger::{Command, HoldState, LedgerError};
+use std::sync::Arc;
+
+use kudos_core::{AgentId, PointEvent, Points, TxnId};
+use kudos_ledger::{Command, HoldState, Ledger, LedgerError, MemoryStore};
 use uuid::Uuid;
 
 use crate::book::{Book, day, tier};
@@ -212,22 +214,26 @@ fn unknown_holds_are_named() {
     );
 }
 
-#[tokio::test]
-async fn execute_many_gives_each_account_its_own_result() {
-    use std::sync::Arc;
-
-    use kudos_core::{AgentId, PointEvent};
-    use kudos_ledger::{Ledger, MemoryStore};
-
-    let ledger = Ledger::new(
+/// A ledger on `MemoryStore`, its clock at 2026-10-01.
+fn memory_ledger() -> Ledger<MemoryStore> {
+    Ledger::new(
         MemoryStore::new(),
         Arc::new(kudos_core::ManualClock::at_rfc3339("2026-10-01T00:00:00Z").unwrap()),
-    );
+    )
+}
+
+/// An accrual of `points` by `rule` on 2026-10-01.
+fn accrue(agent: &AgentId, rule: &str, points: i64) -> Command {
     let d = day("10-01");
-    let accrue = |agent: &AgentId, rule: &str, points: i64| Command::Accrue {
+    Command::Accrue {
         event: PointEvent::new(crate::book::key(agent, d, rule), Points::new(points)),
         expires: d.add_days(30).unwrap(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn execute_many_gives_each_account_its_own_result() {
+    let (ledger, d) = (memory_ledger(), day("10-01"));
     let (a, b) = (AgentId::new("u-a").unwrap(), AgentId::new("u-b").unwrap());
     let refused = Command::Commit {
         txn: TxnId::from_uuid(Uuid::from_u128(9)),
@@ -257,20 +263,7 @@ async fn execute_many_gives_each_account_its_own_result() {
 
 #[tokio::test]
 async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
-    use std::sync::Arc;
-
-    use kudos_core::{AgentId, PointEvent};
-    use kudos_ledger::{Ledger, MemoryStore};
-
-    let ledger = Ledger::new(
-        MemoryStore::new(),
-        Arc::new(kudos_core::ManualClock::at_rfc3339("2026-10-01T00:00:00Z").unwrap()),
-    );
-    let d = day("10-01");
-    let accrue = |agent: &AgentId, rule: &str, points: i64| Command::Accrue {
-        event: PointEvent::new(crate::book::key(agent, d, rule), Points::new(points)),
-        expires: d.add_days(30).unwrap(),
-    };
+    let (ledger, d) = (memory_ledger(), day("10-01"));
     let a = AgentId::new("u-a").unwrap();
     let stale = ledger.account(&a).await.unwrap();
     // Another writer moves the account after the caller loaded it.

@@ -204,6 +204,18 @@ impl World {
         account.balance(Day::parse(day).unwrap()).balance.get()
     }
 
+    /// The reward types the marketplace issued, sorted.
+    pub(crate) fn reward_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .sim
+            .rewards()
+            .iter()
+            .map(|r| r.reward_type.clone())
+            .collect();
+        types.sort();
+        types
+    }
+
     pub(crate) async fn holds(&self, state: HoldState) -> Vec<kudos_ledger::HoldView> {
         self.store.holds(Some(state)).await.unwrap()
     }
@@ -250,13 +262,7 @@ async fn every_affordable_reward_is_issued_once_and_a_second_run_issues_nothing(
     assert_eq!(w.balance(1, "2026-03-10").await, 50);
     assert_eq!(w.balance(2, "2026-03-10").await, 0);
     assert_eq!(w.balance(3, "2026-03-10").await, 50);
-    let mut types: Vec<String> = w
-        .sim
-        .rewards()
-        .iter()
-        .map(|r| r.reward_type.clone())
-        .collect();
-    types.sort();
+    let types = w.reward_types();
     assert_eq!(
         types,
         [
@@ -828,13 +834,7 @@ async fn an_agent_gets_at_most_the_configured_rewards_per_run_and_the_rest_next_
     let third = w.run("2026-03-10").await;
     assert_eq!((third.holds, third.issued), (1, 1), "{third:?}");
     assert_eq!(w.balance(1, "2026-03-10").await, 0);
-    let mut types: Vec<String> = w
-        .sim
-        .rewards()
-        .iter()
-        .map(|r| r.reward_type.clone())
-        .collect();
-    types.sort();
+    let types = w.reward_types();
     assert_eq!(
         types,
         ["gift_card_big", "gift_card_big"]
