@@ -870,7 +870,8 @@ impl Run<'_> {
                     let record = match item {
                         Ok(r) => r,
                         Err(WfmError::Row(row)) => {
-                            tracing::warn!(file = %name, "rejected row: {row}");
+                            // Where and why, without the cell's text (it may be personal data).
+                            tracing::warn!(file = %name, "rejected row: {}", row.redacted());
                             file.rejected += 1;
                             continue;
                         }

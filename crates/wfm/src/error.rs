@@ -31,6 +31,52 @@ impl fmt::Display for RowError {
     }
 }
 
+impl RowError {
+    /// The error as [`Display`](fmt::Display) writes it, with every quoted span of the reason
+    /// replaced by `"…"`: a reason may quote the offending cell, and a name or e-mail address
+    /// pasted into a metric cell must not reach a log. Where the row is — file, line, column —
+    /// is kept.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let e = kudos_wfm::RowError {
+    ///     source: Arc::from("day.csv"),
+    ///     line: 7,
+    ///     location: Some("value".into()),
+    ///     reason: r#""Jane \"JD\" Doe" is not a number"#.into(),
+    /// };
+    /// assert_eq!(e.redacted(), r#"day.csv:7: value: "…" is not a number"#);
+    /// ```
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let mut reason = String::with_capacity(self.reason.len());
+        let mut chars = self.reason.chars();
+        while let Some(c) = chars.next() {
+            reason.push(c);
+            if c != '"' {
+                continue;
+            }
+            // Skip to the closing quote (a quoted span is Rust's `{:?}` of a string:
+            // backslash escapes); an unclosed quote hides the rest.
+            reason.push_str("…\"");
+            while let Some(q) = chars.next() {
+                match q {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+        }
+        let redacted = RowError {
+            reason,
+            ..self.clone()
+        };
+        redacted.to_string()
+    }
+}
+
 impl std::error::Error for RowError {}
 
 /// Everything that can go wrong reading an export.

@@ -182,6 +182,36 @@ async fn run_prints_the_summary_last_and_a_second_run_issues_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_row_is_logged_by_file_line_and_column_without_the_cell_text() {
+    let s = Setup::new("run-redacted-row", SimConfig::default(), "").await;
+    let mut csv = String::from("agent_id,date,metric,value\n");
+    for a in 1..=40 {
+        csv.push_str(&format!("{},2026-03-02,sales,10\n", agent(a)));
+    }
+    // A name pasted into a metric cell: line 42.
+    csv.push_str(&format!("{},2026-03-02,sales,Jane Doe\n", agent(41)));
+    std::fs::write(s.dir.join("exports/day.csv"), csv).unwrap();
+    let mut c = s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"]);
+    c.env("KUDOS_LOG", "debug");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let summary = last_line(&out);
+    assert_eq!(
+        (n(&summary, "records"), n(&summary, "rejected_rows")),
+        (40, 1)
+    );
+    let log = text(&out.stderr);
+    assert!(log.contains("rejected row"), "{log}");
+    assert!(log.contains("day.csv:42: value:"), "{log}");
+    assert!(log.contains("is not a number"), "{log}");
+    assert!(
+        !log.contains("Jane"),
+        "the cell's text reached the log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attention_is_exit_3_and_a_stopped_run_is_exit_1() {
     let mut sim = SimConfig::default();
     sim.inventory.insert("gift_card_small".into(), 0);
