@@ -82,6 +82,24 @@ impl<S: LedgerStore> Ledger<S> {
         Ok(account)
     }
 
+    /// Loads and folds several accounts with one [`LedgerStore::load_many`], in the order
+    /// asked. An account that does not fold is its own error; the others are still returned.
+    ///
+    /// # Errors
+    ///
+    /// A store error (for the whole call).
+    pub async fn accounts(
+        &self,
+        agents: &[AgentId],
+    ) -> Result<Vec<Result<Account, LedgerError>>, LedgerError> {
+        let stored = self.store.load_many(agents).await?;
+        Ok(agents
+            .iter()
+            .zip(stored)
+            .map(|(agent, stored)| Account::from_entries(agent.clone(), stored.entries))
+            .collect())
+    }
+
     /// Runs one command.
     ///
     /// # Errors
@@ -201,7 +219,7 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// As [`execute_many`](Self::execute_many), planning first against `accounts` — each
     /// work item's account as the caller already loaded it (with [`account`](Self::account)
-    /// or by folding [`LedgerStore::load_many`]) — instead of loading them again. An account
+    /// or [`accounts`](Self::accounts)) — instead of loading them again. An account
     /// that moved since is met as a `Conflict` on append, reloaded and retried, as always.
     /// Accounts that do not match the work item for item are ignored and loaded afresh.
     ///
@@ -238,12 +256,7 @@ impl<S: LedgerStore> Ledger<S> {
                 Some(accounts) => accounts.into_iter().map(Ok).collect(),
                 None => {
                     let agents: Vec<AgentId> = pending.iter().map(|&i| work[i].0.clone()).collect();
-                    let stored = self.store.load_many(&agents).await?;
-                    agents
-                        .into_iter()
-                        .zip(stored)
-                        .map(|(agent, stored)| Account::from_entries(agent, stored.entries))
-                        .collect()
+                    self.accounts(&agents).await?
                 }
             };
             let mut planned = Vec::new();

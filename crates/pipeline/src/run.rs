@@ -542,12 +542,8 @@ impl Run<'_> {
 
     /// Loads and folds several accounts in one store call.
     async fn accounts(&self, agents: &[AgentId]) -> Result<Vec<Account>, PipelineError> {
-        let stored = self.store.load_many(agents).await?;
-        agents
-            .iter()
-            .zip(stored)
-            .map(|(agent, stored)| Ok(Account::from_entries(agent.clone(), stored.entries)?))
-            .collect()
+        let accounts = self.ledger.accounts(agents).await?;
+        Ok(accounts.into_iter().collect::<Result<_, _>>()?)
     }
 
     async fn audit(&self, event: &str, data: Value) -> Result<(), PipelineError> {
@@ -1172,15 +1168,15 @@ impl Run<'_> {
             if due.is_empty() {
                 break;
             }
-            let mut again = Vec::new();
+            let mut next_round = Vec::new();
             for (agent, next, unsent) in self.issue_round(&due, in_flight).await? {
                 match next {
-                    Next::Continue => again.push(agent),
+                    Next::Continue => next_round.push(agent),
                     Next::Stop if unsent => not_sent.push(agent),
                     Next::Stop => {}
                 }
             }
-            due = again;
+            due = next_round;
         }
         // What could not be sent gets one more try at the end of the run.
         let mut again = Vec::new();

@@ -196,9 +196,14 @@ impl SqliteStore {
 /// thread each, which was most of a batch's time.
 const ROWS_PER_INSERT: usize = 190;
 
+/// `?, ?, …`: `n` parameters, for an `IN (…)` list.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// `(?, ?, …), (?, ?, …), …`: `rows` groups of `columns` parameters.
 fn placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
+    let row = format!("({})", marks(columns));
     vec![row.as_str(); rows].join(", ")
 }
 
@@ -347,9 +352,9 @@ impl LedgerStore for SqliteStore {
     async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
         let mut rows = Vec::new();
         for chunk in agents.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT agent, body FROM entries WHERE agent IN ({marks}) ORDER BY agent, seq"
+                "SELECT agent, body FROM entries WHERE agent IN ({}) ORDER BY agent, seq",
+                marks(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for agent in chunk {
@@ -380,9 +385,9 @@ impl LedgerStore for SqliteStore {
         // Every account's version in a few queries, under the write lock.
         let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({marks}) GROUP BY agent"
+                "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({}) GROUP BY agent",
+                marks(chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for item in chunk {
@@ -482,7 +487,7 @@ impl LedgerStore for SqliteStore {
                  WHERE txn IN ({}) AND state IN ('open', 'in_doubt', 'review')
                    AND (lease_owner IS NULL OR lease_until <= ? OR lease_owner = ?)
                  RETURNING txn",
-                vec!["?"; chunk.len()].join(", ")
+                marks(chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                 .bind(owner)
