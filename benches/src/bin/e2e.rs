@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, TokenSource};
 use kudos_core::{Clock, Day, SystemClock};
-use kudos_ledger::LedgerStore;
+use kudos_ledger::RunStore;
 use kudos_pipeline::{
     LogAlerts, NullAudit, Parts, PayloadSettings, Pipeline, Progress, RunConfig, RunOptions, Source,
 };
@@ -118,8 +118,7 @@ async fn main() -> Result<(), Error> {
         clock.clone(),
     );
     // `KUDOS_E2E_STORE=memory` measures without the store's durable writes.
-    let store: Arc<dyn LedgerStore> = if std::env::var("KUDOS_E2E_STORE").as_deref() == Ok("memory")
-    {
+    let store: Arc<dyn RunStore> = if std::env::var("KUDOS_E2E_STORE").as_deref() == Ok("memory") {
         Arc::new(kudos_ledger::MemoryStore::new())
     } else {
         Arc::new(

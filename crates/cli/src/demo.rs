@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use clap::Args;
 use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, TokenSource};
 use kudos_core::{AgentId, Clock, Day, SystemClock};
-use kudos_ledger::{Account, LedgerStore, Op};
+use kudos_ledger::{Account, LedgerStore, Op, RunStore};
 use kudos_pipeline::{
     Alert, AlertSink, AuditLog, NoProgress, Parts, PayloadSettings, Pipeline, PipelineError,
     RunConfig, RunOptions, Source, Summary, verify,
@@ -132,7 +132,7 @@ async fn demo(dir: &Path, keep: bool) -> Result<(), Fatal> {
         ..SimConfig::default()
     })
     .await?;
-    let store: Arc<dyn LedgerStore> =
+    let store: Arc<dyn RunStore> =
         Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.join("kudos.db").display())).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let provider = HttpRewardProvider::new(

@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use kudos_core::{AgentId, Clock, Day, Points, SystemClock};
-use kudos_ledger::{
-    Command, Entry, HoldState, HoldView, Ledger, LedgerError, LedgerStore, MemoryStore, Op,
-};
-use kudos_store_sqlite::SqliteStore;
+use kudos_ledger::{Command, Entry, HoldState, HoldView, Ledger, LedgerStore, Op};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -95,38 +92,6 @@ pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
     }
 }
 
-/// Opens the store a URL names.
-pub(crate) async fn open_store(
-    url: &str,
-    max_connections: u32,
-) -> Result<Box<dyn LedgerStore>, LedgerError> {
-    if url.starts_with("sqlite:") {
-        return Ok(Box::new(
-            SqliteStore::open_with(url, max_connections).await?,
-        ));
-    }
-    if url == "memory://" || url == "memory:" {
-        return Ok(Box::new(MemoryStore::new()));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = kudos_store_postgres::PostgresOptions {
-            max_connections,
-            ..Default::default()
-        };
-        return Ok(Box::new(
-            kudos_store_postgres::PostgresStore::open_with(url, &options).await?,
-        ));
-    }
-    let scheme = url.split(':').next().unwrap_or_default();
-    Err(LedgerError::Store {
-        message: format!(
-            "unsupported store URL scheme {scheme:?} (this build has sqlite:// and memory://)"
-        ),
-        may_have_written: false,
-        source: None,
-    })
-}
-
 /// The store URL and pool size from `--store`, `--config` or the defaults.
 fn store_url(args: &StoreArgs) -> Result<(String, u32), Fatal> {
     if let Some(url) = &args.store {
@@ -191,7 +156,10 @@ fn write(out: &mut JsonLines, value: &impl Serialize) -> Result<(), Fatal> {
 async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
     let (url, max_connections) = store_url(args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ledger = Ledger::new(open_store(&url, max_connections).await?, clock.clone());
+    let ledger = Ledger::new(
+        kudos_store::open(&url, max_connections).await?,
+        clock.clone(),
+    );
     let mut out = JsonLines::stdout();
     match cmd {
         LedgerCommand::Balance { agent: a, as_of } => {

@@ -12,7 +12,7 @@ use kudos_pipeline::{Config, Pipeline, PipelineError, Progress, RunOptions, Summ
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::ledger::{hold_line, open_store, write_holds};
+use crate::ledger::{hold_line, write_holds};
 use crate::output::{Fatal, JsonLines, diag, error_chain};
 
 /// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
@@ -90,10 +90,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
 async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipeline), Fatal> {
     let config = Config::load(path)?;
     config.check_secrets()?;
-    let store = open_store(&config.store.url, config.store.max_connections)
+    let store = kudos_store::open(&config.store.url, config.store.max_connections)
         .await
         .map_err(|e| Fatal(format!("store {}: {}", config.store.url, error_chain(&e))))?;
-    let pipeline = Pipeline::from_config(&config, Arc::from(store), clock)?;
+    let pipeline = Pipeline::from_config(&config, store, clock)?;
     Ok((config, pipeline))
 }
 
@@ -230,7 +230,7 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     if matches!(args.command, ReviewCommand::List) {
         // Listing needs only the store: no secrets, no marketplace.
         let config = Config::load(&args.config)?;
-        let store = open_store(&config.store.url, config.store.max_connections).await?;
+        let store = kudos_store::open(&config.store.url, config.store.max_connections).await?;
         let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
         holds.extend(store.holds(Some(HoldState::Review)).await?);
         write_holds(&mut out, holds)?;

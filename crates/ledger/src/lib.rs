@@ -64,6 +64,8 @@
 mod account;
 mod entry;
 mod error;
+mod ingest;
+mod lease;
 mod ledger;
 mod memory;
 mod store;
@@ -73,6 +75,8 @@ pub mod testkit;
 pub use account::{Account, Balance, Command, Hold, Lot, Plan};
 pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
+pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore};
+pub use lease::{Lease, LeaseStore};
 pub use ledger::{Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
 pub use memory::MemoryStore;
-pub use store::{AppendItem, HoldView, Lease, LedgerStore, Stored};
+pub use store::{AppendItem, HoldView, LedgerStore, Stored};

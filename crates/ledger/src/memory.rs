@@ -5,10 +5,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kudos_core::{AgentId, TxnId};
+use kudos_core::{AgentId, Day, TxnId};
 use uuid::Uuid;
 
-use crate::{Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored};
+use crate::{
+    ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark, Lease, LeaseStore, LedgerError,
+    LedgerStore, Stored,
+};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -16,10 +19,13 @@ struct Inner {
     ids: HashMap<Uuid, AgentId>,
     holds: BTreeMap<TxnId, HoldView>,
     leases: HashMap<TxnId, Lease>,
-    ingested: HashMap<String, String>,
+    /// Files taken whole.
+    whole: HashMap<ContentHash, String>,
+    /// Files taken in part: the days through which each was taken.
+    through: HashMap<ContentHash, BTreeMap<Day, String>>,
 }
 
-/// A `LedgerStore` in memory: for tests, `kudos points`, dry runs and `memory://` stores.
+/// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
 /// Clones share the same data. Passes the conformance suite like every other store.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -92,6 +98,15 @@ impl LedgerStore for MemoryStore {
         Ok(out)
     }
 
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        let mut agents: Vec<AgentId> = self.lock().accounts.keys().cloned().collect();
+        agents.sort();
+        Ok(agents)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryStore {
     async fn lease(
         &self,
         txn: TxnId,
@@ -100,11 +115,7 @@ impl LedgerStore for MemoryStore {
         until: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
         let mut inner = self.lock();
-        if !inner
-            .holds
-            .get(&txn)
-            .is_some_and(|h| h.state.is_unresolved())
-        {
+        if !inner.holds.get(&txn).is_some_and(HoldView::is_unresolved) {
             return Ok(false);
         }
         let free = inner
@@ -126,27 +137,50 @@ impl LedgerStore for MemoryStore {
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
         Ok(self.lock().leases.get(&txn).cloned())
     }
+}
 
-    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
-        Ok(self.lock().ingested.contains_key(content_hash))
+#[async_trait]
+impl IngestLog for MemoryStore {
+    async fn ingest_mark(
+        &self,
+        hash: &ContentHash,
+        as_of: Day,
+    ) -> Result<Option<IngestMark>, LedgerError> {
+        let inner = self.lock();
+        if inner.whole.contains_key(hash) {
+            return Ok(Some(IngestMark::Whole));
+        }
+        Ok(inner
+            .through
+            .get(hash)
+            .and_then(|days| days.range(..=as_of).next_back())
+            .map(|(day, _)| IngestMark::Through(*day)))
     }
 
-    async fn mark_ingested(
+    async fn record_ingest(
         &self,
-        content_hash: &str,
+        hash: &ContentHash,
         name: &str,
+        mark: IngestMark,
         _at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        self.lock()
-            .ingested
-            .entry(content_hash.to_owned())
-            .or_insert_with(|| name.to_owned());
+        let mut inner = self.lock();
+        match mark {
+            IngestMark::Whole => {
+                inner
+                    .whole
+                    .entry(hash.clone())
+                    .or_insert_with(|| name.to_owned());
+            }
+            IngestMark::Through(day) => {
+                inner
+                    .through
+                    .entry(hash.clone())
+                    .or_default()
+                    .entry(day)
+                    .or_insert_with(|| name.to_owned());
+            }
+        }
         Ok(())
-    }
-
-    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
-        let mut agents: Vec<AgentId> = self.lock().accounts.keys().cloned().collect();
-        agents.sort();
-        Ok(agents)
     }
 }

@@ -1,4 +1,5 @@
-//! The `LedgerStore` port: small on purpose, so anything with a conditional write can back it.
+//! The `LedgerStore` port: the ledger's log and hold index — small on purpose, so anything
+//! with a conditional write can back it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,6 +43,16 @@ pub struct HoldView {
     pub created_at: DateTime<Utc>,
 }
 
+impl HoldView {
+    /// Whether the hold is unresolved (open, in doubt or in review). Stores write this flag
+    /// beside each hold index row and filter on it (leases are taken only on unresolved
+    /// holds), so that which states count is decided here, never spelled in a query.
+    #[must_use]
+    pub const fn is_unresolved(&self) -> bool {
+        self.state.is_unresolved()
+    }
+}
+
 impl Stored {
     /// Groups `(agent, entry)` rows — each agent's entries in append order — into the accounts
     /// asked for, in the order asked (an agent without rows is an empty account). For stores
@@ -77,23 +88,17 @@ pub struct AppendItem<'a> {
     pub holds: &'a [HoldView],
 }
 
-/// A worker's claim on a hold, so that exactly one worker re-drives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    /// Who holds it (a run id).
-    pub owner: String,
-    /// Until when (exclusive).
-    pub until: DateTime<Utc>,
-}
-
 /// Where accounts live.
 ///
 /// The domain logic lives once, in this crate; a store only persists. It must:
 /// - append entries to an account only if its version still matches (`Conflict` otherwise),
 ///   atomically with the hold index updates that come with them;
 /// - find which account recorded an operation id;
-/// - list holds by state, and lease a hold to one worker at a time;
-/// - remember which files were ingested, by content hash.
+/// - list holds by state, as the ledger's views say.
+///
+/// The run's own bookkeeping has ports of its own: [`LeaseStore`](crate::LeaseStore) and
+/// [`IngestLog`](crate::IngestLog); a database store implements all three
+/// ([`RunStore`](crate::RunStore)).
 ///
 /// `testkit::conformance` (feature `testkit`) checks all of this for any implementation.
 #[async_trait]
@@ -158,47 +163,6 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     /// Holds in `state` (all holds when `None`), ordered by creation time.
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError>;
 
-    /// Leases an unresolved hold to `owner` until `until`, if it has no lease, its lease
-    /// lapsed (`until <= now`), or `owner` already holds it. Returns whether it did.
-    async fn lease(
-        &self,
-        txn: TxnId,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, LedgerError>;
-
-    /// Leases several holds at once, as [`lease`](LedgerStore::lease) would each (in order);
-    /// returns which were leased. The default leases them one by one; a store may use one
-    /// transaction.
-    async fn lease_many(
-        &self,
-        txns: &[TxnId],
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<bool>, LedgerError> {
-        let mut out = Vec::with_capacity(txns.len());
-        for txn in txns {
-            out.push(self.lease(*txn, owner, now, until).await?);
-        }
-        Ok(out)
-    }
-
-    /// The lease on a hold, if any (lapsed or not).
-    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError>;
-
-    /// Whether a file with this content hash was ingested.
-    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError>;
-
-    /// Records a file as ingested (idempotent).
-    async fn mark_ingested(
-        &self,
-        content_hash: &str,
-        name: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), LedgerError>;
-
     /// Every agent with an account, sorted.
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError>;
 }
@@ -226,21 +190,6 @@ macro_rules! forward {
             }
             async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
                 (**self).holds(state).await
-            }
-            async fn lease(&self, txn: TxnId, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, LedgerError> {
-                (**self).lease(txn, owner, now, until).await
-            }
-            async fn lease_many(&self, txns: &[TxnId], owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<bool>, LedgerError> {
-                (**self).lease_many(txns, owner, now, until).await
-            }
-            async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
-                (**self).lease_of(txn).await
-            }
-            async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
-                (**self).ingested(content_hash).await
-            }
-            async fn mark_ingested(&self, content_hash: &str, name: &str, at: DateTime<Utc>) -> Result<(), LedgerError> {
-                (**self).mark_ingested(content_hash, name, at).await
             }
             async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
                 (**self).agents().await

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_client::{Outcome, ReverseOutcome, RewardProvider, StatusOutcome};
-use kudos_core::{AgentId, TxnId};
+use kudos_core::{AgentId, Day, TxnId};
 use kudos_ledger::{
-    Account, AppendItem, Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, MemoryStore,
-    Stored, hold_view,
+    Account, AppendItem, ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark, Lease,
+    LeaseStore, LedgerError, LedgerStore, MemoryStore, RunStore, Stored, hold_view,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -16,12 +16,12 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub(crate) struct DryStore {
     copy: MemoryStore,
-    real: Arc<dyn LedgerStore>,
+    real: Arc<dyn RunStore>,
 }
 
 impl DryStore {
     /// Copies every account of `real`.
-    pub(crate) async fn copy_of(real: Arc<dyn LedgerStore>) -> Result<Self, LedgerError> {
+    pub(crate) async fn copy_of(real: Arc<dyn RunStore>) -> Result<Self, LedgerError> {
         let copy = MemoryStore::new();
         let agents = real.agents().await?;
         for chunk in agents.chunks(1000) {
@@ -69,6 +69,13 @@ impl LedgerStore for DryStore {
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
         self.copy.holds(state).await
     }
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        self.copy.agents().await
+    }
+}
+
+#[async_trait]
+impl LeaseStore for DryStore {
     async fn lease(
         &self,
         txn: TxnId,
@@ -81,19 +88,35 @@ impl LedgerStore for DryStore {
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
         self.copy.lease_of(txn).await
     }
-    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
-        Ok(self.copy.ingested(content_hash).await? || self.real.ingested(content_hash).await?)
-    }
-    async fn mark_ingested(
+}
+
+#[async_trait]
+impl IngestLog for DryStore {
+    /// What this dry run took, or what the real store says real runs took: the more of the
+    /// two.
+    async fn ingest_mark(
         &self,
-        content_hash: &str,
+        hash: &ContentHash,
+        as_of: Day,
+    ) -> Result<Option<IngestMark>, LedgerError> {
+        let copy = self.copy.ingest_mark(hash, as_of).await?;
+        let real = self.real.ingest_mark(hash, as_of).await?;
+        Ok(match (copy, real) {
+            (Some(IngestMark::Whole), _) | (_, Some(IngestMark::Whole)) => Some(IngestMark::Whole),
+            (Some(IngestMark::Through(a)), Some(IngestMark::Through(b))) => {
+                Some(IngestMark::Through(a.max(b)))
+            }
+            (mark, None) | (None, mark) => mark,
+        })
+    }
+    async fn record_ingest(
+        &self,
+        hash: &ContentHash,
         name: &str,
+        mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        self.copy.mark_ingested(content_hash, name, at).await
-    }
-    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
-        self.copy.agents().await
+        self.copy.record_ingest(hash, name, mark, at).await
     }
 }
 

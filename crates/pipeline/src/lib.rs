@@ -3,7 +3,7 @@
 //!
 //! # Overview
 //!
-//! A [`Pipeline`] is built from [`Parts`] — the rule set, a [`kudos_ledger::LedgerStore`], a
+//! A [`Pipeline`] is built from [`Parts`] — the rule set, a [`kudos_ledger::RunStore`], a
 //! [`kudos_client::RewardProvider`], an [`AlertSink`], a clock and how request bodies are made —
 //! or from a `kudos.toml` with [`Pipeline::from_config`]. [`Pipeline::run`] then does one run
 //! (design §3.6) and returns its [`Summary`]:

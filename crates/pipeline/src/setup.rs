@@ -8,7 +8,7 @@ use kudos_client::{
     HttpProviderConfig, HttpRewardProvider, ReqwestTransport, TokenSource, Transport,
 };
 use kudos_core::Clock;
-use kudos_ledger::LedgerStore;
+use kudos_ledger::RunStore;
 use kudos_privacy::{ExposeSecret as _, PayloadPolicy, Pseudonymizer, RecipientCipher};
 use kudos_rules::RuleSet;
 use kudos_wfm::{Mapping, ParseOptions};
@@ -234,7 +234,7 @@ impl Pipeline {
     /// [`PipelineError::Config`] naming the key at fault.
     pub fn from_config(
         config: &Config,
-        store: Arc<dyn LedgerStore>,
+        store: Arc<dyn RunStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, PipelineError> {
         let rules = RuleSet::from_path(&config.rules)

@@ -42,46 +42,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{
-    AppendItem, Entry, HoldState, HoldView, Lease, LedgerError, LedgerStore, Stored,
-};
+use kudos_core::AgentId;
+use kudos_ledger::{AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Stored};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-/// The schema, as numbered migrations applied in order at open; never edited once released.
-/// Every statement is idempotent, so concurrent first opens are safe.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS kudos_accounts (
-        agent TEXT PRIMARY KEY,
-        version BIGINT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS kudos_entries (
-        agent TEXT NOT NULL,
-        seq BIGINT NOT NULL,
-        id UUID NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (agent, seq)
-    );
-    CREATE INDEX IF NOT EXISTS kudos_entries_by_id ON kudos_entries (id);
-    CREATE TABLE IF NOT EXISTS kudos_holds (
-        txn UUID PRIMARY KEY,
-        agent TEXT NOT NULL,
-        state TEXT NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL,
-        view TEXT NOT NULL,
-        lease_owner TEXT,
-        lease_until TIMESTAMPTZ
-    );
-    CREATE INDEX IF NOT EXISTS kudos_holds_by_state ON kudos_holds (state, created_at, txn);
-    CREATE TABLE IF NOT EXISTS kudos_ingested (
-        hash TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        at TIMESTAMPTZ NOT NULL
-    );",
-)];
+mod ingest;
+mod lease;
+mod schema;
+
+pub use schema::MIGRATIONS;
 
 /// How many times a transaction is retried after a serialization failure or a deadlock.
 pub const MAX_TRANSACTION_RETRIES: u32 = 8;
@@ -139,7 +110,7 @@ fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
 }
 
-fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
+pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("postgres: {what}"), e)
 }
 
@@ -230,33 +201,13 @@ impl PostgresStore {
         // (PostgreSQL may report a duplicate catalog row); the loser retries and finds it done.
         let mut last = None;
         for _ in 0..3 {
-            match self.migrate_once().await {
+            match schema::migrate_once(&self.pool).await {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(store_err("migrate")(
-            last.unwrap_or(sqlx::Error::PoolClosed),
-        ))
-    }
-
-    async fn migrate_once(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS kudos_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").execute(&mut *tx).await?;
-        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM kudos_schema")
-            .fetch_one(&mut *tx)
-            .await?;
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO kudos_schema (version) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
+        Err(last.unwrap_or_else(|| store_err("migrate")(sqlx::Error::PoolClosed)))
     }
 }
 
@@ -339,18 +290,33 @@ async fn write_in(
     for hold in item.holds {
         let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
         sqlx::query(
-            "INSERT INTO kudos_holds (txn, agent, state, created_at, view) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
+            "INSERT INTO kudos_holds (txn, agent, state, unresolved, created_at, view)
+             VALUES ($1, $2, $3, $6, $4, $5)
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
+                 unresolved = excluded.unresolved, view = excluded.view",
         )
         .bind(hold.txn.as_uuid())
         .bind(hold.agent.as_str())
         .bind(hold.state.name())
         .bind(hold.created_at)
         .bind(view)
+        .bind(hold.is_unresolved())
         .execute(&mut **tx)
         .await?;
     }
     u64::try_from(new).map_err(|_| conflict().into())
+}
+
+/// Hold index rows as columns, for one `UNNEST` insert.
+#[derive(Default)]
+struct HoldColumns<'a> {
+    txn: Vec<Uuid>,
+    agent: Vec<&'a str>,
+    state: Vec<&'static str>,
+    /// What leases filter on, as the ledger computed it.
+    unresolved: Vec<bool>,
+    created_at: Vec<DateTime<Utc>>,
+    view: Vec<String>,
 }
 
 /// Writes a batch of distinct accounts with three set-based statements: bump every version that
@@ -402,8 +368,7 @@ async fn write_batch(
 
     let (mut e_agent, mut e_seq, mut e_id, mut e_body) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut h_txn, mut h_agent, mut h_state, mut h_created, mut h_view) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut holds = HoldColumns::default();
     let mut out = Vec::with_capacity(batch.len());
     for item in batch {
         if !bumped.contains(item.agent.as_str()) {
@@ -419,11 +384,14 @@ async fn write_batch(
                 .push(serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?);
         }
         for hold in item.holds {
-            h_txn.push(*hold.txn.as_uuid());
-            h_agent.push(hold.agent.as_str());
-            h_state.push(hold.state.name());
-            h_created.push(hold.created_at);
-            h_view.push(serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?);
+            holds.txn.push(*hold.txn.as_uuid());
+            holds.agent.push(hold.agent.as_str());
+            holds.state.push(hold.state.name());
+            holds.unresolved.push(hold.is_unresolved());
+            holds.created_at.push(hold.created_at);
+            holds
+                .view
+                .push(serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?);
         }
         out.push(Ok(item.expected + item.entries.len() as u64));
     }
@@ -436,17 +404,19 @@ async fn write_batch(
             .execute(&mut **tx)
             .await?;
     }
-    if !h_txn.is_empty() {
+    if !holds.txn.is_empty() {
         sqlx::query(
-            "INSERT INTO kudos_holds (txn, agent, state, created_at, view)
-             SELECT * FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[], $5::TEXT[])
-             ON CONFLICT (txn) DO UPDATE SET state = excluded.state, view = excluded.view",
+            "INSERT INTO kudos_holds (txn, agent, state, unresolved, created_at, view)
+             SELECT * FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TIMESTAMPTZ[], $6::TEXT[])
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
+                 unresolved = excluded.unresolved, view = excluded.view",
         )
-        .bind(&h_txn)
-        .bind(&h_agent)
-        .bind(&h_state)
-        .bind(&h_created)
-        .bind(&h_view)
+        .bind(&holds.txn)
+        .bind(&holds.agent)
+        .bind(&holds.state)
+        .bind(&holds.unresolved)
+        .bind(&holds.created_at)
+        .bind(&holds.view)
         .execute(&mut **tx)
         .await?;
     }
@@ -580,91 +550,6 @@ impl LedgerStore for PostgresStore {
                     .map_err(json_err("a hold does not decode"))
             })
             .collect()
-    }
-
-    async fn lease(
-        &self,
-        txn: TxnId,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
-        let done = sqlx::query(
-            "UPDATE kudos_holds SET lease_owner = $2, lease_until = $3
-             WHERE txn = $1 AND state IN ('open', 'in_doubt', 'review')
-               AND (lease_owner IS NULL OR lease_until <= $4 OR lease_owner = $2)",
-        )
-        .bind(txn.as_uuid())
-        .bind(owner)
-        .bind(until)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err("lease"))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn lease_many(
-        &self,
-        txns: &[TxnId],
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<bool>, LedgerError> {
-        let ids: Vec<uuid::Uuid> = txns.iter().map(|t| *t.as_uuid()).collect();
-        let leased: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "UPDATE kudos_holds SET lease_owner = $2, lease_until = $3
-             WHERE txn = ANY($1) AND state IN ('open', 'in_doubt', 'review')
-               AND (lease_owner IS NULL OR lease_until <= $4 OR lease_owner = $2)
-             RETURNING txn",
-        )
-        .bind(&ids)
-        .bind(owner)
-        .bind(until)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err("lease"))?;
-        let leased: std::collections::HashSet<uuid::Uuid> = leased.into_iter().collect();
-        Ok(ids.iter().map(|id| leased.contains(id)).collect())
-    }
-
-    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
-        let row: Option<(Option<String>, Option<DateTime<Utc>>)> =
-            sqlx::query_as("SELECT lease_owner, lease_until FROM kudos_holds WHERE txn = $1")
-                .bind(txn.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_err("lease_of"))?;
-        Ok(match row {
-            Some((Some(owner), Some(until))) => Some(Lease { owner, until }),
-            _ => None,
-        })
-    }
-
-    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM kudos_ingested WHERE hash = $1")
-            .bind(content_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err("ingested"))?;
-        Ok(found.is_some())
-    }
-
-    async fn mark_ingested(
-        &self,
-        content_hash: &str,
-        name: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        sqlx::query("INSERT INTO kudos_ingested (hash, name, at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
-            .bind(content_hash)
-            .bind(name)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err("mark_ingested"))?;
-        Ok(())
     }
 
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {

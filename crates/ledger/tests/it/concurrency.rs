@@ -3,11 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, Clock, ManualClock, PointEvent, Points, TxnId};
 use kudos_ledger::{
-    Command, Entry, HoldState, HoldView, Lease, Ledger, LedgerError, LedgerStore, MemoryStore,
-    Stored,
+    Command, Entry, HoldState, HoldView, Ledger, LedgerError, LedgerStore, MemoryStore, Stored,
 };
 use uuid::Uuid;
 
@@ -39,29 +37,6 @@ impl LedgerStore for Interleaving {
     }
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
         self.0.holds(state).await
-    }
-    async fn lease(
-        &self,
-        txn: TxnId,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
-        self.0.lease(txn, owner, now, until).await
-    }
-    async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
-        self.0.lease_of(txn).await
-    }
-    async fn ingested(&self, content_hash: &str) -> Result<bool, LedgerError> {
-        self.0.ingested(content_hash).await
-    }
-    async fn mark_ingested(
-        &self,
-        content_hash: &str,
-        name: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.0.mark_ingested(content_hash, name, at).await
     }
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
         self.0.agents().await

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, TokenSource};
 use kudos_core::{AgentId, Clock, Day, ManualClock, TxnId};
-use kudos_ledger::{HoldState, Ledger, LedgerStore};
+use kudos_ledger::{HoldState, Ledger, LedgerStore, RunStore};
 use kudos_pipeline::{
     Alert, AlertKind, AlertSink, AuditLog, NoProgress, Parts, PayloadSettings, Pipeline,
     PipelineError, RunConfig, RunOptions, Source, Summary, verify,
@@ -64,7 +64,7 @@ impl Captured {
 pub(crate) struct World {
     pub(crate) dir: PathBuf,
     pub(crate) sim: Simulator,
-    pub(crate) store: Arc<dyn LedgerStore>,
+    pub(crate) store: Arc<dyn RunStore>,
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) alerts: Arc<Captured>,
     pub(crate) settings: RunConfig,
@@ -85,7 +85,7 @@ impl World {
         let dir = scratch(name);
         std::fs::write(dir.join("client-secret"), "kudos-sim-secret").unwrap();
         let url = format!("sqlite://{}", dir.join("kudos.db").display());
-        let store: Arc<dyn LedgerStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
         Self {
             sim: Simulator::start(sim).await.unwrap(),
             store,
@@ -114,11 +114,11 @@ impl World {
         self.pipeline_on(self.store.clone())
     }
 
-    pub(crate) fn pipeline_on(&self, store: Arc<dyn LedgerStore>) -> Pipeline {
+    pub(crate) fn pipeline_on(&self, store: Arc<dyn RunStore>) -> Pipeline {
         Pipeline::new(self.parts(store))
     }
 
-    pub(crate) fn parts(&self, store: Arc<dyn LedgerStore>) -> Parts {
+    pub(crate) fn parts(&self, store: Arc<dyn RunStore>) -> Parts {
         let clock: Arc<dyn Clock> = self.clock.clone();
         let tokens = TokenSource::new(
             &self.sim.token_url(),
@@ -707,7 +707,7 @@ async fn two_pipelines_on_one_ledger_issue_every_reward_once() {
     let rows: Vec<(u32, &str, f64)> = (1..=40).map(|n| (n, "2026-03-02", 250.0)).collect();
     w.export("d.csv", &rows);
     let url = format!("sqlite://{}", w.dir.join("kudos.db").display());
-    let second: Arc<dyn LedgerStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let second: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
     let (a, b) = (w.pipeline(), w.pipeline_on(second));
     let (x, y) = tokio::join!(w.run_on(&a, "2026-03-10"), w.run_on(&b, "2026-03-10"));
     assert_eq!(x.issued + y.issued, 80, "{x:?} {y:?}");

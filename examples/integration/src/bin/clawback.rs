@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use kudos_core::{AgentId, Clock, Day, SystemClock};
 use kudos_examples::{Error, SALES_RULES, provider, sales_export, scratch};
-use kudos_ledger::{Ledger, LedgerStore};
+use kudos_ledger::{Ledger, RunStore};
 use kudos_pipeline::{
     AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
     Source,
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Error> {
     let dir = scratch("clawback")?;
     let sim = Simulator::start(SimConfig::default()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn LedgerStore> =
+    let store: Arc<dyn RunStore> =
         Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.join("kudos.db").display())).await?);
     let pipeline = Pipeline::new(Parts {
         settings: RunConfig::default(), // reversal_window_days = 30, reversal_min_debt = 0

@@ -17,10 +17,8 @@ use std::sync::Arc;
 
 use kudos_core::{Clock, Day, SystemClock};
 use kudos_examples::{Error, fixtures, scratch};
-use kudos_ledger::LedgerStore;
 use kudos_pipeline::{Config, NoProgress, Pipeline, RunOptions};
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
-use kudos_store_sqlite::SqliteStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -78,8 +76,8 @@ path = "audit.jsonl"
     // What a service does once, at start: load and check the configuration, open the store.
     let config = Config::load(&path)?;
     config.check_secrets()?; // a missing secret is an error now, naming its key
-    let store: Arc<dyn LedgerStore> =
-        Arc::new(SqliteStore::open_with(&config.store.url, config.store.max_connections).await?);
+    // `[store] url` names the store: sqlite://, postgres:// or memory://.
+    let store = kudos_store::open(&config.store.url, config.store.max_connections).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let pipeline = Pipeline::from_config(&config, store.clone(), clock)?;
 

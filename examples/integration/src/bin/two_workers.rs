@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use kudos_core::{Clock, Day, SystemClock};
 use kudos_examples::{Error, SALES_RULES, provider, sales_export, scratch};
-use kudos_ledger::LedgerStore;
+use kudos_ledger::RunStore;
 use kudos_pipeline::{
     AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
     Source,
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let store: Arc<dyn LedgerStore> = Arc::new(PostgresStore::open_with(&url, &options).await?);
+        let store: Arc<dyn RunStore> = Arc::new(PostgresStore::open_with(&url, &options).await?);
         workers.push(Pipeline::new(Parts {
             settings: RunConfig::default(),
             sources: vec![Source {

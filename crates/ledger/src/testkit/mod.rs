@@ -1,7 +1,11 @@
-//! The conformance suite every [`LedgerStore`] must pass — ours and any integrator's.
+//! The conformance suites every store must pass — ours and any integrator's, one per port:
+//! [`ledger_conformance`] for a [`LedgerStore`], [`lease_conformance`] for a
+//! [`LeaseStore`](crate::LeaseStore), [`ingest_conformance`] for an
+//! [`IngestLog`](crate::IngestLog); [`conformance`] runs all three on a
+//! [`RunStore`](crate::RunStore).
 //!
-//! Call [`conformance`] from an async test with a store (it may already hold data: each check
-//! uses fresh agent and transaction ids):
+//! Call one from an async test with a store (it may already hold data: each check uses fresh
+//! agent, transaction and file ids):
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -18,7 +22,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use kudos_core::{
     AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RewardType, RuleId,
     SystemClock, Tier, TierId, TxnId,
@@ -26,11 +30,11 @@ use kudos_core::{
 
 use crate::{Command, Entry, HoldState, Ledger, LedgerError, LedgerStore, Op};
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     SystemClock.now()
 }
 
-fn fresh_agent(tag: &str) -> AgentId {
+pub(crate) fn fresh_agent(tag: &str) -> AgentId {
     AgentId::new(format!(
         "conformance-{tag}-{}",
         TxnId::generate(&SystemClock)
@@ -59,8 +63,8 @@ fn accrual(agent: &AgentId, rule: &str, points: i64) -> Entry {
 }
 
 /// Gives a fresh account `points` (an adjustment on `day`) and an open hold of `cost` on it.
-async fn account_with_a_hold(
-    ledger: &Ledger<&dyn LedgerStore>,
+pub(crate) async fn account_with_a_hold<S: LedgerStore + ?Sized>(
+    ledger: &Ledger<&S>,
     clock: &ManualClock,
     agent: &AgentId,
     day: Day,
@@ -103,13 +107,25 @@ async fn account_with_a_hold(
     txn
 }
 
-/// Runs every check.
-pub async fn conformance(store: &dyn LedgerStore) {
+mod ingest;
+mod lease;
+
+pub use ingest::{files_are_marked_whole_or_through_a_day, ingest_conformance};
+pub use lease::{lease_conformance, unresolved_holds_are_leased_to_one_owner};
+
+/// Runs every check of every port on a store that implements them all.
+pub async fn conformance(store: &dyn crate::RunStore) {
+    ledger_conformance(store).await;
+    lease_conformance(store).await;
+    ingest_conformance(store).await;
+}
+
+/// Runs every check of the ledger's port.
+pub async fn ledger_conformance(store: &dyn LedgerStore) {
     appends_are_conditional(store).await;
     entries_come_back_in_order_and_intact(store).await;
     ids_are_found(store).await;
-    holds_are_indexed_and_leased(store).await;
-    files_are_remembered(store).await;
+    holds_are_indexed_by_state(store).await;
     ledger_operations_round_trip(store).await;
     batches_are_conditional_per_account(store).await;
     batches_chain_items_and_run_long(store).await;
@@ -383,9 +399,8 @@ pub async fn ids_are_found(store: &dyn LedgerStore) {
     );
 }
 
-/// The hold index keeps the latest view per hold, lists by state, and leases each unresolved
-/// hold to one owner at a time.
-pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
+/// The hold index keeps the latest view per hold and lists holds by state.
+pub async fn holds_are_indexed_by_state(store: &dyn LedgerStore) {
     let clock = Arc::new(ManualClock::new(now()));
     let ledger = Ledger::new(store, clock.clone());
     let agent = fresh_agent("holds");
@@ -402,86 +417,6 @@ pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
     assert_eq!(
         (open[0].txn, open[0].cost, open[0].attempts),
         (txn, Points::new(400), 0)
-    );
-
-    let t0 = clock.now();
-    let until = t0 + TimeDelta::seconds(60);
-    assert!(
-        store.lease(txn, "run-a", t0, until).await.expect("lease"),
-        "a free hold can be leased"
-    );
-    assert!(
-        !store
-            .lease(txn, "run-b", t0 + TimeDelta::seconds(10), until)
-            .await
-            .expect("lease"),
-        "a live lease excludes other owners"
-    );
-    assert!(
-        store
-            .lease(
-                txn,
-                "run-a",
-                t0 + TimeDelta::seconds(20),
-                t0 + TimeDelta::seconds(80)
-            )
-            .await
-            .expect("lease"),
-        "the owner renews"
-    );
-    assert_eq!(
-        store
-            .lease_of(txn)
-            .await
-            .expect("lease_of")
-            .map(|l| l.owner),
-        Some("run-a".to_owned())
-    );
-    let unknown = TxnId::from_uuid(uuid::Uuid::from_u128(0xdead));
-    assert_eq!(
-        store
-            .lease_many(
-                &[txn, unknown],
-                "run-b",
-                t0 + TimeDelta::seconds(30),
-                t0 + TimeDelta::seconds(90)
-            )
-            .await
-            .expect("lease_many"),
-        [false, false],
-        "leasing many: a live lease excludes, an unknown hold is not leased"
-    );
-    assert_eq!(
-        store
-            .lease_many(
-                &[txn],
-                "run-a",
-                t0 + TimeDelta::seconds(20),
-                t0 + TimeDelta::seconds(80)
-            )
-            .await
-            .expect("lease_many"),
-        [true],
-        "the owner renews many"
-    );
-    assert!(
-        !store
-            .lease(txn, "run-b", t0 + TimeDelta::seconds(79), until)
-            .await
-            .expect("lease"),
-        "a renewed lease still excludes"
-    );
-    assert!(
-        store
-            .lease(
-                txn,
-                "run-b",
-                t0 + TimeDelta::seconds(80),
-                t0 + TimeDelta::seconds(140)
-            )
-            .await
-            .expect("lease"),
-        "a lapsed lease is taken over"
     );
 
     ledger
@@ -527,42 +462,10 @@ pub async fn holds_are_indexed_and_leased(store: &dyn LedgerStore) {
         .collect();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, HoldState::Committed);
-    assert!(
-        !store
-            .lease(
-                txn,
-                "run-c",
-                t0 + TimeDelta::seconds(500),
-                t0 + TimeDelta::seconds(600)
-            )
-            .await
-            .expect("lease"),
-        "a resolved hold is never leased"
-    );
 }
 
-/// Ingested files are remembered by content hash.
-pub async fn files_are_remembered(store: &dyn LedgerStore) {
-    let hash = format!("sha256:{}", TxnId::generate(&SystemClock));
-    assert!(
-        !store.ingested(&hash).await.expect("ingested"),
-        "an unknown file is not ingested"
-    );
-    store
-        .mark_ingested(&hash, "exports/a.json", now())
-        .await
-        .expect("mark");
-    store
-        .mark_ingested(&hash, "exports/a-copy.json", now())
-        .await
-        .expect("marking twice is fine");
-    assert!(
-        store.ingested(&hash).await.expect("ingested"),
-        "a marked file is ingested"
-    );
-}
-
-/// The ledger's operations through this store give the design's worked example results.
+/// The ledger's operations through this store give the worked example's results
+/// (`docs/reference/ledger.md`).
 pub async fn ledger_operations_round_trip(store: &dyn LedgerStore) {
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
     let ledger = Ledger::new(store, clock);

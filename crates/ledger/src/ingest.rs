@@ -1,0 +1,204 @@
+//! The `IngestLog` port: which export files a run has taken, by content, and how much of each.
+//!
+//! A file is taken *whole*, or — when it has rows dated after the run's day — *through* that
+//! day, its later rows waiting for a later run. A run asks one question per file: how much of
+//! it did earlier runs take, as seen on my day ([`IngestLog::ingest_mark`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::Day;
+
+use crate::LedgerError;
+
+/// A file's content hash: SHA-256, as 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentHash(String);
+
+impl ContentHash {
+    /// The hash from a SHA-256 digest (the caller hashes; this crate does no I/O and no
+    /// hashing of files).
+    #[must_use]
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        Self(hex)
+    }
+
+    /// A hash from its 64 lowercase hex digits.
+    ///
+    /// # Errors
+    ///
+    /// A message when `hex` is not 64 lowercase hex digits.
+    pub fn from_hex(hex: &str) -> Result<Self, String> {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(hex.to_owned()))
+        } else {
+            Err(format!("{hex:?} is not a SHA-256 in lowercase hex"))
+        }
+    }
+
+    /// The 64 lowercase hex digits.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// How much of a file a run took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestMark {
+    /// Every row: the file is never read again.
+    Whole,
+    /// The rows dated on or before this day; the later ones wait for a run on a later day.
+    Through(Day),
+}
+
+/// One key of the ingested-files registry of release 0.1.0, which spelled marks as suffixes
+/// on the hash. Stores convert such rows when they open; see [`LegacyIngestKey::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyIngestKey {
+    /// `<sha256>`: taken whole.
+    Whole(ContentHash),
+    /// `<sha256>@<day>`: taken through that day.
+    Through(ContentHash, Day),
+    /// `<sha256>@partial`: a flag that some `@<day>` key exists; it carries nothing else.
+    PartialFlag(ContentHash),
+}
+
+impl LegacyIngestKey {
+    /// Reads a 0.1.0 key.
+    ///
+    /// # Errors
+    ///
+    /// A message naming what is wrong (the key is a hash, never personal data).
+    pub fn parse(key: &str) -> Result<Self, String> {
+        match key.split_once('@') {
+            None => ContentHash::from_hex(key).map(Self::Whole),
+            Some((hash, "partial")) => ContentHash::from_hex(hash).map(Self::PartialFlag),
+            Some((hash, day)) => {
+                let day = Day::parse(day).map_err(|e| format!("ingest key {key:?}: {e}"))?;
+                ContentHash::from_hex(hash).map(|h| Self::Through(h, day))
+            }
+        }
+    }
+
+    /// The mark this key converts to (none for the flag).
+    #[must_use]
+    pub fn mark(&self) -> Option<(&ContentHash, IngestMark)> {
+        match self {
+            Self::Whole(hash) => Some((hash, IngestMark::Whole)),
+            Self::Through(hash, day) => Some((hash, IngestMark::Through(*day))),
+            Self::PartialFlag(_) => None,
+        }
+    }
+}
+
+/// The registry of ingested files.
+///
+/// `testkit::ingest_conformance` (feature `testkit`) checks an implementation.
+#[async_trait]
+pub trait IngestLog: Send + Sync + std::fmt::Debug {
+    /// How much of the file with this content earlier runs took, as seen by a run on `as_of`:
+    /// [`IngestMark::Whole`] if any run took it whole; else the latest
+    /// [`IngestMark::Through`] on or before `as_of`; else `None` (read it whole). One
+    /// question, answered in one query by a database store.
+    async fn ingest_mark(
+        &self,
+        hash: &ContentHash,
+        as_of: Day,
+    ) -> Result<Option<IngestMark>, LedgerError>;
+
+    /// Records that a run took the file (idempotent: the same hash and mark again changes
+    /// nothing). `name` is the file's path as the run saw it.
+    async fn record_ingest(
+        &self,
+        hash: &ContentHash,
+        name: &str,
+        mark: IngestMark,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
+}
+
+/// Forwards every method to the store behind a reference or a smart pointer.
+macro_rules! forward {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: IngestLog + ?Sized> IngestLog for $ty {
+            async fn ingest_mark(&self, hash: &ContentHash, as_of: Day) -> Result<Option<IngestMark>, LedgerError> {
+                (**self).ingest_mark(hash, as_of).await
+            }
+            async fn record_ingest(&self, hash: &ContentHash, name: &str, mark: IngestMark, at: DateTime<Utc>) -> Result<(), LedgerError> {
+                (**self).record_ingest(hash, name, mark, at).await
+            }
+        }
+    )*};
+}
+
+forward!(&T, std::sync::Arc<T>, Box<T>);
+
+/// Everything a run needs from one database: the ledger's port and the run's two ports.
+/// Implemented for every type that implements the three.
+pub trait RunStore: crate::LedgerStore + crate::LeaseStore + IngestLog {}
+
+impl<T: crate::LedgerStore + crate::LeaseStore + IngestLog + ?Sized> RunStore for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_keys_read_as_their_marks() {
+        let hash = "2ba974ac01ab9de4231f90e5f33850eb77cbddfd4e1a5e115f1a44050251292a";
+        let h = ContentHash::from_hex(hash).unwrap();
+        assert_eq!(
+            LegacyIngestKey::parse(hash),
+            Ok(LegacyIngestKey::Whole(h.clone()))
+        );
+        let day = Day::parse("2026-03-02").unwrap();
+        assert_eq!(
+            LegacyIngestKey::parse(&format!("{hash}@2026-03-02"))
+                .unwrap()
+                .mark(),
+            Some((&h, IngestMark::Through(day)))
+        );
+        assert_eq!(
+            LegacyIngestKey::parse(&format!("{hash}@partial"))
+                .unwrap()
+                .mark(),
+            None
+        );
+        assert!(LegacyIngestKey::parse("not-a-hash").is_err());
+        assert!(LegacyIngestKey::parse(&format!("{hash}@2026-13-01")).is_err());
+    }
+
+    #[test]
+    fn content_hash_is_sha256_hex() {
+        let mut digest = [0u8; 32];
+        digest[0] = 0xba;
+        digest[31] = 0x0f;
+        let hash = ContentHash::from_digest(digest);
+        assert_eq!(hash.as_str(), format!("ba{}0f", "0".repeat(60)));
+        assert_eq!(ContentHash::from_hex(hash.as_str()), Ok(hash));
+        assert!(
+            ContentHash::from_hex(
+                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The ingest step: read every source's files (sorted, by content hash, skipping what earlier
+//! runs took), parse them, evaluate the rules, and collect each agent's accruals in file order.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use kudos_core::AgentId;
+use kudos_ledger::{Command, ContentHash, IngestMark};
+use kudos_wfm::{ParseOptions, WfmError};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::{Count, PipelineError, Run, error_chain};
+use crate::AlertKind;
+
+/// A source of the run: a glob and how to parse what it matches.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The glob (absolute, or relative to the working directory).
+    pub pattern: PathBuf,
+    /// How to parse the files.
+    pub options: ParseOptions,
+}
+
+/// One file read in the ingest step.
+pub(super) struct IngestedFile {
+    /// The path as the run saw it.
+    pub(super) name: String,
+    pub(super) hash: ContentHash,
+    /// Records taken (dated on or before the run's day).
+    pub(super) records: u64,
+    /// Rows rejected by the parser or the rules.
+    pub(super) rejected: u64,
+    /// Records dated after the run's day, left for a later run.
+    pub(super) future: u64,
+}
+
+/// What the ingest step read: the files, and each agent's accruals in the order the agents
+/// first appeared.
+pub(super) struct Ingested {
+    pub(super) files: Vec<IngestedFile>,
+    pub(super) accruals: Vec<(AgentId, Vec<Command>)>,
+}
+
+/// Each agent's accruals, kept in the order the agents first appear.
+#[derive(Default)]
+struct Accruals {
+    order: Vec<AgentId>,
+    by_agent: HashMap<AgentId, Vec<Command>>,
+}
+
+impl Accruals {
+    fn push(&mut self, agent: &AgentId, command: Command) {
+        let order = &mut self.order;
+        self.by_agent
+            .entry(agent.clone())
+            .or_insert_with(|| {
+                order.push(agent.clone());
+                Vec::new()
+            })
+            .push(command);
+    }
+
+    fn into_list(mut self) -> Vec<(AgentId, Vec<Command>)> {
+        self.order
+            .into_iter()
+            .map(|agent| {
+                let commands = self.by_agent.remove(&agent).unwrap_or_default();
+                (agent, commands)
+            })
+            .collect()
+    }
+}
+
+impl Run<'_> {
+    /// Reads every source; returns the files read and each agent's accruals, in file order.
+    pub(super) async fn ingest(&self) -> Result<Ingested, PipelineError> {
+        self.progress.step("ingest", None);
+        let mut files = Vec::new();
+        let mut accruals = Accruals::default();
+        for source in &self.parts.sources {
+            for path in matching_files(source)? {
+                if let Some(file) = self.ingest_file(source, &path, &mut accruals).await? {
+                    self.add(Count::Records, file.records);
+                    self.add(Count::RejectedRows, file.rejected);
+                    self.add(Count::FutureRows, file.future);
+                    self.progress.advance(file.records);
+                    files.push(file);
+                }
+            }
+        }
+        self.check_rejected_rows(&files).await?;
+        Ok(Ingested {
+            files,
+            accruals: accruals.into_list(),
+        })
+    }
+
+    /// Reads one file into `accruals`; `None` when an earlier run took it whole.
+    async fn ingest_file(
+        &self,
+        source: &Source,
+        path: &std::path::Path,
+        accruals: &mut Accruals,
+    ) -> Result<Option<IngestedFile>, PipelineError> {
+        let name = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                return self
+                    .stop(
+                        AlertKind::FileError,
+                        format!("{name}: cannot read: {e}"),
+                        json!({"file": name}),
+                    )
+                    .await;
+            }
+        };
+        let hash = ContentHash::from_digest(Sha256::digest(&bytes).into());
+        // A file an earlier run took only in part (it had rows after that run's day): take only
+        // the rows after that day now, so re-reading it never reverts a restatement that a
+        // newer file made in between.
+        let taken_through = match self.store.ingest_mark(&hash, self.as_of).await? {
+            Some(IngestMark::Whole) => {
+                tracing::info!(file = %name, "already ingested; skipped");
+                return Ok(None);
+            }
+            Some(IngestMark::Through(day)) => Some(day),
+            None => None,
+        };
+        let mut file = IngestedFile {
+            name: name.clone(),
+            hash,
+            records: 0,
+            rejected: 0,
+            future: 0,
+        };
+        let records = match kudos_wfm::Records::from_reader(
+            &name,
+            std::io::Cursor::new(bytes),
+            &source.options,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .stop(AlertKind::FileError, error_chain(&e), json!({"file": name}))
+                    .await;
+            }
+        };
+        let mut events = Vec::new();
+        for item in records {
+            let record = match item {
+                Ok(r) => r,
+                Err(WfmError::Row(row)) => {
+                    // Where and why, without the cell's text (it may be personal data).
+                    tracing::warn!(file = %name, "rejected row: {}", row.redacted());
+                    file.rejected += 1;
+                    continue;
+                }
+                Err(e) => {
+                    return self
+                        .stop(AlertKind::FileError, error_chain(&e), json!({"file": name}))
+                        .await;
+                }
+            };
+            if taken_through.is_some_and(|through| record.day <= through) {
+                continue;
+            }
+            if record.day > self.as_of {
+                file.future += 1;
+                continue;
+            }
+            events.clear();
+            if let Err(e) = self.parts.rules.evaluate_into(&record, &mut events) {
+                tracing::warn!(file = %name, line = record.origin.line, "rejected row: {e}");
+                file.rejected += 1;
+                continue;
+            }
+            file.records += 1;
+            for event in events.drain(..) {
+                let expires = self.parts.rules.expiry(event.day()).map_err(|e| {
+                    PipelineError::Config(format!("{name}:{}: {e}", record.origin.line))
+                })?;
+                self.bump(Count::Events);
+                let agent = event.agent().clone();
+                accruals.push(&agent, Command::Accrue { event, expires });
+            }
+        }
+        Ok(Some(file))
+    }
+
+    /// Alerts on rejected rows, and stops the run when they are above `max_bad_row_ratio`.
+    async fn check_rejected_rows(&self, files: &[IngestedFile]) -> Result<(), PipelineError> {
+        let rejected = self.counts.get(Count::RejectedRows);
+        if rejected == 0 {
+            return Ok(());
+        }
+        let total = rejected + self.counts.get(Count::Records) + self.counts.get(Count::FutureRows);
+        #[allow(clippy::cast_precision_loss, reason = "a ratio of row counts")]
+        let ratio = rejected as f64 / total as f64;
+        let data = json!({"rejected_rows": rejected, "rows": total, "ratio": ratio,
+            "files": files.iter().filter(|f| f.rejected > 0).map(|f| json!({"file": f.name, "rejected_rows": f.rejected})).collect::<Vec<_>>()});
+        if ratio > self.parts.settings.max_bad_row_ratio {
+            return self
+                .stop(
+                    AlertKind::RejectedRows,
+                    format!(
+                        "{rejected} of {total} rows rejected, above max_bad_row_ratio {}",
+                        self.parts.settings.max_bad_row_ratio
+                    ),
+                    data,
+                )
+                .await;
+        }
+        self.alert(
+            AlertKind::RejectedRows,
+            format!("{rejected} of {total} rows rejected (see the log for file and line)"),
+            data,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Raises the alert and stops the run before any write to the ledger.
+    pub(super) async fn stop<T>(
+        &self,
+        kind: AlertKind,
+        reason: String,
+        data: serde_json::Value,
+    ) -> Result<T, PipelineError> {
+        self.alert(kind, reason.clone(), data).await;
+        Err(PipelineError::Stopped {
+            reason,
+            summary: Box::new(self.counts.summary(self.run_id)),
+        })
+    }
+}
+
+/// The files a source's glob matches, sorted by name (a later file restates an earlier one).
+fn matching_files(source: &Source) -> Result<Vec<PathBuf>, PipelineError> {
+    let pattern = source.pattern.display().to_string();
+    let mut matches: Vec<PathBuf> = glob::glob(&pattern)
+        .map_err(|e| PipelineError::Config(format!("source {pattern}: {e}")))?
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    matches.sort();
+    if matches.is_empty() {
+        tracing::info!(source = %pattern, "no file matches this source");
+    }
+    Ok(matches)
+}

@@ -1,0 +1,305 @@
+//! The issue step: in rounds, each round three stages at once joined by bounded queues —
+//! holds made (leased and audited) a slice at a time, requests sent `max_in_flight` at a time
+//! in a task of their own, answers settled in batches — and the agents who can afford another
+//! tier go round again, up to `max_rewards_per_agent_per_run`.
+
+use std::sync::{Arc, PoisonError};
+
+use futures_util::StreamExt as _;
+use kudos_client::Outcome;
+use kudos_core::{AgentId, Tier, TxnId};
+use kudos_ledger::{Command, HoldState, LedgerError};
+use serde_json::json;
+use tracing::Instrument as _;
+
+use super::settle::{Answered, Next};
+use super::{AbortOnDrop, BATCH, Count, PipelineError, Run, SLICE, error::redact};
+use crate::AlertKind;
+
+/// A hold made this round, about to be sent.
+struct Made {
+    agent: AgentId,
+    txn: TxnId,
+    tier: Tier,
+    payload: Vec<u8>,
+    /// Whether the balance left once this reward is paid still affords a tier.
+    affords_another: bool,
+    /// The agent's pseudonym, for logs.
+    pseudonym: String,
+}
+
+/// An answer from the request stage, on its way to be settled.
+struct Sent {
+    answered: Answered,
+    /// As [`Made::affords_another`].
+    affords_another: bool,
+}
+
+/// What became of an agent in a round.
+pub(super) struct RoundDone {
+    agent: AgentId,
+    /// Whether it may go round again.
+    next: Next,
+    /// Whether its request could not be sent (the hold waits, open).
+    unsent: bool,
+}
+
+impl Run<'_> {
+    /// Issues in rounds: every agent without an unresolved hold gets a hold for its highest
+    /// affordable tier (made and leased in batches), the round's requests go out
+    /// `max_in_flight` at a time, the answers are settled in batches; the agents whose reward
+    /// was issued go round again, up to `max_rewards_per_agent_per_run` rounds.
+    pub(super) async fn issue(&self, agents: &[AgentId]) -> Result<(), PipelineError> {
+        self.progress.step("issue", None);
+        let in_flight = self.parts.settings.max_in_flight.max(1);
+        let mut due: Vec<AgentId> = agents.to_vec();
+        let mut not_sent: Vec<AgentId> = Vec::new();
+        for _ in 0..self.parts.settings.max_rewards_per_agent_per_run {
+            if due.is_empty() {
+                break;
+            }
+            let mut next_round = Vec::new();
+            for done in self.issue_round(&due, in_flight).await? {
+                match done.next {
+                    Next::Continue => next_round.push(done.agent),
+                    Next::Stop if done.unsent => not_sent.push(done.agent),
+                    Next::Stop => {}
+                }
+            }
+            due = next_round;
+        }
+        // What could not be sent gets one more try at the end of the run.
+        let mut again = Vec::new();
+        for agent in not_sent {
+            let account = self.ledger.account(&agent).await?;
+            let Some(hold) = account.unresolved_hold() else {
+                continue;
+            };
+            if hold.state != HoldState::Open {
+                continue;
+            }
+            let txn = hold.txn;
+            let outcome = self.provider.issue(txn, &hold.payload).await;
+            again.push(Answered {
+                agent,
+                txn,
+                attempts: hold.attempts + 1,
+                outcome,
+            });
+        }
+        let still = again
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+            .count();
+        self.settle_many(again, false).await?;
+        if still > 0 {
+            self.alert(
+                AlertKind::CircuitOpen,
+                format!("{still} rewards could not be sent (circuit open or nothing could be sent); their holds wait for the next run"),
+                json!({"holds": still}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// One round: three stages at once, joined by bounded queues, so that the requests never
+    /// wait for the ledger. Holds are made (and leased and audited) a slice of agents at a
+    /// time, at most two slices ahead of the requests; the requests go out `in_flight` at a
+    /// time as holds arrive; the answers are settled in batches of whatever has arrived while
+    /// the previous batch was being written. Returns each agent with a hold, whether it may go
+    /// on to another reward, and whether its request could not be sent.
+    async fn issue_round(
+        &self,
+        due: &[AgentId],
+        in_flight: usize,
+    ) -> Result<Vec<RoundDone>, PipelineError> {
+        let (made_tx, made_rx) = tokio::sync::mpsc::channel::<Made>(2 * SLICE);
+        let (answer_tx, mut answer_rx) = tokio::sync::mpsc::channel::<Sent>(SLICE);
+        let holds = async move {
+            // A small first slice, so that the first requests wait for a few holds, not 500.
+            let (head, rest) = due.split_at(due.len().min(SLICE / 10));
+            for slice in std::iter::once(head).chain(rest.chunks(SLICE)) {
+                for made in self.make_holds(slice).await? {
+                    if made_tx.send(made).await.is_err() {
+                        return Ok(()); // the round is failing: another stage returns its error
+                    }
+                }
+            }
+            Ok::<(), PipelineError>(())
+        };
+        // The requests run in a task of their own, so that the ledger work of the other two
+        // stages (folding accounts, encoding entries) never keeps an answer waiting.
+        let provider = Arc::clone(&self.provider);
+        let mut requests = AbortOnDrop(tokio::spawn(
+            async move {
+                let mut made_rx = made_rx;
+                let mut answers = futures_util::stream::poll_fn(|cx| made_rx.poll_recv(cx))
+                    .map(|made| {
+                        let span = tracing::info_span!("reward", txn = %made.txn, agent = %made.pseudonym, tier = %made.tier.id());
+                        let provider = Arc::clone(&provider);
+                        async move {
+                            let outcome = provider.issue(made.txn, &made.payload).await;
+                            let answered = Answered {
+                                agent: made.agent,
+                                txn: made.txn,
+                                attempts: 1,
+                                outcome,
+                            };
+                            Sent {
+                                answered,
+                                affords_another: made.affords_another,
+                            }
+                        }
+                        .instrument(span)
+                    })
+                    .buffer_unordered(in_flight);
+                while let Some(answer) = answers.next().await {
+                    if answer_tx.send(answer).await.is_err() {
+                        break; // the round is failing: another stage returns its error
+                    }
+                }
+            }
+            .in_current_span(),
+        ));
+        let settle = async {
+            let mut out = Vec::new();
+            let mut batch = Vec::with_capacity(SLICE);
+            while answer_rx.recv_many(&mut batch, SLICE).await > 0 {
+                self.progress.advance(batch.len() as u64);
+                let mut answers = Vec::with_capacity(batch.len());
+                let mut affords_another = Vec::with_capacity(batch.len());
+                for sent in batch.drain(..) {
+                    affords_another.push(sent.affords_another);
+                    answers.push(sent.answered);
+                }
+                let unsent: Vec<bool> = answers
+                    .iter()
+                    .map(|a| matches!(a.outcome, Outcome::NotSent { .. }))
+                    .collect();
+                let settled = self.settle_many(answers, false).await?;
+                for ((settled, unsent), affords_another) in
+                    settled.into_iter().zip(unsent).zip(affords_another)
+                {
+                    // An agent goes round again only if what is left affords another tier.
+                    let next = match settled.next {
+                        Next::Continue if affords_another => Next::Continue,
+                        _ => Next::Stop,
+                    };
+                    out.push(RoundDone {
+                        agent: settled.agent,
+                        next,
+                        unsent,
+                    });
+                }
+            }
+            Ok::<_, PipelineError>(out)
+        };
+        let ((), out) = tokio::try_join!(holds, settle)?;
+        if let Err(e) = (&mut requests.0).await
+            && e.is_panic()
+        {
+            // A provider that panicked: the run fails as it would have inline, not quietly.
+            std::panic::resume_unwind(e.into_panic());
+        }
+        Ok(out)
+    }
+
+    /// Holds for the highest affordable tier of each of `agents` that has no unresolved hold:
+    /// made, leased and audited in batches, before any request is sent.
+    async fn make_holds(&self, agents: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
+        let mut out = Vec::new();
+        for chunk in agents.chunks(BATCH) {
+            let mut work = Vec::new();
+            let mut loaded = Vec::new();
+            let mut made = Vec::new();
+            for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
+                if account.unresolved_hold().is_some() {
+                    continue;
+                }
+                let balance = account.balance(self.as_of).balance;
+                let Some(tier) = self.parts.rules.tier_for(balance) else {
+                    continue;
+                };
+                let affords_another = balance
+                    .checked_sub(tier.cost())
+                    .is_ok_and(|left| self.parts.rules.tier_for(left).is_some());
+                let txn = TxnId::generate(self.parts.clock.as_ref());
+                let payload = match self.payload(agent, tier, txn) {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        self.alert(
+                            AlertKind::PayloadRefused,
+                            format!("no reward request for tier {}: {reason}", tier.id()),
+                            json!({"agent": self.pseudonym(agent), "tier": tier.id()}),
+                        )
+                        .await;
+                        continue;
+                    }
+                };
+                work.push((
+                    agent.clone(),
+                    vec![Command::Hold {
+                        txn,
+                        day: self.as_of,
+                        tier: tier.clone(),
+                        payload: payload.clone(),
+                    }],
+                ));
+                loaded.push(account);
+                made.push(Made {
+                    agent: agent.clone(),
+                    txn,
+                    tier: tier.clone(),
+                    payload,
+                    affords_another,
+                    pseudonym: self.pseudonym(agent),
+                });
+            }
+            if work.is_empty() {
+                continue;
+            }
+            let results = self.ledger.execute_many_on(&work, loaded).await?;
+            let mut kept = Vec::with_capacity(made.len());
+            for (m, result) in made.into_iter().zip(results) {
+                match result {
+                    Ok(_) => kept.push(m),
+                    // Another run got there first, or the balance moved: nothing to do here.
+                    Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {}
+                    Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
+                    Err(e) => {
+                        self.alert(
+                            AlertKind::LedgerError,
+                            format!("cannot hold tier {}: {}", m.tier.id(), redact(&e, &m.agent)),
+                            json!({"agent": self.pseudonym(&m.agent), "tier": m.tier.id()}),
+                        )
+                        .await;
+                    }
+                }
+            }
+            let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
+            let now = self.now();
+            self.store
+                .lease_many(&txns, &self.owner, now, now + self.lease_len())
+                .await?;
+            self.leases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(txns.iter().copied());
+            self.add(Count::Holds, kept.len() as u64);
+            let records = kept
+                .iter()
+                .map(|m| {
+                    (
+                        "hold_made",
+                        json!({"txn_id": m.txn, "agent": m.pseudonym, "tier": m.tier.id(),
+                            "reward_type": m.tier.reward_type(), "cost": m.tier.cost(), "day": self.as_of.to_string()}),
+                    )
+                })
+                .collect();
+            self.audit_many(records).await?;
+            out.extend(kept);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,108 @@
+//! Leases: the holds a run works on are leased to it, renewed in the background every
+//! `lease_secs / 3`, and ended with the run, so that exactly one worker drives a hold.
+
+use std::sync::PoisonError;
+
+use kudos_core::{AgentId, TxnId};
+use kudos_ledger::{HoldView, hold_view};
+
+use super::{PipelineError, Run};
+
+/// Aborts a background task when dropped.
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Run<'_> {
+    /// Renews the leases of the holds this run works on, every `lease_secs / 3`.
+    pub(super) fn spawn_renewer(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let leases = self.leases.clone();
+        let clock = self.parts.clock.clone();
+        let owner = self.owner.clone();
+        let length = self.lease_len();
+        let every = std::time::Duration::from_millis(
+            (self.parts.settings.lease_secs.max(1) * 1000 / 3).max(100),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let held: Vec<TxnId> = leases
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .copied()
+                    .collect();
+                let now = clock.now();
+                if let Err(e) = store.lease_many(&held, &owner, now, now + length).await {
+                    tracing::warn!(holds = held.len(), "cannot renew leases: {e}");
+                }
+            }
+        })
+    }
+
+    pub(super) fn hold_lease(&self, txn: TxnId) {
+        self.leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(txn);
+    }
+
+    /// Ends this run's leases, so the next run can take up what it left (a lease that ends
+    /// now has lapsed).
+    pub(super) async fn lapse_leases(&self) {
+        let held: Vec<TxnId> =
+            std::mem::take(&mut *self.leases.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        let now = self.now();
+        if let Err(e) = self.store.lease_many(&held, &self.owner, now, now).await {
+            tracing::warn!(holds = held.len(), "cannot end leases: {e}");
+        }
+    }
+
+    /// Finds an unresolved hold and leases it to this (operator) run.
+    pub(super) async fn claim(&self, txn: TxnId) -> Result<(AgentId, HoldView), PipelineError> {
+        let agent = self
+            .store
+            .find(*txn.as_uuid())
+            .await?
+            .ok_or(PipelineError::UnknownHold(txn))?;
+        let account = self.ledger.account(&agent).await?;
+        let hold = hold_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))?;
+        if !hold.state.is_unresolved() {
+            return Err(PipelineError::NotReviewable {
+                txn,
+                state: hold.state.name(),
+                reason: "it is already resolved",
+            });
+        }
+        let now = self.now();
+        if !self
+            .store
+            .lease(txn, &self.owner, now, now + self.lease_len())
+            .await?
+        {
+            return Err(PipelineError::NotReviewable {
+                txn,
+                state: hold.state.name(),
+                reason: "a run is working on it right now; try again when it has finished",
+            });
+        }
+        self.hold_lease(txn);
+        Ok((agent, hold))
+    }
+
+    pub(super) async fn view(
+        &self,
+        agent: &AgentId,
+        txn: TxnId,
+    ) -> Result<HoldView, PipelineError> {
+        let account = self.ledger.account(agent).await?;
+        hold_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))
+    }
+}

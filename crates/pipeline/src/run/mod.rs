@@ -1,0 +1,329 @@
+//! The run: recover ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ► report.
+//!
+//! One file per responsibility: this module holds the [`Pipeline`], its [`Parts`] and the
+//! wiring of one run ([`Run`]); each step has its own file (`recover`, `ingest`, `accrue`,
+//! `clawback`, `issue`, `settle`), as do the leases, the outbound payload, the report and
+//! metrics, progress, the operator's actions and the errors.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeDelta;
+use kudos_client::RewardProvider;
+use kudos_core::{AgentId, Clock, Day, TxnId};
+use kudos_ledger::{Account, Ledger, RunStore};
+use kudos_rules::RuleSet;
+use serde_json::{Value, json};
+use tokio::sync::Mutex as AsyncMutex;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::dry::{DryProvider, DryStore};
+use crate::{Alert, AlertKind, AlertSink, Alerts, AuditSink, NullAudit, RunConfig};
+
+mod accrue;
+mod clawback;
+mod error;
+mod ingest;
+mod issue;
+mod lease;
+mod operator;
+mod payload;
+mod progress;
+mod recover;
+mod report;
+mod settle;
+
+pub use error::PipelineError;
+pub(crate) use error::error_chain;
+pub use ingest::Source;
+pub use payload::{PayloadSettings, RecipientSettings};
+pub use progress::{NoProgress, Progress};
+pub use report::{Metrics, Summary};
+
+use lease::AbortOnDrop;
+use report::{Count, Counters};
+
+/// How many accounts are loaded or accrued together.
+const BATCH: usize = 1000;
+
+/// How many agents' holds an issuing round makes together, and the most answers it settles
+/// together.
+const SLICE: usize = 500;
+
+/// One run's options.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// The run's day: records after it are left for later, holds are made on it.
+    pub as_of: Day,
+    /// Compute what the run would do from a copy of the state; write and send nothing.
+    pub dry_run: bool,
+}
+
+/// What a pipeline is made of.
+#[derive(Debug)]
+pub struct Parts {
+    /// `[run]`.
+    pub settings: RunConfig,
+    /// `[[source]]`.
+    pub sources: Vec<Source>,
+    /// The rule set.
+    pub rules: RuleSet,
+    /// The store: the ledger's, with the run's leases and ingest log.
+    pub store: Arc<dyn RunStore>,
+    /// The marketplace.
+    pub provider: Arc<dyn RewardProvider>,
+    /// Where alerts go.
+    pub alerts: Arc<dyn AlertSink>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Request bodies.
+    pub payload: PayloadSettings,
+}
+
+/// The run, ready to go: [`Pipeline::run`] once a day (or an hour).
+#[derive(Debug)]
+pub struct Pipeline {
+    parts: Parts,
+    totals: Counters,
+}
+
+impl Pipeline {
+    /// A pipeline from its parts.
+    #[must_use]
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            parts,
+            totals: Counters::default(),
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn RunStore> {
+        &self.parts.store
+    }
+
+    /// Counters over every run so far, and the client's.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        Metrics::from_totals(&self.totals, &self.parts.provider.stats())
+    }
+
+    /// Runs once. Every state change goes to `audit` before the next step.
+    ///
+    /// With `dry_run`, the run works on a copy of the state in memory, against a marketplace
+    /// that issues and reverses everything; nothing is written to the store or to `audit`, and
+    /// nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Stopped`] (a file error or too many rejected rows, before any hold),
+    /// a store or audit failure.
+    pub async fn run(
+        &self,
+        audit: Box<dyn AuditSink>,
+        options: RunOptions,
+        progress: &dyn Progress,
+    ) -> Result<Summary, PipelineError> {
+        let run_id = audit.run_id();
+        let wiring = if options.dry_run {
+            Wiring {
+                store: Arc::new(DryStore::copy_of(self.parts.store.clone()).await?),
+                provider: Arc::new(DryProvider),
+                alerts: Arc::new(Alerts::log_only()),
+                audit: Box::new(NullAudit::new(run_id)),
+            }
+        } else {
+            self.real_wiring(audit)
+        };
+        let run = self.start(wiring, options, progress);
+        let span =
+            tracing::info_span!("run", %run_id, as_of = %options.as_of, dry_run = options.dry_run);
+        run.go().instrument(span).await
+    }
+
+    /// The pipeline's own parts, and `audit`.
+    fn real_wiring(&self, audit: Box<dyn AuditSink>) -> Wiring {
+        Wiring {
+            store: self.parts.store.clone(),
+            provider: self.parts.provider.clone(),
+            alerts: self.parts.alerts.clone(),
+            audit,
+        }
+    }
+
+    /// A run (or an operator's action) over `wiring`.
+    fn start<'a>(
+        &'a self,
+        wiring: Wiring,
+        options: RunOptions,
+        progress: &'a dyn Progress,
+    ) -> Run<'a> {
+        let run_id = wiring.audit.run_id();
+        Run {
+            parts: &self.parts,
+            totals: &self.totals,
+            ledger: Ledger::new(wiring.store.clone(), self.parts.clock.clone()),
+            store: wiring.store,
+            provider: wiring.provider,
+            alerts: wiring.alerts,
+            audit: AsyncMutex::new(wiring.audit),
+            run_id,
+            owner: run_id.to_string(),
+            as_of: options.as_of,
+            dry_run: options.dry_run,
+            counts: Counters::default(),
+            leases: Arc::new(Mutex::new(BTreeSet::new())),
+            progress,
+        }
+    }
+}
+
+/// What a run works with: the pipeline's own parts, or a dry run's stand-ins.
+struct Wiring {
+    store: Arc<dyn RunStore>,
+    provider: Arc<dyn RewardProvider>,
+    alerts: Arc<dyn AlertSink>,
+    audit: Box<dyn AuditSink>,
+}
+
+/// One run (or one operator action) in progress: the parts it works with, its counters and
+/// the leases it holds.
+struct Run<'a> {
+    parts: &'a Parts,
+    /// The pipeline's counters over every run (for [`Pipeline::metrics`]).
+    totals: &'a Counters,
+    store: Arc<dyn RunStore>,
+    ledger: Ledger<Arc<dyn RunStore>>,
+    provider: Arc<dyn RewardProvider>,
+    alerts: Arc<dyn AlertSink>,
+    audit: AsyncMutex<Box<dyn AuditSink>>,
+    run_id: Uuid,
+    /// The run id as a lease owner.
+    owner: String,
+    as_of: Day,
+    dry_run: bool,
+    /// This run's counters (for its [`Summary`]).
+    counts: Counters,
+    /// The holds this run holds a lease on (renewed in the background, ended with the run).
+    leases: Arc<Mutex<BTreeSet<TxnId>>>,
+    progress: &'a dyn Progress,
+}
+
+impl Run<'_> {
+    fn bump(&self, count: Count) {
+        self.add(count, 1);
+    }
+
+    fn add(&self, count: Count, n: u64) {
+        self.counts.add(count, n);
+        self.totals.add(count, n);
+    }
+
+    /// Loads and folds several accounts in one store call.
+    async fn accounts(&self, agents: &[AgentId]) -> Result<Vec<Account>, PipelineError> {
+        let accounts = self.ledger.accounts(agents).await?;
+        Ok(accounts.into_iter().collect::<Result<_, _>>()?)
+    }
+
+    async fn audit(&self, event: &str, data: Value) -> Result<(), PipelineError> {
+        self.audit.lock().await.append(event, data).await?;
+        Ok(())
+    }
+
+    async fn audit_many(&self, records: Vec<(&'static str, Value)>) -> Result<(), PipelineError> {
+        if !records.is_empty() {
+            self.audit.lock().await.append_many(records).await?;
+        }
+        Ok(())
+    }
+
+    async fn alert(&self, kind: AlertKind, message: String, data: Value) {
+        self.bump(Count::Alerts);
+        let alert = Alert {
+            kind,
+            run_id: self.run_id,
+            message,
+            data,
+        };
+        self.alerts.alert(&alert).await;
+    }
+
+    fn pseudonym(&self, agent: &AgentId) -> String {
+        self.parts.payload.pseudonyms.pseudonym(agent)
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.parts.clock.now()
+    }
+
+    fn lease_len(&self) -> TimeDelta {
+        TimeDelta::seconds(i64::try_from(self.parts.settings.lease_secs.max(1)).unwrap_or(60))
+    }
+
+    async fn go(&self) -> Result<Summary, PipelineError> {
+        self.audit(
+            "run_started",
+            json!({"as_of": self.as_of.to_string(), "dry_run": self.dry_run}),
+        )
+        .await?;
+        // Stops renewing when the run ends — or when its future is dropped (a caller's timeout,
+        // a shutdown): a dropped run's leases then lapse, and the next run takes its holds up.
+        let renewer = AbortOnDrop(self.spawn_renewer());
+        let result = self.steps().await;
+        drop(renewer);
+        self.lapse_leases().await;
+        let summary = self.counts.summary(self.run_id);
+        match result {
+            Ok(()) => {
+                self.audit(
+                    "run_finished",
+                    serde_json::to_value(&summary).unwrap_or(Value::Null),
+                )
+                .await?;
+                tracing::info!(
+                    issued = summary.issued,
+                    rejected = summary.rejected,
+                    in_doubt = summary.in_doubt,
+                    review = summary.review,
+                    retries = self.provider.stats().retries,
+                    "run finished"
+                );
+                Ok(summary)
+            }
+            Err(PipelineError::Stopped { reason, .. }) => {
+                self.audit(
+                    "run_stopped",
+                    json!({"reason": reason, "summary": serde_json::to_value(&summary).unwrap_or(Value::Null)}),
+                )
+                .await?;
+                Err(PipelineError::Stopped {
+                    reason,
+                    summary: Box::new(self.counts.summary(self.run_id)),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn steps(&self) -> Result<(), PipelineError> {
+        self.recover()
+            .instrument(tracing::info_span!("recover"))
+            .await?;
+        let ingested = self
+            .ingest()
+            .instrument(tracing::info_span!("ingest"))
+            .await?;
+        self.accrue(ingested)
+            .instrument(tracing::info_span!("accrue"))
+            .await?;
+        let agents = self.store.agents().await?;
+        self.clawback(&agents)
+            .instrument(tracing::info_span!("clawback"))
+            .await?;
+        self.issue(&agents)
+            .instrument(tracing::info_span!("issue"))
+            .await
+    }
+}

@@ -1,0 +1,73 @@
+//! The outbound payload: what a reward request carries (pseudonym, tier, metadata, sealed
+//! recipient fields), built once per hold and checked by the payload policy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kudos_client::{Recipient, issue_payload};
+use kudos_core::{AgentId, Tier, TxnId};
+use kudos_privacy::{PayloadPolicy, Pseudonymizer, RecipientCipher};
+
+use super::Run;
+use crate::RecipientDirectory;
+
+/// The recipient fields a marketplace needs, sealed (`docs/reference/issuing.md`).
+#[derive(Debug)]
+pub struct RecipientSettings {
+    /// The cipher (the recipient key).
+    pub cipher: RecipientCipher,
+    /// `privacy.recipient_fields`.
+    pub fields: Vec<String>,
+    /// Where they come from.
+    pub directory: Arc<dyn RecipientDirectory>,
+}
+
+/// How reward request bodies are built.
+#[derive(Debug)]
+pub struct PayloadSettings {
+    /// The keyed pseudonyms (`agent_id` in the body, and in logs, audit and alerts).
+    pub pseudonyms: Pseudonymizer,
+    /// `marketplace.metadata`.
+    pub metadata: BTreeMap<String, String>,
+    /// The outbound check.
+    pub policy: PayloadPolicy,
+    /// Recipient fields, when configured.
+    pub recipient: Option<RecipientSettings>,
+}
+
+impl Run<'_> {
+    /// The request body for a new hold (fixed now; every retry sends these bytes).
+    pub(super) fn payload(
+        &self,
+        agent: &AgentId,
+        tier: &Tier,
+        txn: TxnId,
+    ) -> Result<Vec<u8>, String> {
+        let settings = &self.parts.payload;
+        let fields = match &settings.recipient {
+            None => None,
+            Some(r) => match r.directory.recipient(agent, &r.fields) {
+                Ok(Some(v)) => Some((r, v)),
+                Ok(None) => return Err("the agent is not in the recipient directory".to_owned()),
+                Err(_) => {
+                    return Err("the recipient directory entry lacks a configured field".to_owned());
+                }
+            },
+        };
+        let recipient = fields.map(|(r, v)| Recipient {
+            cipher: &r.cipher,
+            fields: v,
+        });
+        issue_payload(
+            &settings.pseudonyms,
+            agent,
+            tier.reward_type(),
+            tier.cost(),
+            self.now(),
+            &settings.metadata,
+            recipient.as_ref().map(|r| (r, txn)),
+            &settings.policy,
+        )
+        .map_err(|e| e.to_string())
+    }
+}

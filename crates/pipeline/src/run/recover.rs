@@ -1,0 +1,77 @@
+//! The recover step: holds earlier runs left open (their lease lapsed) or in doubt are looked
+//! up on the marketplace and settled — committed, released, re-sent with their stored bytes,
+//! or kept in doubt.
+
+use kudos_client::{Outcome, StatusOutcome};
+use kudos_ledger::{HoldState, HoldView};
+use serde_json::json;
+use tracing::Instrument as _;
+
+use super::{PipelineError, Run};
+
+impl Run<'_> {
+    pub(super) async fn recover(&self) -> Result<(), PipelineError> {
+        let mut holds = self.store.holds(Some(HoldState::InDoubt)).await?;
+        holds.extend(self.store.holds(Some(HoldState::Open)).await?);
+        self.progress
+            .step("recover", Some(u64::try_from(holds.len()).unwrap_or(0)));
+        for hold in holds {
+            self.progress.advance(1);
+            if self.dry_run {
+                tracing::info!(txn = %hold.txn, "would re-drive");
+                continue;
+            }
+            let now = self.now();
+            if hold.state == HoldState::Open
+                && self.store.lease_of(hold.txn).await?.is_none()
+                && hold.created_at + self.lease_len() > now
+            {
+                // Being made right now by another run (it leases it next).
+                continue;
+            }
+            if !self
+                .store
+                .lease(hold.txn, &self.owner, now, now + self.lease_len())
+                .await?
+            {
+                continue; // another live run has it
+            }
+            self.hold_lease(hold.txn);
+            let span = tracing::info_span!("reward", txn = %hold.txn, agent = %self.pseudonym(&hold.agent));
+            self.redrive(&hold).instrument(span).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-drives one hold of an earlier run: a status lookup, then commit, release, re-send
+    /// the stored payload, or keep it in doubt.
+    pub(super) async fn redrive(&self, hold: &HoldView) -> Result<(), PipelineError> {
+        self.audit(
+            "hold_recovering",
+            json!({"txn_id": hold.txn, "agent": self.pseudonym(&hold.agent), "state": hold.state.name(), "attempts": hold.attempts}),
+        )
+        .await?;
+        let attempts = hold.attempts + 1;
+        let outcome = match self.provider.status(hold.txn).await {
+            StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
+            StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
+            StatusOutcome::NotFound => {
+                let account = self.ledger.account(&hold.agent).await?;
+                let Some(payload) = account.holds().get(&hold.txn).map(|h| h.payload.clone())
+                else {
+                    return Ok(());
+                };
+                self.audit(
+                    "request_sent",
+                    json!({"txn_id": hold.txn, "attempt": attempts, "resend": true}),
+                )
+                .await?;
+                self.provider.issue(hold.txn, &payload).await
+            }
+            StatusOutcome::Unknown { reason } => Outcome::InDoubt { reason },
+        };
+        self.settle(&hold.agent, hold.txn, attempts, outcome, true)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! What a run reports: its [`Summary`] (the last line of `kudos run`), the pipeline's
+//! [`Metrics`], and the counters behind both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kudos_client::{BreakerState, ProviderStats};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The last line of `kudos run` (design §5): what the run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Records ingested (dated on or before `--as-of`).
+    pub records: u64,
+    /// Rows rejected by the parser or the rules.
+    pub rejected_rows: u64,
+    /// Records dated after `--as-of`, left for a later run.
+    pub future_rows: u64,
+    /// Point events computed from the records.
+    pub events: u64,
+    /// Holds made.
+    pub holds: u64,
+    /// Rewards issued (holds committed), recovered ones included.
+    pub issued: u64,
+    /// Rewards the marketplace rejected.
+    pub rejected: u64,
+    /// Holds released (rejected rewards, and recovered holds the marketplace never issued).
+    pub released: u64,
+    /// Holds this run left in doubt.
+    pub in_doubt: u64,
+    /// Holds this run sent to review.
+    pub review: u64,
+    /// Redemptions reversed (clawback).
+    pub reversed: u64,
+    /// Holds of earlier runs this run resolved (committed or released).
+    pub recovered: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// The run's id (also the audit chain's).
+    pub run_id: Uuid,
+}
+
+impl Summary {
+    /// Whether something needs an operator: rows rejected, or any alert.
+    #[must_use]
+    pub fn needs_attention(&self) -> bool {
+        self.rejected_rows > 0 || self.alerts > 0 || self.in_doubt > 0 || self.review > 0
+    }
+}
+
+/// What a run counts: one per field of [`Summary`] (but the run id).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Count {
+    Records,
+    RejectedRows,
+    FutureRows,
+    Events,
+    Holds,
+    Issued,
+    Rejected,
+    Released,
+    InDoubt,
+    Review,
+    Reversed,
+    Recovered,
+    Alerts,
+}
+
+/// Counters: one set per run (its [`Summary`]), one cumulative set per pipeline (its
+/// [`Metrics`]).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    records: AtomicU64,
+    rejected_rows: AtomicU64,
+    future_rows: AtomicU64,
+    events: AtomicU64,
+    holds: AtomicU64,
+    issued: AtomicU64,
+    rejected: AtomicU64,
+    released: AtomicU64,
+    in_doubt: AtomicU64,
+    review: AtomicU64,
+    reversed: AtomicU64,
+    recovered: AtomicU64,
+    alerts: AtomicU64,
+}
+
+impl Counters {
+    fn cell(&self, count: Count) -> &AtomicU64 {
+        match count {
+            Count::Records => &self.records,
+            Count::RejectedRows => &self.rejected_rows,
+            Count::FutureRows => &self.future_rows,
+            Count::Events => &self.events,
+            Count::Holds => &self.holds,
+            Count::Issued => &self.issued,
+            Count::Rejected => &self.rejected,
+            Count::Released => &self.released,
+            Count::InDoubt => &self.in_doubt,
+            Count::Review => &self.review,
+            Count::Reversed => &self.reversed,
+            Count::Recovered => &self.recovered,
+            Count::Alerts => &self.alerts,
+        }
+    }
+
+    pub(super) fn add(&self, count: Count, n: u64) {
+        self.cell(count).fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(super) fn get(&self, count: Count) -> u64 {
+        self.cell(count).load(Ordering::Relaxed)
+    }
+
+    pub(super) fn summary(&self, run_id: Uuid) -> Summary {
+        Summary {
+            records: self.get(Count::Records),
+            rejected_rows: self.get(Count::RejectedRows),
+            future_rows: self.get(Count::FutureRows),
+            events: self.get(Count::Events),
+            holds: self.get(Count::Holds),
+            issued: self.get(Count::Issued),
+            rejected: self.get(Count::Rejected),
+            released: self.get(Count::Released),
+            in_doubt: self.get(Count::InDoubt),
+            review: self.get(Count::Review),
+            reversed: self.get(Count::Reversed),
+            recovered: self.get(Count::Recovered),
+            alerts: self.get(Count::Alerts),
+            run_id,
+        }
+    }
+}
+
+/// Counters an integrator can export (Prometheus, `OpenTelemetry`…): totals over every run of
+/// this pipeline, and the marketplace client's retries and breaker state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Rewards issued.
+    pub issued: u64,
+    /// Rewards rejected.
+    pub rejected: u64,
+    /// Holds left in doubt.
+    pub in_doubt: u64,
+    /// Holds sent to review.
+    pub review: u64,
+    /// Redemptions reversed.
+    pub reversed: u64,
+    /// Holds made.
+    pub holds: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Requests the client sent again after a retryable failure.
+    pub retries: u64,
+    /// `closed`, `open`, `half_open`, or `unknown` when the provider has no breaker.
+    pub breaker: &'static str,
+}
+
+impl Metrics {
+    /// The pipeline's totals and the client's figures.
+    pub(super) fn from_totals(totals: &Counters, stats: &ProviderStats) -> Self {
+        Self {
+            issued: totals.get(Count::Issued),
+            rejected: totals.get(Count::Rejected),
+            in_doubt: totals.get(Count::InDoubt),
+            review: totals.get(Count::Review),
+            reversed: totals.get(Count::Reversed),
+            holds: totals.get(Count::Holds),
+            alerts: totals.get(Count::Alerts),
+            retries: stats.retries,
+            breaker: match stats.breaker {
+                Some(BreakerState::Closed) => "closed",
+                Some(BreakerState::Open) => "open",
+                Some(BreakerState::HalfOpen) => "half_open",
+                None => "unknown",
+            },
+        }
+    }
+}

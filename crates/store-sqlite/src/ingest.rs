@@ -1,0 +1,70 @@
+//! The run's ingest log on SQLite: one row per file and mark, `(hash, through)` the key —
+//! `through` is the day a file was taken through, or empty for a file taken whole.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::Day;
+use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError};
+
+use crate::{SqliteStore, store_err, ts};
+
+/// The `through` column of a whole-file mark (sorts before every day).
+pub(crate) const WHOLE: &str = "";
+
+/// A mark as its `through` and `whole` columns.
+pub(crate) fn columns(mark: IngestMark) -> (String, bool) {
+    match mark {
+        IngestMark::Whole => (WHOLE.to_owned(), true),
+        IngestMark::Through(day) => (day.to_string(), false),
+    }
+}
+
+#[async_trait]
+impl IngestLog for SqliteStore {
+    async fn ingest_mark(
+        &self,
+        hash: &ContentHash,
+        as_of: Day,
+    ) -> Result<Option<IngestMark>, LedgerError> {
+        let row: Option<(bool, String)> = sqlx::query_as(
+            "SELECT whole, through FROM ingest_log
+             WHERE hash = ? AND (whole OR through <= ?)
+             ORDER BY whole DESC, through DESC LIMIT 1",
+        )
+        .bind(hash.as_str())
+        .bind(as_of.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("ingest_mark"))?;
+        match row {
+            None => Ok(None),
+            Some((true, _)) => Ok(Some(IngestMark::Whole)),
+            Some((false, through)) => Day::parse(&through)
+                .map(|day| Some(IngestMark::Through(day)))
+                .map_err(|e| LedgerError::store("sqlite: a stored ingest day is invalid", e)),
+        }
+    }
+
+    async fn record_ingest(
+        &self,
+        hash: &ContentHash,
+        name: &str,
+        mark: IngestMark,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let (through, whole) = columns(mark);
+        sqlx::query(
+            "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (hash, through) DO NOTHING",
+        )
+        .bind(hash.as_str())
+        .bind(through)
+        .bind(whole)
+        .bind(name)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("record_ingest"))?;
+        Ok(())
+    }
+}

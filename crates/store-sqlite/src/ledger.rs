@@ -1,0 +1,271 @@
+//! The ledger's port on SQLite: entries keyed by (agent, seq) and the hold index.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use kudos_core::{AgentId, TxnId};
+use kudos_ledger::{AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Stored};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{
+    HOLD_ROWS_PER_INSERT, ROWS_PER_INSERT, SqliteStore, json_err, marks, placeholders, store_err,
+    ts,
+};
+
+/// A hold index row to write.
+struct HoldRow {
+    txn: String,
+    agent: String,
+    state: &'static str,
+    /// Whether the ledger says the hold is unresolved (what leases filter on).
+    unresolved: bool,
+    created_at: String,
+    view: String,
+}
+
+/// Writes a batch inside an open write transaction: each item whose account is still at the
+/// version it expects (in `versions`, which the items written update) is written; the others
+/// get [`LedgerError::Conflict`] and write nothing. Entries and hold index rows go in
+/// multi-row statements.
+pub(crate) async fn write_batch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    batch: &[AppendItem<'_>],
+    mut versions: HashMap<String, i64>,
+) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut entries: Vec<(&str, i64, String, String)> = Vec::new();
+    let mut holds: Vec<HoldRow> = Vec::new();
+    // A hold written twice in one batch is written once, as its last view.
+    let mut hold_at: HashMap<TxnId, usize> = HashMap::new();
+    for item in batch {
+        let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
+        let conflict = || LedgerError::Conflict {
+            agent: item.agent.clone(),
+            expected: item.expected,
+        };
+        if u64::try_from(current).ok() != Some(item.expected) {
+            out.push(Err(conflict()));
+            continue;
+        }
+        let mut seq = current;
+        for entry in item.entries {
+            let body =
+                serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
+            entries.push((item.agent.as_str(), seq, entry.id.to_string(), body));
+            seq += 1;
+        }
+        for hold in item.holds {
+            let row = HoldRow {
+                txn: hold.txn.to_string(),
+                agent: hold.agent.to_string(),
+                state: hold.state.name(),
+                unresolved: hold.is_unresolved(),
+                created_at: ts(hold.created_at),
+                view: serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?,
+            };
+            match hold_at.get(&hold.txn) {
+                Some(&i) => holds[i] = row,
+                None => {
+                    hold_at.insert(hold.txn, holds.len());
+                    holds.push(row);
+                }
+            }
+        }
+        // A second item for the same account in this batch sees the first one's entries.
+        versions.insert(item.agent.to_string(), seq);
+        out.push(u64::try_from(seq).map_err(|_| conflict()));
+    }
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO entries (agent, seq, id, body) VALUES {}",
+            placeholders(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (agent, seq, id, body) in chunk {
+            query = query
+                .bind(*agent)
+                .bind(*seq)
+                .bind(id.as_str())
+                .bind(body.as_str());
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err("append"))?;
+    }
+    for chunk in holds.chunks(HOLD_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO holds (txn, agent, state, unresolved, created_at, view) VALUES {}
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
+                 unresolved = excluded.unresolved, view = excluded.view",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for h in chunk {
+            query = query
+                .bind(h.txn.as_str())
+                .bind(h.agent.as_str())
+                .bind(h.state)
+                .bind(h.unresolved)
+                .bind(h.created_at.as_str())
+                .bind(h.view.as_str());
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err("append"))?;
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl LedgerStore for SqliteStore {
+    async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
+        let rows = sqlx::query("SELECT body FROM entries WHERE agent = ? ORDER BY seq")
+            .bind(agent.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("load"))?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Entry>(row.get::<&str, _>(0))
+                    .map_err(json_err("an entry does not decode"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = entries.len() as u64;
+        Ok(Stored { entries, version })
+    }
+
+    async fn append(
+        &self,
+        agent: &AgentId,
+        expected: u64,
+        entries: &[Entry],
+        holds: &[HoldView],
+    ) -> Result<u64, LedgerError> {
+        let item = AppendItem {
+            agent,
+            expected,
+            entries,
+            holds,
+        };
+        self.append_many(&[item]).await?.pop().unwrap_or_else(|| {
+            Err(LedgerError::Store {
+                message: "sqlite: append gave no result for its item".into(),
+                may_have_written: false,
+                source: None,
+            })
+        })
+    }
+
+    async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
+        let mut rows = Vec::new();
+        for chunk in agents.chunks(500) {
+            let sql = format!(
+                "SELECT agent, body FROM entries WHERE agent IN ({}) ORDER BY agent, seq",
+                marks(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for agent in chunk {
+                query = query.bind(agent.as_str());
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("load"))?
+            {
+                let entry = serde_json::from_str::<Entry>(row.get::<&str, _>(1))
+                    .map_err(json_err("an entry does not decode"))?;
+                rows.push((row.get::<String, _>(0), entry));
+            }
+        }
+        Ok(Stored::group(agents, rows))
+    }
+
+    async fn append_many(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_err("append"))?;
+        // Every account's version in a few queries, under the write lock.
+        let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(500) {
+            let sql = format!(
+                "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({}) GROUP BY agent",
+                marks(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for item in chunk {
+                query = query.bind(item.agent.as_str());
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_err("append"))?
+            {
+                versions.insert(row.get(0), row.get(1));
+            }
+        }
+        let out = write_batch(&mut tx, batch, versions).await?;
+        tx.commit().await.map_err(store_err("append"))?;
+        Ok(out)
+    }
+
+    async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
+        let agent: Option<String> =
+            sqlx::query_scalar("SELECT agent FROM entries WHERE id = ? LIMIT 1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("find"))?;
+        agent
+            .map(|a| {
+                AgentId::new(a)
+                    .map_err(|e| LedgerError::store("sqlite: a stored agent id is invalid", e))
+            })
+            .transpose()
+    }
+
+    async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
+        let rows = match state {
+            Some(s) => {
+                sqlx::query("SELECT view FROM holds WHERE state = ? ORDER BY created_at, txn")
+                    .bind(s.name())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT view FROM holds ORDER BY created_at, txn")
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(store_err("holds"))?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str::<HoldView>(row.get::<&str, _>(0))
+                    .map_err(json_err("a hold does not decode"))
+            })
+            .collect()
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT agent FROM entries ORDER BY agent")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_err("agents"))?;
+        rows.into_iter()
+            .map(|a| {
+                AgentId::new(a)
+                    .map_err(|e| LedgerError::store("sqlite: a stored agent id is invalid", e))
+            })
+            .collect()
+    }
+}
