@@ -6,6 +6,7 @@ mod directory;
 mod run;
 mod simulation;
 mod sinks;
+mod upgrade;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,8 @@
     reason = "a test that cannot run without PostgreSQL says so"
 )]
 
+mod upgrade;
+
 use kudos_core::{AgentId, Day, ManualClock, Points};
 use kudos_ledger::{Command, Ledger, LedgerError};
 
