@@ -8,9 +8,7 @@ use std::str::FromStr as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kudos_core::{AgentId, Day, TxnId};
-use kudos_ledger::{
-    ContentHash, HoldState, IngestLog as _, IngestMark, LeaseStore as _, LedgerStore as _, RunStore,
-};
+use kudos_ledger::{ContentHash, HoldState, IngestMark, RunStore};
 use sha2::{Digest as _, Sha256};
 
 fn fixture(path: &str) -> PathBuf {
