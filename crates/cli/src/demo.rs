@@ -13,15 +13,14 @@ use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, Tok
 use kudos_core::{AgentId, Clock, Day, SystemClock};
 use kudos_ledger::{Account, LedgerStore, Op, RunStore};
 use kudos_pipeline::{
-    Alert, AlertSink, AuditLog, NoProgress, Parts, PayloadSettings, Pipeline, PipelineError,
-    RunConfig, RunOptions, Source, Summary, verify,
+    Alert, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts, PayloadSettings,
+    Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
 use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
 use kudos_rules::RuleSet;
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
 use kudos_store_sqlite::SqliteStore;
 use kudos_wfm::{Mapping, ParseOptions};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::Outcome;
@@ -252,10 +251,11 @@ fn short(agent: &str) -> String {
 impl Story<'_> {
     async fn tell(&self, summary: &Summary, keep: bool) -> Result<(), Fatal> {
         let mut out = std::io::stdout().lock();
-        let records: Vec<Value> = std::fs::read_to_string(self.audit_path)
+        let records: Vec<AuditEvent> = std::fs::read_to_string(self.audit_path)
             .map_err(|e| Fatal(format!("{}: {e}", self.audit_path.display())))?
             .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+            .filter_map(|r| AuditEvent::from_record(&r).ok())
             .collect();
         let mut lines = vec![
             format!(
@@ -270,15 +270,22 @@ impl Story<'_> {
             String::new(),
             "1. Read the exports (time zone America/New_York):".to_owned(),
         ];
-        for r in records.iter().filter(|r| r["event"] == "file_ingested") {
-            let file = r["data"]["file"].as_str().unwrap_or_default();
+        for event in &records {
+            let AuditEvent::FileIngested {
+                file,
+                records,
+                rejected_rows,
+                ..
+            } = event
+            else {
+                continue;
+            };
             let name = Path::new(file)
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             lines.push(format!(
-                "   {name}: {} records, {} rows rejected",
-                r["data"]["records"], r["data"]["rejected_rows"]
+                "   {name}: {records} records, {rejected_rows} rows rejected"
             ));
         }
         lines.push("   The agent performance CSV has names and e-mail addresses in it: they were dropped as it was read.".to_owned());
@@ -361,7 +368,7 @@ impl Story<'_> {
         ))
     }
 
-    fn rewards(&self, records: &[Value], agents: &HashMap<String, AgentId>) -> Vec<String> {
+    fn rewards(&self, records: &[AuditEvent], agents: &HashMap<String, AgentId>) -> Vec<String> {
         let issue: Vec<(usize, String)> = self
             .sim
             .requests()
@@ -380,17 +387,26 @@ impl Story<'_> {
             .collect();
         let mut lines = Vec::new();
         let mut holds: HashMap<String, (String, String)> = HashMap::new();
-        for r in records {
-            let d = &r["data"];
-            let txn = d["txn_id"].as_str().unwrap_or_default().to_owned();
-            match r["event"].as_str() {
-                Some("hold_made") => {
+        for event in records {
+            match event {
+                AuditEvent::HoldMade {
+                    txn_id,
+                    agent,
+                    cost,
+                    ..
+                } => {
                     let who = agents
-                        .get(d["agent"].as_str().unwrap_or_default())
+                        .get(agent)
                         .map_or_else(|| "an agent".to_owned(), |a| short(a.as_str()));
-                    holds.insert(txn, (who, format!("{} points", d["cost"])));
+                    holds.insert(txn_id.to_string(), (who, format!("{cost} points")));
                 }
-                Some("reward_answered") => {
+                AuditEvent::RewardAnswered {
+                    txn_id,
+                    outcome,
+                    reason,
+                    ..
+                } => {
+                    let txn = txn_id.to_string();
                     let Some((who, cost)) = holds.get(&txn) else {
                         continue;
                     };
@@ -399,19 +415,17 @@ impl Story<'_> {
                         .filter(|(_, id)| *id == txn)
                         .map(|(n, _)| *n)
                         .collect();
-                    let story = match d["outcome"].as_str() {
-                        Some("issued") if tries.first() == Some(&1) => format!(
+                    let story = match outcome.as_str() {
+                        "issued" if tries.first() == Some(&1) => format!(
                             "issued after {} requests: the marketplace answered 503 first, and Kudos retried with the same idempotency key",
                             tries.len()
                         ),
-                        Some("issued") if tries.first() == Some(&3) => "issued once: the marketplace issued it but the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two".to_owned(),
-                        Some("issued") => "issued on the first request".to_owned(),
-                        Some("rejected") => format!(
-                            "rejected by the marketplace (its reason: {:?}): the hold was released, the points went back to the agent, and Kudos tries again at the next run, not in this one",
-                            d["reason"].as_str().unwrap_or("no reason given")
+                        "issued" if tries.first() == Some(&3) => "issued once: the marketplace issued it but the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two".to_owned(),
+                        "issued" => "issued on the first request".to_owned(),
+                        "rejected" => format!(
+                            "rejected by the marketplace (its reason: {reason:?}): the hold was released, the points went back to the agent, and Kudos tries again at the next run, not in this one"
                         ),
-                        Some(other) => format!("{other}: {}", d["reason"].as_str().unwrap_or_default()),
-                        None => continue,
+                        other => format!("{other}: {reason}"),
                     };
                     lines.push(format!("   {who}, coffee voucher ({cost}): {story}"));
                 }

@@ -20,9 +20,27 @@ use crate::CoreError;
 /// assert!(Day::parse("2026-3-1").is_err());
 /// # Ok::<(), kudos_core::CoreError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "&str", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct Day(NaiveDate);
+
+/// Through [`Day::parse`], from a borrowed or an owned string alike (a `serde_json::Value`
+/// holds owned ones).
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DayVisitor;
+        impl serde::de::Visitor<'_> for DayVisitor {
+            type Value = Day;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a day as YYYY-MM-DD")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Day, E> {
+                Day::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(DayVisitor)
+    }
+}
 
 impl Day {
     /// Parses exactly `YYYY-MM-DD`.
@@ -162,6 +180,17 @@ mod tests {
         let d = Day::parse("2026-10-01").unwrap();
         assert_eq!(d.add_days(30).unwrap().to_string(), "2026-10-31");
         assert_eq!(d.days_until(d.add_days(-5).unwrap()), -5);
+    }
+
+    #[test]
+    fn serde_reads_owned_strings_and_refuses_bad_days() {
+        let value = serde_json::json!("2026-03-04");
+        assert_eq!(
+            serde_json::from_value::<Day>(value).unwrap(),
+            Day::parse("2026-03-04").unwrap()
+        );
+        assert!(serde_json::from_value::<Day>(serde_json::json!("2026-02-30")).is_err());
+        assert!(serde_json::from_str::<Day>("\"2026-02-30\"").is_err());
     }
 
     proptest! {

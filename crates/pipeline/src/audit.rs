@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::AuditEvent;
+
 /// What can go wrong writing or verifying the audit trail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -120,29 +122,23 @@ pub trait AuditSink: Send + std::fmt::Debug {
     /// The run.
     fn run_id(&self) -> Uuid;
 
-    /// Appends one record to the run's chain.
+    /// Appends one event to the run's chain, as a record named [`AuditEvent::name`] with
+    /// [`AuditEvent::data`].
     ///
     /// # Errors
     ///
     /// [`AuditError::Io`]; the chain does not advance then.
-    async fn append(
-        &mut self,
-        event: &str,
-        data: serde_json::Value,
-    ) -> Result<AuditRecord, AuditError>;
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError>;
 
-    /// Appends several records, in order; returns once all are durable. The default appends
+    /// Appends several events, in order; returns once all are durable. The default appends
     /// them one by one; a sink may write them together.
     ///
     /// # Errors
     ///
     /// [`AuditError::Io`]; the chain advances only past what was written.
-    async fn append_many(
-        &mut self,
-        records: Vec<(&'static str, serde_json::Value)>,
-    ) -> Result<(), AuditError> {
-        for (event, data) in records {
-            self.append(event, data).await?;
+    async fn append_many(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        for event in events {
+            self.append(event).await?;
         }
         Ok(())
     }
@@ -166,12 +162,8 @@ impl AuditSink for NullAudit {
         self.0.run_id()
     }
 
-    async fn append(
-        &mut self,
-        event: &str,
-        data: serde_json::Value,
-    ) -> Result<AuditRecord, AuditError> {
-        let record = self.0.next(event, data);
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
+        let record = self.0.next(event.name(), event.data());
         self.0.advance(&record);
         Ok(record)
     }
@@ -183,19 +175,12 @@ impl AuditSink for AuditLog {
         self.chain.run_id()
     }
 
-    async fn append(
-        &mut self,
-        event: &str,
-        data: serde_json::Value,
-    ) -> Result<AuditRecord, AuditError> {
-        AuditLog::append(self, event, data)
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
+        AuditLog::append(self, event.name(), event.data())
     }
 
-    async fn append_many(
-        &mut self,
-        records: Vec<(&'static str, serde_json::Value)>,
-    ) -> Result<(), AuditError> {
-        AuditLog::append_many(self, records).map(|_| ())
+    async fn append_many(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        AuditLog::append_events(self, events).map(|_| ())
     }
 }
 
@@ -267,25 +252,22 @@ impl AuditLog {
 }
 
 impl AuditLog {
-    /// Appends several records with one write and one sync: whole lines in one `O_APPEND`
+    /// Appends several events with one write and one sync: whole lines in one `O_APPEND`
     /// write, so concurrent writers still never tear a line.
     ///
     /// # Errors
     ///
     /// [`AuditError::Io`]; the chain is not advanced then.
-    pub fn append_many(
-        &mut self,
-        records: Vec<(&'static str, serde_json::Value)>,
-    ) -> Result<Vec<AuditRecord>, AuditError> {
+    pub fn append_events(&mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, AuditError> {
         let io = |error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
         };
         let mut chain = self.chain.clone();
         let mut bytes = Vec::new();
-        let mut out = Vec::with_capacity(records.len());
-        for (event, data) in records {
-            let record = chain.next(event, data);
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let record = chain.next(event.name(), event.data());
             serde_json::to_writer(&mut bytes, &record).map_err(|e| io(std::io::Error::other(e)))?;
             bytes.push(b'\n');
             chain.advance(&record);

@@ -95,6 +95,7 @@ mod audit;
 mod config;
 mod directory;
 mod dry;
+mod event;
 #[cfg(feature = "object-store")]
 mod object;
 mod run;
@@ -109,6 +110,7 @@ pub use config::{
     SourceConfig, StoreConfig,
 };
 pub use directory::{FileDirectory, RecipientDirectory};
+pub use event::AuditEvent;
 #[cfg(feature = "object-store")]
 pub use object::ObjectStoreAudit;
 pub use run::{

@@ -6,7 +6,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use uuid::Uuid;
 
-use crate::{AuditError, AuditRecord, AuditSink, Chain};
+use crate::{AuditError, AuditEvent, AuditRecord, AuditSink, Chain};
 
 /// A run's audit chain as one JSON Lines object, `<prefix>/<run_id>.jsonl`, rewritten whole
 /// after each record (object stores have no append): when `append` returns, the record is
@@ -57,12 +57,8 @@ impl AuditSink for ObjectStoreAudit {
         self.chain.run_id()
     }
 
-    async fn append(
-        &mut self,
-        event: &str,
-        data: serde_json::Value,
-    ) -> Result<AuditRecord, AuditError> {
-        let record = self.chain.next(event, data);
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
+        let record = self.chain.next(event.name(), event.data());
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.to_string(),
             error,

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::ingest::Ingested;
 use super::{BATCH, PipelineError, Run, error::redact};
-use crate::AlertKind;
+use crate::{AlertKind, AuditEvent};
 
 impl Run<'_> {
     pub(super) async fn accrue(&self, ingested: Ingested) -> Result<(), PipelineError> {
@@ -33,10 +33,10 @@ impl Run<'_> {
                     }
                 }
             }
-            self.audit(
-                "accrued",
-                json!({"agents": chunk.len(), "entries": appended}),
-            )
+            self.audit(AuditEvent::Accrued {
+                agents: chunk.len() as u64,
+                entries: appended,
+            })
             .await?;
             self.progress.advance(chunk.len() as u64);
         }
@@ -51,23 +51,26 @@ impl Run<'_> {
                 self.store
                     .record_ingest(&file.hash, &file.name, IngestMark::Through(self.as_of), now)
                     .await?;
-                self.audit(
-                    "file_ingested_in_part",
-                    json!({"file": file.name, "sha256": file.hash.as_str(), "records": file.records,
-                        "rejected_rows": file.rejected, "future_rows": file.future,
-                        "through": self.as_of.to_string()}),
-                )
+                self.audit(AuditEvent::FileIngestedInPart {
+                    file: file.name,
+                    sha256: file.hash.to_string(),
+                    records: file.records,
+                    rejected_rows: file.rejected,
+                    future_rows: file.future,
+                    through: self.as_of,
+                })
                 .await?;
                 continue;
             }
             self.store
                 .record_ingest(&file.hash, &file.name, IngestMark::Whole, now)
                 .await?;
-            self.audit(
-                "file_ingested",
-                json!({"file": file.name, "sha256": file.hash.as_str(), "records": file.records,
-                    "rejected_rows": file.rejected}),
-            )
+            self.audit(AuditEvent::FileIngested {
+                file: file.name,
+                sha256: file.hash.to_string(),
+                records: file.records,
+                rejected_rows: file.rejected,
+            })
             .await?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::Instrument as _;
 
 use super::{BATCH, Count, PipelineError, Run, error::redact};
-use crate::AlertKind;
+use crate::{AlertKind, AuditEvent};
 
 impl Run<'_> {
     // ---------------------------------------------------------------- clawback
@@ -51,10 +51,12 @@ impl Run<'_> {
         debt: i64,
     ) -> Result<(), PipelineError> {
         let who = self.pseudonym(agent);
-        self.audit(
-            "reversal_requested",
-            json!({"txn_id": reversal, "of": of, "agent": who, "debt": debt}),
-        )
+        self.audit(AuditEvent::ReversalRequested {
+            txn_id: reversal,
+            of,
+            agent: who.clone(),
+            debt,
+        })
         .await?;
         match self.provider.reverse(reversal, of).await {
             ReverseOutcome::Reversed => {
@@ -72,8 +74,11 @@ impl Run<'_> {
                 {
                     Ok(_) => {
                         self.bump(Count::Reversed);
-                        self.audit("reversal_confirmed", json!({"txn_id": reversal, "of": of}))
-                            .await?;
+                        self.audit(AuditEvent::ReversalConfirmed {
+                            txn_id: reversal,
+                            of,
+                        })
+                        .await?;
                     }
                     Err(e) => {
                         self.alert(
@@ -89,8 +94,11 @@ impl Run<'_> {
                 }
             }
             ReverseOutcome::NotReversible => {
-                self.audit("reversal_refused", json!({"txn_id": reversal, "of": of}))
-                    .await?;
+                self.audit(AuditEvent::ReversalRefused {
+                    txn_id: reversal,
+                    of,
+                })
+                .await?;
                 self.alert(
                     AlertKind::ReversalFailed,
                     format!("the marketplace cannot reverse {of}; the debt of {debt} stays"),
@@ -99,10 +107,11 @@ impl Run<'_> {
                 .await;
             }
             ReverseOutcome::Failed { reason } => {
-                self.audit(
-                    "reversal_failed",
-                    json!({"txn_id": reversal, "of": of, "reason": reason}),
-                )
+                self.audit(AuditEvent::ReversalFailed {
+                    txn_id: reversal,
+                    of,
+                    reason: reason.clone(),
+                })
                 .await?;
                 self.alert(
                     AlertKind::ReversalFailed,

@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 
 use super::settle::{Answered, Next};
 use super::{AbortOnDrop, BATCH, Count, PipelineError, Run, SLICE, error::redact};
-use crate::AlertKind;
+use crate::{AlertKind, AuditEvent};
 
 /// A hold made this round, about to be sent.
 struct Made {
@@ -287,17 +287,18 @@ impl Run<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .extend(txns.iter().copied());
             self.add(Count::Holds, kept.len() as u64);
-            let records = kept
+            let records: Vec<AuditEvent> = kept
                 .iter()
-                .map(|m| {
-                    (
-                        "hold_made",
-                        json!({"txn_id": m.txn, "agent": m.pseudonym, "tier": m.tier.id(),
-                            "reward_type": m.tier.reward_type(), "cost": m.tier.cost(), "day": self.as_of.to_string()}),
-                    )
+                .map(|m| AuditEvent::HoldMade {
+                    txn_id: m.txn,
+                    agent: m.pseudonym.clone(),
+                    tier: m.tier.id().clone(),
+                    reward_type: m.tier.reward_type().clone(),
+                    cost: m.tier.cost(),
+                    day: self.as_of,
                 })
                 .collect();
-            self.audit_many(records).await?;
+            self.audit_many(&records).await?;
             out.extend(kept);
         }
         Ok(out)

@@ -13,13 +13,13 @@ use kudos_client::RewardProvider;
 use kudos_core::{AgentId, Clock, Day, TxnId};
 use kudos_ledger::{Account, Ledger, RunStore};
 use kudos_rules::RuleSet;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::dry::{DryProvider, DryStore};
-use crate::{Alert, AlertKind, AlertSink, Alerts, AuditSink, NullAudit, RunConfig};
+use crate::{Alert, AlertKind, AlertSink, Alerts, AuditEvent, AuditSink, NullAudit, RunConfig};
 
 mod accrue;
 mod clawback;
@@ -227,14 +227,14 @@ impl Run<'_> {
         Ok(accounts.into_iter().collect::<Result<_, _>>()?)
     }
 
-    async fn audit(&self, event: &str, data: Value) -> Result<(), PipelineError> {
-        self.audit.lock().await.append(event, data).await?;
+    async fn audit(&self, event: AuditEvent) -> Result<(), PipelineError> {
+        self.audit.lock().await.append(&event).await?;
         Ok(())
     }
 
-    async fn audit_many(&self, records: Vec<(&'static str, Value)>) -> Result<(), PipelineError> {
-        if !records.is_empty() {
-            self.audit.lock().await.append_many(records).await?;
+    async fn audit_many(&self, events: &[AuditEvent]) -> Result<(), PipelineError> {
+        if !events.is_empty() {
+            self.audit.lock().await.append_many(events).await?;
         }
         Ok(())
     }
@@ -263,10 +263,10 @@ impl Run<'_> {
     }
 
     async fn go(&self) -> Result<Summary, PipelineError> {
-        self.audit(
-            "run_started",
-            json!({"as_of": self.as_of.to_string(), "dry_run": self.dry_run}),
-        )
+        self.audit(AuditEvent::RunStarted {
+            as_of: self.as_of,
+            dry_run: self.dry_run,
+        })
         .await?;
         // Stops renewing when the run ends — or when its future is dropped (a caller's timeout,
         // a shutdown): a dropped run's leases then lapse, and the next run takes its holds up.
@@ -277,11 +277,7 @@ impl Run<'_> {
         let summary = self.counts.summary(self.run_id);
         match result {
             Ok(()) => {
-                self.audit(
-                    "run_finished",
-                    serde_json::to_value(&summary).unwrap_or(Value::Null),
-                )
-                .await?;
+                self.audit(AuditEvent::RunFinished(summary.clone())).await?;
                 tracing::info!(
                     issued = summary.issued,
                     rejected = summary.rejected,
@@ -293,10 +289,10 @@ impl Run<'_> {
                 Ok(summary)
             }
             Err(PipelineError::Stopped { reason, .. }) => {
-                self.audit(
-                    "run_stopped",
-                    json!({"reason": reason, "summary": serde_json::to_value(&summary).unwrap_or(Value::Null)}),
-                )
+                self.audit(AuditEvent::RunStopped {
+                    reason: reason.clone(),
+                    summary,
+                })
                 .await?;
                 Err(PipelineError::Stopped {
                     reason,

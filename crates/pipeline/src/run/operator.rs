@@ -2,10 +2,9 @@
 
 use kudos_core::{Day, TxnId};
 use kudos_ledger::{Command, HoldView};
-use serde_json::json;
 
 use super::{NoProgress, Pipeline, PipelineError, Run, RunOptions};
-use crate::AuditSink;
+use crate::{AuditEvent, AuditSink};
 
 impl Pipeline {
     /// `kudos review retry`: sends a hold's stored request again (the same bytes, the same
@@ -23,10 +22,11 @@ impl Pipeline {
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
         let (agent, hold) = run.claim(txn).await?;
-        run.audit(
-            "review_retry",
-            json!({"txn_id": txn, "agent": run.pseudonym(&agent), "state": hold.state.name()}),
-        )
+        run.audit(AuditEvent::ReviewRetry {
+            txn_id: txn,
+            agent: run.pseudonym(&agent),
+            state: hold.state,
+        })
         .await?;
         let account = run.ledger.account(&agent).await?;
         let payload = account
@@ -56,17 +56,19 @@ impl Pipeline {
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
         let (agent, hold) = run.claim(txn).await?;
-        run.audit(
-            "review_settled",
-            json!({"txn_id": txn, "agent": run.pseudonym(&agent), "state": hold.state.name(), "issued": issued}),
-        )
+        run.audit(AuditEvent::ReviewSettled {
+            txn_id: txn,
+            agent: run.pseudonym(&agent),
+            state: hold.state,
+            issued,
+        })
         .await?;
         if issued {
             run.resolve(&agent, Command::Commit { txn }).await?;
-            run.audit("hold_committed", json!({"txn_id": txn})).await?;
+            run.audit(AuditEvent::HoldCommitted { txn_id: txn }).await?;
         } else {
             run.resolve(&agent, Command::Release { txn, day }).await?;
-            run.audit("hold_released", json!({"txn_id": txn})).await?;
+            run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;
         }
         run.lapse_leases().await;
         run.view(&agent, txn).await

@@ -4,10 +4,10 @@
 
 use kudos_client::{Outcome, StatusOutcome};
 use kudos_ledger::{HoldState, HoldView};
-use serde_json::json;
 use tracing::Instrument as _;
 
 use super::{PipelineError, Run};
+use crate::AuditEvent;
 
 impl Run<'_> {
     pub(super) async fn recover(&self) -> Result<(), PipelineError> {
@@ -46,10 +46,12 @@ impl Run<'_> {
     /// Re-drives one hold of an earlier run: a status lookup, then commit, release, re-send
     /// the stored payload, or keep it in doubt.
     pub(super) async fn redrive(&self, hold: &HoldView) -> Result<(), PipelineError> {
-        self.audit(
-            "hold_recovering",
-            json!({"txn_id": hold.txn, "agent": self.pseudonym(&hold.agent), "state": hold.state.name(), "attempts": hold.attempts}),
-        )
+        self.audit(AuditEvent::HoldRecovering {
+            txn_id: hold.txn,
+            agent: self.pseudonym(&hold.agent),
+            state: hold.state,
+            attempts: hold.attempts,
+        })
         .await?;
         let attempts = hold.attempts + 1;
         let outcome = match self.provider.status(hold.txn).await {
@@ -61,10 +63,11 @@ impl Run<'_> {
                 else {
                     return Ok(());
                 };
-                self.audit(
-                    "request_sent",
-                    json!({"txn_id": hold.txn, "attempt": attempts, "resend": true}),
-                )
+                self.audit(AuditEvent::RequestSent {
+                    txn_id: hold.txn,
+                    attempt: attempts,
+                    resend: true,
+                })
                 .await?;
                 self.provider.issue(hold.txn, &payload).await
             }

@@ -8,7 +8,7 @@ use kudos_ledger::{Command, HoldState, LedgerError};
 use serde_json::json;
 
 use super::{BATCH, Count, PipelineError, Run, error::redact};
-use crate::AlertKind;
+use crate::{AlertKind, AuditEvent};
 
 /// A marketplace answer, to settle.
 pub(super) struct Answered {
@@ -98,12 +98,14 @@ impl Run<'_> {
             for a in &chunk {
                 let Described { kind, reason } = describe(&a.outcome);
                 tracing::info!(txn = %a.txn, agent = %self.pseudonym(&a.agent), outcome = kind, "answered");
-                records.push((
-                    "reward_answered",
-                    json!({"txn_id": a.txn, "outcome": kind, "reason": reason, "attempts": a.attempts}),
-                ));
+                records.push(AuditEvent::RewardAnswered {
+                    txn_id: a.txn,
+                    outcome: kind.to_owned(),
+                    reason,
+                    attempts: a.attempts,
+                });
             }
-            self.audit_many(records).await?;
+            self.audit_many(&records).await?;
             // What each answer does to its hold: the state it goes to, if any.
             let targets: Vec<Option<HoldState>> = chunk
                 .iter()
@@ -165,13 +167,13 @@ impl Run<'_> {
                 let next = match to {
                     HoldState::Committed => {
                         self.bump(Count::Issued);
-                        records.push(("hold_committed", json!({"txn_id": txn})));
+                        records.push(AuditEvent::HoldCommitted { txn_id: txn });
                         Next::Continue
                     }
                     HoldState::Released => {
                         self.bump(Count::Rejected);
                         self.bump(Count::Released);
-                        records.push(("hold_released", json!({"txn_id": txn})));
+                        records.push(AuditEvent::HoldReleased { txn_id: txn });
                         alerts.push((
                             AlertKind::RewardRejected,
                             format!("the marketplace rejected reward {txn}: {why}; its points were released"),
@@ -204,10 +206,11 @@ impl Run<'_> {
                             ),
                         };
                         self.bump(counter);
-                        records.push((
-                            "hold_marked",
-                            json!({"txn_id": txn, "state": state.name(), "attempts": a.attempts}),
-                        ));
+                        records.push(AuditEvent::HoldMarked {
+                            txn_id: txn,
+                            state,
+                            attempts: a.attempts,
+                        });
                         alerts.push((kind, message, data));
                         Next::Stop
                     }
@@ -217,7 +220,7 @@ impl Run<'_> {
                     next,
                 });
             }
-            self.audit_many(records).await?;
+            self.audit_many(&records).await?;
             for (kind, message, data) in alerts {
                 self.alert(kind, message, data).await;
             }

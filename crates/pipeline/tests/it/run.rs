@@ -12,8 +12,8 @@ use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, Tok
 use kudos_core::{AgentId, Clock, Day, ManualClock, TxnId};
 use kudos_ledger::{HoldState, Ledger, LedgerStore, RunStore};
 use kudos_pipeline::{
-    Alert, AlertKind, AlertSink, AuditLog, NoProgress, Parts, PayloadSettings, Pipeline,
-    PipelineError, RunConfig, RunOptions, Source, Summary, verify,
+    Alert, AlertKind, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts,
+    PayloadSettings, Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
 use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
 use kudos_rules::RuleSet;
@@ -303,19 +303,29 @@ async fn every_affordable_reward_is_issued_once_and_a_second_run_issues_nothing(
         );
     }
     // The intent before the request: each hold is on record before its answer.
-    let events: Vec<String> = audit
+    let events: Vec<AuditEvent> = audit
         .lines()
         .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            let record: AuditRecord = serde_json::from_str(l).unwrap();
+            AuditEvent::from_record(&record).unwrap()
         })
         .collect();
-    let first_hold = events.iter().position(|e| e == "hold_made").unwrap();
-    let first_answer = events.iter().position(|e| e == "reward_answered").unwrap();
+    let first_hold = events
+        .iter()
+        .position(|e| matches!(e, AuditEvent::HoldMade { .. }))
+        .unwrap();
+    let first_answer = events
+        .iter()
+        .position(|e| matches!(e, AuditEvent::RewardAnswered { .. }))
+        .unwrap();
     assert!(first_hold < first_answer);
-    assert_eq!(events.iter().filter(|e| *e == "hold_committed").count(), 4);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, AuditEvent::HoldCommitted { .. }))
+            .count(),
+        4
+    );
     // Each hold's request went out exactly once.
     let ids: std::collections::HashSet<String> = w
         .issue_requests()

@@ -25,8 +25,8 @@ use chrono::TimeDelta;
 use kudos_core::{AgentId, Day, SeededRng};
 use kudos_ledger::{Account, HoldState, LedgerStore};
 use kudos_pipeline::{
-    AuditError, AuditLog, AuditRecord, AuditSink, NoProgress, Pipeline, PipelineError, RunOptions,
-    Source, verify,
+    AuditError, AuditEvent, AuditLog, AuditRecord, AuditSink, NoProgress, Pipeline, PipelineError,
+    RunOptions, Source, verify,
 };
 use kudos_rules::RuleSet;
 use kudos_sim::{FaultPlan, SimConfig};
@@ -89,12 +89,8 @@ impl AuditSink for Crashing {
     fn run_id(&self) -> Uuid {
         AuditSink::run_id(&self.inner)
     }
-    async fn append(
-        &mut self,
-        event: &str,
-        data: serde_json::Value,
-    ) -> Result<AuditRecord, AuditError> {
-        let record = self.inner.append(event, data)?;
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
+        let record = self.inner.append(event.name(), event.data())?;
         if let Some(left) = &self.left
             && left.fetch_sub(1, Ordering::SeqCst) == 1
         {

@@ -129,7 +129,11 @@ async fn the_object_store_sink_writes_one_verifiable_object_per_run() {
     for run in 1..=2u128 {
         let mut sink = ObjectStoreAudit::from_url(&url, Uuid::from_u128(run)).unwrap();
         for i in 0..3 {
-            sink.append("step", json!({"i": i})).await.unwrap();
+            let event = kudos_pipeline::AuditEvent::Accrued {
+                agents: i,
+                entries: 0,
+            };
+            sink.append(&event).await.unwrap();
         }
     }
     for run in 1..=2u128 {
