@@ -1,5 +1,9 @@
 //! Fault plans: which requests misbehave, and how. Deterministic for a given seed and
 //! request order.
+//!
+//! Which fault a request gets is decided as it arrives, in `state` (the per-path counters and
+//! the seeded draws live there); what the fault does, in `gate` and, for the parts that come
+//! after processing, in the issue and reverse handlers.
 
 use serde::Deserialize;
 

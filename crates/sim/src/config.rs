@@ -1,0 +1,47 @@
+//! How the simulator behaves: [`SimConfig`], fixed when it starts (only the fault plan can be
+//! replaced later, with [`Simulator::set_faults`](crate::Simulator::set_faults)).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::FaultPlan;
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub addr: SocketAddr,
+    /// The client id the token endpoint accepts.
+    pub client_id: String,
+    /// The client secret the token endpoint accepts.
+    pub client_secret: String,
+    /// How long tokens live.
+    pub token_ttl_secs: u64,
+    /// The integration id required in `X-Integration-ID` (`None`: any non-empty value).
+    pub integration_id: Option<String>,
+    /// When set, `X-Signature` is required and checked with this secret.
+    pub signing_secret: Option<String>,
+    /// When set, `recipient_enc` is decrypted with this secret (see
+    /// [`decrypt_recipient`](crate::decrypt_recipient)) and the result recorded with the reward.
+    pub recipient_key: Option<String>,
+    /// Rewards available per reward type; a type not listed is unlimited.
+    pub inventory: HashMap<String, u64>,
+    /// The fault plan.
+    pub faults: FaultPlan,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client_id: "kudos-sim-client".to_owned(),
+            client_secret: "kudos-sim-secret".to_owned(),
+            token_ttl_secs: 3600,
+            integration_id: None,
+            signing_secret: None,
+            recipient_key: None,
+            inventory: HashMap::new(),
+            faults: FaultPlan::default(),
+        }
+    }
+}

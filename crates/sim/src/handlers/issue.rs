@@ -1,0 +1,268 @@
+//! `POST /v1/rewards/issue`: validation, idempotency by request id, and issuing (or
+//! rejecting) the reward.
+//!
+//! The gate has recorded the request and checked downtime and the bearer token; the fault it
+//! chose is applied here, after validation and the idempotency claim. A request answered by
+//! the fault (an injected status, the end of a hang) gives up its claim, so a retry is
+//! processed afresh; a reset never returns, so its claim stays in progress and a retry with the
+//! same id gets `409`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error_response;
+use crate::faults::Action;
+use crate::gate::{ChosenFault, fault_before_processing};
+use crate::server::ConnectionKill;
+use crate::state::{IdempotencySlot, Marketplace};
+use crate::{IssuedReward, SimConfig, decrypt_recipient};
+
+/// The issue body, as far as the simulator reads it.
+#[derive(Deserialize)]
+struct IssueBody {
+    agent_id: String,
+    reward_type: String,
+    points_consumed: i64,
+    #[allow(
+        dead_code,
+        reason = "required in the body; its value does not matter here"
+    )]
+    transaction_timestamp: String,
+    recipient_enc: Option<String>,
+}
+
+/// An issue request that passed validation.
+struct ValidIssue {
+    /// `X-Request-ID`: the idempotency key.
+    request_id: String,
+    /// The parsed body.
+    body: IssueBody,
+}
+
+/// Why validation turned a request away: the error answer's status and message.
+struct Refusal {
+    status: StatusCode,
+    message: &'static str,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: &'static str) -> Self {
+        Self { status, message }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error_response(self.status, self.message)
+    }
+}
+
+/// Issues a reward, at most once per request id.
+///
+/// Like a real server, the simulator finishes a request whose client went away (killed,
+/// timed out): the work runs in its own task, which dropping this handler does not cancel.
+pub(super) async fn issue(
+    State(marketplace): State<Arc<Marketplace>>,
+    Extension(kill): Extension<ConnectionKill>,
+    Extension(chosen): Extension<ChosenFault>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    tokio::spawn(process_issue(marketplace, kill, chosen, headers, body))
+        .await
+        .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"))
+}
+
+/// Validates, claims the request id (or replays / refuses), applies the fault, issues.
+async fn process_issue(
+    marketplace: Arc<Marketplace>,
+    kill: ConnectionKill,
+    chosen: ChosenFault,
+    headers: HeaderMap,
+    payload: Bytes,
+) -> Response {
+    let request = match validate(&marketplace.config, &headers, &payload) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Some(response) = replay_or_claim(&marketplace, &request.request_id, &payload) {
+        return response;
+    }
+    if let Some(response) =
+        fault_before_processing(&marketplace, chosen.fault.as_ref(), &kill).await
+    {
+        // Not processed: forget the claim so a retry is processed afresh.
+        marketplace.lock().idempotency.remove(&request.request_id);
+        return response;
+    }
+    let status = StatusCode::OK; // `REJECTED` included: it is an answer, not an error
+    let answer = issue_or_reject(&marketplace, &request, chosen.action());
+    marketplace.lock().idempotency.insert(
+        request.request_id,
+        IdempotencySlot::Done {
+            payload: payload.to_vec(),
+            status,
+            answer: answer.clone(),
+        },
+    );
+    if chosen.action() == Some(&Action::DropAfterProcessing) {
+        return kill.close_unanswered().await;
+    }
+    (status, Json(answer)).into_response()
+}
+
+/// The request's own checks, in order: `X-Integration-ID` (non-empty, the configured one if
+/// set), `X-Request-ID` (non-empty), `Idempotency-Key` (if sent, the request id, quotes
+/// allowed), `X-Signature` (if a signing secret is set), then the body.
+fn validate(
+    config: &SimConfig,
+    headers: &HeaderMap,
+    payload: &[u8],
+) -> Result<ValidIssue, Refusal> {
+    let integration = headers
+        .get("x-integration-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if integration.is_empty()
+        || config
+            .integration_id
+            .as_deref()
+            .is_some_and(|wanted| wanted != integration)
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "missing or unknown X-Integration-ID",
+        ));
+    }
+    let Some(request_id) = headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+    else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "missing X-Request-ID",
+        ));
+    };
+    if let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        && key.trim_matches('"') != request_id
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "Idempotency-Key differs from X-Request-ID",
+        ));
+    }
+    if let Some(secret) = &config.signing_secret
+        && !crate::verify::signature_ok(secret, headers, payload)
+    {
+        return Err(Refusal::new(StatusCode::UNAUTHORIZED, "bad signature"));
+    }
+    let Ok(body) = serde_json::from_slice::<IssueBody>(payload) else {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "malformed body"));
+    };
+    Ok(ValidIssue { request_id, body })
+}
+
+/// Idempotency: the stored answer for a repeat of a finished request, `409` for a repeat of
+/// one in progress, `422` for the id reused with another payload; otherwise claims the id
+/// (in progress) and returns `None`.
+fn replay_or_claim(
+    marketplace: &Marketplace,
+    request_id: &str,
+    payload: &[u8],
+) -> Option<Response> {
+    let mut state = marketplace.lock();
+    let reused = || {
+        error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency key reused with another payload",
+        )
+    };
+    match state.idempotency.get(request_id) {
+        Some(IdempotencySlot::Done {
+            payload: stored,
+            status,
+            answer,
+        }) => Some(if stored.as_slice() == payload {
+            (*status, Json(answer.clone())).into_response()
+        } else {
+            reused()
+        }),
+        Some(IdempotencySlot::InProgress { payload: stored }) => {
+            Some(if stored.as_slice() == payload {
+                error_response(
+                    StatusCode::CONFLICT,
+                    "a request with this key is in progress",
+                )
+            } else {
+                reused()
+            })
+        }
+        None => {
+            state.idempotency.insert(
+                request_id.to_owned(),
+                IdempotencySlot::InProgress {
+                    payload: payload.to_vec(),
+                },
+            );
+            None
+        }
+    }
+}
+
+/// Processes a claimed request and returns the answer: `REJECTED` when the reward type is out
+/// of stock or the fault says so; otherwise the reward is issued (stock taken, recipient
+/// decrypted if sent) and answered `ISSUED`, or `PENDING` if the fault says so.
+fn issue_or_reject(
+    marketplace: &Marketplace,
+    request: &ValidIssue,
+    action: Option<&Action>,
+) -> Value {
+    let ValidIssue { request_id, body } = request;
+    let mut state = marketplace.lock();
+    let stock = state.stock.get(&body.reward_type).copied();
+    if action == Some(&Action::Rejected) || stock == Some(0) {
+        let reason = if stock == Some(0) {
+            "out of stock"
+        } else {
+            "rejected (injected)"
+        };
+        return json!({ "request_id": request_id, "reward_id": null, "status": "REJECTED", "reason": reason });
+    }
+    if let Some(left) = state.stock.get_mut(&body.reward_type) {
+        *left -= 1;
+    }
+    let reward_id = format!("rw-{:06}", state.rewards.len() + 1);
+    let recipient =
+        body.recipient_enc
+            .as_deref()
+            .map(|sealed| match &marketplace.config.recipient_key {
+                Some(key) => decrypt_recipient(key, request_id, sealed),
+                None => Err("no recipient key configured".to_owned()),
+            });
+    state.rewards.push(IssuedReward {
+        request_id: request_id.clone(),
+        reward_id: reward_id.clone(),
+        agent_id: body.agent_id.clone(),
+        reward_type: body.reward_type.clone(),
+        points_consumed: body.points_consumed,
+        status: "ISSUED".to_owned(),
+        recipient,
+    });
+    let shown = if action == Some(&Action::Pending) {
+        "PENDING"
+    } else {
+        "ISSUED"
+    };
+    json!({ "request_id": request_id, "reward_id": reward_id, "status": shown })
+}

@@ -1,0 +1,86 @@
+//! The routes on one issued reward: `POST /v1/rewards/{request_id}/reverse` and
+//! `GET /v1/rewards/{request_id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use super::error_response;
+use crate::faults::Action;
+use crate::gate::{ChosenFault, fault_before_processing};
+use crate::server::ConnectionKill;
+use crate::state::{IdempotencySlot, Marketplace};
+
+/// Reverses the reward issued for `request_id`, idempotently: a repeat gets the first answer;
+/// an unknown id `404`. Requires an `X-Request-ID` (any value), checked before the fault is
+/// applied.
+pub(super) async fn reverse(
+    State(marketplace): State<Arc<Marketplace>>,
+    Extension(kill): Extension<ConnectionKill>,
+    Extension(chosen): Extension<ChosenFault>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("x-request-id").is_none() {
+        return error_response(StatusCode::BAD_REQUEST, "missing X-Request-ID");
+    }
+    if let Some(response) =
+        fault_before_processing(&marketplace, chosen.fault.as_ref(), &kill).await
+    {
+        return response;
+    }
+    let answer = {
+        let mut state = marketplace.lock();
+        if let Some(first) = state.reversals.get(&request_id) {
+            return Json(first.clone()).into_response();
+        }
+        let Some(reward) = state
+            .rewards
+            .iter_mut()
+            .find(|reward| reward.request_id == request_id)
+        else {
+            return error_response(StatusCode::NOT_FOUND, "no such reward");
+        };
+        reward.status = "REVERSED".to_owned();
+        let answer = json!({ "request_id": request_id, "status": "REVERSED" });
+        state.reversals.insert(request_id, answer.clone());
+        answer
+    };
+    if chosen.action() == Some(&Action::DropAfterProcessing) {
+        return kill.close_unanswered().await;
+    }
+    Json(answer).into_response()
+}
+
+/// The issue answer stored for `request_id`, with the reward's current status (a reward
+/// answered `PENDING` is issued by now; a reversed one says so); `PENDING` while the request
+/// is still being processed; `404` if it was never received.
+pub(super) async fn lookup(
+    State(marketplace): State<Arc<Marketplace>>,
+    Path(request_id): Path<String>,
+) -> Response {
+    let state = marketplace.lock();
+    match state.idempotency.get(&request_id) {
+        Some(IdempotencySlot::Done { status, answer, .. }) => {
+            let mut answer = answer.clone();
+            if let Some(reward) = state
+                .rewards
+                .iter()
+                .find(|reward| reward.request_id == request_id)
+            {
+                answer["status"] = Value::String(reward.status.clone());
+            }
+            (*status, Json(answer)).into_response()
+        }
+        Some(IdempotencySlot::InProgress { .. }) => (
+            StatusCode::OK,
+            Json(json!({ "request_id": request_id, "status": "PENDING" })),
+        )
+            .into_response(),
+        None => error_response(StatusCode::NOT_FOUND, "no such request"),
+    }
+}
