@@ -70,7 +70,7 @@ mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, Balance, Command, Hold, Lot, Plan};
+pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation};
 pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
 pub use ledger::{Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
