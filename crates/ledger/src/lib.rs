@@ -72,7 +72,7 @@ mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, Balance, Command, Hold, Lot, Plan};
+pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation};
 pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
 pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore};

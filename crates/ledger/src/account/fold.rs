@@ -1,0 +1,335 @@
+//! The fold: an account is its entries applied in append order, one function per operation.
+
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, CoreError, Day, EventKey, Points, TxnId};
+use uuid::Uuid;
+
+use super::{Account, Hold, Lot, Reservation};
+use crate::{Entry, HoldState, LedgerError, Op};
+
+/// Maps a points overflow to the account's [`LedgerError::Overflow`].
+fn overflow(agent: &AgentId) -> impl Fn(CoreError) -> LedgerError + '_ {
+    move |source| LedgerError::Overflow {
+        agent: agent.clone(),
+        source,
+    }
+}
+
+impl Account {
+    /// Folds entries, in append order, into an account.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Corrupt`] when an entry cannot be applied.
+    pub fn from_entries(
+        agent: AgentId,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Self, LedgerError> {
+        let mut account = Self::new(agent);
+        for entry in entries {
+            account.apply(entry)?;
+        }
+        Ok(account)
+    }
+
+    /// Applies one entry (in append order).
+    ///
+    /// In debug builds, then checks the account's invariants and panics if one is broken
+    /// (see `check_invariants`).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Corrupt`] when the entry contradicts the account (a commit of an
+    /// unknown hold, an overflow…).
+    pub fn apply(&mut self, entry: Entry) -> Result<(), LedgerError> {
+        self.apply_unchecked(entry)?;
+        #[cfg(debug_assertions)]
+        if let Err(broken) = self.check_invariants() {
+            panic!(
+                "agent {}: entry {} breaks the account's invariants: {broken}",
+                self.agent,
+                self.version - 1
+            );
+        }
+        Ok(())
+    }
+
+    /// [`apply`](Self::apply) without the invariant check.
+    pub(super) fn apply_unchecked(&mut self, entry: Entry) -> Result<(), LedgerError> {
+        match &entry.op {
+            Op::Accrual {
+                key,
+                points,
+                expires,
+            } => self.apply_accrual(key, *points, *expires)?,
+            Op::Adjustment {
+                day,
+                points,
+                expires,
+                ..
+            } => self.apply_adjustment(entry.id, *day, *points, *expires)?,
+            Op::Hold {
+                txn,
+                day,
+                tier,
+                reward_type,
+                cost,
+                payload,
+            } => self.apply_hold(
+                entry.id,
+                Hold {
+                    txn: *txn,
+                    day: *day,
+                    tier: tier.clone(),
+                    reward_type: reward_type.clone(),
+                    cost: *cost,
+                    payload: payload.clone(),
+                    state: HoldState::Open,
+                    attempts: 0,
+                    created_at: entry.at,
+                    lots: Vec::new(),
+                    reversed_by: None,
+                    committed_at: None,
+                },
+            )?,
+            Op::Mark {
+                txn,
+                state,
+                attempts,
+            } => self.apply_mark(entry.id, *txn, *state, *attempts)?,
+            Op::Commit { txn } => self.apply_commit(entry.id, *txn, entry.at)?,
+            Op::Release { txn, day } => self.apply_release(entry.id, *txn, *day)?,
+            Op::Reversal { txn, of, day } => self.apply_reversal(entry.id, *txn, *of, *day)?,
+        }
+        if !matches!(entry.op, Op::Accrual { .. }) {
+            self.ops.insert(entry.id, entry.clone());
+        }
+        self.version += 1;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The error for the entry being applied (the next one, at `version`).
+    fn corrupt(&self, id: Uuid, reason: String) -> LedgerError {
+        LedgerError::Corrupt {
+            agent: self.agent.clone(),
+            index: self.version,
+            id,
+            reason,
+        }
+    }
+
+    /// An accrual posts the difference from the key's previous points: a positive one is
+    /// credited, a negative one first takes back what is left of the key's own lots.
+    fn apply_accrual(
+        &mut self,
+        key: &EventKey,
+        points: Points,
+        expires: Day,
+    ) -> Result<(), LedgerError> {
+        let source = key.id();
+        let before = self.accruals.insert(source, points).unwrap_or(Points::ZERO);
+        let difference = points.checked_sub(before).map_err(overflow(&self.agent))?;
+        if difference.is_positive() {
+            self.credit(difference, source, key.day, expires)?;
+        } else if difference.is_negative() {
+            let mut need = difference.checked_neg().map_err(overflow(&self.agent))?;
+            // A negative restatement first takes back what is left of the key's own lots,
+            // live or expired (unreserved points only), then deducts the rest.
+            for lot in self.lots.iter_mut().filter(|lot| lot.source == source) {
+                let take = need.min(lot.unreserved());
+                lot.remaining = Points::new(lot.remaining.get() - take.get());
+                need = Points::new(need.get() - take.get());
+            }
+            self.deduct(need, key.day)?;
+        }
+        Ok(())
+    }
+
+    /// An adjustment: positive points are credited, negative ones deducted, on `day`.
+    fn apply_adjustment(
+        &mut self,
+        id: Uuid,
+        day: Day,
+        points: Points,
+        expires: Day,
+    ) -> Result<(), LedgerError> {
+        if points.is_positive() {
+            self.credit(points, id, day, expires)
+        } else {
+            let deduction = points.checked_neg().map_err(overflow(&self.agent))?;
+            self.deduct(deduction, day)
+        }
+    }
+
+    /// A hold reserves its cost from the unreserved points of the lots live on its day,
+    /// oldest first, and is recorded (open) with its reservations.
+    fn apply_hold(&mut self, id: Uuid, mut hold: Hold) -> Result<(), LedgerError> {
+        let mut need = hold.cost;
+        for lot in self.lots.iter_mut().filter(|lot| lot.live_on(hold.day)) {
+            if need.is_zero() {
+                break;
+            }
+            let take = need.min(lot.unreserved());
+            if take.is_positive() {
+                lot.reserved = lot
+                    .reserved
+                    .checked_add(take)
+                    .map_err(overflow(&self.agent))?;
+                need = Points::new(need.get() - take.get());
+                hold.lots.push(Reservation {
+                    lot_seq: lot.seq,
+                    points: take,
+                });
+            }
+        }
+        if need.is_positive() {
+            let (txn, cost, day) = (hold.txn, hold.cost, hold.day);
+            return Err(self.corrupt(
+                id,
+                format!(
+                    "hold {txn} of {cost} finds only {} available on {day}",
+                    cost.get() - need.get()
+                ),
+            ));
+        }
+        self.holds.insert(hold.txn, hold);
+        Ok(())
+    }
+
+    /// A mark sets a hold's state and attempts.
+    fn apply_mark(
+        &mut self,
+        id: Uuid,
+        txn: TxnId,
+        state: HoldState,
+        attempts: u32,
+    ) -> Result<(), LedgerError> {
+        let Some(hold) = self.holds.get_mut(&txn) else {
+            return Err(self.corrupt(id, format!("mark of unknown hold {txn}")));
+        };
+        hold.state = state;
+        hold.attempts = attempts;
+        Ok(())
+    }
+
+    /// A commit consumes the hold's reservations: they leave their lots.
+    fn apply_commit(&mut self, id: Uuid, txn: TxnId, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        let Some(hold) = self.holds.get_mut(&txn) else {
+            return Err(self.corrupt(id, format!("commit of unknown hold {txn}")));
+        };
+        hold.state = HoldState::Committed;
+        hold.committed_at = Some(at);
+        for reservation in &hold.lots {
+            if let Some(lot) = find_lot(&mut self.lots, reservation.lot_seq) {
+                lot.reserved = Points::new(lot.reserved.get() - reservation.points.get());
+                lot.remaining = Points::new(lot.remaining.get() - reservation.points.get());
+            }
+        }
+        Ok(())
+    }
+
+    /// A release returns the hold's reservations on `day`: they leave their lots and come
+    /// back as arriving points (see [`return_to_lot`](Self::return_to_lot)).
+    fn apply_release(&mut self, id: Uuid, txn: TxnId, day: Day) -> Result<(), LedgerError> {
+        let Some(hold) = self.holds.get_mut(&txn) else {
+            return Err(self.corrupt(id, format!("release of unknown hold {txn}")));
+        };
+        hold.state = HoldState::Released;
+        let reservations = hold.lots.clone();
+        for reservation in &reservations {
+            if let Some(lot) = find_lot(&mut self.lots, reservation.lot_seq) {
+                lot.reserved = Points::new(lot.reserved.get() - reservation.points.get());
+                // The points leave the lot and come back as arriving points.
+                lot.remaining = Points::new(lot.remaining.get() - reservation.points.get());
+            }
+            self.return_to_lot(reservation.lot_seq, reservation.points, day);
+        }
+        Ok(())
+    }
+
+    /// A reversal returns a committed redemption's reservations to their lots on `day`.
+    fn apply_reversal(
+        &mut self,
+        id: Uuid,
+        txn: TxnId,
+        of: TxnId,
+        day: Day,
+    ) -> Result<(), LedgerError> {
+        let Some(hold) = self.holds.get_mut(&of) else {
+            return Err(self.corrupt(id, format!("reversal of unknown redemption {of}")));
+        };
+        hold.reversed_by = Some(txn);
+        let reservations = hold.lots.clone();
+        for reservation in &reservations {
+            self.return_to_lot(reservation.lot_seq, reservation.points, day);
+        }
+        Ok(())
+    }
+
+    /// Arriving positive points: pay debt first; the rest becomes a lot made by the entry
+    /// being applied (its `seq` is the account's version).
+    fn credit(
+        &mut self,
+        points: Points,
+        source: Uuid,
+        day: Day,
+        expires: Day,
+    ) -> Result<(), LedgerError> {
+        let seq = self.version;
+        let pay = points.min(self.debt);
+        self.debt = Points::new(self.debt.get() - pay.get());
+        let rest = Points::new(points.get() - pay.get());
+        if rest.is_positive() {
+            let lot = Lot {
+                seq,
+                source,
+                day,
+                expires,
+                remaining: rest,
+                reserved: Points::ZERO,
+            };
+            let at = self.lots.partition_point(|other| {
+                (other.day, other.source, other.seq) <= (day, source, seq)
+            });
+            self.lots.insert(at, lot);
+        }
+        Ok(())
+    }
+
+    /// Points going back to the lot they came from, on `day`: pay debt first; what is left
+    /// returns to the lot, unless the lot has expired by then — then it is gone (expired
+    /// points pay no debt).
+    fn return_to_lot(&mut self, lot_seq: u64, points: Points, day: Day) {
+        let Some(lot) = find_lot(&mut self.lots, lot_seq) else {
+            return;
+        };
+        if day >= lot.expires {
+            return;
+        }
+        let pay = points.min(self.debt);
+        self.debt = Points::new(self.debt.get() - pay.get());
+        lot.remaining = Points::new(lot.remaining.get() + points.get() - pay.get());
+    }
+
+    /// A deduction on `day`: consumes the unreserved remaining of the lots live on that day,
+    /// oldest first; what they cannot cover becomes debt.
+    fn deduct(&mut self, points: Points, day: Day) -> Result<(), LedgerError> {
+        let mut need = points;
+        for lot in self.lots.iter_mut().filter(|lot| lot.live_on(day)) {
+            if need.is_zero() {
+                break;
+            }
+            let take = need.min(lot.unreserved());
+            lot.remaining = Points::new(lot.remaining.get() - take.get());
+            need = Points::new(need.get() - take.get());
+        }
+        self.debt = self.debt.checked_add(need).map_err(overflow(&self.agent))?;
+        Ok(())
+    }
+}
+
+/// The lot made by the entry at `seq`, if any.
+fn find_lot(lots: &mut [Lot], seq: u64) -> Option<&mut Lot> {
+    lots.iter_mut().find(|lot| lot.seq == seq)
+}

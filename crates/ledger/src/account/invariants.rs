@@ -1,0 +1,84 @@
+//! The account's invariants, checked after every [`Account::apply`] in debug builds.
+//!
+//! Stated on the fields (a *reservation* is a [`Reservation`] in an unresolved hold's
+//! [`Hold::lots`](super::Hold::lots)):
+//!
+//! 1. **Lot bounds** — for every lot, `0 <= lot.reserved <= lot.remaining`.
+//! 2. **One unresolved hold** — at most one hold has `state.is_unresolved()`.
+//! 3. **Reservations match** — for every lot, `lot.reserved` is the sum of the `points` of
+//!    the unresolved holds' reservations whose `lot_seq` is `lot.seq`; and summed over all
+//!    lots, `lot.reserved` is the sum of the unresolved holds' `cost`. Over *all* lots, not
+//!    the live ones: a reservation stays on its lot after the lot expires, until the hold
+//!    is resolved (a release then returns nothing to the expired lot).
+//! 4. **Debt** — `debt >= 0`.
+//!
+//! Entries planned by [`Account::plan`] keep them; the fold itself does not re-validate
+//! what it applies (a second commit of the same hold, say), so a corrupt log can break
+//! them, and the debug check then stops at the first entry that does.
+
+use std::collections::HashMap;
+
+use super::{Account, Reservation};
+
+impl Account {
+    /// Checks the invariants in the module doc; the error says which one broke, and where.
+    pub(super) fn check_invariants(&self) -> Result<(), String> {
+        for lot in &self.lots {
+            if lot.reserved.is_negative() || lot.reserved > lot.remaining {
+                return Err(format!(
+                    "lot bounds: lot {} has {} reserved of {} remaining",
+                    lot.seq, lot.reserved, lot.remaining
+                ));
+            }
+        }
+
+        let unresolved: Vec<_> = self
+            .holds
+            .values()
+            .filter(|hold| hold.state.is_unresolved())
+            .collect();
+        if unresolved.len() > 1 {
+            let txns: Vec<String> = unresolved.iter().map(|hold| hold.txn.to_string()).collect();
+            return Err(format!(
+                "one unresolved hold: {} are unresolved ({})",
+                unresolved.len(),
+                txns.join(", ")
+            ));
+        }
+
+        let mut reserved_by_holds: HashMap<u64, i128> = HashMap::new();
+        for Reservation { lot_seq, points } in unresolved.iter().flat_map(|hold| &hold.lots) {
+            *reserved_by_holds.entry(*lot_seq).or_default() += i128::from(points.get());
+        }
+        for lot in &self.lots {
+            let by_holds = reserved_by_holds.get(&lot.seq).copied().unwrap_or_default();
+            if i128::from(lot.reserved.get()) != by_holds {
+                return Err(format!(
+                    "reservations match: lot {} has {} reserved, its unresolved holds' \
+                     reservations on it sum to {by_holds}",
+                    lot.seq, lot.reserved
+                ));
+            }
+        }
+        let reserved: i128 = self
+            .lots
+            .iter()
+            .map(|lot| i128::from(lot.reserved.get()))
+            .sum();
+        let cost: i128 = unresolved
+            .iter()
+            .map(|hold| i128::from(hold.cost.get()))
+            .sum();
+        if reserved != cost {
+            return Err(format!(
+                "reservations match: the lots have {reserved} reserved, the unresolved holds \
+                 cost {cost}"
+            ));
+        }
+
+        if self.debt.is_negative() {
+            return Err(format!("debt: the debt is {}", self.debt));
+        }
+        Ok(())
+    }
+}

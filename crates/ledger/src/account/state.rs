@@ -1,0 +1,125 @@
+//! The state an account's entries fold into: its lots, its holds (with the reservations
+//! each made on the lots), and the [`Account`] that owns them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, Day, Points, RewardType, TierId, TxnId};
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::{Entry, HoldState};
+
+/// Points on a day, that expire: `{day, expires, remaining}`. Live on `d` when
+/// `day <= d < expires`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lot {
+    /// The position of the entry that made it (unique within the account).
+    pub seq: u64,
+    /// The accrual key id or adjustment id it came from.
+    pub source: Uuid,
+    /// Its day.
+    pub day: Day,
+    /// First day it is no longer live.
+    pub expires: Day,
+    /// Points left (reserved ones included).
+    pub remaining: Points,
+    /// Points of `remaining` reserved by unresolved holds.
+    pub reserved: Points,
+}
+
+impl Lot {
+    /// Whether the lot is live on `day`.
+    #[must_use]
+    pub fn live_on(&self, day: Day) -> bool {
+        self.day <= day && day < self.expires
+    }
+
+    /// Points of `remaining` not reserved: what deductions and new holds may take.
+    pub(super) fn unreserved(&self) -> Points {
+        Points::new(self.remaining.get() - self.reserved.get())
+    }
+}
+
+/// Points a hold reserved on one lot.
+///
+/// Serialized as the pair `[lot_seq, points]`, as it was before it had a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// The [`Lot::seq`] of the lot reserved on.
+    pub lot_seq: u64,
+    /// The points reserved on it.
+    pub points: Points,
+}
+
+impl Serialize for Reservation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.lot_seq, self.points).serialize(serializer)
+    }
+}
+
+/// A hold and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    /// The reward request's idempotency key.
+    pub txn: TxnId,
+    /// The day it was made on.
+    pub day: Day,
+    /// The tier.
+    pub tier: TierId,
+    /// The reward type.
+    pub reward_type: RewardType,
+    /// The points reserved.
+    pub cost: Points,
+    /// The request payload, fixed when the hold was made.
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    /// Its state.
+    pub state: HoldState,
+    /// How many times its request was sent.
+    pub attempts: u32,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Which lots it reserved, and how much of each (kept after it resolves: a reversal
+    /// returns the points to these lots).
+    pub lots: Vec<Reservation>,
+    /// The reversal that clawed it back, if any.
+    pub reversed_by: Option<TxnId>,
+    /// When it was committed, if it was.
+    pub committed_at: Option<DateTime<Utc>>,
+}
+
+/// One agent's account, folded from its entries.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub(super) agent: AgentId,
+    /// The number of entries applied.
+    pub(super) version: u64,
+    /// Lots in consumption order: oldest day first, then by source, then by creation.
+    pub(super) lots: Vec<Lot>,
+    pub(super) debt: Points,
+    /// Current points of each accrual key.
+    pub(super) accruals: HashMap<Uuid, Points>,
+    pub(super) holds: BTreeMap<TxnId, Hold>,
+    /// Non-accrual entries by id, for idempotency.
+    pub(super) ops: HashMap<Uuid, Entry>,
+    /// Entries in append order.
+    pub(super) entries: Vec<Entry>,
+}
+
+impl Account {
+    /// An empty account.
+    #[must_use]
+    pub fn new(agent: AgentId) -> Self {
+        Self {
+            agent,
+            version: 0,
+            lots: Vec::new(),
+            debt: Points::ZERO,
+            accruals: HashMap::new(),
+            holds: BTreeMap::new(),
+            ops: HashMap::new(),
+            entries: Vec::new(),
+        }
+    }
+}
