@@ -3,18 +3,46 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use async_trait::async_trait;
 use kudos_core::AgentId;
 use serde_json::{Map, Value};
 
+/// Why a directory could not give an agent's recipient fields. Never carries a field's value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The agent is known but a requested field is missing or empty.
+    #[error("agent {agent}: recipient field {field} is missing or empty in the directory")]
+    MissingField {
+        /// The agent.
+        agent: AgentId,
+        /// The field.
+        field: String,
+    },
+    /// The directory could not answer (a service behind it failed, say).
+    #[error("the recipient directory is unavailable: {reason}")]
+    Unavailable {
+        /// What happened (never a value from the directory).
+        reason: String,
+    },
+}
+
 /// Looks up the recipient fields of an agent. Only the configured `recipient_fields` are ever
-/// asked for and returned, and they travel only sealed (`recipient_enc`).
+/// asked for and returned, and they travel only sealed (`recipient_enc`). Async, so that a
+/// directory may be a service (an HR system, an identity provider) rather than a file.
+#[async_trait]
 pub trait RecipientDirectory: Send + Sync + std::fmt::Debug {
     /// The requested fields of `agent`, or `None` when the directory does not know the agent.
     ///
     /// # Errors
     ///
-    /// A message naming the agent and field when a requested field is missing or empty.
-    fn recipient(&self, agent: &AgentId, fields: &[String]) -> Result<Option<Value>, String>;
+    /// [`DirectoryError::MissingField`] when a requested field is missing or empty;
+    /// [`DirectoryError::Unavailable`] when the directory cannot answer.
+    async fn recipient(
+        &self,
+        agent: &AgentId,
+        fields: &[String],
+    ) -> Result<Option<Value>, DirectoryError>;
 }
 
 /// A directory read from a CSV file (header `agent_id` plus one column per field) or a JSON
@@ -98,8 +126,13 @@ impl FileDirectory {
     }
 }
 
+#[async_trait]
 impl RecipientDirectory for FileDirectory {
-    fn recipient(&self, agent: &AgentId, fields: &[String]) -> Result<Option<Value>, String> {
+    async fn recipient(
+        &self,
+        agent: &AgentId,
+        fields: &[String],
+    ) -> Result<Option<Value>, DirectoryError> {
         let Some(entry) = self.entries.get(agent.as_str()) else {
             return Ok(None);
         };
@@ -110,9 +143,10 @@ impl RecipientDirectory for FileDirectory {
                     out.insert(f.clone(), v.clone());
                 }
                 _ => {
-                    return Err(format!(
-                        "agent {agent}: recipient field {f} is missing or empty in the directory"
-                    ));
+                    return Err(DirectoryError::MissingField {
+                        agent: agent.clone(),
+                        field: f.clone(),
+                    });
                 }
             }
         }

@@ -109,7 +109,7 @@ pub use config::{
     AuditTarget, ClientIdSetting, Config, ConfigError, MarketplaceConfig, PrivacyConfig, RunConfig,
     SourceConfig, StoreConfig,
 };
-pub use directory::{FileDirectory, RecipientDirectory};
+pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
 pub use event::AuditEvent;
 #[cfg(feature = "object-store")]
 pub use object::ObjectStoreAudit;

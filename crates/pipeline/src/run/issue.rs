@@ -225,7 +225,7 @@ impl Run<'_> {
                     .checked_sub(tier.cost())
                     .is_ok_and(|left| self.parts.rules.tier_for(left).is_some());
                 let txn = TxnId::generate(self.parts.clock.as_ref());
-                let payload = match self.payload(agent, tier, txn) {
+                let payload = match self.payload(agent, tier, txn).await {
                     Ok(p) => p,
                     Err(reason) => {
                         self.alert(

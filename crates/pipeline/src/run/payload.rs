@@ -9,7 +9,7 @@ use kudos_core::{AgentId, Tier, TxnId};
 use kudos_privacy::{PayloadPolicy, Pseudonymizer, RecipientCipher};
 
 use super::Run;
-use crate::RecipientDirectory;
+use crate::{DirectoryError, RecipientDirectory};
 
 /// The recipient fields a marketplace needs, sealed (`docs/reference/issuing.md`).
 #[derive(Debug)]
@@ -37,27 +37,35 @@ pub struct PayloadSettings {
 
 impl Run<'_> {
     /// The request body for a new hold (fixed now; every retry sends these bytes).
-    pub(super) fn payload(
+    pub(super) async fn payload(
         &self,
         agent: &AgentId,
         tier: &Tier,
         txn: TxnId,
     ) -> Result<Vec<u8>, String> {
         let settings = &self.parts.payload;
-        let fields = match &settings.recipient {
-            None => None,
-            Some(r) => match r.directory.recipient(agent, &r.fields) {
-                Ok(Some(v)) => Some((r, v)),
+        let mut recipient = None;
+        if let Some(directory) = &settings.recipient {
+            let fields = match directory
+                .directory
+                .recipient(agent, &directory.fields)
+                .await
+            {
+                Ok(Some(fields)) => fields,
                 Ok(None) => return Err("the agent is not in the recipient directory".to_owned()),
-                Err(_) => {
+                // The reason names no agent: alerts leave the machine.
+                Err(DirectoryError::MissingField { .. }) => {
                     return Err("the recipient directory entry lacks a configured field".to_owned());
                 }
-            },
-        };
-        let recipient = fields.map(|(r, v)| Recipient {
-            cipher: &r.cipher,
-            fields: v,
-        });
+                Err(DirectoryError::Unavailable { reason }) => {
+                    return Err(format!("the recipient directory is unavailable: {reason}"));
+                }
+            };
+            recipient = Some(Recipient {
+                cipher: &directory.cipher,
+                fields,
+            });
+        }
         issue_payload(
             &settings.pseudonyms,
             agent,

@@ -1,7 +1,7 @@
 //! Recipient directories: only the configured fields, never printed.
 
 use kudos_core::AgentId;
-use kudos_pipeline::{FileDirectory, RecipientDirectory};
+use kudos_pipeline::{DirectoryError, FileDirectory, RecipientDirectory};
 use serde_json::json;
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
@@ -13,8 +13,8 @@ fn file(name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-#[test]
-fn csv_and_json_directories_give_only_the_configured_fields() {
+#[tokio::test]
+async fn csv_and_json_directories_give_only_the_configured_fields() {
     let csv = FileDirectory::load(&file(
         "agents.csv",
         "agent_id,email,name,phone\nu-1,jo@example.com,\"Reyes, Jo\",+1 555 0100\n",
@@ -29,11 +29,15 @@ fn csv_and_json_directories_give_only_the_configured_fields() {
     let fields = vec!["email".to_owned()];
     for d in [&csv as &dyn RecipientDirectory, &json, &keyed] {
         assert_eq!(
-            d.recipient(&AgentId::new("u-1").unwrap(), &fields).unwrap(),
+            d.recipient(&AgentId::new("u-1").unwrap(), &fields)
+                .await
+                .unwrap(),
             Some(json!({"email": "jo@example.com"}))
         );
         assert_eq!(
-            d.recipient(&AgentId::new("u-2").unwrap(), &fields).unwrap(),
+            d.recipient(&AgentId::new("u-2").unwrap(), &fields)
+                .await
+                .unwrap(),
             None
         );
         let debug = format!("{d:?}");
@@ -44,9 +48,14 @@ fn csv_and_json_directories_give_only_the_configured_fields() {
     }
     let err = csv
         .recipient(&AgentId::new("u-1").unwrap(), &["address".to_owned()])
+        .await
         .unwrap_err();
+    assert!(
+        matches!(&err, DirectoryError::MissingField { field, .. } if field == "address"),
+        "{err:?}"
+    );
     assert_eq!(
-        err,
+        err.to_string(),
         "agent u-1: recipient field address is missing or empty in the directory"
     );
 }

@@ -59,6 +59,20 @@ impl Captured {
     fn kinds(&self) -> Vec<AlertKind> {
         self.0.lock().unwrap().iter().map(|a| a.kind).collect()
     }
+
+    /// The one alert of `kind` (panics unless there is exactly one).
+    pub(crate) fn only(&self, kind: AlertKind) -> Alert {
+        let alerts: Vec<Alert> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind == kind)
+            .cloned()
+            .collect();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        alerts.into_iter().next().unwrap()
+    }
 }
 
 pub(crate) struct World {

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use kudos_client::ReqwestTransport;
 use kudos_pipeline::{
-    Alert, AlertKind, AlertSink, FileDirectory, Pipeline, RecipientSettings, WebhookAlerts,
+    Alert, AlertKind, AlertSink, DirectoryError, FileDirectory, Pipeline, RecipientDirectory,
+    RecipientSettings, WebhookAlerts,
 };
 use kudos_privacy::{RecipientCipher, SecretString};
 use kudos_sim::SimConfig;
@@ -117,6 +118,53 @@ async fn recipients_travel_only_sealed_and_an_unknown_recipient_makes_no_hold() 
         100,
         "agent 2 keeps the points"
     );
+}
+
+/// A directory behind a service that is down (an interaction at the `RecipientDirectory`
+/// seam): it answers `Unavailable` for everyone.
+#[derive(Debug)]
+struct DirectoryDown;
+
+#[async_trait::async_trait]
+impl RecipientDirectory for DirectoryDown {
+    async fn recipient(
+        &self,
+        _agent: &kudos_core::AgentId,
+        _fields: &[String],
+    ) -> Result<Option<Value>, DirectoryError> {
+        Err(DirectoryError::Unavailable {
+            reason: "connection refused".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_directory_makes_no_hold_and_says_so_without_the_agent() {
+    let w = World::new("directory-down", SimConfig::default()).await;
+    w.export("d.csv", &[(1, "2026-03-02", 100.0)]);
+    let mut parts = w.parts(w.store.clone());
+    parts.payload.recipient = Some(RecipientSettings {
+        cipher: RecipientCipher::new(&SecretString::from("recipient-secret")).unwrap(),
+        fields: vec!["email".into()],
+        directory: Arc::new(DirectoryDown),
+    });
+    let s = w.run_on(&Pipeline::new(parts), "2026-03-10").await;
+    assert_eq!((s.holds, s.issued, s.alerts), (0, 0, 1), "{s:?}");
+    assert!(w.sim.requests().is_empty(), "nothing was sent");
+    assert_eq!(
+        w.balance(1, "2026-03-10").await,
+        100,
+        "the agent keeps the points"
+    );
+    let alert = w.alerts.only(AlertKind::PayloadRefused);
+    assert!(
+        alert
+            .message
+            .contains("the recipient directory is unavailable: connection refused"),
+        "{}",
+        alert.message
+    );
+    assert!(!alert.message.contains(&agent(1)) && !alert.data.to_string().contains(&agent(1)));
 }
 
 #[cfg(feature = "object-store")]
