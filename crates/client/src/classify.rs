@@ -1,4 +1,4 @@
-//! What an HTTP status means for a reward request (design §3.4).
+//! What an HTTP status means for a reward request (`docs/reference/issuing.md#outcome-table`).
 
 /// What to do with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,11 @@
 //! # Overview
 //!
 //! [`RewardProvider`] is the port the pipeline issues rewards through; [`HttpRewardProvider`]
-//! implements the marketplace API of the integration guide over a [`Transport`] seam
+//! implements the marketplace API (`docs/reference/issuing.md`) over a [`Transport`] seam
 //! ([`ReqwestTransport`] by default). Its parts, each small and swappable:
 //!
 //! - [`classify`]: an HTTP status (or a transport failure) → retry, review, in doubt or
-//!   success, exactly as the design's outcome table says;
+//!   success, exactly as the outcome table (`docs/reference/issuing.md#outcome-table`) says;
 //! - [`Outcome`]: the result of one issue call, which says whether the reward **may have been
 //!   issued** — "may have" is in doubt, never released;
 //! - [`Backoff`]: exponential backoff with full jitter from a seeded generator, honouring a

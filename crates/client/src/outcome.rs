@@ -1,6 +1,6 @@
 //! The outcome of one reward request.
 
-/// How one issue call ended, and so what happens to its hold (design §3.4).
+/// How one issue call ended, and so what happens to its hold (`docs/reference/issuing.md#outcome-table`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// `200/201` with `ISSUED` and the same request id: commit the hold.

@@ -121,7 +121,7 @@ impl Default for HttpProviderConfig {
     }
 }
 
-/// The marketplace API of the integration guide over a [`Transport`].
+/// The marketplace API (`docs/reference/issuing.md#marketplace-api`) over a [`Transport`].
 pub struct HttpRewardProvider {
     config: HttpProviderConfig,
     transport: Arc<dyn Transport>,

@@ -74,7 +74,7 @@ pub struct ReqwestTransport {
 }
 
 impl ReqwestTransport {
-    /// A transport with these timeouts (the design's defaults: 10 s and 45 s).
+    /// A transport with these timeouts (the defaults of `[marketplace]`: 10 s and 45 s).
     ///
     /// # Errors
     ///

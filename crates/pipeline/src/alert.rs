@@ -8,7 +8,7 @@ use kudos_client::{Request, Transport};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// What an alert is about (design §3.6).
+/// What an alert is about (`docs/reference/run.md#alerts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! `kudos.toml`: the run's configuration (design §4), validated on load.
+//! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! A [`Pipeline`] is built from [`Parts`] — the rule set, a [`kudos_ledger::RunStore`], a
 //! [`kudos_client::RewardProvider`], an [`AlertSink`], a clock and how request bodies are made —
 //! or from a `kudos.toml` with [`Pipeline::from_config`]. [`Pipeline::run`] then does one run
-//! (design §3.6) and returns its [`Summary`]:
+//! (`docs/reference/run.md`) and returns its [`Summary`]:
 //!
 //! 1. **Recover** holds of earlier runs: in doubt, or open with a lapsed lease (a crashed run's),
 //!    by a status lookup — issued → commit, rejected → release, unknown to the marketplace →
@@ -17,7 +17,7 @@
 //!    `max_bad_row_ratio`, stops the run before any hold ([`PipelineError::Stopped`]).
 //! 3. **Accrue** the rules' point events; **claw back** the latest redemption of an agent in
 //!    debt; make **holds** for the highest affordable tier and **issue** them, `max_in_flight`
-//!    at a time; **settle** each answer by the outcome table of §3.4.
+//!    at a time; **settle** each answer by the outcome table (`docs/reference/issuing.md#outcome-table`).
 //!
 //! Every state change goes to the [`AuditSink`] before the next step (a hold is on record
 //! before its request is sent). [`AuditLog`] writes JSON Lines, one hash chain per run,

@@ -85,7 +85,8 @@ impl Config {
         Ok(Arc::new(transport))
     }
 
-    /// The marketplace client of design §3.4 over [`Config::transport`].
+    /// The marketplace client (`docs/reference/issuing.md#marketplace-api`) over
+    /// [`Config::transport`].
     ///
     /// # Errors
     ///

@@ -46,7 +46,7 @@ pub struct PayloadPolicy {
 }
 
 impl Default for PayloadPolicy {
-    /// The reward API of the integration guide: `agent_id`, `reward_type`, `points_consumed`,
+    /// The reward API (`docs/reference/issuing.md#marketplace-api`): `agent_id`, `reward_type`, `points_consumed`,
     /// `transaction_timestamp`, `metadata.source_platform`, `metadata.wfm_export_version`, and
     /// `recipient_enc` (sealed).
     fn default() -> Self {

@@ -1,5 +1,5 @@
-//! A reward-marketplace simulator: a real HTTP server that behaves like the marketplace of the
-//! Kudos integration guide — and like it on its worst day.
+//! A reward-marketplace simulator: a real HTTP server that behaves like the marketplace Kudos
+//! speaks to (`docs/reference/issuing.md#marketplace-api`) — and like it on its worst day.
 //!
 //! # Overview
 //!

@@ -61,7 +61,7 @@ reward_type = 'gift_card_10_usd'
 threshold = 100
 ";
 
-/// The HTTP provider of the design's marketplace API, pointed at `sim` (the client secret is
+/// The HTTP provider of the marketplace API (`docs/reference/issuing.md`), pointed at `sim` (the client secret is
 /// read from a file in `dir`, as a mounted secret would be).
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! Integration tests of `kudos-ledger`: the design's worked examples, a reference model,
+//! Integration tests of `kudos-ledger`: the worked examples of `docs/reference/ledger.md`, a reference model,
 //! idempotency, concurrency, and the store conformance suite on `MemoryStore`.
 
 mod book;

@@ -1,4 +1,4 @@
-//! A small reference model of the ledger's semantics (design §3.3), written independently
+//! A small reference model of the ledger's semantics (`docs/reference/ledger.md`), written independently
 //! and naively, seeded by the worked examples; random operation sequences must give the same
 //! decisions and balances in the model and in `Account`, and the invariants must hold.
 

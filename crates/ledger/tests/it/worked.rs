@@ -1,4 +1,4 @@
-//! The worked examples of the design (§3.3), window 30 days, each from an empty account.
+//! The worked examples of `docs/reference/ledger.md`, window 30 days, each from an empty account.
 
 use crate::book::Book;
 

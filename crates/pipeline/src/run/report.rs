@@ -7,7 +7,7 @@ use kudos_client::{BreakerState, ProviderStats};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The last line of `kudos run` (design §5): what the run did.
+/// The last line of `kudos run` (`docs/reference/run.md#summary`): what the run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Records ingested (dated on or before `--as-of`).

@@ -1,4 +1,4 @@
-//! `kudos.toml`: the design's example loads; mistakes and missing secrets name their key.
+//! `kudos.toml`: every key of `docs/reference/configuration.md` loads; mistakes and missing secrets name their key.
 
 use std::path::{Path, PathBuf};
 

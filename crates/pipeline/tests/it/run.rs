@@ -1,5 +1,5 @@
 //! Whole runs against the simulator over real HTTP, on a real SQLite file: each outcome of the
-//! design's §3.4 table, recovery, clawback, dry runs, stops, and two runs on one ledger.
+//! outcome table (`docs/reference/issuing.md#outcome-table`), recovery, clawback, dry runs, stops, and two runs on one ledger.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

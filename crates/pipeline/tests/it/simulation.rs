@@ -1,4 +1,4 @@
-//! The seeded whole-run simulation (design §8; model: TigerBeetle's VOPR). From one seed:
+//! The seeded whole-run simulation (`docs/RELIABILITY.md`; model: TigerBeetle's VOPR). From one seed:
 //! agents, exports (restatements, penalties, late files, future rows, bad rows, a CSV with
 //! names and e-mail addresses), a fault plan for the marketplace, and crash points — a run's
 //! future dropped right after any audit record, i.e. between any two steps. Runs, crashes and

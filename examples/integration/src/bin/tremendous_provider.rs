@@ -1,7 +1,7 @@
 //! A `RewardProvider` for a marketplace with another API: Tremendous-shaped orders
 //! (`POST /orders` with an `external_id`, order statuses with spaces in them, `201` for a
-//! replayed order and `409` for an `external_id` reused with other parameters — see
-//! `research/reward-apis.md` §2). The run, the ledger and the audit trail do not change: only
+//! replayed order and `409` for an `external_id` reused with other parameters, as Tremendous's
+//! public API reference describes them). The run, the ledger and the audit trail do not change: only
 //! the provider does.
 //!
 //! A small stand-in for the marketplace runs in-process, keeping Tremendous's idempotency
