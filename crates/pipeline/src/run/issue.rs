@@ -3,7 +3,7 @@
 //! in a task of their own, answers settled in batches — and the agents who can afford another
 //! tier go round again, up to `max_rewards_per_agent_per_run`.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use kudos_client::Outcome;
@@ -278,14 +278,7 @@ impl Run<'_> {
                 }
             }
             let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
-            let now = self.now();
-            self.store
-                .lease_many(&txns, &self.owner, now, now + self.lease_len())
-                .await?;
-            self.leases
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend(txns.iter().copied());
+            self.lease_new_holds(&txns).await?;
             self.add(Count::Holds, kept.len() as u64);
             let records: Vec<AuditEvent> = kept
                 .iter()

@@ -45,6 +45,21 @@ impl Run<'_> {
         })
     }
 
+    /// Leases holds this run just made (no other run can have them yet) and keeps them
+    /// renewed.
+    pub(super) async fn lease_new_holds(&self, txns: &[TxnId]) -> Result<(), PipelineError> {
+        let now = self.now();
+        self.store
+            .lease_many(txns, &self.owner, now, now + self.lease_len())
+            .await?;
+        self.leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(txns.iter().copied());
+        Ok(())
+    }
+
+    /// Keeps a hold this run has leased renewed until the run ends.
     pub(super) fn hold_lease(&self, txn: TxnId) {
         self.leases
             .lock()
