@@ -7,8 +7,9 @@ use std::io::Read;
 use csv::ByteRecord;
 use kudos_core::{MetricName, MetricRecord};
 
+use crate::error::Why;
 use crate::mapping::{Column, UnknownColumns, label_key};
-use crate::rows::{Ctx, RowSource, Step, check_dim_name};
+use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
 use crate::values::{clip, parse_day_cell, parse_value};
 use crate::{Mapping, Warning, WfmError};
 
@@ -135,12 +136,12 @@ struct Fields<'a> {
 }
 
 impl Fields<'_> {
-    fn get(&self, i: usize) -> Result<&str, (Option<String>, String)> {
+    fn get(&self, i: usize) -> Result<&str, Problem> {
         let bytes = self.rec.get(i).unwrap_or_default();
         std::str::from_utf8(bytes).map(str::trim).map_err(|_| {
             (
                 Some(self.header[i].clone()),
-                "the cell is not valid UTF-8".to_owned(),
+                Why::plain("the cell is not valid UTF-8"),
             )
         })
     }
@@ -161,11 +162,11 @@ fn read_row(
             if rec.len() == ncols {
                 Some(Ok(line))
             } else {
-                let reason = format!(
+                let why = Why::plain(format!(
                     "the row has {} fields; the header has {ncols} (truncated or misquoted?)",
                     rec.len()
-                );
-                Some(Err(Step::Bad(ctx.row_error(line, None, reason))))
+                ));
+                Some(Err(Step::Bad(ctx.row_error(line, None, why))))
             }
         }
     }
@@ -177,11 +178,7 @@ trait CsvFormat {
     /// The reader, the reused record, the context and the header width.
     fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize);
     /// Pushes the records of the row just read (on `line`) onto `out`.
-    fn parse(
-        &mut self,
-        line: u64,
-        out: &mut Vec<MetricRecord>,
-    ) -> Result<(), (Option<String>, String)>;
+    fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem>;
     /// The context, for row errors.
     fn ctx(&self) -> &Ctx;
 }
@@ -265,7 +262,7 @@ impl CanonicalCsv {
         })
     }
 
-    fn row(&mut self, line: u64) -> Result<MetricRecord, (Option<String>, String)> {
+    fn row(&mut self, line: u64) -> Result<MetricRecord, Problem> {
         let f = Fields {
             rec: &self.rec,
             header: &self.header,
@@ -276,10 +273,10 @@ impl CanonicalCsv {
             .agent(f.get(self.agent)?)
             .map_err(|e| (col(self.agent), e))?;
         let day = kudos_core::Day::parse(f.get(self.date)?)
-            .map_err(|e| (col(self.date), e.to_string()))?;
+            .map_err(|e| (col(self.date), Why::core(&e)))?;
         let metric_text = f.get(self.metric)?;
         if metric_text.is_empty() {
-            return Err((col(self.metric), "the metric is empty".to_owned()));
+            return Err((col(self.metric), Why::plain("the metric is empty")));
         }
         let metric = self
             .ctx
@@ -302,11 +299,7 @@ impl CsvFormat for CanonicalCsv {
         (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
     }
 
-    fn parse(
-        &mut self,
-        line: u64,
-        out: &mut Vec<MetricRecord>,
-    ) -> Result<(), (Option<String>, String)> {
+    fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
         out.push(self.row(line)?);
         Ok(())
     }
@@ -398,11 +391,7 @@ impl WideCsv {
         ))
     }
 
-    fn row(
-        &mut self,
-        line: u64,
-        out: &mut Vec<MetricRecord>,
-    ) -> Result<(), (Option<String>, String)> {
+    fn row(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
         let f = Fields {
             rec: &self.rec,
             header: &self.header,
@@ -444,11 +433,7 @@ impl CsvFormat for WideCsv {
         (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
     }
 
-    fn parse(
-        &mut self,
-        line: u64,
-        out: &mut Vec<MetricRecord>,
-    ) -> Result<(), (Option<String>, String)> {
+    fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
         self.row(line, out)
     }
 

@@ -10,9 +10,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use kudos_core::{AgentId, MetricRecord};
 use serde_json::Value;
 
-use crate::json_rows::{Problem, number, parse_element, string, type_name};
+use crate::error::Why;
+use crate::json_rows::{number, parse_element, string, type_name};
 use crate::json_scan::{Span, member_elements};
-use crate::rows::{Ctx, RowSource, Step, check_dim_name};
+use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
 use crate::values::{check_value, local_day, parse_instant, shorter_than_local_day};
 
 /// The two shapes of an adherence download.
@@ -107,9 +108,15 @@ fn pending_rows(
         }
         Some(other) => Err((
             Some(format!("{path}.{key}")),
-            format!("expected an array, found {}", type_name(other)),
+            Why::plain(format!("expected an array, found {}", type_name(other))),
         )),
     }
+}
+
+/// Parses a parent element (a user, a group); a syntax error is a problem of the element.
+fn parse_parent(bytes: &[u8], span: Span) -> Result<Value, (u64, Problem)> {
+    parse_element(&bytes[span.start..span.end], span.line)
+        .map_err(|(line, reason)| (line, (None, Why::plain(reason))))
 }
 
 /// An adherence download.
@@ -142,18 +149,18 @@ impl Adherence {
         span: Span,
         path: &str,
     ) -> Result<(AgentId, DateTime<Utc>, Pending), (u64, Problem)> {
-        let v = parse_element(&self.bytes[span.start..span.end], span.line)?;
+        let v = parse_parent(&self.bytes, span)?;
         let at = |e: Problem| (span.line, e);
         let Value::Object(obj) = &v else {
             return Err(at((
                 Some(path.to_owned()),
-                format!("expected an object, found {}", type_name(&v)),
+                Why::plain(format!("expected an object, found {}", type_name(&v))),
             )));
         };
         let user_path = format!("{path}.userId");
         let user = obj
             .get("userId")
-            .ok_or_else(|| at((Some(user_path.clone()), "missing".to_owned())))?;
+            .ok_or_else(|| at((Some(user_path.clone()), Why::plain("missing"))))?;
         let user = string(user, &user_path).map_err(at)?;
         let agent = self.ctx.agent(user).map_err(|e| at((Some(user_path), e)))?;
         let start = match self.bulk_start {
@@ -162,7 +169,7 @@ impl Adherence {
                 let p = format!("{path}.startDate");
                 let s = obj
                     .get("startDate")
-                    .ok_or_else(|| at((Some(p.clone()), "missing".to_owned())))?;
+                    .ok_or_else(|| at((Some(p.clone()), Why::plain("missing"))))?;
                 parse_instant(string(s, &p).map_err(at)?).map_err(|e| at((Some(p), e)))?
             }
         };
@@ -182,19 +189,21 @@ impl Adherence {
         let Value::Object(obj) = v else {
             return Err((
                 Some(path.to_owned()),
-                format!("expected an object, found {}", type_name(v)),
+                Why::plain(format!("expected an object, found {}", type_name(v))),
             ));
         };
         let off_field = self.shape.offset_field();
         let off_path = format!("{path}.{off_field}");
         let offset = obj
             .get(off_field)
-            .ok_or_else(|| (Some(off_path.clone()), "missing".to_owned()))?;
+            .ok_or_else(|| (Some(off_path.clone()), Why::plain("missing")))?;
         let offset = number(offset, &off_path)?;
         if offset.fract() != 0.0 || offset.abs() > 1e9 {
             return Err((
                 Some(off_path),
-                format!("{offset} is not a whole number of seconds within ±10^9"),
+                Why::plain(format!(
+                    "{offset} is not a whole number of seconds within ±10^9"
+                )),
             ));
         }
         #[allow(
@@ -206,7 +215,7 @@ impl Adherence {
             .ok_or_else(|| {
                 (
                     Some(off_path.clone()),
-                    format!("startDate + {offset} s is out of range"),
+                    Why::plain(format!("startDate + {offset} s is out of range")),
                 )
             })?;
         let day = local_day(instant, self.ctx.tz).map_err(|e| (Some(off_path), e))?;
@@ -290,19 +299,19 @@ impl Aggregates {
     }
 
     fn open_group(&mut self, span: Span, path: &str) -> Result<Group, (u64, Problem)> {
-        let v = parse_element(&self.bytes[span.start..span.end], span.line)?;
+        let v = parse_parent(&self.bytes, span)?;
         let at = |e: Problem| (span.line, e);
         let Value::Object(obj) = &v else {
             return Err(at((
                 Some(path.to_owned()),
-                format!("expected an object, found {}", type_name(&v)),
+                Why::plain(format!("expected an object, found {}", type_name(&v))),
             )));
         };
         let group_path = format!("{path}.group");
         let Some(Value::Object(group)) = obj.get("group") else {
             return Err(at((
                 Some(group_path),
-                "missing, or not an object: a group without userId".to_owned(),
+                Why::plain("missing, or not an object: a group without userId"),
             )));
         };
         let mut agent = None;
@@ -318,7 +327,7 @@ impl Aggregates {
             }
         }
         let agent =
-            agent.ok_or_else(|| at((Some(group_path), "the group has no userId".to_owned())))?;
+            agent.ok_or_else(|| at((Some(group_path), Why::plain("the group has no userId"))))?;
         let rows = pending_rows(&self.bytes, span, obj, path, "data").map_err(at)?;
         Ok((agent, dims, rows))
     }
@@ -335,19 +344,19 @@ impl Aggregates {
         let Value::Object(obj) = v else {
             return Err((
                 Some(path.to_owned()),
-                format!("expected an object, found {}", type_name(v)),
+                Why::plain(format!("expected an object, found {}", type_name(v))),
             ));
         };
         let ipath = format!("{path}.interval");
         let interval = string(
             obj.get("interval")
-                .ok_or_else(|| (Some(ipath.clone()), "missing".to_owned()))?,
+                .ok_or_else(|| (Some(ipath.clone()), Why::plain("missing")))?,
             &ipath,
         )?;
         let (start, end) = interval.split_once('/').ok_or_else(|| {
             (
                 Some(ipath.clone()),
-                format!("{interval:?} is not `start/end`"),
+                Why::quoting("", interval, " is not `start/end`"),
             )
         })?;
         let start = parse_instant(start).map_err(|e| (Some(ipath.clone()), e))?;
@@ -355,7 +364,7 @@ impl Aggregates {
         if end <= start {
             return Err((
                 Some(ipath),
-                format!("the interval {interval:?} ends before it starts"),
+                Why::quoting("the interval ", interval, " ends before it starts"),
             ));
         }
         let day = local_day(start, self.ctx.tz).map_err(|e| (Some(ipath.clone()), e))?;
@@ -372,7 +381,7 @@ impl Aggregates {
             Some(other) => {
                 return Err((
                     Some(format!("{path}.metrics")),
-                    format!("expected an array, found {}", type_name(other)),
+                    Why::plain(format!("expected an array, found {}", type_name(other))),
                 ));
             }
         };
@@ -381,13 +390,13 @@ impl Aggregates {
             let Value::Object(m) = m else {
                 return Err((
                     Some(mpath),
-                    format!("expected an object, found {}", type_name(m)),
+                    Why::plain(format!("expected an object, found {}", type_name(m))),
                 ));
             };
             let name_path = format!("{mpath}.metric");
             let name = string(
                 m.get("metric")
-                    .ok_or_else(|| (Some(name_path.clone()), "missing".to_owned()))?,
+                    .ok_or_else(|| (Some(name_path.clone()), Why::plain("missing")))?,
                 &name_path,
             )?;
             let mut dims = dims.clone();
@@ -406,7 +415,7 @@ impl Aggregates {
                 Some(other) => {
                     return Err((
                         Some(format!("{mpath}.stats")),
-                        format!("expected an object, found {}", type_name(other)),
+                        Why::plain(format!("expected an object, found {}", type_name(other))),
                     ));
                 }
             };
@@ -438,7 +447,7 @@ impl Aggregates {
                 let avg = check_value(sum / count).map_err(|()| {
                     (
                         Some(format!("{mpath}.stats")),
-                        "sum / count is not a finite number within ±2^53".to_owned(),
+                        Why::plain("sum / count is not a finite number within ±2^53"),
                     )
                 })?;
                 emit("avg", avg, &mut self.ctx)?;

@@ -7,12 +7,10 @@ use kudos_core::{Day, MetricRecord};
 use serde_json::Value;
 
 use crate::WfmError;
+use crate::error::Why;
 use crate::json_scan::Span;
-use crate::rows::{Ctx, RowSource, Step, check_dim_name};
+use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
 use crate::values::{check_value, clip};
-
-/// A row problem: the JSON path at fault and why.
-pub(crate) type Problem = (Option<String>, String);
 
 /// The name of a JSON value's type, for errors.
 pub(crate) fn type_name(v: &Value) -> &'static str {
@@ -26,8 +24,9 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Parses one JSON element on its own; a syntax error is a row problem at its absolute line.
-pub(crate) fn parse_element(bytes: &[u8], line: u64) -> Result<Value, (u64, Problem)> {
+/// Parses one JSON element on its own; a syntax error is `serde_json`'s message (which quotes
+/// no input) at its absolute line.
+pub(crate) fn parse_element(bytes: &[u8], line: u64) -> Result<Value, (u64, String)> {
     serde_json::from_slice(bytes).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
@@ -35,10 +34,7 @@ pub(crate) fn parse_element(bytes: &[u8], line: u64) -> Result<Value, (u64, Prob
             .map_or(msg.as_str(), |i| &msg[..i])
             .to_owned();
         let at = line + u64::try_from(e.line()).unwrap_or(1).saturating_sub(1);
-        (
-            at,
-            (None, format!("invalid JSON: {msg} (column {})", e.column())),
-        )
+        (at, format!("invalid JSON: {msg} (column {})", e.column()))
     })
 }
 
@@ -48,12 +44,12 @@ pub(crate) fn number(v: &Value, path: &str) -> Result<f64, Problem> {
         Value::Number(n) => n.as_f64().and_then(|x| check_value(x).ok()).ok_or_else(|| {
             (
                 Some(path.to_owned()),
-                format!("{n} is not a finite number within ±2^53"),
+                Why::plain(format!("{n} is not a finite number within ±2^53")),
             )
         }),
         other => Err((
             Some(path.to_owned()),
-            format!("expected a number, found {}", type_name(other)),
+            Why::plain(format!("expected a number, found {}", type_name(other))),
         )),
     }
 }
@@ -63,7 +59,7 @@ pub(crate) fn string<'v>(v: &'v Value, path: &str) -> Result<&'v str, Problem> {
     v.as_str().ok_or_else(|| {
         (
             Some(path.to_owned()),
-            format!("expected a string, found {}", type_name(v)),
+            Why::plain(format!("expected a string, found {}", type_name(v))),
         )
     })
 }
@@ -74,7 +70,7 @@ fn canonical(v: &Value, path: &str, line: u64, ctx: &mut Ctx) -> Result<MetricRe
     let Value::Object(obj) = v else {
         return Err((
             Some(path.to_owned()),
-            format!("expected an object, found {}", type_name(v)),
+            Why::plain(format!("expected an object, found {}", type_name(v))),
         ));
     };
     if let Some(k) = obj.keys().find(|k| {
@@ -85,18 +81,18 @@ fn canonical(v: &Value, path: &str, line: u64, ctx: &mut Ctx) -> Result<MetricRe
     }) {
         return Err((
             Some(at(k)),
-            "unknown field (canonical-json allows agent_id, date, metric, value, dims)".to_owned(),
+            Why::plain("unknown field (canonical-json allows agent_id, date, metric, value, dims)"),
         ));
     }
     let get = |field: &str| {
         obj.get(field)
-            .ok_or_else(|| (Some(at(field)), "missing".to_owned()))
+            .ok_or_else(|| (Some(at(field)), Why::plain("missing")))
     };
     let agent = ctx
         .agent(string(get("agent_id")?, &at("agent_id"))?)
         .map_err(|e| (Some(at("agent_id")), e))?;
     let day = Day::parse(string(get("date")?, &at("date"))?)
-        .map_err(|e| (Some(at("date")), e.to_string()))?;
+        .map_err(|e| (Some(at("date")), Why::core(&e)))?;
     let metric = ctx
         .metric(string(get("metric")?, &at("metric"))?)
         .map_err(|e| (Some(at("metric")), e))?;
@@ -117,7 +113,7 @@ fn canonical(v: &Value, path: &str, line: u64, ctx: &mut Ctx) -> Result<MetricRe
         Some(other) => {
             return Err((
                 Some(at("dims")),
-                format!("expected an object, found {}", type_name(other)),
+                Why::plain(format!("expected an object, found {}", type_name(other))),
             ));
         }
     }
@@ -139,8 +135,9 @@ impl RowSource for CanonicalArray {
         self.index += 1;
         let v = match parse_element(&self.bytes[span.start..span.end], span.line) {
             Ok(v) => v,
-            Err((line, (_, reason))) => {
-                return Some(Step::Bad(self.ctx.row_error(line, Some(path), reason)));
+            Err((line, reason)) => {
+                let why = Why::plain(reason);
+                return Some(Step::Bad(self.ctx.row_error(line, Some(path), why)));
             }
         };
         Some(match canonical(&v, &path, span.line, &mut self.ctx) {
@@ -182,10 +179,10 @@ impl RowSource for JsonLines {
             let line = self.line;
             let v = match parse_element(&self.buf, line) {
                 Ok(v) => v,
-                Err((_, (_, reason))) => {
+                Err((_, reason)) => {
                     let text = String::from_utf8_lossy(&self.buf);
-                    let reason = format!("{reason}: {:?}", clip(text.trim_end()));
-                    return Some(Step::Bad(self.ctx.row_error(line, None, reason)));
+                    let why = Why::quoting(&format!("{reason}: "), clip(text.trim_end()), "");
+                    return Some(Step::Bad(self.ctx.row_error(line, None, why)));
                 }
             };
             return Some(match canonical(&v, "$", line, &mut self.ctx) {

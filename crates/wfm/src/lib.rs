@@ -43,7 +43,8 @@
 //!   [`WfmError::Row`] with source, line, column or JSON path and reason, and the reader goes
 //!   on; a file whose structure is unusable (unknown format, a header missing a required column,
 //!   an unclassified column in a strict format, a truncated JSON document) yields one file error
-//!   and stops. Nothing is silently skipped.
+//!   and stops. Nothing is silently skipped. A row error keeps the input it quotes (the
+//!   offending cell) in a field of its own, so [`RowError::redacted`] can leave it out of logs.
 //! - *Whole rows.* A row with one bad cell yields no record at all: a half-good row is more
 //!   often a shifted column than a single typo, and points must not be awarded on it.
 //! - *Streaming.* CSV and JSON Lines are read one row at a time. A single JSON document is held
@@ -65,7 +66,7 @@ mod reader;
 mod rows;
 mod values;
 
-pub use error::{RowError, WfmError};
+pub use error::{Cell, Reason, RowError, WfmError};
 pub use format::Format;
 pub use mapping::{Mapping, UnknownColumns};
 pub use reader::{ParseOptions, ParseReport, Records, Warning, open};

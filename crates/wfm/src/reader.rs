@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use kudos_core::MetricRecord;
 
 use crate::csv_rows::{self, CanonicalCsv, WideCsv};
+use crate::error::Why;
 use crate::genesys::{Adherence, AdherenceShape, Aggregates, NestedRows};
 use crate::json_rows::{CanonicalArray, JsonLines, looks_like_json_line, parse_element};
 use crate::json_scan::{self, Span, Top};
@@ -220,24 +221,28 @@ impl Records {
             for fp in &self.inserted {
                 self.seen.shard(*fp).remove(fp);
             }
-            let dims = if record.dims.is_empty() {
-                String::new()
+            // The dimensions are input text: they go in the cell.
+            let identity = format!(
+                "conflicting duplicate: agent {}, day {}, metric {}",
+                record.agent, record.day, record.metric
+            );
+            let values = format!(
+                " was already read with value {}, here it is {}",
+                f64::from_bits(bits),
+                record.value
+            );
+            let why = if record.dims.is_empty() {
+                Why::plain(identity + &values)
             } else {
-                format!(", dims {:?}", record.dims)
+                Why::quoting_dims(&(identity + ", dims "), record.dims.clone(), &values)
             };
-            return Err(RowError {
-                source: Arc::clone(&record.origin.source),
-                line: record.origin.line,
-                location: Some(record.metric.to_string()),
-                reason: format!(
-                    "conflicting duplicate: agent {}, day {}, metric {}{dims} was already read with value {}, here it is {}",
-                    record.agent,
-                    record.day,
-                    record.metric,
-                    f64::from_bits(bits),
-                    record.value
-                ),
-            });
+            return Err(RowError::new(
+                Arc::clone(&record.origin.source),
+                record.origin.line,
+                Some(record.metric.to_string()),
+                why.reason,
+                why.cell,
+            ));
         }
         let dropped = self.keep.iter().filter(|k| !**k).count();
         if dropped > 0 {
@@ -627,11 +632,11 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                         reason: format!("startDate: {reason}"),
                     };
                     let v = parse_element(&bytes[span.start..span.end], span.line)
-                        .map_err(|(_, (_, r))| bad(r))?;
+                        .map_err(|(_, r)| bad(r))?;
                     let text = v
                         .as_str()
                         .ok_or_else(|| bad("expected a string".to_owned()))?;
-                    Some(parse_instant(text).map_err(bad)?)
+                    Some(parse_instant(text).map_err(|e| bad(e.unredacted()))?)
                 }
             };
             let elements = array(shape.array(), member(shape.array()))?;

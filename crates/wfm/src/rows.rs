@@ -8,7 +8,11 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use kudos_core::{AgentId, Day, MetricName, MetricRecord, Origin};
 
+use crate::error::Why;
 use crate::{RowError, WfmError};
+
+/// A row problem: the column or JSON path at fault, and why.
+pub(crate) type Problem = (Option<String>, Why);
 
 /// The result of reading one row.
 #[derive(Debug)]
@@ -50,43 +54,41 @@ impl Ctx {
         }
     }
 
-    pub(crate) fn row_error(
-        &self,
-        line: u64,
-        location: Option<String>,
-        reason: impl Into<String>,
-    ) -> RowError {
-        RowError {
-            source: Arc::clone(&self.source),
+    pub(crate) fn row_error(&self, line: u64, location: Option<String>, why: Why) -> RowError {
+        RowError::new(
+            Arc::clone(&self.source),
             line,
             location,
-            reason: reason.into(),
-        }
+            why.reason,
+            why.cell,
+        )
     }
 
-    pub(crate) fn agent(&mut self, text: &str) -> Result<AgentId, String> {
+    pub(crate) fn agent(&mut self, text: &str) -> Result<AgentId, Why> {
         if text.is_empty() {
-            return Err("the agent id is empty".to_owned());
+            return Err(Why::plain("the agent id is empty"));
         }
         if let Some(a) = self.agents.get(text) {
             return Ok(a.clone());
         }
         if text.contains('@') {
             // Not echoed: it is personal data, and errors end up in logs.
-            return Err("the agent id looks like an e-mail address (personal data); the platform user id is expected".to_owned());
+            return Err(Why::plain(
+                "the agent id looks like an e-mail address (personal data); the platform user id is expected",
+            ));
         }
-        let a = AgentId::new(text).map_err(|e| e.to_string())?;
+        let a = AgentId::new(text).map_err(|e| Why::core(&e))?;
         if self.agents.len() < INTERN_LIMIT {
             self.agents.insert(text.into(), a.clone());
         }
         Ok(a)
     }
 
-    pub(crate) fn metric(&mut self, text: &str) -> Result<MetricName, String> {
+    pub(crate) fn metric(&mut self, text: &str) -> Result<MetricName, Why> {
         if let Some(m) = self.metrics.get(text) {
             return Ok(m.clone());
         }
-        let m = MetricName::new(text).map_err(|e| e.to_string())?;
+        let m = MetricName::new(text).map_err(|e| Why::core(&e))?;
         if self.metrics.len() < INTERN_LIMIT {
             self.metrics.insert(text.into(), m.clone());
         }
@@ -122,11 +124,12 @@ impl Ctx {
 }
 
 /// Checks a dimension name: not empty, no control characters, no whitespace at either end.
-pub(crate) fn check_dim_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_dim_name(name: &str) -> Result<(), Why> {
     if name.is_empty() || name.trim() != name || name.chars().any(char::is_control) {
-        Err(format!(
-            "{:?} is not a valid dimension name",
-            crate::values::clip(name)
+        Err(Why::quoting(
+            "",
+            crate::values::clip(name),
+            " is not a valid dimension name",
         ))
     } else {
         Ok(())

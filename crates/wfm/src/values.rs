@@ -4,19 +4,22 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone,
 use chrono_tz::Tz;
 use kudos_core::{Day, MAX_METRIC_MAGNITUDE};
 
+use crate::error::Why;
+
 /// Parses a metric value from text: a decimal number, finite, within ±2^53.
 ///
 /// Rust's float parser accepts `NaN`, `inf` and `infinity`; they are rejected here, as are
 /// numbers too large to be exact (`1e300`) or to be finite (`1e400`).
-pub(crate) fn parse_value(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_value(text: &str) -> Result<f64, Why> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("the value is empty".to_owned());
+        return Err(Why::plain("the value is empty"));
     }
     let value: f64 = text
         .parse()
-        .map_err(|_| format!("{:?} is not a number", clip(text)))?;
-    check_value(value).map_err(|()| format!("{:?} is not a finite number within ±2^53", clip(text)))
+        .map_err(|_| Why::quoting("", clip(text), " is not a number"))?;
+    check_value(value)
+        .map_err(|()| Why::quoting("", clip(text), " is not a finite number within ±2^53"))
 }
 
 /// Checks a parsed number: finite and within ±2^53.
@@ -42,27 +45,33 @@ pub(crate) fn clip(text: &str) -> String {
 }
 
 /// Parses an RFC 3339 instant (`2026-03-02T05:00:00.000Z`, `2026-03-02T00:00:00-05:00`).
-pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, Why> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{:?} is not an RFC 3339 timestamp ({e})", clip(text)))
+        .map_err(|e| {
+            Why::quoting(
+                "",
+                clip(text),
+                &format!(" is not an RFC 3339 timestamp ({e})"),
+            )
+        })
 }
 
-/// The day an instant falls on in `tz`.
-pub(crate) fn local_day(instant: DateTime<Utc>, tz: Tz) -> Result<Day, String> {
+/// The day an instant falls on in `tz`. (The instant is a parsed one, not the input's text.)
+pub(crate) fn local_day(instant: DateTime<Utc>, tz: Tz) -> Result<Day, Why> {
     Day::from_naive(instant.with_timezone(&tz).date_naive())
-        .ok_or_else(|| format!("{instant} is outside years 1..=9999"))
+        .ok_or_else(|| Why::plain(format!("{instant} is outside years 1..=9999")))
 }
 
 /// A day cell of a wide CSV: `YYYY-MM-DD`; an RFC 3339 timestamp, whose local date in `tz` is
 /// the day; or a timestamp without offset (`2026-03-02 00:00:00`), already local.
-pub(crate) fn parse_day_cell(text: &str, tz: Tz) -> Result<Day, String> {
+pub(crate) fn parse_day_cell(text: &str, tz: Tz) -> Result<Day, Why> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("the day is empty".to_owned());
+        return Err(Why::plain("the day is empty"));
     }
     if text.len() == 10 {
-        return Day::parse(text).map_err(|e| e.to_string());
+        return Day::parse(text).map_err(|e| Why::core(&e));
     }
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
         return local_day(instant.with_timezone(&Utc), tz);
@@ -70,12 +79,13 @@ pub(crate) fn parse_day_cell(text: &str, tz: Tz) -> Result<Day, String> {
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, fmt) {
             return Day::from_naive(naive.date())
-                .ok_or_else(|| format!("{:?} is outside years 1..=9999", clip(text)));
+                .ok_or_else(|| Why::quoting("", clip(text), " is outside years 1..=9999"));
         }
     }
-    Err(format!(
-        "{:?} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
-        clip(text)
+    Err(Why::quoting(
+        "",
+        clip(text),
+        " is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
     ))
 }
 

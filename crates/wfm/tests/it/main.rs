@@ -7,6 +7,7 @@
 mod corpus;
 mod errors;
 mod fixtures;
+mod redaction;
 mod roundtrip;
 mod streaming;
 
