@@ -251,7 +251,7 @@ pub(crate) fn history_line(entry: &Entry, account: &kudos_ledger::Account) -> Va
             points,
             expires,
         } => json!({
-            "kind": "accrual", "day": key.day, "points": points, "rule": key.rule, "metric": key.metric,
+            "day": key.day, "points": points, "rule": key.rule, "metric": key.metric,
             "dims": key.dims, "expires": expires,
         }),
         Op::Adjustment {
@@ -260,7 +260,7 @@ pub(crate) fn history_line(entry: &Entry, account: &kudos_ledger::Account) -> Va
             expires,
             reason,
         } => {
-            json!({"kind": "adjustment", "day": day, "points": points, "expires": expires, "reason": reason})
+            json!({"day": day, "points": points, "expires": expires, "reason": reason})
         }
         Op::Hold {
             txn,
@@ -270,26 +270,27 @@ pub(crate) fn history_line(entry: &Entry, account: &kudos_ledger::Account) -> Va
             cost,
             ..
         } => {
-            json!({"kind": "hold", "day": day, "points": cost, "txn_id": txn, "tier": tier, "reward_type": reward_type})
+            json!({"day": day, "points": cost, "txn_id": txn, "tier": tier, "reward_type": reward_type})
         }
         Op::Mark {
             txn,
             state,
             attempts,
         } => {
-            json!({"kind": "mark", "day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn, "state": state.name(), "attempts": attempts})
+            json!({"day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn, "state": state.name(), "attempts": attempts})
         }
         Op::Commit { txn } => {
-            json!({"kind": "commit", "day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn})
+            json!({"day": hold_day(*txn), "points": hold_cost(*txn), "txn_id": txn})
         }
         Op::Release { txn, day } => {
-            json!({"kind": "release", "day": day, "points": hold_cost(*txn), "txn_id": txn})
+            json!({"day": day, "points": hold_cost(*txn), "txn_id": txn})
         }
         Op::Reversal { txn, of, day } => {
-            json!({"kind": "reversal", "day": day, "points": hold_cost(*of), "txn_id": txn, "reverses": of})
+            json!({"day": day, "points": hold_cost(*of), "txn_id": txn, "reverses": of})
         }
     };
     if let Value::Object(map) = &mut line {
+        map.insert("kind".to_owned(), json!(entry.op.kind()));
         map.insert("id".to_owned(), json!(entry.id));
         map.insert("at".to_owned(), json!(entry.at));
     }

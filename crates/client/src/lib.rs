@@ -1,5 +1,5 @@
-//! The reward client's decision parts: what an answer means, when to retry, how long to wait,
-//! and when to stop sending.
+//! The reward client: the [`RewardProvider`] port and its HTTP provider — what an answer
+//! means, when to retry, how long to wait, and when to stop sending.
 //!
 //! # Overview
 //!
@@ -7,12 +7,12 @@
 //! implements the marketplace API (`docs/reference/issuing.md`) over a [`Transport`] seam
 //! ([`ReqwestTransport`] by default). Its parts, each small and swappable:
 //!
-//! - [`classify`]: an HTTP status (or a transport failure) → retry, review, in doubt or
-//!   success, exactly as the outcome table (`docs/reference/issuing.md#outcome-table`) says;
+//! - [`classify`]: an HTTP status → retry, review, in doubt or success, exactly as the outcome table (`docs/reference/issuing.md#outcome-table`) says;
 //! - [`Outcome`]: the result of one issue call, which says whether the reward **may have been
 //!   issued** — "may have" is in doubt, never released;
-//! - [`Backoff`]: exponential backoff with full jitter from a seeded generator, honouring a
-//!   `Retry-After`;
+//! - [`Schedule`]: the retry budget and delays — [`BackonSchedule`] (exponential, seeded
+//!   jitter, `max_retries`, an overall deadline) by default, or your own through
+//!   [`HttpRewardProvider::with_schedule`]; a `Retry-After` replaces the next delay;
 //! - [`CircuitBreaker`]: opens after a period of failure without success, on an injected
 //!   [`Clock`](kudos_core::Clock), and lets one half-open probe through;
 //! - [`issue_payload`]: the request body, built once when the hold is made (so every retry
@@ -27,14 +27,14 @@
 //! # Example
 //!
 //! ```
-//! use kudos_client::{Backoff, Verdict, classify};
+//! use std::time::Duration;
+//! use kudos_client::{BackonSchedule, Schedule, Verdict, classify};
 //!
 //! assert_eq!(classify(503), Verdict::Retry);
 //! assert_eq!(classify(409), Verdict::InDoubt);   // another request with this key is in progress
 //! assert_eq!(classify(422), Verdict::Review);    // never retried
-//! let mut backoff = Backoff::new(std::time::Duration::from_millis(100), std::time::Duration::from_secs(10), 7);
-//! assert!(backoff.delay(3, None) <= std::time::Duration::from_millis(800));
-//! assert_eq!(backoff.delay(3, Some(std::time::Duration::from_secs(2))), std::time::Duration::from_secs(2));
+//! let schedule = BackonSchedule::new(Duration::from_millis(100), Duration::from_secs(10), 3, Duration::from_secs(120), 7);
+//! assert_eq!(schedule.delays().count(), 3);      // max_retries is the budget
 //! ```
 //!
 //! # Design notes
@@ -44,7 +44,6 @@
 //! - *Determinism*: jitter comes from a seeded generator and time from a `Clock`, so a
 //!   simulation replays exactly.
 
-mod backoff;
 mod breaker;
 mod classify;
 mod outcome;
@@ -56,7 +55,6 @@ mod signing;
 mod token;
 mod transport;
 
-pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
 pub use outcome::Outcome;
@@ -68,7 +66,7 @@ pub use provider::{
 pub use rate::RateLimit;
 #[cfg(feature = "backoff")]
 pub use schedule::BackoffCrateSchedule;
-pub use schedule::{BackonSchedule, FullJitterSchedule, Schedule};
+pub use schedule::{BackonSchedule, Schedule};
 pub use signing::signature_header;
 pub use token::TokenSource;
 pub use transport::{Answer, Request, ReqwestTransport, Transport, TransportError};

@@ -186,12 +186,6 @@ impl HttpRewardProvider {
         self
     }
 
-    /// The breaker, for metrics and tests.
-    #[must_use]
-    pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
-    }
-
     /// The total time spent waiting between retries and for rate-limit slots.
     #[must_use]
     pub fn slept(&self) -> Duration {

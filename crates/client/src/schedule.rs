@@ -1,11 +1,7 @@
 //! Retry schedules: how long to wait before each retry, and when to stop (the budget).
 
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::PoisonError;
 use std::time::Duration;
-
-use crate::Backoff;
 
 /// A retry schedule. Each call gets a fresh sequence of delays; when it ends, the retry budget
 /// is spent. A `Retry-After` from the server replaces the next delay (it still counts).
@@ -46,32 +42,6 @@ impl BackonSchedule {
 impl Schedule for BackonSchedule {
     fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
         Box::new(backon::BackoffBuilder::build(self.0))
-    }
-}
-
-/// Full jitter ([`Backoff`]) with a retry budget.
-#[derive(Debug)]
-pub struct FullJitterSchedule {
-    backoff: Mutex<Backoff>,
-    max_retries: u32,
-}
-
-impl FullJitterSchedule {
-    /// Full jitter from `base` up to `cap`, at most `max_retries` retries.
-    #[must_use]
-    pub fn new(base: Duration, cap: Duration, max_retries: u32, seed: u64) -> Self {
-        Self {
-            backoff: Mutex::new(Backoff::new(base, cap, seed)),
-            max_retries,
-        }
-    }
-}
-
-impl Schedule for FullJitterSchedule {
-    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
-        let mut b = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
-        let delays: Vec<Duration> = (0..self.max_retries).map(|n| b.delay(n, None)).collect();
-        Box::new(delays.into_iter())
     }
 }
 

@@ -110,14 +110,12 @@ pub enum LedgerError {
         /// Why.
         reason: String,
     },
-    /// The store failed (unreachable, I/O…). Whether a write happened is unknown only if
-    /// `may_have_written` says so.
+    /// The store failed (unreachable, I/O…). Whether a write went through is unknown: the
+    /// ledger reloads the account before acting on it again, so nothing is applied twice.
     #[error("store: {message}")]
     Store {
         /// What failed, without secrets.
         message: String,
-        /// Whether the write may have been applied (a timeout on commit, say).
-        may_have_written: bool,
         /// The underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -132,7 +130,6 @@ impl LedgerError {
     ) -> Self {
         Self::Store {
             message: message.into(),
-            may_have_written: false,
             source: Some(Box::new(source)),
         }
     }

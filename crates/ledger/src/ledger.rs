@@ -47,13 +47,6 @@ impl<S: LedgerStore> Ledger<S> {
         }
     }
 
-    /// Sets how many times a conflicting operation is retried.
-    #[must_use]
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

@@ -258,7 +258,7 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`AuditError::Io`]; the chain is not advanced then.
-    pub fn append_events(&mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, AuditError> {
+    fn append_events(&mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, AuditError> {
         let io = |error| AuditError::Io {
             path: self.path.display().to_string(),
             error,

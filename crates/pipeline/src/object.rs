@@ -43,12 +43,6 @@ impl ObjectStoreAudit {
             object_store::parse_url(&parsed).map_err(|e| format!("{url}: {e}"))?;
         Ok(Self::new(Arc::from(store), &prefix, run_id))
     }
-
-    /// Where the run's object is.
-    #[must_use]
-    pub fn location(&self) -> &Path {
-        &self.path
-    }
 }
 
 #[async_trait::async_trait]

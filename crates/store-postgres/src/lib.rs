@@ -148,7 +148,6 @@ impl PostgresStore {
                     message: format!(
                         "postgres: schema name {schema:?} must be letters, digits and _"
                     ),
-                    may_have_written: false,
                     source: None,
                 });
             }

@@ -154,7 +154,6 @@ impl LedgerStore for SqliteStore {
         self.append_many(&[item]).await?.pop().unwrap_or_else(|| {
             Err(LedgerError::Store {
                 message: "sqlite: append gave no result for its item".into(),
-                may_have_written: false,
                 source: None,
             })
         })

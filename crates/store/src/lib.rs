@@ -67,7 +67,6 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn RunStore>, 
             "unsupported store URL scheme {scheme:?} (this build has {})",
             SCHEMES.join(", ")
         ),
-        may_have_written: false,
         source: None,
     })
 }

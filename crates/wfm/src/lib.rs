@@ -81,8 +81,3 @@ mod tests {
         assert_send::<crate::WfmError>();
     }
 }
-
-/// Compiles the README's Rust example, so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -13,6 +13,11 @@ use kudos_core::Clock;
 use kudos_privacy::SecretSource;
 use kudos_sim::Simulator;
 
+/// Compiles the README's Rust examples (the parser, the daily batch), so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The error type of the examples.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 

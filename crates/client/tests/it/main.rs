@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use kudos_client::{Backoff, BreakerState, CircuitBreaker, Outcome, Verdict, classify};
+use kudos_client::{BreakerState, CircuitBreaker, Outcome, Verdict, classify};
 use kudos_core::ManualClock;
-use proptest::prelude::*;
 
 #[test]
 fn the_status_table_of_the_design() {
@@ -48,28 +47,6 @@ fn only_rejections_and_unsent_requests_may_release_points() {
     assert!(!may(Outcome::NotSent {
         reason: "circuit open".into()
     }));
-}
-
-proptest! {
-    #[test]
-    fn full_jitter_stays_under_the_exponential_ceiling_and_replays(seed in any::<u64>(), attempt in 0u32..40) {
-        let (base, cap) = (Duration::from_millis(100), Duration::from_secs(30));
-        let mut a = Backoff::new(base, cap, seed);
-        let mut b = Backoff::new(base, cap, seed);
-        let d = a.delay(attempt, None);
-        prop_assert_eq!(d, b.delay(attempt, None), "the same seed, the same delay");
-        let ceiling = base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(cap);
-        prop_assert!(d <= ceiling);
-        prop_assert_eq!(a.delay(attempt, Some(Duration::from_secs(2))), Duration::from_secs(2));
-        prop_assert_eq!(a.delay(attempt, Some(Duration::from_secs(3600))), cap, "Retry-After is capped too");
-    }
-}
-
-#[test]
-fn jitter_spreads_the_delays() {
-    let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(30), 1);
-    let delays: std::collections::BTreeSet<Duration> = (0..50).map(|_| b.delay(5, None)).collect();
-    assert!(delays.len() > 40, "full jitter, not a fixed delay");
 }
 
 #[test]
@@ -580,6 +557,29 @@ mod provider {
             .map(|(_, v)| v.as_str())
     }
 
+    /// An integrator's own schedule: exactly two quick retries.
+    #[derive(Debug)]
+    struct TwoQuickRetries;
+
+    impl kudos_client::Schedule for TwoQuickRetries {
+        fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+            Box::new([Duration::from_millis(1); 2].into_iter())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schedule_of_ones_own_sets_the_retries() {
+        let s = setup("own-schedule", faults("[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'status'\nstatus = 503"), |c| c.max_retries = 9).await;
+        let provider = s.provider.with_schedule(Arc::new(TwoQuickRetries));
+        let outcome = provider.issue(txn(7), &payload("u-7")).await;
+        assert!(matches!(outcome, Outcome::InDoubt { .. }), "{outcome:?}");
+        assert_eq!(
+            issue_requests(&s.sim).len(),
+            3,
+            "the first request and two retries, not max_retries = 9"
+        );
+    }
+
     #[tokio::test]
     async fn retries_keep_the_same_request_id_and_end_issued() {
         let s = setup("retries", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1, 2]\naction = 'status'\nstatus = 503"), |_| {}).await;
@@ -948,7 +948,7 @@ fn a_client_certificate_loads_and_garbage_is_refused() {
 mod schedules {
     use std::time::Duration;
 
-    use kudos_client::{BackonSchedule, FullJitterSchedule, Schedule};
+    use kudos_client::{BackonSchedule, Schedule};
 
     #[test]
     fn backon_is_the_budget_and_the_deadline_and_replays_from_its_seed() {
@@ -990,14 +990,6 @@ mod schedules {
             total <= Duration::from_secs(4),
             "the deadline bounds the waiting: {total:?}"
         );
-    }
-
-    #[test]
-    fn full_jitter_keeps_its_budget() {
-        let s = FullJitterSchedule::new(Duration::from_millis(10), Duration::from_millis(80), 6, 3);
-        let d: Vec<Duration> = s.delays().collect();
-        assert_eq!(d.len(), 6);
-        assert!(d.iter().all(|x| *x <= Duration::from_millis(80)));
     }
 
     #[cfg(feature = "backoff")]

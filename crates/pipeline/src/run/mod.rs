@@ -98,12 +98,6 @@ impl Pipeline {
         }
     }
 
-    /// The store.
-    #[must_use]
-    pub fn store(&self) -> &Arc<dyn RunStore> {
-        &self.parts.store
-    }
-
     /// Counters over every run so far, and the client's.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
