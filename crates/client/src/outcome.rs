@@ -26,8 +26,8 @@ pub enum Outcome {
         /// What happened.
         reason: String,
     },
-    /// Nothing was sent (circuit open, rate budget exhausted, privacy check refused): keep
-    /// the hold open; try again later.
+    /// Nothing reached the marketplace (breaker open, no token, signing secret unreadable,
+    /// every attempt failed to connect): keep the hold open; try again later.
     NotSent {
         /// Why.
         reason: String,

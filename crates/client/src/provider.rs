@@ -1,4 +1,4 @@
-//! The `RewardProvider` port and its HTTP implementation for the marketplace of the guide.
+//! The `RewardProvider` port and its HTTP implementation for the marketplace API (`docs/reference/issuing.md#marketplace-api`).
 
 use std::fmt;
 use std::sync::Arc;

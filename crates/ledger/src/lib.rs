@@ -54,11 +54,11 @@
 //! # Design notes
 //!
 //! - *The domain logic lives once, here.* Stores persist entries and a hold index the ledger
-//!   computes; they never decide. The `testkit` feature's conformance suite checks a store.
+//!   computes; they never decide. The `testkit` feature's conformance suites check a store, one per port.
 //! - *Two-phase, like TigerBeetle's pending transfers*: a hold is reserved pessimistically
 //!   (the balance is checked when it is made), so commit and release can never break an
 //!   invariant; a resolution is a new entry, never an edit.
-//! - *No runtime, no driver.* The store trait is async (`async-trait`) but this crate starts
+//! - *No runtime, no driver.* The store traits are async (`async-trait`) but this crate starts
 //!   no runtime and depends on no database.
 
 mod account;

@@ -100,7 +100,7 @@ pub struct AppendItem<'a> {
 /// [`IngestLog`](crate::IngestLog); a database store implements all three
 /// ([`RunStore`](crate::RunStore)).
 ///
-/// `testkit::conformance` (feature `testkit`) checks all of this for any implementation.
+/// `testkit::ledger_conformance` (feature `testkit`) checks all of this for any implementation.
 #[async_trait]
 pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     /// Loads an account (empty, version 0, if it has no entries).

@@ -2,7 +2,7 @@
 //!
 //! # Overview
 //!
-//! [`PostgresStore`] is a [`LedgerStore`] for when one machine is not enough, or a service runs
+//! [`PostgresStore`] implements the three store ports (a [`RunStore`](kudos_ledger::RunStore)) for when one machine is not enough, or a service runs
 //! more than one instance. Every append is one short transaction whose first statement is a
 //! conditional version bump on the account's row (`UPDATE … WHERE version = $expected`, or an
 //! `INSERT … ON CONFLICT DO NOTHING` for a new account): the database, not the process,

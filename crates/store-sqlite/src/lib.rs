@@ -1,10 +1,10 @@
-//! The Kudos ledger on embedded SQLite: the default [`LedgerStore`].
+//! The Kudos ledger on embedded SQLite: the default store (a [`RunStore`](kudos_ledger::RunStore)).
 //!
 //! # Overview
 //!
 //! [`SqliteStore`] keeps each account's entries in one SQLite file, with the hold index,
 //! and the run's leases and ingest log beside them: it implements the ledger's
-//! [`LedgerStore`] and the run's [`LeaseStore`](kudos_ledger::LeaseStore) and
+//! [`LedgerStore`](kudos_ledger::LedgerStore) and the run's [`LeaseStore`](kudos_ledger::LeaseStore) and
 //! [`IngestLog`](kudos_ledger::IngestLog). It runs in WAL mode with a busy timeout,
 //! so several processes sharing one file wait for each other instead of failing, and every
 //! append is one `BEGIN IMMEDIATE` transaction: the version check, the entries and the hold

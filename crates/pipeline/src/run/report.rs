@@ -41,7 +41,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether something needs an operator: rows rejected, or any alert.
+    /// Whether something needs an operator: rows rejected, an alert, or a hold left in doubt or in review.
     #[must_use]
     pub fn needs_attention(&self) -> bool {
         self.rejected_rows > 0 || self.alerts > 0 || self.in_doubt > 0 || self.review > 0
