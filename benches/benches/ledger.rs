@@ -29,7 +29,7 @@ use kudos_core::{
     AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RewardType, RuleId,
     Tier, TierId, TxnId,
 };
-use kudos_ledger::{Command, Entry, Ledger, LedgerStore, MemoryStore, Op};
+use kudos_ledger::{AccountCommands, Command, Entry, Ledger, LedgerStore, MemoryStore, Op};
 use kudos_store_postgres::{PostgresOptions, PostgresStore};
 use kudos_store_sqlite::SqliteStore;
 use tokio::runtime::Runtime;
@@ -81,9 +81,9 @@ fn clock() -> Arc<dyn Clock> {
 /// Accrues one event for each agent, `BATCH` agents per `execute_many`.
 async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
     for chunk in agents.chunks(BATCH) {
-        let work: Vec<(AgentId, Vec<Command>)> = chunk
+        let work: Vec<AccountCommands> = chunk
             .iter()
-            .map(|a| (a.clone(), vec![accrual(a)]))
+            .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
             .collect();
         for r in ledger.execute_many(&work).await.unwrap() {
             r.unwrap();

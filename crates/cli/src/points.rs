@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use kudos_core::{AgentId, Clock, Day, SystemClock};
-use kudos_ledger::{Command, Ledger, MemoryStore};
+use kudos_ledger::{AccountCommands, Command, Ledger, MemoryStore};
 use kudos_rules::RuleSet;
 use kudos_wfm::WfmError;
 use serde_json::json;
@@ -122,10 +122,13 @@ async fn points(args: &PointsArgs) -> Outcome {
                     .push(Command::Accrue { event, expires });
             }
         }
-        let work: Vec<(AgentId, Vec<Command>)> = by_agent.into_iter().collect();
+        let work: Vec<AccountCommands> = by_agent
+            .into_iter()
+            .map(|(agent, commands)| AccountCommands::new(agent, commands))
+            .collect();
         match ledger.execute_many(&work).await {
             Ok(results) => {
-                for ((agent, _), result) in work.iter().zip(results) {
+                for (AccountCommands { agent, .. }, result) in work.iter().zip(results) {
                     if let Err(e) = result {
                         diag(format_args!("error: agent {agent}: {}", error_chain(&e)));
                         failed = true;

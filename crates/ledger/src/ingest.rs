@@ -97,12 +97,20 @@ impl LegacyIngestKey {
         }
     }
 
+    /// The file's content hash.
+    #[must_use]
+    pub fn hash(&self) -> &ContentHash {
+        match self {
+            Self::Whole(hash) | Self::Through(hash, _) | Self::PartialFlag(hash) => hash,
+        }
+    }
+
     /// The mark this key converts to (none for the flag).
     #[must_use]
-    pub fn mark(&self) -> Option<(&ContentHash, IngestMark)> {
+    pub fn mark(&self) -> Option<IngestMark> {
         match self {
-            Self::Whole(hash) => Some((hash, IngestMark::Whole)),
-            Self::Through(hash, day) => Some((hash, IngestMark::Through(*day))),
+            Self::Whole(_) => Some(IngestMark::Whole),
+            Self::Through(_, day) => Some(IngestMark::Through(*day)),
             Self::PartialFlag(_) => None,
         }
     }
@@ -174,7 +182,13 @@ mod tests {
             LegacyIngestKey::parse(&format!("{hash}@2026-03-02"))
                 .unwrap()
                 .mark(),
-            Some((&h, IngestMark::Through(day)))
+            Some(IngestMark::Through(day))
+        );
+        assert_eq!(
+            LegacyIngestKey::parse(&format!("{hash}@partial"))
+                .unwrap()
+                .hash(),
+            &h
         );
         assert_eq!(
             LegacyIngestKey::parse(&format!("{hash}@partial"))

@@ -25,6 +25,23 @@ pub struct Applied {
     pub appended: bool,
 }
 
+/// One account's commands in a batch ([`Ledger::execute_many`]).
+#[derive(Debug, Clone)]
+pub struct AccountCommands {
+    /// The account.
+    pub agent: AgentId,
+    /// Its commands, applied in order.
+    pub commands: Vec<Command>,
+}
+
+impl AccountCommands {
+    /// `agent`'s `commands`.
+    #[must_use]
+    pub fn new(agent: AgentId, commands: Vec<Command>) -> Self {
+        Self { agent, commands }
+    }
+}
+
 /// The ledger over a [`LedgerStore`].
 ///
 /// Every operation loads the account, plans against it (validation, idempotency), and appends
@@ -205,7 +222,7 @@ impl<S: LedgerStore> Ledger<S> {
     /// A store failure (the whole call fails; what was appended is found by reloading).
     pub async fn execute_many(
         &self,
-        work: &[(AgentId, Vec<Command>)],
+        work: &[AccountCommands],
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         self.execute_many_from(work, None).await
     }
@@ -221,21 +238,21 @@ impl<S: LedgerStore> Ledger<S> {
     /// A store failure (the whole call fails; what was appended is found by reloading).
     pub async fn execute_many_on(
         &self,
-        work: &[(AgentId, Vec<Command>)],
+        work: &[AccountCommands],
         accounts: Vec<Account>,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         let matching = accounts.len() == work.len()
             && accounts
                 .iter()
                 .zip(work)
-                .all(|(a, (agent, _))| a.agent() == agent);
+                .all(|(account, item)| account.agent() == &item.agent);
         self.execute_many_from(work, matching.then_some(accounts))
             .await
     }
 
     async fn execute_many_from(
         &self,
-        work: &[(AgentId, Vec<Command>)],
+        work: &[AccountCommands],
         mut loaded: Option<Vec<Account>>,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         let mut out: Vec<Option<Result<Vec<Applied>, LedgerError>>> =
@@ -248,13 +265,14 @@ impl<S: LedgerStore> Ledger<S> {
             let accounts: Vec<Result<Account, LedgerError>> = match loaded.take() {
                 Some(accounts) => accounts.into_iter().map(Ok).collect(),
                 None => {
-                    let agents: Vec<AgentId> = pending.iter().map(|&i| work[i].0.clone()).collect();
+                    let agents: Vec<AgentId> =
+                        pending.iter().map(|&i| work[i].agent.clone()).collect();
                     self.accounts(&agents).await?
                 }
             };
             let mut planned = Vec::new();
             for (&i, account) in pending.iter().zip(accounts) {
-                let commands = &work[i].1;
+                let commands = &work[i].commands;
                 let plan = account.and_then(|account| self.plan_all(account, commands));
                 match plan {
                     Ok(p) if p.entries.is_empty() => out[i] = Some(Ok(p.results)),
@@ -265,7 +283,7 @@ impl<S: LedgerStore> Ledger<S> {
             let batch: Vec<AppendItem<'_>> = planned
                 .iter()
                 .map(|(i, p)| AppendItem {
-                    agent: &work[*i].0,
+                    agent: &work[*i].agent,
                     expected: p.expected,
                     entries: &p.entries,
                     holds: &p.holds,
@@ -292,7 +310,7 @@ impl<S: LedgerStore> Ledger<S> {
             .map(|(i, r)| {
                 r.unwrap_or_else(|| {
                     Err(LedgerError::Conflict {
-                        agent: work[i].0.clone(),
+                        agent: work[i].agent.clone(),
                         expected: 0,
                     })
                 })

@@ -77,6 +77,6 @@ pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
 pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore};
 pub use lease::{Lease, LeaseStore};
-pub use ledger::{Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
+pub use ledger::{AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
 pub use memory::MemoryStore;
 pub use store::{AppendItem, HoldView, LedgerStore, Stored};

@@ -253,7 +253,16 @@ pub struct MarketplaceConfig {
     /// The signing secret, when requests are signed.
     pub signing: Option<SecretSource>,
     /// The client certificate and key files, for mTLS.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tls: Option<ClientCertificate>,
+}
+
+/// `[marketplace.tls]`: the client certificate (chain) and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// `client_cert_file`.
+    pub certificate_file: PathBuf,
+    /// `client_key_file`.
+    pub key_file: PathBuf,
 }
 
 /// Where the OAuth client id comes from: given in the file (it is not a secret), or like a
@@ -467,7 +476,10 @@ impl Config {
             Some(RawTls {
                 client_cert_file: Some(cert),
                 client_key_file: Some(key),
-            }) => Some((c.path(&cert), c.path(&key))),
+            }) => Some(ClientCertificate {
+                certificate_file: c.path(&cert),
+                key_file: c.path(&key),
+            }),
             Some(_) => {
                 return Err(c.err(
                     "marketplace.tls",

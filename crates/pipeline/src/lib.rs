@@ -106,8 +106,8 @@ pub use audit::{
     AuditError, AuditLog, AuditRecord, AuditSink, Chain, NullAudit, VerifyReport, verify,
 };
 pub use config::{
-    AuditTarget, ClientIdSetting, Config, ConfigError, MarketplaceConfig, PrivacyConfig, RunConfig,
-    SourceConfig, StoreConfig,
+    AuditTarget, ClientCertificate, ClientIdSetting, Config, ConfigError, MarketplaceConfig,
+    PrivacyConfig, RunConfig, SourceConfig, StoreConfig,
 };
 pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
 pub use event::AuditEvent;

@@ -69,15 +69,18 @@ impl Config {
         let read = Duration::from_secs(m.read_timeout_secs);
         let transport = match &m.tls {
             None => ReqwestTransport::new(connect, read),
-            Some((cert, key)) => {
+            Some(certificate) => {
                 let read_pem = |p: &std::path::Path, k: &str| {
                     std::fs::read(p).map_err(|e| invalid(k, format!("{}: {e}", p.display())))
                 };
                 ReqwestTransport::with_client_certificate(
                     connect,
                     read,
-                    &read_pem(cert, "marketplace.tls.client_cert_file")?,
-                    &read_pem(key, "marketplace.tls.client_key_file")?,
+                    &read_pem(
+                        &certificate.certificate_file,
+                        "marketplace.tls.client_cert_file",
+                    )?,
+                    &read_pem(&certificate.key_file, "marketplace.tls.client_key_file")?,
                 )
             }
         }

@@ -10,11 +10,25 @@ use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError};
 use crate::{PostgresStore, store_err};
 
 /// A mark as its `through` and `whole` columns (`through` is empty for a whole file).
-pub(crate) fn columns(mark: IngestMark) -> (String, bool) {
+pub(crate) fn columns(mark: IngestMark) -> MarkColumns {
     match mark {
-        IngestMark::Whole => (String::new(), true),
-        IngestMark::Through(day) => (day.to_string(), false),
+        IngestMark::Whole => MarkColumns {
+            through: String::new(),
+            whole: true,
+        },
+        IngestMark::Through(day) => MarkColumns {
+            through: day.to_string(),
+            whole: false,
+        },
     }
+}
+
+/// A mark's two columns.
+pub(crate) struct MarkColumns {
+    /// The day it was taken through, or empty for a whole file.
+    pub(crate) through: String,
+    /// Whether it was taken whole.
+    pub(crate) whole: bool,
 }
 
 #[async_trait]
@@ -50,7 +64,7 @@ impl IngestLog for PostgresStore {
         mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let (through, whole) = columns(mark);
+        let MarkColumns { through, whole } = columns(mark);
         sqlx::query(
             "INSERT INTO kudos_ingest_log (hash, through, whole, name, at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash, through) DO NOTHING",

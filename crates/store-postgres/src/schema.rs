@@ -107,8 +107,9 @@ async fn convert_version_1_rows(
         let Ok(legacy) = LegacyIngestKey::parse(&key) else {
             continue;
         };
-        if let Some((hash, mark)) = legacy.mark() {
-            let (through, whole) = crate::ingest::columns(mark);
+        if let Some(mark) = legacy.mark() {
+            let hash = legacy.hash();
+            let crate::ingest::MarkColumns { through, whole } = crate::ingest::columns(mark);
             sqlx::query(
                 "INSERT INTO kudos_ingest_log (hash, through, whole, name, at)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash, through) DO NOTHING",

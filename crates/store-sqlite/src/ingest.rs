@@ -12,11 +12,25 @@ use crate::{SqliteStore, store_err, ts};
 pub(crate) const WHOLE: &str = "";
 
 /// A mark as its `through` and `whole` columns.
-pub(crate) fn columns(mark: IngestMark) -> (String, bool) {
+pub(crate) fn columns(mark: IngestMark) -> MarkColumns {
     match mark {
-        IngestMark::Whole => (WHOLE.to_owned(), true),
-        IngestMark::Through(day) => (day.to_string(), false),
+        IngestMark::Whole => MarkColumns {
+            through: WHOLE.to_owned(),
+            whole: true,
+        },
+        IngestMark::Through(day) => MarkColumns {
+            through: day.to_string(),
+            whole: false,
+        },
     }
+}
+
+/// A mark's two columns.
+pub(crate) struct MarkColumns {
+    /// The day it was taken through, or empty for a whole file.
+    pub(crate) through: String,
+    /// Whether it was taken whole.
+    pub(crate) whole: bool,
 }
 
 #[async_trait]
@@ -52,7 +66,7 @@ impl IngestLog for SqliteStore {
         mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let (through, whole) = columns(mark);
+        let MarkColumns { through, whole } = columns(mark);
         sqlx::query(
             "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (hash, through) DO NOTHING",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use kudos_core::{AgentId, PointEvent, Points, TxnId};
-use kudos_ledger::{Command, HoldState, Ledger, LedgerError, MemoryStore};
+use kudos_ledger::{AccountCommands, Command, HoldState, Ledger, LedgerError, MemoryStore};
 use uuid::Uuid;
 
 use crate::book::{Book, day, tier};
@@ -240,8 +240,8 @@ async fn execute_many_gives_each_account_its_own_result() {
     };
     let results = ledger
         .execute_many(&[
-            (a.clone(), vec![accrue(&a, "r", 10), accrue(&a, "s", 5)]),
-            (b.clone(), vec![accrue(&b, "r", 7), refused]),
+            AccountCommands::new(a.clone(), vec![accrue(&a, "r", 10), accrue(&a, "s", 5)]),
+            AccountCommands::new(b.clone(), vec![accrue(&b, "r", 7), refused]),
         ])
         .await
         .unwrap();
@@ -269,7 +269,10 @@ async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
     // Another writer moves the account after the caller loaded it.
     ledger.execute(&a, accrue(&a, "r", 10)).await.unwrap();
     let results = ledger
-        .execute_many_on(&[(a.clone(), vec![accrue(&a, "s", 5)])], vec![stale])
+        .execute_many_on(
+            &[AccountCommands::new(a.clone(), vec![accrue(&a, "s", 5)])],
+            vec![stale],
+        )
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -302,7 +305,13 @@ async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
     let wrong = ledger.account(&a).await.unwrap();
     assert_eq!(wrong.version(), ledger.account(&b).await.unwrap().version());
     let results = ledger
-        .execute_many_on(&[(b.clone(), vec![Command::Commit { txn }])], vec![wrong])
+        .execute_many_on(
+            &[AccountCommands::new(
+                b.clone(),
+                vec![Command::Commit { txn }],
+            )],
+            vec![wrong],
+        )
         .await
         .unwrap();
     assert!(

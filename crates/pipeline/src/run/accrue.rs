@@ -1,7 +1,7 @@
 //! The accrue step: every agent's point events appended to the ledger in batches, then each
 //! file recorded in the ingest log (whole, or through the run's day).
 
-use kudos_ledger::IngestMark;
+use kudos_ledger::{AccountCommands, IngestMark};
 use serde_json::json;
 
 use super::ingest::Ingested;
@@ -17,7 +17,7 @@ impl Run<'_> {
         for chunk in accruals.chunks(BATCH) {
             let results = self.ledger.execute_many(chunk).await?;
             let mut appended = 0u64;
-            for ((agent, _), result) in chunk.iter().zip(results) {
+            for (AccountCommands { agent, .. }, result) in chunk.iter().zip(results) {
                 match result {
                     Ok(applied) => {
                         appended += applied.iter().filter(|a| a.appended).count() as u64;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use kudos_core::AgentId;
-use kudos_ledger::{Command, ContentHash, IngestMark};
+use kudos_ledger::{AccountCommands, Command, ContentHash, IngestMark};
 use kudos_wfm::{ParseOptions, WfmError};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -39,7 +39,7 @@ pub(super) struct IngestedFile {
 /// first appeared.
 pub(super) struct Ingested {
     pub(super) files: Vec<IngestedFile>,
-    pub(super) accruals: Vec<(AgentId, Vec<Command>)>,
+    pub(super) accruals: Vec<AccountCommands>,
 }
 
 /// Each agent's accruals, kept in the order the agents first appear.
@@ -61,12 +61,12 @@ impl Accruals {
             .push(command);
     }
 
-    fn into_list(mut self) -> Vec<(AgentId, Vec<Command>)> {
+    fn into_list(mut self) -> Vec<AccountCommands> {
         self.order
             .into_iter()
             .map(|agent| {
                 let commands = self.by_agent.remove(&agent).unwrap_or_default();
-                (agent, commands)
+                AccountCommands::new(agent, commands)
             })
             .collect()
     }

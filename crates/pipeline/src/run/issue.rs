@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::StreamExt as _;
 use kudos_client::Outcome;
 use kudos_core::{AgentId, Tier, TxnId};
-use kudos_ledger::{Command, HoldState, LedgerError};
+use kudos_ledger::{AccountCommands, Command, HoldState, LedgerError};
 use serde_json::json;
 use tracing::Instrument as _;
 
@@ -237,7 +237,7 @@ impl Run<'_> {
                         continue;
                     }
                 };
-                work.push((
+                work.push(AccountCommands::new(
                     agent.clone(),
                     vec![Command::Hold {
                         txn,

@@ -4,7 +4,7 @@
 
 use kudos_client::Outcome;
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{Command, HoldState, LedgerError};
+use kudos_ledger::{AccountCommands, Command, HoldState, LedgerError};
 use serde_json::json;
 
 use super::{BATCH, Count, PipelineError, Run, error::redact};
@@ -111,7 +111,7 @@ impl Run<'_> {
                 .iter()
                 .map(|a| target_state(&a.outcome, recovering, a.attempts, review_after))
                 .collect();
-            let work: Vec<(AgentId, Vec<Command>)> = chunk
+            let work: Vec<AccountCommands> = chunk
                 .iter()
                 .zip(&targets)
                 .filter_map(|(a, to)| {
@@ -128,7 +128,7 @@ impl Run<'_> {
                             attempts,
                         },
                     };
-                    Some((a.agent.clone(), vec![command]))
+                    Some(AccountCommands::new(a.agent.clone(), vec![command]))
                 })
                 .collect();
             let mut results = if work.is_empty() {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kudos_pipeline::{AuditTarget, ClientIdSetting, Config};
+use kudos_pipeline::{AuditTarget, ClientCertificate, ClientIdSetting, Config};
 use kudos_privacy::SecretSource;
 
 const EXAMPLE: &str = r#"
@@ -60,7 +60,7 @@ fn write(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
-fn the_design_example_loads_with_paths_relative_to_the_file() {
+fn the_documented_example_loads_with_paths_relative_to_the_file() {
     let p = write("example", EXAMPLE);
     let dir = p.parent().unwrap();
     let c = Config::load(&p).unwrap();
@@ -76,7 +76,10 @@ fn the_design_example_loads_with_paths_relative_to_the_file() {
     assert_eq!(c.audit, AuditTarget::File(dir.join("audit.jsonl")));
     assert_eq!(
         c.marketplace.tls,
-        Some((dir.join("client.pem"), dir.join("client-key.pem")))
+        Some(ClientCertificate {
+            certificate_file: dir.join("client.pem"),
+            key_file: dir.join("client-key.pem"),
+        })
     );
     assert_eq!(
         c.marketplace.client_id,
