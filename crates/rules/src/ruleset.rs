@@ -92,8 +92,6 @@ pub enum PointForm {
 pub struct Rule {
     /// Its id: unique, part of every event key it makes.
     pub id: RuleId,
-    /// The metric as the rule names it (an alias, or a record metric name).
-    pub named_metric: String,
     /// The record metric it applies to (the alias resolved).
     pub metric: MetricName,
     /// All conditions must hold; none means always.
@@ -391,7 +389,6 @@ impl RuleSet {
                 .push(rules.len());
             rules.push(Rule {
                 id,
-                named_metric,
                 metric,
                 when,
                 form,
