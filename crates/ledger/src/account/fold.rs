@@ -139,6 +139,7 @@ impl Account {
             for lot in self.lots.iter_mut().filter(|lot| lot.source == source) {
                 let take = need.min(lot.unreserved());
                 lot.remaining = Points::new(lot.remaining.get() - take.get());
+                self.held = Points::new(self.held.get() - take.get());
                 need = Points::new(need.get() - take.get());
             }
             self.deduct(need, key.day)?;
@@ -224,6 +225,7 @@ impl Account {
             if let Some(lot) = find_lot(&mut self.lots, reservation.lot_seq) {
                 lot.reserved = Points::new(lot.reserved.get() - reservation.points.get());
                 lot.remaining = Points::new(lot.remaining.get() - reservation.points.get());
+                self.held = Points::new(self.held.get() - reservation.points.get());
             }
         }
         Ok(())
@@ -242,6 +244,7 @@ impl Account {
                 lot.reserved = Points::new(lot.reserved.get() - reservation.points.get());
                 // The points leave the lot and come back as arriving points.
                 lot.remaining = Points::new(lot.remaining.get() - reservation.points.get());
+                self.held = Points::new(self.held.get() - reservation.points.get());
             }
             self.return_to_lot(reservation.lot_seq, reservation.points, day);
         }
@@ -278,8 +281,11 @@ impl Account {
     ) -> Result<(), LedgerError> {
         let seq = self.version;
         let pay = points.min(self.debt);
-        self.debt = Points::new(self.debt.get() - pay.get());
         let rest = Points::new(points.get() - pay.get());
+        // Refused before anything changes: the account's points must stay representable.
+        let held = self.held.checked_add(rest).map_err(overflow(&self.agent))?;
+        self.debt = Points::new(self.debt.get() - pay.get());
+        self.held = held;
         if rest.is_positive() {
             let lot = Lot {
                 seq,
@@ -310,6 +316,8 @@ impl Account {
         let pay = points.min(self.debt);
         self.debt = Points::new(self.debt.get() - pay.get());
         lot.remaining = Points::new(lot.remaining.get() + points.get() - pay.get());
+        // Back to at most what the lot held before: `held` stays representable.
+        self.held = Points::new(self.held.get().saturating_add(points.get() - pay.get()));
     }
 
     /// A deduction on `day`: consumes the unreserved remaining of the lots live on that day,
@@ -322,6 +330,7 @@ impl Account {
             }
             let take = need.min(lot.unreserved());
             lot.remaining = Points::new(lot.remaining.get() - take.get());
+            self.held = Points::new(self.held.get() - take.get());
             need = Points::new(need.get() - take.get());
         }
         self.debt = self.debt.checked_add(need).map_err(overflow(&self.agent))?;

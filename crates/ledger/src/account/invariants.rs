@@ -76,6 +76,18 @@ impl Account {
             ));
         }
 
+        let remaining: i128 = self
+            .lots
+            .iter()
+            .map(|lot| i128::from(lot.remaining.get()))
+            .sum();
+        if remaining != i128::from(self.held.get()) {
+            return Err(format!(
+                "points held: the lots hold {remaining}, the account counts {}",
+                self.held
+            ));
+        }
+
         if self.debt.is_negative() {
             return Err(format!("debt: the debt is {}", self.debt));
         }

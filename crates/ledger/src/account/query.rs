@@ -67,8 +67,8 @@ impl Account {
     /// The balance figures on `day`.
     #[must_use]
     pub fn balance(&self, day: Day) -> Balance {
-        // Remaining points fit in i64 by construction (every change is checked), and so do
-        // sums of disjoint parts of them.
+        // Every lot's remaining points sum to `held`, which an arrival may never push past
+        // i64 (it is refused), so sums of parts of them fit too.
         let available: i64 = self
             .lots
             .iter()

@@ -97,6 +97,10 @@ pub struct Account {
     pub(super) version: u64,
     /// Lots in consumption order: oldest day first, then by source, then by creation.
     pub(super) lots: Vec<Lot>,
+    /// The sum of every lot's remaining points, kept as lots change, so that an arrival that
+    /// would make it unrepresentable is refused: then no balance, which sums parts of it, can
+    /// wrap.
+    pub(super) held: Points,
     pub(super) debt: Points,
     /// Current points of each accrual key.
     pub(super) accruals: HashMap<Uuid, Points>,
@@ -115,6 +119,7 @@ impl Account {
             agent,
             version: 0,
             lots: Vec::new(),
+            held: Points::ZERO,
             debt: Points::ZERO,
             accruals: HashMap::new(),
             holds: BTreeMap::new(),

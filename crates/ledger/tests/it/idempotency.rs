@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kudos_core::{AgentId, PointEvent, Points, TxnId};
+use kudos_core::{AgentId, EventKey, MetricName, PointEvent, Points, RuleId, TxnId};
 use kudos_ledger::{AccountCommands, Command, HoldState, Ledger, LedgerError, MemoryStore};
 use uuid::Uuid;
 
@@ -319,4 +319,40 @@ async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
         "b has no such hold: {results:?}"
     );
     assert_eq!(ledger.account(&b).await.unwrap().version(), 3);
+}
+
+#[tokio::test]
+async fn an_accrual_that_would_take_the_points_past_64_bits_is_refused_and_nothing_wraps() {
+    let (ledger, d) = (memory_ledger(), day("10-01"));
+    let a = AgentId::new("u-big").unwrap();
+    let big = |rule: &str| Command::Accrue {
+        event: PointEvent::new(
+            EventKey::new(
+                a.clone(),
+                d,
+                RuleId::new(rule).unwrap(),
+                MetricName::new("m").unwrap(),
+                Default::default(),
+            ),
+            Points::new(5_000_000_000_000_000_000),
+        ),
+        expires: d.add_days(30).unwrap(),
+    };
+    ledger.execute(&a, big("r")).await.unwrap();
+    let refused = ledger.execute(&a, big("s")).await.unwrap_err();
+    assert!(
+        matches!(refused, LedgerError::Overflow { .. }),
+        "{refused:?}"
+    );
+    let account = ledger.account(&a).await.unwrap();
+    assert_eq!(
+        account.version(),
+        1,
+        "nothing of the refused accrual was appended"
+    );
+    assert_eq!(
+        account.balance(d).available,
+        Points::new(5_000_000_000_000_000_000),
+        "the balance is what was taken, not wrapped"
+    );
 }

@@ -1,12 +1,23 @@
 //! The accrue step: every agent's point events appended to the ledger in batches, then each
 //! file recorded in the ingest log (whole, or through the run's day).
 
-use kudos_ledger::{AccountCommands, IngestMark};
+use kudos_ledger::{AccountCommands, Command, IngestMark, LedgerError};
 use serde_json::json;
 
 use super::ingest::Ingested;
-use super::{BATCH, PipelineError, Run, error::redact};
+use super::{BATCH, Count, PipelineError, Run, error::redact};
 use crate::{AlertKind, AuditEvent};
+
+/// What accruing one agent's commands one by one did.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Entries appended.
+    appended: u64,
+    /// Commands refused: their points cannot be represented (rejected rows).
+    unrepresentable: u64,
+    /// Commands refused for another reason (the file is read again next run).
+    failed: u64,
+}
 
 impl Run<'_> {
     pub(super) async fn accrue(&self, ingested: Ingested) -> Result<(), PipelineError> {
@@ -14,20 +25,30 @@ impl Run<'_> {
         self.progress
             .step("accrue", Some(u64::try_from(accruals.len()).unwrap_or(0)));
         let mut failed = 0u64;
+        let mut unrepresentable = 0u64;
         for chunk in accruals.chunks(BATCH) {
             let results = self.ledger.execute_many(chunk).await?;
             let mut appended = 0u64;
-            for (AccountCommands { agent, .. }, result) in chunk.iter().zip(results) {
+            for (work, result) in chunk.iter().zip(results) {
                 match result {
                     Ok(applied) => {
                         appended += applied.iter().filter(|a| a.appended).count() as u64;
+                    }
+                    // Points the account cannot represent: take the agent's events one by
+                    // one, and reject the rows that cannot be taken (not a failure: running
+                    // again would refuse them again).
+                    Err(LedgerError::Overflow { .. }) => {
+                        let tally = self.accrue_one_by_one(work).await?;
+                        appended += tally.appended;
+                        unrepresentable += tally.unrepresentable;
+                        failed += tally.failed;
                     }
                     Err(e) => {
                         failed += 1;
                         self.alert(
                             AlertKind::LedgerError,
-                            format!("cannot accrue for an agent: {}", redact(&e, agent)),
-                            json!({"agent": self.pseudonym(agent)}),
+                            format!("cannot accrue for an agent: {}", redact(&e, &work.agent)),
+                            json!({"agent": self.pseudonym(&work.agent)}),
                         )
                         .await;
                     }
@@ -39,6 +60,21 @@ impl Run<'_> {
             })
             .await?;
             self.progress.advance(chunk.len() as u64);
+        }
+        if unrepresentable > 0 {
+            // Counted as taken by the ingest step; rejected after all.
+            self.counts.remove(Count::Records, unrepresentable);
+            self.totals.remove(Count::Records, unrepresentable);
+            self.add(Count::RejectedRows, unrepresentable);
+            self.alert(
+                AlertKind::RejectedRows,
+                format!(
+                    "{unrepresentable} rows rejected: their points would take a balance past what \
+                     64 bits can hold (see the log for agent pseudonym, day and rule)"
+                ),
+                json!({"rejected_rows": unrepresentable}),
+            )
+            .await;
         }
         // A file whose accruals failed is taken again, whole, by the next run.
         if failed > 0 {
@@ -74,5 +110,42 @@ impl Run<'_> {
             .await?;
         }
         Ok(())
+    }
+
+    /// Accrues one agent's commands one at a time, after the batch was refused for points
+    /// the account cannot represent: each command refused for that reason is a rejected row
+    /// (logged by pseudonym, day and rule).
+    async fn accrue_one_by_one(&self, work: &AccountCommands) -> Result<Tally, PipelineError> {
+        let mut tally = Tally::default();
+        for command in &work.commands {
+            match self.ledger.execute(&work.agent, command.clone()).await {
+                Ok(applied) => tally.appended += u64::from(applied.appended),
+                Err(LedgerError::Overflow { .. }) => {
+                    tally.unrepresentable += 1;
+                    if let Command::Accrue { event, .. } = command {
+                        let key = event.key();
+                        tracing::warn!(
+                            agent = %self.pseudonym(&work.agent),
+                            day = %key.day,
+                            rule = %key.rule,
+                            metric = %key.metric,
+                            points = event.points().get(),
+                            "rejected row: its points would take the agent's balance past what 64 bits can hold"
+                        );
+                    }
+                }
+                Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
+                Err(e) => {
+                    tally.failed += 1;
+                    self.alert(
+                        AlertKind::LedgerError,
+                        format!("cannot accrue for an agent: {}", redact(&e, &work.agent)),
+                        json!({"agent": self.pseudonym(&work.agent)}),
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(tally)
     }
 }

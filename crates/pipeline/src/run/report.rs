@@ -108,6 +108,11 @@ impl Counters {
         self.cell(count).fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes back `n` counted earlier (a row counted as taken, then rejected).
+    pub(super) fn remove(&self, count: Count, n: u64) {
+        self.cell(count).fetch_sub(n, Ordering::Relaxed);
+    }
+
     pub(super) fn get(&self, count: Count) -> u64 {
         self.cell(count).load(Ordering::Relaxed)
     }

@@ -3,6 +3,7 @@
 
 mod config;
 mod directory;
+mod money;
 mod run;
 mod simulation;
 mod sinks;

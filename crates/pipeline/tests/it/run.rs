@@ -56,7 +56,7 @@ impl AlertSink for Captured {
 }
 
 impl Captured {
-    fn kinds(&self) -> Vec<AlertKind> {
+    pub(crate) fn kinds(&self) -> Vec<AlertKind> {
         self.0.lock().unwrap().iter().map(|a| a.kind).collect()
     }
 
