@@ -69,7 +69,9 @@ pub use schedule::BackoffCrateSchedule;
 pub use schedule::{BackonSchedule, Schedule};
 pub use signing::signature_header;
 pub use token::TokenSource;
-pub use transport::{Answer, Request, ReqwestTransport, Transport, TransportError};
+pub use transport::{
+    Answer, MAX_ANSWER_BYTES, Request, ReqwestTransport, Transport, TransportError,
+};
 
 /// What can go wrong in the client; never carries a secret.
 #[derive(Debug, thiserror::Error)]

@@ -210,12 +210,23 @@ impl HttpRewardProvider {
         let mut attempt = 0u32;
         let mut delays = self.schedule.delays();
         let mut refreshed = false;
+        // Whether an earlier attempt may have reached the marketplace: from then on, a call
+        // that ends without an answer ends in doubt, never "not sent".
         let mut sent = false;
+        let mut waited = Duration::ZERO;
+        let unsent_or_in_doubt = |sent: bool, reason: String| {
+            if sent {
+                Outcome::InDoubt { reason }
+            } else {
+                Outcome::NotSent { reason }
+            }
+        };
         loop {
             if !self.breaker.allow() {
-                return Err(Outcome::NotSent {
-                    reason: "the circuit breaker is open".to_owned(),
-                });
+                return Err(unsent_or_in_doubt(
+                    sent,
+                    "the circuit breaker is open".to_owned(),
+                ));
             }
             if let Err(wait) = self.rate.try_acquire() {
                 self.sleep(wait.to_std().unwrap_or(Duration::from_millis(10)))
@@ -224,17 +235,7 @@ impl HttpRewardProvider {
             }
             let token = match self.tokens.token().await {
                 Ok(t) => t,
-                Err(e) => {
-                    return Err(if sent {
-                        Outcome::InDoubt {
-                            reason: e.to_string(),
-                        }
-                    } else {
-                        Outcome::NotSent {
-                            reason: e.to_string(),
-                        }
-                    });
-                }
+                Err(e) => return Err(unsent_or_in_doubt(sent, e.to_string())),
             };
             let mut headers = vec![
                 (
@@ -263,11 +264,7 @@ impl HttpRewardProvider {
                             body,
                         ),
                     )),
-                    Err(e) => {
-                        return Err(Outcome::NotSent {
-                            reason: e.to_string(),
-                        });
-                    }
+                    Err(e) => return Err(unsent_or_in_doubt(sent, e.to_string())),
                 }
             }
             let request = Request {
@@ -293,8 +290,7 @@ impl HttpRewardProvider {
                             self.breaker.record_failure();
                             let retry_after = answer
                                 .header("retry-after")
-                                .and_then(|v| v.trim().parse::<u64>().ok())
-                                .map(Duration::from_secs);
+                                .and_then(|v| retry_after(v, self.clock.now()));
                             (retry_after, format!("status {}", answer.status))
                         }
                         Verdict::RefreshToken if !refreshed => {
@@ -325,14 +321,21 @@ impl HttpRewardProvider {
             // The schedule is the budget: when it ends, so does the call.
             let Some(delay) = delays.next() else {
                 let reason = format!("{failure} after {} attempts", attempt + 1);
-                return Err(if sent {
-                    Outcome::InDoubt { reason }
-                } else {
-                    Outcome::NotSent { reason }
-                });
+                return Err(unsent_or_in_doubt(sent, reason));
             };
-            self.sleep(retry_after.map_or(delay, |wait| wait.min(self.config.deadline)))
-                .await;
+            // A `Retry-After` replaces the delay, and counts against the call's deadline like
+            // any wait: one the deadline cannot cover ends the call now.
+            let wait = retry_after.unwrap_or(delay);
+            if waited + wait > self.config.deadline {
+                let reason = format!(
+                    "{failure} after {} attempts; waiting {}s more would pass the call's deadline",
+                    attempt + 1,
+                    wait.as_secs()
+                );
+                return Err(unsent_or_in_doubt(sent, reason));
+            }
+            waited += wait;
+            self.sleep(wait).await;
             self.retries
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             attempt += 1;
@@ -432,5 +435,44 @@ impl RewardProvider for HttpRewardProvider {
                 }
             }
         }
+    }
+}
+
+/// A `Retry-After` value as a wait from `now`: delay-seconds, or an HTTP date (RFC 9110;
+/// a date in the past is no wait). `None` for anything else.
+fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-04T06:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 04 Mar 2026 06:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 04 Mar 2026 05:59:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date past is no wait"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }

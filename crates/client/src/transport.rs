@@ -58,6 +58,11 @@ impl fmt::Display for TransportError {
     }
 }
 
+/// The most bytes of an answer [`ReqwestTransport`] reads: a marketplace's answers are small,
+/// and a larger one (a misbehaving proxy, a hostile server) is not read into memory — the
+/// request may have been processed, so it is in doubt.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// Sends requests. The default is [`ReqwestTransport`]; tests and integrators can put anything
 /// behind it.
 #[async_trait]
@@ -158,14 +163,33 @@ impl Transport for ReqwestTransport {
                 )
             })
             .collect();
-        let body = response
-            .bytes()
+        let too_large = || {
+            TransportError::MayHaveBeenSent(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes; not read"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| TransportError::MayHaveBeenSent(e.without_url().to_string()))?;
+            .map_err(|e| TransportError::MayHaveBeenSent(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Answer {
             status,
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
 }

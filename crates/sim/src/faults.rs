@@ -48,6 +48,10 @@ pub struct Fault {
     pub status: Option<u16>,
     /// For `status` 429: the `Retry-After` seconds.
     pub retry_after_secs: Option<u64>,
+    /// For `status`: send `Retry-After` as an HTTP date `retry_after_secs` from now (the
+    /// other form RFC 9110 allows) instead of as seconds.
+    #[serde(default)]
+    pub retry_after_as_date: bool,
     /// For `delay`.
     pub delay_ms: Option<u64>,
 }

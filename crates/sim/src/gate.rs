@@ -202,10 +202,17 @@ pub(crate) async fn fault_before_processing(
             let status = StatusCode::from_u16(fault.status.unwrap_or(500))
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = error_response(status, "injected fault");
-            if let Some(secs) = fault.retry_after_secs
-                && let Ok(value) = secs.to_string().parse()
-            {
-                response.headers_mut().insert("retry-after", value);
+            if let Some(secs) = fault.retry_after_secs {
+                let text = if fault.retry_after_as_date {
+                    let at = kudos_core::Clock::now(&kudos_core::SystemClock)
+                        + chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+                    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+                } else {
+                    secs.to_string()
+                };
+                if let Ok(value) = text.parse() {
+                    response.headers_mut().insert("retry-after", value);
+                }
             }
             Some(response)
         }

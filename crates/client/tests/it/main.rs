@@ -710,10 +710,11 @@ mod provider {
             c.max_retries = 5;
         })
         .await;
-        assert!(matches!(
-            b.provider.issue(txn(11), &payload("u-1")).await,
-            Outcome::NotSent { .. }
-        ));
+        let first = b.provider.issue(txn(11), &payload("u-1")).await;
+        assert!(
+            matches!(&first, Outcome::InDoubt { reason } if reason.contains("breaker")),
+            "its first attempt reached the marketplace, so the open breaker leaves it in doubt: {first:?}"
+        );
         let before = issue_requests(&b.sim).len();
         assert!(matches!(
             b.provider.issue(txn(12), &payload("u-1")).await,
@@ -723,6 +724,114 @@ mod provider {
             issue_requests(&b.sim).len(),
             before,
             "an open breaker sends nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_processed_then_cut_off_is_in_doubt_even_when_the_breaker_opens() {
+        // The marketplace issues the reward and drops the connection; the breaker (open after
+        // any failure) then stops the retry. Before, the call ended "not sent", and an
+        // operator settling it as not issued would release the points of a reward that exists.
+        let s = setup(
+            "dropped-then-open",
+            faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'drop_after_processing'"),
+            |c| c.breaker_open_after = Duration::ZERO,
+        )
+        .await;
+        let outcome = s.provider.issue(txn(20), &payload("u-20")).await;
+        assert!(matches!(outcome, Outcome::InDoubt { .. }), "{outcome:?}");
+        assert_eq!(s.sim.rewards().len(), 1, "the reward exists");
+        assert!(outcome.may_have_issued());
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_as_an_http_date_is_waited_for() {
+        let s = setup(
+            "retry-after-date",
+            faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'status'\nstatus = 429\nretry_after_secs = 1\nretry_after_as_date = true"),
+            |_| {},
+        )
+        .await;
+        let outcome = s.provider.issue(txn(21), &payload("u-21")).await;
+        assert!(matches!(outcome, Outcome::Issued { .. }), "{outcome:?}");
+        let sent = issue_requests(&s.sim);
+        assert_eq!(sent.len(), 2);
+        let retry_after = s.sim.requests().len(); // recorded, not asserted
+        let _ = retry_after;
+        assert!(
+            s.provider.slept() >= Duration::from_millis(100),
+            "the date was read as a wait (the schedule's own delays are at most 50 ms): {:?}",
+            s.provider.slept()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_ends_the_call_instead_of_waiting() {
+        let s = setup(
+            "retry-after-deadline",
+            faults("[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'status'\nstatus = 429\nretry_after_secs = 3600"),
+            |c| c.deadline = Duration::from_secs(2),
+        )
+        .await;
+        let outcome = s.provider.issue(txn(22), &payload("u-22")).await;
+        assert!(
+            matches!(&outcome, Outcome::InDoubt { reason } if reason.contains("deadline")),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            s.provider.slept(),
+            Duration::ZERO,
+            "an hour's Retry-After is not waited, even in part"
+        );
+        assert_eq!(issue_requests(&s.sim).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_limit_is_not_read_and_is_in_doubt() {
+        let app = axum::Router::new()
+            .route(
+                "/oauth/token",
+                axum::routing::post(|| async {
+                    axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
+                }),
+            )
+            .route(
+                "/v1/rewards/issue",
+                axum::routing::post(|| async { vec![b'x'; kudos_client::MAX_ANSWER_BYTES + 1] }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = format!("http://{addr}");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = Arc::new(
+            TokenSource::new(
+                &format!("{base}/oauth/token"),
+                "kudos-sim-client",
+                SecretSource::File(file("huge", "kudos-sim-secret")),
+                clock.clone(),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        );
+        let provider = HttpRewardProvider::new(
+            HttpProviderConfig {
+                base_url: base,
+                integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
+                max_retries: 0,
+                ..HttpProviderConfig::default()
+            },
+            Arc::new(
+                ReqwestTransport::new(Duration::from_secs(2), Duration::from_secs(2)).unwrap(),
+            ),
+            tokens,
+            clock,
+        );
+        let outcome = provider.issue(txn(23), &payload("u-23")).await;
+        assert!(
+            matches!(&outcome, Outcome::InDoubt { reason } if reason.contains("larger than")),
+            "{outcome:?}"
         );
     }
 
@@ -925,6 +1034,53 @@ mod seam {
                 Outcome::NotSent { .. }
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn a_signing_secret_lost_after_the_first_attempt_leaves_the_call_in_doubt() {
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("seam-signing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "kudos-sim-secret").unwrap();
+        std::fs::write(dir.join("signing"), "sign-me").unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = Arc::new(
+            TokenSource::new(
+                &sim.token_url(),
+                "kudos-sim-client",
+                SecretSource::File(dir.join("secret")),
+                clock.clone(),
+                Duration::from_secs(2),
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        );
+        // The first attempt may have reached the marketplace (no answer came); meanwhile the
+        // signing secret's file goes away (a rotation gone wrong).
+        let mut net = MockNet::new();
+        let signing = dir.join("signing");
+        net.expect_send().times(1).returning(move |_| {
+            std::fs::remove_file(&signing).unwrap();
+            Err(TransportError::MayHaveBeenSent("reset".into()))
+        });
+        let config = HttpProviderConfig {
+            base_url: "http://unused".into(),
+            integration_id: "i".into(),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(1),
+            backoff_cap: Duration::from_millis(2),
+            signing: Some(SecretSource::File(dir.join("signing"))),
+            ..HttpProviderConfig::default()
+        };
+        let provider = HttpRewardProvider::new(config, Arc::new(net), tokens, clock);
+        let outcome = provider
+            .issue(TxnId::from_uuid(uuid::Uuid::from_u128(2)), b"{}")
+            .await;
+        assert!(
+            matches!(outcome, Outcome::InDoubt { .. }),
+            "an earlier attempt may have issued it: {outcome:?}"
+        );
     }
 }
 
