@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kudos_core::{AgentId, Day, TxnId};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use kudos_core::{AgentId, Clock, Day, SystemClock, TxnId};
 use uuid::Uuid;
 
 use crate::{
@@ -27,16 +30,34 @@ struct Inner {
 
 /// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
 /// Clones share the same data. Passes the conformance suite like every other store.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    /// The lease clock (the store owns it; see [`LeaseStore`]).
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store, its leases on the system clock.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The store with its leases on `clock` (a `ManualClock` in tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -107,13 +128,12 @@ impl LedgerStore for MemoryStore {
 
 #[async_trait]
 impl LeaseStore for MemoryStore {
-    async fn lease(
-        &self,
-        txn: TxnId,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
+    async fn lease(&self, txn: TxnId, owner: &str, length: Duration) -> Result<bool, LedgerError> {
+        let now = self.clock.now();
+        let until = TimeDelta::from_std(length)
+            .ok()
+            .and_then(|length| now.checked_add_signed(length))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let mut inner = self.lock();
         if !inner.holds.get(&txn).is_some_and(HoldView::is_unresolved) {
             return Ok(false);
@@ -132,6 +152,19 @@ impl LeaseStore for MemoryStore {
             );
         }
         Ok(free)
+    }
+
+    async fn end_leases(&self, txns: &[TxnId], owner: &str) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        for txn in txns {
+            if let Some(lease) = inner.leases.get_mut(txn)
+                && lease.owner == owner
+            {
+                lease.until = now;
+            }
+        }
+        Ok(())
     }
 
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {

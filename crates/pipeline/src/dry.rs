@@ -80,10 +80,12 @@ impl LeaseStore for DryStore {
         &self,
         txn: TxnId,
         owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        length: std::time::Duration,
     ) -> Result<bool, LedgerError> {
-        self.copy.lease(txn, owner, now, until).await
+        self.copy.lease(txn, owner, length).await
+    }
+    async fn end_leases(&self, txns: &[TxnId], owner: &str) -> Result<(), LedgerError> {
+        self.copy.end_leases(txns, owner).await
     }
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
         self.copy.lease_of(txn).await

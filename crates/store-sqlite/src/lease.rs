@@ -1,8 +1,11 @@
 //! The run's lease port on SQLite: a lease is two columns of the hold index row, taken with
-//! one conditional `UPDATE` on the row's `unresolved` flag (which the ledger writes).
+//! one conditional `UPDATE` on the row's `unresolved` flag (which the ledger writes), on the
+//! store's own clock.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use kudos_core::TxnId;
 use kudos_ledger::{Lease, LeaseStore, LedgerError};
 
@@ -10,22 +13,17 @@ use crate::{ROWS_PER_INSERT, SqliteStore, marks, store_err, ts};
 
 #[async_trait]
 impl LeaseStore for SqliteStore {
-    async fn lease(
-        &self,
-        txn: TxnId,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
+    async fn lease(&self, txn: TxnId, owner: &str, length: Duration) -> Result<bool, LedgerError> {
+        let (now, until) = self.lease_window(length);
         let done = sqlx::query(
             "UPDATE holds SET lease_owner = ?, lease_until = ?
              WHERE txn = ? AND unresolved
                AND (lease_owner IS NULL OR lease_until <= ? OR lease_owner = ?)",
         )
         .bind(owner)
-        .bind(ts(until))
+        .bind(until.as_str())
         .bind(txn.to_string())
-        .bind(ts(now))
+        .bind(now.as_str())
         .bind(owner)
         .execute(&self.pool)
         .await
@@ -37,9 +35,9 @@ impl LeaseStore for SqliteStore {
         &self,
         txns: &[TxnId],
         owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        length: Duration,
     ) -> Result<Vec<bool>, LedgerError> {
+        let (now, until) = self.lease_window(length);
         // One write transaction (one sync to disk) and a statement per few hundred holds.
         let mut tx = self
             .pool
@@ -57,13 +55,13 @@ impl LeaseStore for SqliteStore {
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                 .bind(owner)
-                .bind(ts(until));
+                .bind(until.as_str());
             for txn in chunk {
                 query = query.bind(txn.to_string());
             }
             leased.extend(
                 query
-                    .bind(ts(now))
+                    .bind(now.as_str())
                     .bind(owner)
                     .fetch_all(&mut *tx)
                     .await
@@ -75,6 +73,31 @@ impl LeaseStore for SqliteStore {
             .iter()
             .map(|t| leased.contains(&t.to_string()))
             .collect())
+    }
+
+    async fn end_leases(&self, txns: &[TxnId], owner: &str) -> Result<(), LedgerError> {
+        let now = ts(self.clock.now());
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_err("end_leases"))?;
+        for chunk in txns.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "UPDATE holds SET lease_until = ? WHERE txn IN ({}) AND lease_owner = ?",
+                marks(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.as_str());
+            for txn in chunk {
+                query = query.bind(txn.to_string());
+            }
+            query
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err("end_leases"))?;
+        }
+        tx.commit().await.map_err(store_err("end_leases"))
     }
 
     async fn lease_of(&self, txn: TxnId) -> Result<Option<Lease>, LedgerError> {
@@ -91,5 +114,17 @@ impl LeaseStore for SqliteStore {
             .map_err(|e| LedgerError::store("sqlite: a stored lease time is invalid", e))?
             .with_timezone(&Utc);
         Ok(Some(Lease { owner, until }))
+    }
+}
+
+impl SqliteStore {
+    /// Now and the end of a lease of `length`, both on the store's clock, as stored.
+    fn lease_window(&self, length: Duration) -> (String, String) {
+        let now = self.clock.now();
+        let until = TimeDelta::from_std(length)
+            .ok()
+            .and_then(|length| now.checked_add_signed(length))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (ts(now), ts(until))
     }
 }

@@ -51,9 +51,11 @@ mod ledger;
 mod schema;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use kudos_core::{Clock, SystemClock};
 use kudos_ledger::LedgerError;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -67,6 +69,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The lease clock: the store owns it (see [`LeaseStore`](kudos_ledger::LeaseStore)).
+    clock: Arc<dyn Clock>,
 }
 
 pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
@@ -131,9 +135,20 @@ impl SqliteStore {
                 }
             }
         };
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            clock: Arc::new(SystemClock),
+        };
         schema::migrate(&store.pool).await?;
         Ok(store)
+    }
+
+    /// The store with its leases on `clock` instead of the system clock (a `ManualClock` in
+    /// tests; one clock shared by every worker on this file).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 

@@ -3,7 +3,7 @@
 //! in a task of their own, answers settled in batches — and the agents who can afford another
 //! tier go round again, up to `max_rewards_per_agent_per_run`.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use futures_util::StreamExt as _;
 use kudos_client::Outcome;
@@ -75,7 +75,7 @@ impl Run<'_> {
             let Some(hold) = account.unresolved_hold() else {
                 continue;
             };
-            if hold.state != HoldState::Open {
+            if hold.state != HoldState::Open || self.lease_lost(hold.txn) {
                 continue;
             }
             let txn = hold.txn;
@@ -131,6 +131,7 @@ impl Run<'_> {
         // The requests run in a task of their own, so that the ledger work of the other two
         // stages (folding accounts, encoding entries) never keeps an answer waiting.
         let provider = Arc::clone(&self.provider);
+        let lost = Arc::clone(&self.lost);
         let mut requests = AbortOnDrop(tokio::spawn(
             async move {
                 let mut made_rx = made_rx;
@@ -138,7 +139,18 @@ impl Run<'_> {
                     .map(|made| {
                         let span = tracing::info_span!("reward", txn = %made.txn, agent = %made.pseudonym, tier = %made.tier.id());
                         let provider = Arc::clone(&provider);
+                        let lost = Arc::clone(&lost);
                         async move {
+                            // A hold whose lease this run lost (it lapsed, and another run
+                            // took it) is no longer this run's to send.
+                            if lost
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .contains(&made.txn)
+                            {
+                                tracing::warn!("lease lost before sending; the hold is left to the run that has it");
+                                return None;
+                            }
                             let outcome = provider.issue(made.txn, &made.payload).await;
                             let answered = Answered {
                                 agent: made.agent,
@@ -146,15 +158,16 @@ impl Run<'_> {
                                 attempts: 1,
                                 outcome,
                             };
-                            Sent {
+                            Some(Sent {
                                 answered,
                                 affords_another: made.affords_another,
-                            }
+                            })
                         }
                         .instrument(span)
                     })
                     .buffer_unordered(in_flight);
                 while let Some(answer) = answers.next().await {
+                    let Some(answer) = answer else { continue };
                     if answer_tx.send(answer).await.is_err() {
                         break; // the round is failing: another stage returns its error
                     }
@@ -278,7 +291,7 @@ impl Run<'_> {
                 }
             }
             let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
-            self.lease_new_holds(&txns).await?;
+            let granted = self.lease_new_holds(&txns).await?;
             self.add(Count::Holds, kept.len() as u64);
             let records: Vec<AuditEvent> = kept
                 .iter()
@@ -292,7 +305,15 @@ impl Run<'_> {
                 })
                 .collect();
             self.audit_many(&records).await?;
-            out.extend(kept);
+            // A hold whose lease went to another run (its recovery took it in the instant
+            // between the hold and the lease) is that run's to send, not this one's.
+            for (made, granted) in kept.into_iter().zip(granted) {
+                if granted {
+                    out.push(made);
+                } else {
+                    tracing::warn!(txn = %made.txn, agent = %made.pseudonym, "hold leased by another run; left to it");
+                }
+            }
         }
         Ok(out)
     }

@@ -18,13 +18,15 @@ impl Drop for AbortOnDrop {
 }
 
 impl Run<'_> {
-    /// Renews the leases of the holds this run works on, every `lease_secs / 3`.
+    /// Renews the leases of the holds this run works on, every `lease_secs / 3`. A lease the
+    /// store no longer grants (it lapsed, and another run took the hold) is lost: the run
+    /// stops renewing it and sends nothing more for that hold.
     pub(super) fn spawn_renewer(&self) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let leases = self.leases.clone();
-        let clock = self.parts.clock.clone();
+        let lost = self.lost.clone();
         let owner = self.owner.clone();
-        let length = self.lease_len();
+        let length = self.lease_length();
         let every = std::time::Duration::from_millis(
             (self.parts.settings.lease_secs.max(1) * 1000 / 3).max(100),
         );
@@ -37,26 +39,59 @@ impl Run<'_> {
                     .iter()
                     .copied()
                     .collect();
-                let now = clock.now();
-                if let Err(e) = store.lease_many(&held, &owner, now, now + length).await {
-                    tracing::warn!(holds = held.len(), "cannot renew leases: {e}");
+                match store.lease_many(&held, &owner, length).await {
+                    Ok(granted) => {
+                        let gone: Vec<TxnId> = held
+                            .iter()
+                            .zip(granted)
+                            .filter(|(_, granted)| !granted)
+                            .map(|(txn, _)| *txn)
+                            .collect();
+                        if !gone.is_empty() {
+                            tracing::warn!(
+                                holds = gone.len(),
+                                "leases lost to another run; their holds are left to it"
+                            );
+                            let mut leases = leases.lock().unwrap_or_else(PoisonError::into_inner);
+                            let mut lost = lost.lock().unwrap_or_else(PoisonError::into_inner);
+                            for txn in gone {
+                                leases.remove(&txn);
+                                lost.insert(txn);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(holds = held.len(), "cannot renew leases: {e}"),
                 }
             }
         })
     }
 
-    /// Leases holds this run just made (no other run can have them yet) and keeps them
-    /// renewed.
-    pub(super) async fn lease_new_holds(&self, txns: &[TxnId]) -> Result<(), PipelineError> {
-        let now = self.now();
-        self.store
-            .lease_many(txns, &self.owner, now, now + self.lease_len())
+    /// Leases holds this run just made and keeps them renewed; returns which were granted.
+    /// One that was not (another run's recovery took it in the instant between the hold and
+    /// its lease) is that run's to drive: this run must not send it.
+    pub(super) async fn lease_new_holds(&self, txns: &[TxnId]) -> Result<Vec<bool>, PipelineError> {
+        let granted = self
+            .store
+            .lease_many(txns, &self.owner, self.lease_length())
             .await?;
         self.leases
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(txns.iter().copied());
-        Ok(())
+            .extend(
+                txns.iter()
+                    .zip(&granted)
+                    .filter(|(_, granted)| **granted)
+                    .map(|(txn, _)| *txn),
+            );
+        Ok(granted)
+    }
+
+    /// Whether this run lost its lease on `txn` (and must send nothing more for it).
+    pub(super) fn lease_lost(&self, txn: TxnId) -> bool {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&txn)
     }
 
     /// Keeps a hold this run has leased renewed until the run ends.
@@ -74,8 +109,7 @@ impl Run<'_> {
             std::mem::take(&mut *self.leases.lock().unwrap_or_else(PoisonError::into_inner))
                 .into_iter()
                 .collect();
-        let now = self.now();
-        if let Err(e) = self.store.lease_many(&held, &self.owner, now, now).await {
+        if let Err(e) = self.store.end_leases(&held, &self.owner).await {
             tracing::warn!(holds = held.len(), "cannot end leases: {e}");
         }
     }
@@ -96,10 +130,9 @@ impl Run<'_> {
                 reason: "it is already resolved",
             });
         }
-        let now = self.now();
         if !self
             .store
-            .lease(txn, &self.owner, now, now + self.lease_len())
+            .lease(txn, &self.owner, self.lease_length())
             .await?
         {
             return Err(PipelineError::NotReviewable {

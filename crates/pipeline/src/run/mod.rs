@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use chrono::TimeDelta;
 use kudos_client::RewardProvider;
 use kudos_core::{AgentId, Clock, Day, TxnId};
 use kudos_ledger::{Account, Ledger, RunStore};
@@ -169,6 +168,7 @@ impl Pipeline {
             dry_run: options.dry_run,
             counts: Counters::default(),
             leases: Arc::new(Mutex::new(BTreeSet::new())),
+            lost: Arc::new(Mutex::new(BTreeSet::new())),
             progress,
         }
     }
@@ -202,6 +202,8 @@ struct Run<'a> {
     counts: Counters,
     /// The holds this run holds a lease on (renewed in the background, ended with the run).
     leases: Arc<Mutex<BTreeSet<TxnId>>>,
+    /// Holds whose lease this run lost (another run took them): never sent by this run.
+    lost: Arc<Mutex<BTreeSet<TxnId>>>,
     progress: &'a dyn Progress,
 }
 
@@ -252,8 +254,9 @@ impl Run<'_> {
         self.parts.clock.now()
     }
 
-    fn lease_len(&self) -> TimeDelta {
-        TimeDelta::seconds(i64::try_from(self.parts.settings.lease_secs.max(1)).unwrap_or(60))
+    /// How long a lease lasts (on the store's clock).
+    fn lease_length(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.parts.settings.lease_secs.max(1))
     }
 
     async fn go(&self) -> Result<Summary, PipelineError> {

@@ -22,16 +22,22 @@ impl Run<'_> {
                 continue;
             }
             let now = self.now();
+            let lease_length =
+                chrono::TimeDelta::from_std(self.lease_length()).unwrap_or(chrono::TimeDelta::MAX);
             if hold.state == HoldState::Open
                 && self.store.lease_of(hold.txn).await?.is_none()
-                && hold.created_at + self.lease_len() > now
+                && hold
+                    .created_at
+                    .checked_add_signed(lease_length)
+                    .is_none_or(|until| until > now)
             {
-                // Being made right now by another run (it leases it next).
+                // Being made right now by another run (it leases it next). Only a shortcut: a
+                // run whose new hold's lease is not granted does not send it.
                 continue;
             }
             if !self
                 .store
-                .lease(hold.txn, &self.owner, now, now + self.lease_len())
+                .lease(hold.txn, &self.owner, self.lease_length())
                 .await?
             {
                 continue; // another live run has it

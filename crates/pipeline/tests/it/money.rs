@@ -1,11 +1,19 @@
 //! Money that cannot go missing (issue 16), each over real HTTP against the simulator: points
-//! that a balance cannot hold are rejected rows, never a wrapped balance.
+//! that a balance cannot hold are rejected rows, never a wrapped balance; leases on the store's
+//! clock, so a worker whose clock is skewed, or a run that lost its lease, sends nothing it does
+//! not own.
 
-use kudos_pipeline::AlertKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use kudos_core::ManualClock;
+use kudos_pipeline::{AlertKind, Pipeline};
 use kudos_rules::RuleSet;
 use kudos_sim::SimConfig;
 
-use crate::run::World;
+use crate::run::{World, faults};
+
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_whose_points_would_overflow_a_balance_are_rejected_and_nothing_wraps() {
@@ -35,7 +43,7 @@ threshold = 100000
     )
     .unwrap();
     parts.settings.max_rewards_per_agent_per_run = 1;
-    let pipeline = kudos_pipeline::Pipeline::new(parts);
+    let pipeline = Pipeline::new(parts);
     let summary = w.run_on(&pipeline, "2026-03-10").await;
     assert_eq!(
         (summary.records, summary.rejected_rows, summary.issued),
@@ -53,4 +61,98 @@ threshold = 100000
     // The rejected row is rejected for good: the file is taken, and the next run reads nothing.
     let again = w.run_on(&pipeline, "2026-03-10").await;
     assert_eq!((again.records, again.rejected_rows), (0, 0), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_clock_runs_ahead_leaves_a_hold_under_a_live_lease_alone() {
+    let mut w = World::new(
+        "skewed-worker",
+        faults(
+            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'delay'\ndelay_ms = 2000",
+        ),
+    )
+    .await;
+    w.settings.lease_secs = 60;
+    w.read_timeout = Duration::from_secs(10);
+    w.export("d.csv", &[(1, "2026-03-02", 100.0)]);
+    let on_time = w.pipeline();
+    // A second worker on the same ledger whose clock runs two minutes ahead: on its own clock,
+    // the first worker's 60-second lease has long lapsed. The store's clock says otherwise.
+    let mut ahead = w.parts(w.store.clone());
+    ahead.clock = Arc::new(ManualClock::at_rfc3339("2026-03-10T06:02:00Z").unwrap());
+    let ahead = Pipeline::new(ahead);
+    let first = async { w.run_on(&on_time, "2026-03-10").await };
+    let meanwhile = async {
+        while w.issue_requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        w.run_on(&ahead, "2026-03-10").await
+    };
+    let (a, b) = tokio::join!(first, meanwhile);
+    assert_eq!((a.holds, a.issued), (1, 1), "{a:?}");
+    assert_eq!((b.recovered, b.holds, b.issued), (0, 0, 0), "{b:?}");
+    let lookups = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(lookups, 0, "the skewed worker never drove the hold");
+    assert_eq!(w.issue_requests().len(), 1, "one request for one reward");
+    assert_eq!(w.sim.rewards().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_loses_its_lease_sends_nothing_more_for_that_hold() {
+    // A run makes holds for two agents; the first request is slow. While it is in flight the
+    // leases lapse on the store's clock (a paused process, say) and another run takes the
+    // second agent's hold. The first run's renewal finds the lease gone, and it must not send
+    // that hold: the other run does.
+    let mut w = World::new(
+        "lost-lease",
+        faults(
+            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'delay'\ndelay_ms = 2500",
+        ),
+    )
+    .await;
+    w.settings.lease_secs = 3; // renewed every second
+    w.settings.max_in_flight = 1; // the second request waits for the first
+    w.read_timeout = Duration::from_secs(10);
+    w.export(
+        "d.csv",
+        &[(1, "2026-03-02", 100.0), (2, "2026-03-02", 100.0)],
+    );
+    let first_run = w.pipeline();
+    let other_run = w.pipeline();
+    let first = async { w.run_on(&first_run, "2026-03-10").await };
+    let meanwhile = async {
+        while w.issue_requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Both leases lapse at once on the store's clock; the other run recovers the hold
+        // that has not been sent yet (and the one in flight, which it finds issued or in
+        // progress).
+        w.clock.advance(TimeDelta::seconds(10));
+        w.run_on(&other_run, "2026-03-10").await
+    };
+    let (a, b) = tokio::join!(first, meanwhile);
+    let sent_by_request_id: std::collections::HashMap<String, usize> = w
+        .issue_requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "x-request-id")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .fold(std::collections::HashMap::new(), |mut m, id| {
+            *m.entry(id).or_insert(0) += 1;
+            m
+        });
+    assert_eq!(w.sim.rewards().len(), 2, "{a:?} {b:?}");
+    assert!(
+        sent_by_request_id.values().all(|n| *n == 1),
+        "no hold's request was sent by both runs: {sent_by_request_id:?}"
+    );
 }

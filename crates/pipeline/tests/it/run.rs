@@ -99,11 +99,18 @@ impl World {
         let dir = scratch(name);
         std::fs::write(dir.join("client-secret"), "kudos-sim-secret").unwrap();
         let url = format!("sqlite://{}", dir.join("kudos.db").display());
-        let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let clock = Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap());
+        // The store owns the lease clock; in tests it is the test's.
+        let store: Arc<dyn RunStore> = Arc::new(
+            SqliteStore::open(&url)
+                .await
+                .unwrap()
+                .with_clock(clock.clone()),
+        );
         Self {
             sim: Simulator::start(sim).await.unwrap(),
             store,
-            clock: Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap()),
+            clock,
             alerts: Arc::new(Captured::default()),
             settings: RunConfig {
                 lease_secs: 60,
@@ -731,7 +738,12 @@ async fn two_pipelines_on_one_ledger_issue_every_reward_once() {
     let rows: Vec<(u32, &str, f64)> = (1..=40).map(|n| (n, "2026-03-02", 250.0)).collect();
     w.export("d.csv", &rows);
     let url = format!("sqlite://{}", w.dir.join("kudos.db").display());
-    let second: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let second: Arc<dyn RunStore> = Arc::new(
+        SqliteStore::open(&url)
+            .await
+            .unwrap()
+            .with_clock(w.clock.clone()),
+    );
     let (a, b) = (w.pipeline(), w.pipeline_on(second));
     let (x, y) = tokio::join!(w.run_on(&a, "2026-03-10"), w.run_on(&b, "2026-03-10"));
     assert_eq!(x.issued + y.issued, 80, "{x:?} {y:?}");

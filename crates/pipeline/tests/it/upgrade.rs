@@ -32,7 +32,8 @@ async fn a_ledger_of_0_1_0_runs_on_where_it_left_off() {
     world.store = Arc::new(
         SqliteStore::open(&format!("sqlite://{}", path.display()))
             .await
-            .unwrap(),
+            .unwrap()
+            .with_clock(world.clock.clone()),
     ) as Arc<dyn RunStore>;
     // After the 0.1.0 runs' leases ended.
     world.clock.set(

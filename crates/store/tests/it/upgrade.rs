@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, Day, TxnId};
 use kudos_ledger::{ContentHash, HoldState, IngestMark, RunStore};
 use sha2::{Digest as _, Sha256};
@@ -80,7 +82,8 @@ async fn the_ledger_of_0_1_0_reads_back(store: &dyn RunStore, expected: &Expecte
         );
     }
 
-    // The hold index: one open hold, leased to a new run; a committed one never.
+    // The hold index: one open hold, leased to a new run (the 0.1.0 leases have lapsed on the
+    // store's clock); a committed one never.
     let open = store.holds(Some(HoldState::Open)).await.unwrap();
     let open_txn = TxnId::from_str(expected.open_hold).unwrap();
     assert_eq!(
@@ -91,12 +94,7 @@ async fn the_ledger_of_0_1_0_reads_back(store: &dyn RunStore, expected: &Expecte
     let now = later();
     assert!(
         store
-            .lease(
-                open_txn,
-                "run-after-upgrade",
-                now,
-                now + TimeDelta::seconds(60)
-            )
+            .lease(open_txn, "run-after-upgrade", Duration::from_secs(60))
             .await
             .unwrap(),
         "an unresolved hold of 0.1.0 can be leased"
@@ -104,12 +102,7 @@ async fn the_ledger_of_0_1_0_reads_back(store: &dyn RunStore, expected: &Expecte
     let committed = TxnId::from_str(expected.committed_hold).unwrap();
     assert!(
         !store
-            .lease(
-                committed,
-                "run-after-upgrade",
-                now,
-                now + TimeDelta::seconds(60)
-            )
+            .lease(committed, "run-after-upgrade", Duration::from_secs(60))
             .await
             .unwrap(),
         "a committed hold of 0.1.0 is never leased"
