@@ -1,11 +1,12 @@
 //! `kudos ledger`: look at and adjust accounts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use kudos_core::{AgentId, Clock, Day, Points, SystemClock};
 use kudos_ledger::{Command, Entry, HoldState, HoldView, Ledger, LedgerStore, Op};
+use kudos_pipeline::StoreConfig;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -92,50 +93,17 @@ pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
     }
 }
 
-/// The store URL and pool size from `--store`, `--config` or the defaults.
-fn store_url(args: &StoreArgs) -> Result<(String, u32), Fatal> {
+/// The store `--store`, `--config` (its `[store]` table) or the default names.
+fn store_config(args: &StoreArgs) -> Result<StoreConfig, Fatal> {
     if let Some(url) = &args.store {
-        return Ok((url.clone(), 8));
+        return Ok(StoreConfig {
+            url: url.clone(),
+            ..StoreConfig::default()
+        });
     }
-    let Some(path) = &args.config else {
-        return Ok(("sqlite://kudos.db".to_owned(), 8));
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Fatal(format!("{}: cannot read: {e}", path.display())))?;
-    let config: toml::Table = text
-        .parse()
-        .map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
-    let url = config
-        .get("store")
-        .and_then(|s| s.get("url"))
-        .and_then(toml::Value::as_str)
-        .ok_or_else(|| Fatal(format!("{}: no [store] url", path.display())))?;
-    let max_connections = match config.get("store").and_then(|s| s.get("max_connections")) {
-        None => 8,
-        Some(v) => v
-            .as_integer()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Fatal(format!(
-                    "{}: [store] max_connections must be a positive integer",
-                    path.display()
-                ))
-            })?,
-    };
-    Ok((
-        relative_to(url, path.parent().unwrap_or(Path::new("."))),
-        max_connections,
-    ))
-}
-
-/// A `sqlite://` URL with a relative path made relative to `base`.
-fn relative_to(url: &str, base: &Path) -> String {
-    match url.strip_prefix("sqlite://") {
-        Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
-            format!("sqlite://{}", base.join(rest).display())
-        }
-        _ => url.to_owned(),
+    match &args.config {
+        Some(path) => Ok(StoreConfig::load(path)?),
+        None => Ok(StoreConfig::default()),
     }
 }
 
@@ -154,10 +122,10 @@ fn write(out: &mut JsonLines, value: &impl Serialize) -> Result<(), Fatal> {
 }
 
 async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
-    let (url, max_connections) = store_url(args)?;
+    let store = store_config(args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ledger = Ledger::new(
-        kudos_store::open(&url, max_connections).await?,
+        kudos_store::open(&store.url, store.max_connections).await?,
         clock.clone(),
     );
     let mut out = JsonLines::stdout();

@@ -120,6 +120,54 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// Only the `[store]` table of a `kudos.toml` (the default store when there is none), a
+    /// relative `sqlite://` path made relative to the file — for commands that touch only the
+    /// ledger (`kudos ledger --config`): nothing else of the file is read or checked, so they
+    /// need no secret.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        /// The file, reduced to its `[store]` table.
+        #[derive(Deserialize)]
+        struct OnlyStore {
+            #[serde(default)]
+            store: StoreConfig,
+        }
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+            file: file.clone(),
+            error,
+        })?;
+        let only: OnlyStore = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            file: file.clone(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let c = Ctx { file: &file, dir };
+        if only.store.max_connections == 0 {
+            return Err(c.err("store.max_connections", "must be at least 1"));
+        }
+        Ok(only.store.resolved(&c))
+    }
+
+    /// The store with a relative `sqlite://` path made relative to the configuration file.
+    fn resolved(mut self, c: &Ctx<'_>) -> Self {
+        if let Some(rest) = self.url.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+            && !rest.starts_with(':')
+        {
+            self.url = format!("sqlite://{}", c.path(rest).display());
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOauth {
@@ -422,13 +470,7 @@ impl Config {
                 ..s
             })
             .collect();
-        let mut store = raw.store;
-        if let Some(rest) = store.url.strip_prefix("sqlite://")
-            && !rest.starts_with('/')
-            && !rest.starts_with(':')
-        {
-            store.url = format!("sqlite://{}", c.path(rest).display());
-        }
+        let store = raw.store.resolved(&c);
         let m = raw.marketplace;
         let oauth = m.oauth.unwrap_or_default();
         let client_id = match (

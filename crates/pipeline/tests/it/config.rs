@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kudos_pipeline::{AuditTarget, ClientCertificate, ClientIdSetting, Config};
+use kudos_pipeline::{AuditTarget, ClientCertificate, ClientIdSetting, Config, StoreConfig};
 use kudos_privacy::SecretSource;
 
 const EXAMPLE: &str = r#"
@@ -184,4 +184,36 @@ fn mistakes_name_their_key() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "/nonexistent/kudos.toml: cannot read");
+}
+
+#[test]
+fn the_store_table_loads_alone_without_secrets_and_resolves_a_relative_file() {
+    // Commands that touch only the ledger read `[store]` and nothing else: no secret needed.
+    let p = write(
+        "store-only",
+        "[store]\nurl = \"sqlite://ledger/kudos.db\"\nmax_connections = 3\n[marketplace]\nbase_url = \"https://x\"\n",
+    );
+    let dir = p.parent().unwrap();
+    let store = StoreConfig::load(&p).unwrap();
+    assert_eq!(
+        store.url,
+        format!("sqlite://{}", dir.join("ledger/kudos.db").display())
+    );
+    assert_eq!(store.max_connections, 3);
+    let none = write("no-store", "[run]\nlease_secs = 60\n");
+    assert_eq!(
+        StoreConfig::load(&none).unwrap().url,
+        format!(
+            "sqlite://{}",
+            none.parent().unwrap().join("kudos.db").display()
+        ),
+        "the default store, as kudos run has it"
+    );
+    let zero = write("zero-pool", "[store]\nmax_connections = 0\n");
+    assert!(
+        StoreConfig::load(&zero)
+            .unwrap_err()
+            .to_string()
+            .contains("store.max_connections"),
+    );
 }

@@ -14,7 +14,6 @@ use kudos_sim::SimConfig;
 
 use crate::run::{World, faults};
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_whose_points_would_overflow_a_balance_are_rejected_and_nothing_wraps() {
     let w = World::new("overflow", SimConfig::default()).await;
