@@ -171,6 +171,9 @@ fn nothing_points_to_a_document_outside_the_repository() {
         concat!("research", "/"),
         concat!("CONVENTIONS", ".md"),
         concat!("the integration", " guide"),
+        concat!("of_the", "_design"),
+        concat!("this session", "'s"),
+        concat!("first session", "'s"),
     ];
     let mut texts: Vec<PathBuf> = rust_files();
     for dir in [
@@ -201,4 +204,64 @@ fn nothing_points_to_a_document_outside_the_repository() {
         "point these to docs/ (the reference is docs/reference/):\n{}",
         found.join("\n")
     );
+}
+
+/// Every `pub enum …Error` in the library crates, with the lines just above it.
+fn error_enums() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for path in files(&root().join("crates"), &[".rs"]) {
+        if !path.components().any(|c| c.as_os_str() == "src") {
+            continue;
+        }
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            let is_error_enum = trimmed
+                .strip_prefix("pub enum ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|name| name.ends_with("Error"));
+            if is_error_enum {
+                let above = lines[n.saturating_sub(4)..n]
+                    .iter()
+                    .map(|l| l.trim().to_owned())
+                    .collect();
+                out.push((format!("{}:{}", relative(&path), n + 1), above));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_error_enum_is_non_exhaustive() {
+    let enums = error_enums();
+    assert!(enums.len() >= 10, "found the error enums: {}", enums.len());
+    let open: Vec<String> = enums
+        .into_iter()
+        .filter(|(_, above)| !above.iter().any(|l| l == "#[non_exhaustive]"))
+        .map(|(place, _)| place)
+        .collect();
+    assert!(
+        open.is_empty(),
+        "error enums grow without a breaking change only if #[non_exhaustive]:\n{}",
+        open.join("\n")
+    );
+}
+
+#[test]
+fn no_error_message_repeats_its_source() {
+    // `Display` says what went wrong here; the source follows in the error chain.
+    let repeated: Vec<String> = files(&root().join("crates"), &[".rs"])
+        .into_iter()
+        .flat_map(|path| {
+            read(&path)
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| line.contains("#[error(") && line.contains("{source}"))
+                .map(|(n, line)| format!("{}:{}: {}", relative(&path), n + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(repeated.is_empty(), "{}", repeated.join("\n"));
 }

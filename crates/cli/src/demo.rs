@@ -13,8 +13,8 @@ use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, Tok
 use kudos_core::{AgentId, Clock, Day, SystemClock};
 use kudos_ledger::{Account, LedgerStore, Op, RunStore};
 use kudos_pipeline::{
-    Alert, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts, PayloadSettings,
-    Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
+    Alert, AlertSink, AnswerKind, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts,
+    PayloadSettings, Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
 use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
 use kudos_rules::RuleSet;
@@ -415,17 +415,17 @@ impl Story<'_> {
                         .filter(|(_, id)| *id == txn)
                         .map(|(n, _)| *n)
                         .collect();
-                    let story = match outcome.as_str() {
-                        "issued" if tries.first() == Some(&1) => format!(
+                    let story = match outcome {
+                        AnswerKind::Issued if tries.first() == Some(&1) => format!(
                             "issued after {} requests: the marketplace answered 503 first, and Kudos retried with the same idempotency key",
                             tries.len()
                         ),
-                        "issued" if tries.first() == Some(&3) => "issued once: the marketplace issued it but the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two".to_owned(),
-                        "issued" => "issued on the first request".to_owned(),
-                        "rejected" => format!(
+                        AnswerKind::Issued if tries.first() == Some(&3) => "issued once: the marketplace issued it but the answer was lost on the way back; the retry, under the same idempotency key, got the stored answer — one reward, not two".to_owned(),
+                        AnswerKind::Issued => "issued on the first request".to_owned(),
+                        AnswerKind::Rejected => format!(
                             "rejected by the marketplace (its reason: {reason:?}): the hold was released, the points went back to the agent, and Kudos tries again at the next run, not in this one"
                         ),
-                        other => format!("{other}: {reason}"),
+                        other => format!("{}: {reason}", other.name()),
                     };
                     lines.push(format!("   {who}, coffee voucher ({cost}): {story}"));
                 }

@@ -42,6 +42,7 @@ impl Answer {
 
 /// Why no answer came: whether the request may have reached the server matters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportError {
     /// No connection was made: the request was certainly not sent.
     Connect(String),

@@ -91,7 +91,7 @@ pub enum LedgerError {
         reason: String,
     },
     /// Points arithmetic overflowed.
-    #[error("agent {agent}: {source}")]
+    #[error("agent {agent}: points arithmetic overflowed")]
     Overflow {
         /// The agent.
         agent: AgentId,

@@ -10,9 +10,25 @@ use kudos_core::Day;
 
 use crate::LedgerError;
 
-/// A file's content hash: SHA-256, as 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A file's content hash: SHA-256, as 64 lowercase hex digits (and so in JSON).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct ContentHash(String);
+
+impl TryFrom<String> for ContentHash {
+    type Error = String;
+    fn try_from(hex: String) -> Result<Self, String> {
+        Self::from_hex(&hex)
+    }
+}
+
+impl From<ContentHash> for String {
+    fn from(hash: ContentHash) -> String {
+        hash.0
+    }
+}
 
 impl ContentHash {
     /// The hash from a SHA-256 digest (the caller hashes; this crate does no I/O and no

@@ -8,7 +8,7 @@
 //! personal data or a secret.
 
 use kudos_core::{Day, Points, RewardType, TierId, TxnId};
-use kudos_ledger::HoldState;
+use kudos_ledger::{ContentHash, HoldState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ pub enum AuditEvent {
         /// The path as the run saw it.
         file: String,
         /// Its content hash (lowercase hex SHA-256).
-        sha256: String,
+        sha256: ContentHash,
         /// Records taken.
         records: u64,
         /// Rows rejected.
@@ -71,7 +71,7 @@ pub enum AuditEvent {
         /// The path as the run saw it.
         file: String,
         /// Its content hash (lowercase hex SHA-256).
-        sha256: String,
+        sha256: ContentHash,
         /// Records taken.
         records: u64,
         /// Rows rejected.
@@ -141,8 +141,8 @@ pub enum AuditEvent {
     RewardAnswered {
         /// The hold.
         txn_id: TxnId,
-        /// `issued`, `rejected`, `in_doubt`, `review` or `not_sent`.
-        outcome: String,
+        /// What the answer was.
+        outcome: AnswerKind,
         /// The reward id, or what happened.
         reason: String,
         /// Requests sent for the hold so far.
@@ -187,6 +187,38 @@ pub enum AuditEvent {
         /// What the operator said.
         issued: bool,
     },
+}
+
+/// What a marketplace answer (or a call that got none) was, as `reward_answered` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AnswerKind {
+    /// Issued.
+    Issued,
+    /// Rejected (the points go back).
+    Rejected,
+    /// May have been issued.
+    InDoubt,
+    /// Needs an operator.
+    Review,
+    /// Nothing reached the marketplace.
+    NotSent,
+}
+
+impl AnswerKind {
+    /// The name the audit trail and the log use (`issued`, `rejected`, `in_doubt`, `review`,
+    /// `not_sent`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Rejected => "rejected",
+            Self::InDoubt => "in_doubt",
+            Self::Review => "review",
+            Self::NotSent => "not_sent",
+        }
+    }
 }
 
 impl AuditEvent {
@@ -293,7 +325,7 @@ mod tests {
             (
                 AuditEvent::FileIngestedInPart {
                     file: "exports/a.csv".into(),
-                    sha256: "00".repeat(32),
+                    sha256: ContentHash::from_hex(&"00".repeat(32)).unwrap(),
                     records: 4,
                     rejected_rows: 1,
                     future_rows: 2,

@@ -110,7 +110,7 @@ pub use config::{
     PrivacyConfig, RunConfig, SourceConfig, StoreConfig,
 };
 pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
-pub use event::AuditEvent;
+pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
 pub use object::ObjectStoreAudit;
 pub use run::{

@@ -17,7 +17,14 @@ use tokio::sync::oneshot;
 /// pending deadline has passed.
 #[derive(Debug, Clone)]
 pub(crate) struct Delays {
-    tx: mpsc::Sender<(Instant, oneshot::Sender<()>)>,
+    tx: mpsc::Sender<Wake>,
+}
+
+/// One waiter: the instant it wakes at, and how to wake it.
+#[derive(Debug)]
+struct Wake {
+    at: Instant,
+    waker: oneshot::Sender<()>,
 }
 
 impl Delays {
@@ -35,7 +42,14 @@ impl Delays {
     pub(crate) async fn until(this: Option<&Self>, deadline: tokio::time::Instant) {
         let (tx, rx) = oneshot::channel();
         match this {
-            Some(d) if d.tx.send((deadline.into_std(), tx)).is_ok() => {
+            Some(d)
+                if d.tx
+                    .send(Wake {
+                        at: deadline.into_std(),
+                        waker: tx,
+                    })
+                    .is_ok() =>
+            {
                 let _ = rx.await;
             }
             _ => tokio::time::sleep_until(deadline).await,
@@ -43,7 +57,7 @@ impl Delays {
     }
 }
 
-fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
+fn run(rx: &mpsc::Receiver<Wake>) {
     let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut waiting: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
     let mut seq = 0u64;
@@ -76,10 +90,10 @@ fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
             (Some(wait), true) => rx.recv_timeout(wait.max(Duration::from_micros(1))),
         };
         match received {
-            Ok((at, tx)) => {
+            Ok(Wake { at, waker }) => {
                 seq += 1;
                 due.push(Reverse((at, seq)));
-                waiting.insert(seq, tx);
+                waiting.insert(seq, waker);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => open = false,

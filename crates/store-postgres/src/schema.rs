@@ -7,7 +7,8 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use crate::store_err;
 
 /// The schema, as numbered migrations applied in order at open; never edited once released.
-/// Every statement is idempotent, so concurrent first opens are safe.
+/// Every statement is idempotent, and openers take turns on a lock row, so concurrent first
+/// opens are safe.
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -56,8 +57,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// Applies the migrations the database has not had yet, in one transaction, holding a lock on
-/// the schema table so that concurrent openers take turns.
+/// Applies the migrations the database has not had yet, in one transaction, holding the lock
+/// row of the schema table so that concurrent openers take turns.
 pub(crate) async fn migrate_once(pool: &PgPool) -> Result<(), LedgerError> {
     let err = || store_err("migrate");
     let mut tx = pool.begin().await.map_err(err())?;
@@ -65,7 +66,14 @@ pub(crate) async fn migrate_once(pool: &PgPool) -> Result<(), LedgerError> {
         .execute(&mut *tx)
         .await
         .map_err(err())?;
-    sqlx::query("LOCK TABLE kudos_schema IN EXCLUSIVE MODE")
+    // Openers take turns on a lock row (version 0), with portable SQL only (no LOCK TABLE,
+    // no advisory lock): the second waits here until the first commits, then sees its
+    // migrations.
+    sqlx::query("INSERT INTO kudos_schema (version) VALUES (0) ON CONFLICT DO NOTHING")
+        .execute(&mut *tx)
+        .await
+        .map_err(err())?;
+    sqlx::query("SELECT version FROM kudos_schema WHERE version = 0 FOR UPDATE")
         .execute(&mut *tx)
         .await
         .map_err(err())?;

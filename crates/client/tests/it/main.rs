@@ -8,7 +8,7 @@ use kudos_client::{BreakerState, CircuitBreaker, Outcome, Verdict, classify};
 use kudos_core::ManualClock;
 
 #[test]
-fn the_status_table_of_the_design() {
+fn the_status_table_of_the_reference() {
     for s in [200, 201] {
         assert_eq!(classify(s), Verdict::Answered);
     }

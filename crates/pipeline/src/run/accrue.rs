@@ -89,7 +89,7 @@ impl Run<'_> {
                     .await?;
                 self.audit(AuditEvent::FileIngestedInPart {
                     file: file.name,
-                    sha256: file.hash.to_string(),
+                    sha256: file.hash.clone(),
                     records: file.records,
                     rejected_rows: file.rejected,
                     future_rows: file.future,
@@ -103,7 +103,7 @@ impl Run<'_> {
                 .await?;
             self.audit(AuditEvent::FileIngested {
                 file: file.name,
-                sha256: file.hash.to_string(),
+                sha256: file.hash.clone(),
                 records: file.records,
                 rejected_rows: file.rejected,
             })

@@ -115,7 +115,7 @@ impl Run<'_> {
     }
 
     /// Finds an unresolved hold and leases it to this (operator) run.
-    pub(super) async fn claim(&self, txn: TxnId) -> Result<(AgentId, HoldView), PipelineError> {
+    pub(super) async fn claim(&self, txn: TxnId) -> Result<HoldView, PipelineError> {
         let agent = self
             .store
             .find(*txn.as_uuid())
@@ -142,7 +142,7 @@ impl Run<'_> {
             });
         }
         self.hold_lease(txn);
-        Ok((agent, hold))
+        Ok(hold)
     }
 
     pub(super) async fn view(

@@ -21,7 +21,8 @@ impl Pipeline {
         day: Day,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
-        let (agent, hold) = run.claim(txn).await?;
+        let hold = run.claim(txn).await?;
+        let agent = hold.agent.clone();
         run.audit(AuditEvent::ReviewRetry {
             txn_id: txn,
             agent: run.pseudonym(&agent),
@@ -55,7 +56,8 @@ impl Pipeline {
         day: Day,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
-        let (agent, hold) = run.claim(txn).await?;
+        let hold = run.claim(txn).await?;
+        let agent = hold.agent.clone();
         run.audit(AuditEvent::ReviewSettled {
             txn_id: txn,
             agent: run.pseudonym(&agent),

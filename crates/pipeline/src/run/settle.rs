@@ -8,7 +8,7 @@ use kudos_ledger::{AccountCommands, Command, HoldState, LedgerError};
 use serde_json::json;
 
 use super::{BATCH, Count, PipelineError, Run, error::redact};
-use crate::{AlertKind, AuditEvent};
+use crate::{AlertKind, AnswerKind, AuditEvent};
 
 /// A marketplace answer, to settle.
 pub(super) struct Answered {
@@ -97,10 +97,10 @@ impl Run<'_> {
             let mut records = Vec::with_capacity(chunk.len());
             for a in &chunk {
                 let Described { kind, reason } = describe(&a.outcome);
-                tracing::info!(txn = %a.txn, agent = %self.pseudonym(&a.agent), outcome = kind, "answered");
+                tracing::info!(txn = %a.txn, agent = %self.pseudonym(&a.agent), outcome = kind.name(), "answered");
                 records.push(AuditEvent::RewardAnswered {
                     txn_id: a.txn,
-                    outcome: kind.to_owned(),
+                    outcome: kind,
                     reason,
                     attempts: a.attempts,
                 });
@@ -240,8 +240,8 @@ impl Run<'_> {
 
 /// An outcome as the audit trail and the log tell it.
 struct Described {
-    /// `issued`, `rejected`, `in_doubt`, `review` or `not_sent`.
-    kind: &'static str,
+    /// What the answer was.
+    kind: AnswerKind,
     /// The reward id, or what happened.
     reason: String,
 }
@@ -249,11 +249,13 @@ struct Described {
 /// The outcome's name and reason, for the audit trail.
 fn describe(outcome: &Outcome) -> Described {
     let (kind, reason) = match outcome {
-        Outcome::Issued { reward_id } => ("issued", reward_id.clone()),
-        Outcome::Rejected { reason } => ("rejected", reason.clone()),
-        Outcome::InDoubt { reason } => ("in_doubt", reason.clone()),
-        Outcome::NeedsReview { status, reason } => ("review", format!("{status}: {reason}")),
-        Outcome::NotSent { reason } => ("not_sent", reason.clone()),
+        Outcome::Issued { reward_id } => (AnswerKind::Issued, reward_id.clone()),
+        Outcome::Rejected { reason } => (AnswerKind::Rejected, reason.clone()),
+        Outcome::InDoubt { reason } => (AnswerKind::InDoubt, reason.clone()),
+        Outcome::NeedsReview { status, reason } => {
+            (AnswerKind::Review, format!("{status}: {reason}"))
+        }
+        Outcome::NotSent { reason } => (AnswerKind::NotSent, reason.clone()),
     };
     Described { kind, reason }
 }

@@ -1,5 +1,5 @@
-//! A daily batch embedded in a service: `kudos.toml` in, a SQLite ledger, the HTTP marketplace
-//! client, the audit trail — the way a service runs Kudos on a schedule, without the CLI.
+//! A daily batch embedded in a service: `kudos.toml` in, the ledger its `[store] url` names (a
+//! SQLite file here), the HTTP marketplace client, the audit trail — the way a service runs Kudos on a schedule, without the CLI.
 //!
 //! Against the marketplace simulator, on the Genesys samples in `fixtures/genesys/`. The
 //! marketplace has a bad day: it asks the batch to slow down once (429 with `Retry-After`) and
