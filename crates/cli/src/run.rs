@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kudos_core::{Clock, Day, SystemClock, TxnId};
 use kudos_ledger::HoldState;
-use kudos_pipeline::{Config, Pipeline, PipelineError, Progress, RunOptions, Summary};
+use kudos_pipeline::{Config, Operator, Pipeline, PipelineError, Progress, RunOptions, Summary};
 use uuid::Uuid;
 
 use crate::Outcome;
@@ -44,9 +44,13 @@ enum ReviewCommand {
     /// Holds in doubt or in review, as `ledger holds` prints them.
     List,
     /// Send a hold's stored request again (same bytes, same idempotency key) and settle the answer.
+    /// A hold older than `[run] idempotency_key_retention_hours` is looked up instead, never re-sent.
     Retry {
         /// The hold's transaction id.
         txn: String,
+        /// Who is acting, for the audit trail (default: the login name).
+        #[arg(long)]
+        operator: Option<String>,
     },
     /// Settle a hold by hand, after checking with the marketplace.
     Settle {
@@ -62,6 +66,12 @@ enum ReviewCommand {
         /// The reward was not issued: release the hold (its points return).
         #[arg(long)]
         not_issued: bool,
+        /// Who is acting, for the audit trail (default: the login name).
+        #[arg(long)]
+        operator: Option<String>,
+        /// Settle even though the marketplace says otherwise (or cannot be asked).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -243,10 +253,25 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     let parse = |t: &str| t.parse::<TxnId>().map_err(|e| Fatal(e.to_string()));
     let hold = match &args.command {
         ReviewCommand::List => return Ok(Outcome::Ok),
-        ReviewCommand::Retry { txn } => pipeline.review_retry(audit, parse(txn)?, day).await?,
-        ReviewCommand::Settle { txn, issued, .. } => {
+        ReviewCommand::Retry { txn, operator } => {
+            let operator = Operator::named(operator_name(operator.as_deref()));
             pipeline
-                .review_settle(audit, parse(txn)?, *issued, day)
+                .review_retry(audit, parse(txn)?, day, &operator)
+                .await?
+        }
+        ReviewCommand::Settle {
+            txn,
+            issued,
+            operator,
+            force,
+            ..
+        } => {
+            let operator = Operator {
+                name: operator_name(operator.as_deref()),
+                force: *force,
+            };
+            pipeline
+                .review_settle(audit, parse(txn)?, *issued, day, &operator)
                 .await?
         }
     };
@@ -257,4 +282,14 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     } else {
         Outcome::Ok
     })
+}
+
+/// `--operator`, or the login name (`USER`, `LOGNAME`), or `unknown`.
+fn operator_name(given: Option<&str>) -> String {
+    given
+        .map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -59,6 +59,10 @@ pub struct RunConfig {
     pub in_doubt_review_after_runs: u32,
     /// A hold's lease.
     pub lease_secs: u64,
+    /// How long the marketplace keeps an idempotency key (providers keep them 24 hours to 90
+    /// days). `kudos review retry` never re-sends a hold older than this — a marketplace that
+    /// forgot the key would issue a second reward — and looks the reward up instead.
+    pub idempotency_key_retention_hours: u64,
 }
 
 impl Default for RunConfig {
@@ -72,6 +76,7 @@ impl Default for RunConfig {
             reversal_min_debt: 0,
             in_doubt_review_after_runs: 3,
             lease_secs: 60,
+            idempotency_key_retention_hours: 24,
         }
     }
 }

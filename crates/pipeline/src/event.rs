@@ -175,6 +175,9 @@ pub enum AuditEvent {
         agent: String,
         /// Its state before.
         state: HoldState,
+        /// Who (`--operator`, by default the login name; empty in trails of 0.1.0).
+        #[serde(default)]
+        operator: String,
     },
     /// An operator settled a hold (`kudos review settle`).
     ReviewSettled {
@@ -186,6 +189,28 @@ pub enum AuditEvent {
         state: HoldState,
         /// What the operator said.
         issued: bool,
+        /// Who (`--operator`, by default the login name; empty in trails of 0.1.0).
+        #[serde(default)]
+        operator: String,
+        /// What the marketplace said when asked first (`issued`, `rejected`, `not_found`,
+        /// `unknown`; empty in trails of 0.1.0).
+        #[serde(default)]
+        marketplace: String,
+        /// Whether the operator overrode a marketplace that disagreed (`--force`).
+        #[serde(default)]
+        forced: bool,
+    },
+    /// An operator's action was refused: the marketplace contradicts it, or a re-send is no
+    /// longer safe. Nothing changed.
+    ReviewRefused {
+        /// The hold.
+        txn_id: TxnId,
+        /// Who.
+        operator: String,
+        /// `retry`, `settle --issued` or `settle --not-issued`.
+        action: String,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -245,6 +270,7 @@ impl AuditEvent {
             Self::HoldMarked { .. } => "hold_marked",
             Self::ReviewRetry { .. } => "review_retry",
             Self::ReviewSettled { .. } => "review_settled",
+            Self::ReviewRefused { .. } => "review_refused",
         }
     }
 

@@ -114,6 +114,6 @@ pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
 pub use object::ObjectStoreAudit;
 pub use run::{
-    Metrics, NoProgress, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
+    Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
     RecipientSettings, RunOptions, Source, Summary,
 };

@@ -374,6 +374,63 @@ async fn review_lists_retries_and_settles_holds() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_settle_refuses_what_the_marketplace_contradicts_unless_forced() {
+    // Issued, but answered PENDING: in doubt, and the reward exists.
+    let plan = "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending'";
+    let s = Setup::new(
+        "review-refused",
+        SimConfig {
+            faults: FaultPlan::from_toml(plan).unwrap(),
+            ..SimConfig::default()
+        },
+        "",
+    )
+    .await;
+    s.export("d.csv", &[(1, 100.0)]);
+    let (out, _) = s.run().await;
+    assert_eq!(out.status.code(), Some(3));
+    let list = s.kudos(&["review", "list", "--config", "kudos.toml"]).await;
+    let txn = serde_json::from_str::<Value>(text(&list.stdout).lines().next().unwrap()).unwrap()
+        ["txn_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settle = |force: bool| {
+        let mut args = vec![
+            "review",
+            "settle",
+            txn.as_str(),
+            "--not-issued",
+            "--operator",
+            "dana",
+            "--config",
+            "kudos.toml",
+        ];
+        if force {
+            args.push("--force");
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let refused = s
+        .kudos(&settle(false).iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("the marketplace says the reward is issued"),
+        "{stderr}"
+    );
+    let forced = s
+        .kudos(&settle(true).iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    assert_eq!(last_line(&forced)["state"], "released");
+    let audit = std::fs::read_to_string(s.dir.join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"event\":\"review_refused\""));
+    assert!(audit.contains("\"operator\":\"dana\"") && audit.contains("\"forced\":true"));
+}
+
 /// Waits until `path` contains `needle`.
 async fn wait_for(path: &Path, needle: &str) {
     for _ in 0..200 {

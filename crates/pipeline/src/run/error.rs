@@ -31,6 +31,15 @@ pub enum PipelineError {
     /// No hold has this transaction id.
     #[error("no hold {0}")]
     UnknownHold(TxnId),
+    /// The marketplace contradicts the operator's action (or could not be asked, or a
+    /// re-send is no longer safe): nothing was done. `--force` overrides a contradiction.
+    #[error("hold {txn}: refused: {reason}")]
+    Refused {
+        /// The hold.
+        txn: TxnId,
+        /// What the marketplace said, and what to do.
+        reason: String,
+    },
     /// The hold cannot take this operator action.
     #[error("hold {txn} is {state}: {reason}")]
     NotReviewable {

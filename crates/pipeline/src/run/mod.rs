@@ -36,6 +36,7 @@ mod settle;
 pub use error::PipelineError;
 pub(crate) use error::error_chain;
 pub use ingest::Source;
+pub use operator::Operator;
 pub use payload::{PayloadSettings, RecipientSettings};
 pub use progress::{NoProgress, Progress};
 pub use report::{Metrics, Summary};

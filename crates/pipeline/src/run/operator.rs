@@ -1,24 +1,62 @@
-//! The operator's actions on a hold in review: `kudos review retry` and `kudos review settle`.
+//! The operator's actions on a hold in review or in doubt: `kudos review retry` and `kudos
+//! review settle`. Both ask the marketplace first and refuse what it contradicts; every action,
+//! done or refused, is on record with who asked.
 
+use kudos_client::{Outcome, StatusOutcome};
 use kudos_core::{Day, TxnId};
 use kudos_ledger::{Command, HoldView};
 
 use super::{NoProgress, Pipeline, PipelineError, Run, RunOptions};
 use crate::{AuditEvent, AuditSink};
 
+/// Who takes an operator action, and whether they override a marketplace that disagrees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// The name on record (`--operator`; the CLI defaults it to the login name).
+    pub name: String,
+    /// Settle even when the marketplace says otherwise (`--force`).
+    pub force: bool,
+}
+
+impl Operator {
+    /// An operator who does not override the marketplace.
+    #[must_use]
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            force: false,
+        }
+    }
+}
+
+/// What the marketplace says of a reward, in the audit trail's words.
+fn said(status: &StatusOutcome) -> &'static str {
+    match status {
+        StatusOutcome::Issued { .. } => "issued",
+        StatusOutcome::Rejected { .. } => "rejected",
+        StatusOutcome::NotFound => "not_found",
+        StatusOutcome::Unknown { .. } => "unknown",
+    }
+}
+
 impl Pipeline {
     /// `kudos review retry`: sends a hold's stored request again (the same bytes, the same
     /// idempotency key) and settles the answer as a run would; returns the hold afterwards.
+    /// A hold older than `idempotency_key_retention_hours` is never re-sent (the marketplace
+    /// may have forgotten its key, and would issue a second reward): it is looked up instead,
+    /// and settled if the marketplace knows it.
     ///
     /// # Errors
     ///
     /// [`PipelineError::UnknownHold`], [`PipelineError::NotReviewable`] (resolved, or leased
-    /// by a live run), a store or audit failure.
+    /// by a live run), [`PipelineError::Refused`] (too old to re-send and unknown to the
+    /// marketplace), a store or audit failure.
     pub async fn review_retry(
         &self,
         audit: Box<dyn AuditSink>,
         txn: TxnId,
         day: Day,
+        operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
         let hold = run.claim(txn).await?;
@@ -27,42 +65,99 @@ impl Pipeline {
             txn_id: txn,
             agent: run.pseudonym(&agent),
             state: hold.state,
+            operator: operator.name.clone(),
         })
         .await?;
-        let account = run.ledger.account(&agent).await?;
-        let payload = account
-            .holds()
-            .get(&txn)
-            .map(|h| h.payload.clone())
-            .unwrap_or_default();
-        let outcome = run.provider.issue(txn, &payload).await;
+        let retention = chrono::TimeDelta::hours(
+            i64::try_from(self.parts.settings.idempotency_key_retention_hours).unwrap_or(i64::MAX),
+        );
+        let too_old = hold
+            .created_at
+            .checked_add_signed(retention)
+            .is_some_and(|kept_until| kept_until <= run.now());
+        let outcome = if too_old {
+            match run.provider.status(txn).await {
+                StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
+                StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
+                status => {
+                    let reason = format!(
+                        "made {} hours ago, longer than the marketplace keeps idempotency keys \
+                         ({} hours): a re-send could issue a second reward, and the marketplace \
+                         answers {}; check with it and settle by hand (kudos review settle)",
+                        (run.now() - hold.created_at).num_hours(),
+                        self.parts.settings.idempotency_key_retention_hours,
+                        said(&status)
+                    );
+                    return run.refuse(txn, operator, "retry", reason).await;
+                }
+            }
+        } else {
+            let account = run.ledger.account(&agent).await?;
+            let payload = account
+                .holds()
+                .get(&txn)
+                .map(|h| h.payload.clone())
+                .unwrap_or_default();
+            run.provider.issue(txn, &payload).await
+        };
         run.settle(&agent, txn, hold.attempts + 1, outcome, false)
             .await?;
         run.lapse_leases().await;
         run.view(&agent, txn).await
     }
 
-    /// `kudos review settle`: an operator who checked with the marketplace says whether the
-    /// reward was issued — the hold is committed, or released (its points return).
+    /// `kudos review settle`: an operator says whether the reward was issued — the hold is
+    /// committed, or released (its points return). The marketplace is asked first; an action
+    /// it contradicts (or that it cannot confirm) is refused unless `operator.force`.
     ///
     /// # Errors
     ///
-    /// As [`Pipeline::review_retry`].
+    /// As [`Pipeline::review_retry`]; [`PipelineError::Refused`] when the marketplace
+    /// disagrees (or cannot be asked) and the operator did not force it.
     pub async fn review_settle(
         &self,
         audit: Box<dyn AuditSink>,
         txn: TxnId,
         issued: bool,
         day: Day,
+        operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
         let hold = run.claim(txn).await?;
         let agent = hold.agent.clone();
+        let status = run.provider.status(txn).await;
+        let agrees = match &status {
+            StatusOutcome::Issued { .. } => issued,
+            StatusOutcome::Rejected { .. } | StatusOutcome::NotFound => !issued,
+            StatusOutcome::Unknown { .. } => false,
+        };
+        let action = if issued {
+            "settle --issued"
+        } else {
+            "settle --not-issued"
+        };
+        if !agrees && !operator.force {
+            let reason = match &status {
+                StatusOutcome::Unknown { reason } => format!(
+                    "the marketplace could not be asked ({reason}); try again, or --force if you \
+                     checked with it yourself"
+                ),
+                other => format!(
+                    "the marketplace says the reward is {}; {action} contradicts it (--force \
+                     overrides)",
+                    said(other)
+                ),
+            };
+            return run.refuse(txn, operator, action, reason).await;
+        }
         run.audit(AuditEvent::ReviewSettled {
             txn_id: txn,
             agent: run.pseudonym(&agent),
             state: hold.state,
             issued,
+            operator: operator.name.clone(),
+            marketplace: said(&status).to_owned(),
+            forced: !agrees,
         })
         .await?;
         if issued {
@@ -83,5 +178,26 @@ impl Pipeline {
             dry_run: false,
         };
         self.start(self.real_wiring(audit), options, &NoProgress)
+    }
+}
+
+impl Run<'_> {
+    /// Records a refused operator action, ends the claim, and returns the refusal.
+    async fn refuse<T>(
+        &self,
+        txn: TxnId,
+        operator: &Operator,
+        action: &str,
+        reason: String,
+    ) -> Result<T, PipelineError> {
+        self.audit(AuditEvent::ReviewRefused {
+            txn_id: txn,
+            operator: operator.name.clone(),
+            action: action.to_owned(),
+            reason: reason.clone(),
+        })
+        .await?;
+        self.lapse_leases().await;
+        Err(PipelineError::Refused { txn, reason })
     }
 }

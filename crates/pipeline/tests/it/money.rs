@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use kudos_core::ManualClock;
-use kudos_pipeline::{AlertKind, Pipeline};
+use kudos_core::{Day, ManualClock};
+use kudos_ledger::HoldState;
+use kudos_pipeline::{
+    AlertKind, AuditEvent, AuditLog, AuditRecord, Operator, Pipeline, PipelineError,
+};
 use kudos_rules::RuleSet;
 use kudos_sim::SimConfig;
+use uuid::Uuid;
 
 use crate::run::{World, faults};
 
@@ -154,4 +158,127 @@ async fn a_run_that_loses_its_lease_sends_nothing_more_for_that_hold() {
         sent_by_request_id.values().all(|n| *n == 1),
         "no hold's request was sent by both runs: {sent_by_request_id:?}"
     );
+}
+
+/// The audit trail's events, in order.
+fn events(w: &World) -> Vec<AuditEvent> {
+    std::fs::read_to_string(w.audit_path())
+        .unwrap()
+        .lines()
+        .map(|l| AuditEvent::from_record(&serde_json::from_str::<AuditRecord>(l).unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn settling_as_not_issued_a_reward_the_marketplace_issued_is_refused_unless_forced() {
+    // The marketplace issues the reward but answers PENDING: the hold is in doubt, the reward
+    // exists. Before, `settle --not-issued` released its points anyway.
+    let w = World::new(
+        "settle-contradicted",
+        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending'"),
+    )
+    .await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    w.run("2026-03-10").await;
+    let txn = w.holds(HoldState::InDoubt).await[0].txn;
+    let day = Day::parse("2026-03-10").unwrap();
+    let settle = |force: bool| {
+        let audit = AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
+        let operator = Operator {
+            name: "dana".into(),
+            force,
+        };
+        let pipeline = w.pipeline();
+        async move {
+            pipeline
+                .review_settle(Box::new(audit), txn, false, day, &operator)
+                .await
+        }
+    };
+    let err = settle(false).await.unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Refused { reason, .. } if reason.contains("says the reward is issued")),
+        "{err}"
+    );
+    assert_eq!(
+        w.holds(HoldState::InDoubt).await.len(),
+        1,
+        "nothing changed"
+    );
+    assert_eq!(w.balance(1, "2026-03-10").await, 30, "the points stay held");
+    assert!(events(&w).iter().any(|e| matches!(e,
+        AuditEvent::ReviewRefused { operator, action, .. } if operator == "dana" && action == "settle --not-issued")));
+
+    let hold = settle(true).await.unwrap();
+    assert_eq!(
+        hold.state,
+        HoldState::Released,
+        "--force overrides, on record"
+    );
+    assert!(events(&w).iter().any(|e| matches!(e,
+        AuditEvent::ReviewSettled { operator, forced: true, marketplace, issued: false, .. }
+            if operator == "dana" && marketplace == "issued")));
+}
+
+#[tokio::test]
+async fn settling_as_issued_a_reward_the_marketplace_never_saw_is_refused() {
+    let w = World::new(
+        "settle-never-seen",
+        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'status'\nstatus = 403"),
+    )
+    .await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    w.run("2026-03-10").await;
+    let txn = w.holds(HoldState::Review).await[0].txn;
+    let audit = AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
+    let err = w
+        .pipeline()
+        .review_settle(
+            Box::new(audit),
+            txn,
+            true,
+            Day::parse("2026-03-10").unwrap(),
+            &Operator::named("dana"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Refused { reason, .. } if reason.contains("not_found")),
+        "{err}"
+    );
+    assert_eq!(w.holds(HoldState::Review).await.len(), 1);
+    assert!(w.sim.rewards().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_past_the_key_retention_looks_the_reward_up_and_never_re_sends() {
+    // A 422 sends the hold to review (nothing was issued). Two days later the marketplace may
+    // have forgotten the idempotency key (kept 24 hours here): a re-send could issue a second
+    // reward, so the retry asks instead — and with no record, refuses.
+    let w = World::new(
+        "retry-too-old",
+        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'status'\nstatus = 422"),
+    )
+    .await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    w.run("2026-03-10").await;
+    let txn = w.holds(HoldState::Review).await[0].txn;
+    w.clock.advance(TimeDelta::hours(48));
+    let audit = AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
+    let err = w
+        .pipeline()
+        .review_retry(
+            Box::new(audit),
+            txn,
+            Day::parse("2026-03-12").unwrap(),
+            &Operator::named("dana"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Refused { reason, .. } if reason.contains("idempotency keys")),
+        "{err}"
+    );
+    assert_eq!(w.issue_requests().len(), 1, "never re-sent");
+    assert_eq!(w.holds(HoldState::Review).await.len(), 1);
 }

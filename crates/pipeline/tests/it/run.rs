@@ -12,7 +12,7 @@ use kudos_client::{HttpProviderConfig, HttpRewardProvider, ReqwestTransport, Tok
 use kudos_core::{AgentId, Clock, Day, ManualClock, TxnId};
 use kudos_ledger::{HoldState, Ledger, LedgerStore, RunStore};
 use kudos_pipeline::{
-    Alert, AlertKind, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts,
+    Alert, AlertKind, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Operator, Parts,
     PayloadSettings, Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
 use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
@@ -488,7 +488,12 @@ async fn a_422_goes_to_review_is_never_redriven_and_an_operator_retries_it() {
     let pipeline = w.pipeline();
     let audit = AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
     let hold = pipeline
-        .review_retry(Box::new(audit), txn, Day::parse("2026-03-11").unwrap())
+        .review_retry(
+            Box::new(audit),
+            txn,
+            Day::parse("2026-03-11").unwrap(),
+            &Operator::named("ops"),
+        )
         .await
         .unwrap();
     assert_eq!(hold.state, HoldState::Committed);
@@ -503,6 +508,7 @@ async fn a_422_goes_to_review_is_never_redriven_and_an_operator_retries_it() {
             txn,
             false,
             Day::parse("2026-03-11").unwrap(),
+            &Operator::named("ops"),
         )
         .await
         .unwrap_err();
@@ -528,6 +534,7 @@ async fn an_operator_settles_a_hold_as_not_issued_and_the_points_return() {
             txn,
             false,
             Day::parse("2026-03-10").unwrap(),
+            &Operator::named("ops"),
         )
         .await
         .unwrap();
@@ -543,6 +550,7 @@ async fn an_operator_settles_a_hold_as_not_issued_and_the_points_return() {
             unknown,
             true,
             Day::parse("2026-03-10").unwrap(),
+            &Operator::named("ops"),
         )
         .await
         .unwrap_err();
