@@ -20,12 +20,19 @@ use crate::{
 /// What a status lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
-    /// Issued (or issued and then reversed).
+    /// Issued.
     Issued {
         /// The reward id.
         reward_id: String,
     },
-    /// Rejected.
+    /// Issued, then voided (`REVERSED`): reversed by us, or cancelled by someone else — the
+    /// agent does not have it, so its points go back.
+    Reversed {
+        /// The reward id.
+        reward_id: String,
+    },
+    /// Rejected (`REJECTED`), or a pending reward that ended without being issued (`FAILED`,
+    /// `CANCELED`).
     Rejected {
         /// The reason.
         reason: String,
@@ -389,12 +396,19 @@ impl RewardProvider for HttpRewardProvider {
             Ok(answer) => {
                 let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 match body["status"].as_str() {
-                    Some("ISSUED" | "REVERSED") => StatusOutcome::Issued {
+                    Some("ISSUED") => StatusOutcome::Issued {
                         reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
                     },
-                    Some("REJECTED") => StatusOutcome::Rejected {
-                        reason: body["reason"].as_str().unwrap_or("rejected").to_owned(),
+                    Some("REVERSED") => StatusOutcome::Reversed {
+                        reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
                     },
+                    Some(ended @ ("REJECTED" | "FAILED" | "CANCELED" | "CANCELLED")) => {
+                        StatusOutcome::Rejected {
+                            reason: body["reason"]
+                                .as_str()
+                                .map_or_else(|| ended.to_lowercase(), str::to_owned),
+                        }
+                    }
                     other => StatusOutcome::Unknown {
                         reason: format!("status {other:?}"),
                     },

@@ -28,6 +28,9 @@ pub enum Action {
     Rejected,
     /// Issue the reward but answer `200` with `"status":"PENDING"`; a later lookup says `ISSUED`.
     Pending,
+    /// Answer `200` with `"status":"PENDING"` and never issue: a later lookup says `FAILED`
+    /// (a pending reward that ended without being issued).
+    PendingThenFailed,
 }
 
 /// One fault rule.

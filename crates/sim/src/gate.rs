@@ -226,6 +226,9 @@ pub(crate) async fn fault_before_processing(
             Some(error_response(StatusCode::GATEWAY_TIMEOUT, "hung"))
         }
         Action::Reset => Some(kill.close_unanswered().await),
-        Action::DropAfterProcessing | Action::Rejected | Action::Pending => None,
+        Action::DropAfterProcessing
+        | Action::Rejected
+        | Action::Pending
+        | Action::PendingThenFailed => None,
     }
 }

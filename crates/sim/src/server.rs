@@ -75,6 +75,23 @@ impl Simulator {
         self.marketplace.lock().rewards.clone()
     }
 
+    /// Voids an issued reward as the marketplace or someone else would (a cancelled order, a
+    /// bounced delivery): its lookups then say `REVERSED`. Returns whether it was issued.
+    pub fn void_reward(&self, request_id: &str) -> bool {
+        let mut state = self.marketplace.lock();
+        match state
+            .rewards
+            .iter_mut()
+            .find(|reward| reward.request_id == request_id)
+        {
+            Some(reward) => {
+                reward.status = "REVERSED".to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replaces the fault plan (request counters restart at 1, draws at the new seed).
     pub fn set_faults(&self, plan: FaultPlan) {
         self.marketplace.lock().replace_fault_plan(plan);

@@ -53,6 +53,8 @@ pub(crate) struct MarketplaceState {
     pub(crate) stock: HashMap<String, u64>,
     /// The answer to each reversed request id, replayed to a repeated reversal.
     pub(crate) reversals: HashMap<String, Value>,
+    /// Request ids answered `PENDING` that ended without a reward (lookups say `FAILED`).
+    pub(crate) failed: std::collections::HashSet<String>,
 }
 
 /// Where an issue request stands, by request id (the IETF Idempotency-Key draft).
@@ -97,6 +99,7 @@ impl Marketplace {
             rewards: Vec::new(),
             stock: config.inventory.clone(),
             reversals: HashMap::new(),
+            failed: std::collections::HashSet::new(),
         };
         Self {
             config,

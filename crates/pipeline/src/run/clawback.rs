@@ -5,7 +5,7 @@
 use chrono::TimeDelta;
 use kudos_client::ReverseOutcome;
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{Command, HoldState, transition_id};
+use kudos_ledger::{Command, HoldState, LedgerError, transition_id};
 use serde_json::json;
 use tracing::Instrument as _;
 
@@ -41,6 +41,53 @@ impl Run<'_> {
             self.progress.advance(chunk.len() as u64);
         }
         Ok(())
+    }
+
+    /// Records in the ledger that the marketplace voided the committed reward `of` (a
+    /// lookup said `REVERSED`): its points go back, under the reversal id a clawback would
+    /// use, so the two never both count.
+    pub(super) async fn record_voided(
+        &self,
+        agent: &AgentId,
+        of: TxnId,
+    ) -> Result<(), PipelineError> {
+        let reversal = TxnId::from_uuid(transition_id(of, "reversal", 0));
+        match self
+            .ledger
+            .execute(
+                agent,
+                Command::Reverse {
+                    txn: reversal,
+                    of,
+                    day: self.as_of,
+                },
+            )
+            .await
+        {
+            Ok(applied) => {
+                if applied.appended {
+                    self.bump(Count::Reversed);
+                }
+                self.audit(AuditEvent::ReversalConfirmed {
+                    txn_id: reversal,
+                    of,
+                })
+                .await
+            }
+            Err(e @ LedgerError::Store { .. }) => Err(e.into()),
+            Err(e) => {
+                self.alert(
+                    AlertKind::LedgerError,
+                    format!(
+                        "reward {of} was voided at the marketplace but cannot be recorded: {}",
+                        redact(&e, agent)
+                    ),
+                    json!({"txn_id": reversal, "of": of, "agent": self.pseudonym(agent)}),
+                )
+                .await;
+                Ok(())
+            }
+        }
     }
 
     pub(super) async fn reverse(

@@ -33,6 +33,7 @@ impl Operator {
 fn said(status: &StatusOutcome) -> &'static str {
     match status {
         StatusOutcome::Issued { .. } => "issued",
+        StatusOutcome::Reversed { .. } => "reversed",
         StatusOutcome::Rejected { .. } => "rejected",
         StatusOutcome::NotFound => "not_found",
         StatusOutcome::Unknown { .. } => "unknown",
@@ -75,9 +76,14 @@ impl Pipeline {
             .created_at
             .checked_add_signed(retention)
             .is_some_and(|kept_until| kept_until <= run.now());
+        let mut voided = false;
         let outcome = if too_old {
             match run.provider.status(txn).await {
                 StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
+                StatusOutcome::Reversed { reward_id } => {
+                    voided = true;
+                    Outcome::Issued { reward_id }
+                }
                 StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
                 status => {
                     let reason = format!(
@@ -102,6 +108,9 @@ impl Pipeline {
         };
         run.settle(&agent, txn, hold.attempts + 1, outcome, false)
             .await?;
+        if voided {
+            run.record_voided(&agent, txn).await?;
+        }
         run.lapse_leases().await;
         run.view(&agent, txn).await
     }
@@ -127,7 +136,8 @@ impl Pipeline {
         let agent = hold.agent.clone();
         let status = run.provider.status(txn).await;
         let agrees = match &status {
-            StatusOutcome::Issued { .. } => issued,
+            // Issued, then voided: it was issued (and the voiding is recorded with it).
+            StatusOutcome::Issued { .. } | StatusOutcome::Reversed { .. } => issued,
             StatusOutcome::Rejected { .. } | StatusOutcome::NotFound => !issued,
             StatusOutcome::Unknown { .. } => false,
         };
@@ -163,6 +173,9 @@ impl Pipeline {
         if issued {
             run.resolve(&agent, Command::Commit { txn }).await?;
             run.audit(AuditEvent::HoldCommitted { txn_id: txn }).await?;
+            if matches!(status, StatusOutcome::Reversed { .. }) {
+                run.record_voided(&agent, txn).await?;
+            }
         } else {
             run.resolve(&agent, Command::Release { txn, day }).await?;
             run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;

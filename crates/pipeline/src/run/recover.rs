@@ -62,6 +62,19 @@ impl Run<'_> {
         let attempts = hold.attempts + 1;
         let outcome = match self.provider.status(hold.txn).await {
             StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
+            // Issued, then voided by someone else: the reward was issued (commit), and the
+            // agent does not have it (the reversal returns the points).
+            StatusOutcome::Reversed { reward_id } => {
+                self.settle(
+                    &hold.agent,
+                    hold.txn,
+                    attempts,
+                    Outcome::Issued { reward_id },
+                    true,
+                )
+                .await?;
+                return self.record_voided(&hold.agent, hold.txn).await;
+            }
             StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
             StatusOutcome::NotFound => {
                 let account = self.ledger.account(&hold.agent).await?;

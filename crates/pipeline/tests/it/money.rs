@@ -282,3 +282,73 @@ async fn a_retry_past_the_key_retention_looks_the_reward_up_and_never_re_sends()
     assert_eq!(w.issue_requests().len(), 1, "never re-sent");
     assert_eq!(w.holds(HoldState::Review).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_reward_voided_at_the_marketplace_while_in_doubt_gives_the_points_back() {
+    // Issued but answered PENDING: in doubt. Before the next run looks it up, the
+    // marketplace voids it (a cancelled order). Before, the lookup's REVERSED committed the
+    // hold and the agent lost the points.
+    let w = World::new(
+        "voided",
+        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending'"),
+    )
+    .await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    w.run("2026-03-10").await;
+    let txn = w.holds(HoldState::InDoubt).await[0].txn;
+    assert!(w.sim.void_reward(&txn.to_string()));
+    let next = w.run("2026-03-11").await;
+    assert_eq!((next.recovered, next.reversed), (1, 1), "{next:?}");
+    assert!(
+        w.holds(HoldState::Committed)
+            .await
+            .iter()
+            .any(|h| h.txn == txn),
+        "the reward was issued"
+    );
+    assert_eq!(
+        (next.holds, next.issued),
+        (1, 2),
+        "voided, its points were the agent's again, and bought a new reward: {next:?}"
+    );
+    assert_eq!(w.balance(1, "2026-03-11").await, 30);
+    assert_eq!(w.sim.rewards().len(), 2);
+    assert!(
+        events(&w)
+            .iter()
+            .any(|e| matches!(e, AuditEvent::ReversalConfirmed { of, .. } if *of == txn))
+    );
+}
+
+#[tokio::test]
+async fn a_pending_reward_that_ends_failed_releases_its_points() {
+    // The marketplace answers PENDING and never issues; its lookups then say FAILED. Before,
+    // the hold stayed in doubt run after run, then went to review.
+    let w = World::new(
+        "pending-failed",
+        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending_then_failed'"),
+    )
+    .await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    let first = w.run("2026-03-10").await;
+    assert_eq!(first.in_doubt, 1, "{first:?}");
+    let txn = w.holds(HoldState::InDoubt).await[0].txn;
+    let next = w.run("2026-03-11").await;
+    assert_eq!(
+        (next.recovered, next.released, next.rejected),
+        (1, 1, 1),
+        "{next:?}"
+    );
+    assert!(w.holds(HoldState::InDoubt).await.is_empty());
+    assert!(
+        w.sim
+            .rewards()
+            .iter()
+            .all(|r| r.request_id != txn.to_string()),
+        "the failed one was never issued"
+    );
+    assert_eq!(
+        next.issued, 1,
+        "the released points bought a new reward: {next:?}"
+    );
+}

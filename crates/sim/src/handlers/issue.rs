@@ -231,6 +231,10 @@ fn issue_or_reject(
     let ValidIssue { request_id, body } = request;
     let mut state = marketplace.lock();
     let stock = state.stock.get(&body.reward_type).copied();
+    if action == Some(&Action::PendingThenFailed) {
+        state.failed.insert(request_id.clone());
+        return json!({ "request_id": request_id, "reward_id": null, "status": "PENDING" });
+    }
     if action == Some(&Action::Rejected) || stock == Some(0) {
         let reason = if stock == Some(0) {
             "out of stock"

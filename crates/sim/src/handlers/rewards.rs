@@ -67,6 +67,10 @@ pub(super) async fn lookup(
     match state.idempotency.get(&request_id) {
         Some(IdempotencySlot::Done { status, answer, .. }) => {
             let mut answer = answer.clone();
+            if state.failed.contains(&request_id) {
+                answer["status"] = Value::String("FAILED".to_owned());
+                answer["reason"] = Value::String("the reward could not be fulfilled".to_owned());
+            }
             if let Some(reward) = state
                 .rewards
                 .iter()
