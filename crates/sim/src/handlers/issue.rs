@@ -3,9 +3,8 @@
 //!
 //! The gate has recorded the request and checked downtime and the bearer token; the fault it
 //! chose is applied here, after validation and the idempotency claim. A request answered by
-//! the fault (an injected status, the end of a hang) gives up its claim, so a retry is
-//! processed afresh; a reset never returns, so its claim stays in progress and a retry with the
-//! same id gets `409`.
+//! the fault (an injected status, the end of a hang) or reset before processing gives up its
+//! claim, so a retry is processed afresh.
 
 use std::sync::Arc;
 
@@ -94,6 +93,12 @@ async fn process_issue(
     };
     if let Some(response) = replay_or_claim(&marketplace, &request.request_id, &payload) {
         return response;
+    }
+    if chosen.action() == Some(&Action::Reset) {
+        // The connection closes before processing and never returns here: give up the claim
+        // first, so the request stays unprocessed and a retry is processed afresh (as a real
+        // server whose connection reset before it read the request).
+        marketplace.lock().idempotency.remove(&request.request_id);
     }
     if let Some(response) =
         fault_before_processing(&marketplace, chosen.fault.as_ref(), &kill).await

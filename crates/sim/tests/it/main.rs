@@ -211,7 +211,7 @@ async fn injected_statuses_carry_retry_after_and_process_nothing() {
 #[tokio::test]
 async fn a_reset_issues_nothing_but_a_drop_after_processing_issues_once() {
     let s = sim(SimConfig {
-        faults: plan("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'reset'\n[[fault]]\npath = '/v1/rewards/issue'\nnth = [2]\naction = 'drop_after_processing'"),
+        faults: plan("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'reset'\n[[fault]]\npath = '/v1/rewards/issue'\nnth = [3]\naction = 'drop_after_processing'"),
         ..SimConfig::default()
     })
     .await;
@@ -221,18 +221,26 @@ async fn a_reset_issues_nothing_but_a_drop_after_processing_issues_once() {
         "reset: no answer"
     );
     assert!(s.rewards().is_empty());
+    // A reset request was never processed: a retry under its id is processed afresh (before,
+    // it stayed "in progress" for ever, and every retry got 409).
+    let (status, retried) = issue(&s, &t, "txn-a", &body("p")).await.unwrap();
+    assert_eq!(
+        (status, retried["status"].as_str()),
+        (StatusCode::OK, Some("ISSUED"))
+    );
+    assert_eq!(s.rewards().len(), 1);
     assert!(
         issue(&s, &t, "txn-b", &body("p")).await.is_err(),
         "dropped: no answer"
     );
-    assert_eq!(s.rewards().len(), 1, "but the reward was issued");
+    assert_eq!(s.rewards().len(), 2, "but the reward was issued");
     // The client retries with the same id: the original answer, no second reward.
     let (status, again) = issue(&s, &t, "txn-b", &body("p")).await.unwrap();
     assert_eq!(
         (status, again["status"].as_str()),
         (StatusCode::OK, Some("ISSUED"))
     );
-    assert_eq!(s.rewards().len(), 1);
+    assert_eq!(s.rewards().len(), 2);
     let looked = client()
         .get(format!("{}/v1/rewards/txn-b", s.base_url()))
         .bearer_auth(&t)
