@@ -31,6 +31,9 @@ pub enum AlertKind {
     PayloadRefused,
     /// A ledger operation failed for one agent; the run went on with the others.
     LedgerError,
+    /// The marketplace voided a reward after it was issued (a cancelled order, a bounced
+    /// delivery); its points went back to the agent.
+    RewardVoided,
 }
 
 impl AlertKind {
@@ -47,6 +50,7 @@ impl AlertKind {
             Self::CircuitOpen => "circuit_open",
             Self::PayloadRefused => "payload_refused",
             Self::LedgerError => "ledger_error",
+            Self::RewardVoided => "reward_voided",
         }
     }
 }

@@ -59,6 +59,12 @@ pub struct RunConfig {
     pub in_doubt_review_after_runs: u32,
     /// A hold's lease.
     pub lease_secs: u64,
+    /// Rewards issued this many days ago or fewer are looked up again at the start of a run,
+    /// to catch one the marketplace voided after issuing it (0: never).
+    pub recheck_issued_days: u32,
+    /// At most this many such lookups a run (0: none), so re-checks stay a small share of the
+    /// run's requests.
+    pub recheck_issued_max_per_run: u32,
     /// How long the marketplace keeps an idempotency key (providers keep them 24 hours to 90
     /// days). `kudos review retry` never re-sends a hold older than this — a marketplace that
     /// forgot the key would issue a second reward — and looks the reward up instead.
@@ -76,6 +82,8 @@ impl Default for RunConfig {
             reversal_min_debt: 0,
             in_doubt_review_after_runs: 3,
             lease_secs: 60,
+            recheck_issued_days: 7,
+            recheck_issued_max_per_run: 100,
             idempotency_key_retention_hours: 24,
         }
     }

@@ -29,6 +29,7 @@ mod lease;
 mod operator;
 mod payload;
 mod progress;
+mod recheck;
 mod recover;
 mod report;
 mod settle;
@@ -304,6 +305,9 @@ impl Run<'_> {
     async fn steps(&self) -> Result<(), PipelineError> {
         self.recover()
             .instrument(tracing::info_span!("recover"))
+            .await?;
+        self.recheck()
+            .instrument(tracing::info_span!("recheck"))
             .await?;
         let ingested = self
             .ingest()

@@ -352,3 +352,27 @@ async fn a_pending_reward_that_ends_failed_releases_its_points() {
         "the released points bought a new reward: {next:?}"
     );
 }
+
+#[tokio::test]
+async fn a_reward_voided_after_issue_is_caught_by_the_next_runs_recheck() {
+    // Issued and committed; days later the marketplace voids it (a bounced delivery). Before,
+    // nothing ever looked again: the agent had neither the reward nor the points.
+    let w = World::new("voided-after-issue", SimConfig::default()).await;
+    w.export("d.csv", &[(1, "2026-03-02", 130.0)]);
+    let first = w.run("2026-03-10").await;
+    assert_eq!(first.issued, 1);
+    let txn = w.holds(HoldState::Committed).await[0].txn;
+    assert!(w.sim.void_reward(&txn.to_string()));
+    w.clock.advance(TimeDelta::days(2));
+    let next = w.run("2026-03-12").await;
+    assert_eq!(next.reversed, 1, "{next:?}");
+    assert!(w.alerts.kinds().contains(&AlertKind::RewardVoided));
+    assert_eq!(
+        (next.holds, next.issued),
+        (1, 1),
+        "the points came back and bought a new reward: {next:?}"
+    );
+    assert_eq!(w.balance(1, "2026-03-12").await, 30);
+    let again = w.run("2026-03-12").await;
+    assert_eq!(again.reversed, 0, "recorded once: {again:?}");
+}
