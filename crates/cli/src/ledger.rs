@@ -204,7 +204,7 @@ pub(crate) fn write_holds(out: &mut JsonLines, mut holds: Vec<HoldView>) -> Resu
 /// `ledger holds` and `review list` lines.
 pub(crate) fn hold_line(h: &HoldView) -> Value {
     json!({
-        "txn_id": h.txn, "agent_id": h.agent, "tier": h.tier, "cost": h.cost,
+        "kind": "hold", "txn_id": h.txn, "agent_id": h.agent, "tier": h.tier, "cost": h.cost,
         "state": h.state.name(), "attempts": h.attempts, "created_at": h.created_at,
     })
 }

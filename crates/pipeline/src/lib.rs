@@ -1,4 +1,4 @@
-//! The Kudos run: recover ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ►
+//! The Kudos run: recover ► recheck ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ►
 //! report, with its audit trail and alerts.
 //!
 //! # Overview

@@ -328,6 +328,10 @@ async fn review_lists_retries_and_settles_holds() {
     assert_eq!(holds.len(), 2);
     assert_eq!(holds[0]["agent_id"], agent(1).as_str(), "sorted by agent");
     assert_eq!(holds[0]["state"], "review");
+    assert_eq!(
+        holds[0]["kind"], "hold",
+        "every review line says what it is"
+    );
     let first = holds[0]["txn_id"].as_str().unwrap().to_owned();
     let second = holds[1]["txn_id"].as_str().unwrap().to_owned();
 

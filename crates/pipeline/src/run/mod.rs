@@ -1,7 +1,7 @@
-//! The run: recover ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ► report.
+//! The run: recover ► recheck ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ► report.
 //!
 //! One file per responsibility: this module holds the [`Pipeline`], its [`Parts`] and the
-//! wiring of one run ([`Run`]); each step has its own file (`recover`, `ingest`, `accrue`,
+//! wiring of one run ([`Run`]); each step has its own file (`recover`, `recheck`, `ingest`, `accrue`,
 //! `clawback`, `issue`, `settle`), as do the leases, the outbound payload, the report and
 //! metrics, progress, the operator's actions and the errors.
 
