@@ -203,6 +203,7 @@ fn holds_are_listed_sorted_by_agent_and_filtered_by_state() {
             "attempts",
             "cost",
             "created_at",
+            "kind",
             "state",
             "tier",
             "txn_id"
