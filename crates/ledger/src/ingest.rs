@@ -84,6 +84,48 @@ pub enum IngestMark {
     Through(Day),
 }
 
+/// A mark as a database stores it: `through`, the day as `YYYY-MM-DD` (so text order is day
+/// order) or empty for a whole file, and `whole`. Both shipped stores key their ingest log
+/// by (hash, `through`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMark {
+    /// The day the file was taken through, or empty when it was taken whole.
+    pub through: String,
+    /// Whether it was taken whole.
+    pub whole: bool,
+}
+
+impl From<IngestMark> for StoredMark {
+    fn from(mark: IngestMark) -> Self {
+        match mark {
+            IngestMark::Whole => Self {
+                through: String::new(),
+                whole: true,
+            },
+            IngestMark::Through(day) => Self {
+                through: day.to_string(),
+                whole: false,
+            },
+        }
+    }
+}
+
+impl StoredMark {
+    /// The mark these columns hold.
+    ///
+    /// # Errors
+    ///
+    /// A message when `through` is not a day (and `whole` is not set).
+    pub fn mark(&self) -> Result<IngestMark, String> {
+        if self.whole {
+            return Ok(IngestMark::Whole);
+        }
+        Day::parse(&self.through)
+            .map(IngestMark::Through)
+            .map_err(|e| format!("a stored ingest day: {e}"))
+    }
+}
+
 /// One key of the ingested-files registry of release 0.1.0, which spelled marks as suffixes
 /// on the hash. Stores convert such rows when they open; see [`LegacyIngestKey::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]

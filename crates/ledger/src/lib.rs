@@ -75,7 +75,7 @@ pub mod testkit;
 pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation};
 pub use entry::{Entry, HoldState, Op, transition_id};
 pub use error::LedgerError;
-pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore};
+pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore, StoredMark};
 pub use lease::{Lease, LeaseStore};
 pub use ledger::{AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
 pub use memory::MemoryStore;

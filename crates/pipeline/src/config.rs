@@ -149,20 +149,8 @@ impl StoreConfig {
             #[serde(default)]
             store: StoreConfig,
         }
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
-            file: file.clone(),
-            error,
-        })?;
-        let only: OnlyStore = toml::from_str(&text).map_err(|e| ConfigError::Toml {
-            file: file.clone(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let c = Ctx { file: &file, dir };
+        let (only, file): (OnlyStore, String) = read_toml(path)?;
+        let c = Ctx::of(&file, path);
         if only.store.max_connections == 0 {
             return Err(c.err("store.max_connections", "must be at least 1"));
         }
@@ -386,6 +374,32 @@ struct Ctx<'a> {
     dir: &'a Path,
 }
 
+/// Reads and parses a TOML file; returns it with the file's name as errors give it.
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+        file: file.clone(),
+        error,
+    })?;
+    let value = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+        file: file.clone(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })?;
+    Ok((value, file))
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of the file at `path` (named `file`): relative paths are relative to its
+    /// folder.
+    fn of(file: &'a str, path: &'a Path) -> Self {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ctx { file, dir }
+    }
+}
+
 impl Ctx<'_> {
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
@@ -435,20 +449,8 @@ impl Config {
     ///
     /// [`ConfigError`] naming the key at fault.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
-            file: file.clone(),
-            error,
-        })?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Toml {
-            file: file.clone(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let c = Ctx { file: &file, dir };
+        let (raw, file): (RawConfig, String) = read_toml(path)?;
+        let c = Ctx::of(&file, path);
         let run = raw.run;
         if run.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(c.err(

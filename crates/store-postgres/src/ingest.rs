@@ -5,31 +5,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::Day;
-use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError};
+use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError, StoredMark};
 
 use crate::{PostgresStore, store_err};
-
-/// A mark as its `through` and `whole` columns (`through` is empty for a whole file).
-pub(crate) fn columns(mark: IngestMark) -> MarkColumns {
-    match mark {
-        IngestMark::Whole => MarkColumns {
-            through: String::new(),
-            whole: true,
-        },
-        IngestMark::Through(day) => MarkColumns {
-            through: day.to_string(),
-            whole: false,
-        },
-    }
-}
-
-/// A mark's two columns.
-pub(crate) struct MarkColumns {
-    /// The day it was taken through, or empty for a whole file.
-    pub(crate) through: String,
-    /// Whether it was taken whole.
-    pub(crate) whole: bool,
-}
 
 #[async_trait]
 impl IngestLog for PostgresStore {
@@ -48,13 +26,12 @@ impl IngestLog for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("ingest_mark"))?;
-        match row {
-            None => Ok(None),
-            Some((true, _)) => Ok(Some(IngestMark::Whole)),
-            Some((false, through)) => Day::parse(&through)
-                .map(|day| Some(IngestMark::Through(day)))
-                .map_err(|e| LedgerError::store("postgres: a stored ingest day is invalid", e)),
-        }
+        row.map(|(whole, through)| StoredMark { through, whole }.mark())
+            .transpose()
+            .map_err(|reason| LedgerError::Store {
+                message: format!("postgres: {reason}"),
+                source: None,
+            })
     }
 
     async fn record_ingest(
@@ -64,7 +41,7 @@ impl IngestLog for PostgresStore {
         mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let MarkColumns { through, whole } = columns(mark);
+        let StoredMark { through, whole } = StoredMark::from(mark);
         sqlx::query(
             "INSERT INTO kudos_ingest_log (hash, through, whole, name, at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash, through) DO NOTHING",

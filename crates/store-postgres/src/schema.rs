@@ -117,7 +117,7 @@ async fn convert_version_1_rows(
         };
         if let Some(mark) = legacy.mark() {
             let hash = legacy.hash();
-            let crate::ingest::MarkColumns { through, whole } = crate::ingest::columns(mark);
+            let kudos_ledger::StoredMark { through, whole } = kudos_ledger::StoredMark::from(mark);
             sqlx::query(
                 "INSERT INTO kudos_ingest_log (hash, through, whole, name, at)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash, through) DO NOTHING",

@@ -4,34 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::Day;
-use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError};
+use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError, StoredMark};
 
 use crate::{SqliteStore, store_err, ts};
-
-/// The `through` column of a whole-file mark (sorts before every day).
-pub(crate) const WHOLE: &str = "";
-
-/// A mark as its `through` and `whole` columns.
-pub(crate) fn columns(mark: IngestMark) -> MarkColumns {
-    match mark {
-        IngestMark::Whole => MarkColumns {
-            through: WHOLE.to_owned(),
-            whole: true,
-        },
-        IngestMark::Through(day) => MarkColumns {
-            through: day.to_string(),
-            whole: false,
-        },
-    }
-}
-
-/// A mark's two columns.
-pub(crate) struct MarkColumns {
-    /// The day it was taken through, or empty for a whole file.
-    pub(crate) through: String,
-    /// Whether it was taken whole.
-    pub(crate) whole: bool,
-}
 
 #[async_trait]
 impl IngestLog for SqliteStore {
@@ -50,13 +25,12 @@ impl IngestLog for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("ingest_mark"))?;
-        match row {
-            None => Ok(None),
-            Some((true, _)) => Ok(Some(IngestMark::Whole)),
-            Some((false, through)) => Day::parse(&through)
-                .map(|day| Some(IngestMark::Through(day)))
-                .map_err(|e| LedgerError::store("sqlite: a stored ingest day is invalid", e)),
-        }
+        row.map(|(whole, through)| StoredMark { through, whole }.mark())
+            .transpose()
+            .map_err(|reason| LedgerError::Store {
+                message: format!("sqlite: {reason}"),
+                source: None,
+            })
     }
 
     async fn record_ingest(
@@ -66,7 +40,7 @@ impl IngestLog for SqliteStore {
         mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let MarkColumns { through, whole } = columns(mark);
+        let StoredMark { through, whole } = StoredMark::from(mark);
         sqlx::query(
             "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (hash, through) DO NOTHING",

@@ -99,7 +99,7 @@ async fn convert_version_1_rows(tx: &mut Transaction<'static, Sqlite>) -> Result
         };
         if let Some(mark) = legacy.mark() {
             let hash = legacy.hash();
-            let crate::ingest::MarkColumns { through, whole } = crate::ingest::columns(mark);
+            let kudos_ledger::StoredMark { through, whole } = kudos_ledger::StoredMark::from(mark);
             sqlx::query(
                 "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (hash, through) DO NOTHING",
