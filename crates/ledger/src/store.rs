@@ -163,6 +163,20 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     /// Holds in `state` (all holds when `None`), ordered by creation time.
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError>;
 
+    /// Holds in `state` made at or after `since`, ordered by creation time: what a run
+    /// re-checks, without loading every hold ever made. The default filters
+    /// [`holds`](LedgerStore::holds); a store with an index on (state, creation time) answers
+    /// from it.
+    async fn holds_made_since(
+        &self,
+        state: HoldState,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HoldView>, LedgerError> {
+        let mut holds = self.holds(Some(state)).await?;
+        holds.retain(|hold| hold.created_at >= since);
+        Ok(holds)
+    }
+
     /// Every agent with an account, sorted.
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError>;
 }
@@ -190,6 +204,9 @@ macro_rules! forward {
             }
             async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
                 (**self).holds(state).await
+            }
+            async fn holds_made_since(&self, state: HoldState, since: DateTime<Utc>) -> Result<Vec<HoldView>, LedgerError> {
+                (**self).holds_made_since(state, since).await
             }
             async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
                 (**self).agents().await

@@ -422,6 +422,16 @@ async fn write_batch(
     Ok(out)
 }
 
+/// Hold index rows' views, as the ledger computed them.
+fn decode_holds(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<HoldView>, LedgerError> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str::<HoldView>(r.get::<&str, _>(0))
+                .map_err(json_err("a hold does not decode"))
+        })
+        .collect()
+}
+
 fn decode_entries<'r>(rows: impl Iterator<Item = &'r str>) -> Result<Vec<Entry>, LedgerError> {
     rows.map(|body| {
         serde_json::from_str::<Entry>(body).map_err(json_err("an entry does not decode"))
@@ -543,12 +553,24 @@ impl LedgerStore for PostgresStore {
             }
         }
         .map_err(store_err("holds"))?;
-        rows.iter()
-            .map(|r| {
-                serde_json::from_str::<HoldView>(r.get::<&str, _>(0))
-                    .map_err(json_err("a hold does not decode"))
-            })
-            .collect()
+        decode_holds(&rows)
+    }
+
+    async fn holds_made_since(
+        &self,
+        state: HoldState,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HoldView>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT view FROM kudos_holds WHERE state = $1 AND created_at >= $2
+             ORDER BY created_at, txn",
+        )
+        .bind(state.name())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("holds"))?;
+        decode_holds(&rows)
     }
 
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, TxnId};
 use kudos_ledger::{AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Stored};
 use sqlx::Row;
@@ -246,12 +247,23 @@ impl LedgerStore for SqliteStore {
             }
         }
         .map_err(store_err("holds"))?;
-        rows.iter()
-            .map(|row| {
-                serde_json::from_str::<HoldView>(row.get::<&str, _>(0))
-                    .map_err(json_err("a hold does not decode"))
-            })
-            .collect()
+        decode_holds(&rows)
+    }
+
+    async fn holds_made_since(
+        &self,
+        state: HoldState,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<HoldView>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT view FROM holds WHERE state = ? AND created_at >= ? ORDER BY created_at, txn",
+        )
+        .bind(state.name())
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("holds"))?;
+        decode_holds(&rows)
     }
 
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
@@ -267,4 +279,14 @@ impl LedgerStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// Hold index rows' views, as the ledger computed them.
+fn decode_holds(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<HoldView>, LedgerError> {
+    rows.iter()
+        .map(|row| {
+            serde_json::from_str::<HoldView>(row.get::<&str, _>(0))
+                .map_err(json_err("a hold does not decode"))
+        })
+        .collect()
 }

@@ -418,6 +418,25 @@ pub async fn holds_are_indexed_by_state(store: &dyn LedgerStore) {
         (open[0].txn, open[0].cost, open[0].attempts),
         (txn, Points::new(400), 0)
     );
+    let made = open[0].created_at;
+    let since = |at| {
+        let agent = agent.clone();
+        async move {
+            store
+                .holds_made_since(HoldState::Open, at)
+                .await
+                .expect("holds_made_since")
+                .into_iter()
+                .filter(|h| h.agent == agent)
+                .count()
+        }
+    };
+    assert_eq!(since(made).await, 1, "a hold made at `since` is listed");
+    assert_eq!(
+        since(made + chrono::TimeDelta::microseconds(1)).await,
+        0,
+        "a hold made before `since` is not"
+    );
 
     ledger
         .execute(

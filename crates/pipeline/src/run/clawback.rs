@@ -52,6 +52,22 @@ impl Run<'_> {
         of: TxnId,
     ) -> Result<(), PipelineError> {
         let reversal = TxnId::from_uuid(transition_id(of, "reversal", 0));
+        self.record_reversal(agent, of, reversal, || {
+            format!("reward {of} was voided at the marketplace but cannot be recorded")
+        })
+        .await
+    }
+
+    /// Records a reversal the marketplace made (a clawback's, or a voiding it reported) as the
+    /// ledger's `Reverse`: the points go back; counted once, audited. A ledger refusal is an
+    /// alert (`what` says what could not be recorded); a store failure stops the run.
+    async fn record_reversal(
+        &self,
+        agent: &AgentId,
+        of: TxnId,
+        reversal: TxnId,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), PipelineError> {
         match self
             .ledger
             .execute(
@@ -78,10 +94,7 @@ impl Run<'_> {
             Err(e) => {
                 self.alert(
                     AlertKind::LedgerError,
-                    format!(
-                        "reward {of} was voided at the marketplace but cannot be recorded: {}",
-                        redact(&e, agent)
-                    ),
+                    format!("{}: {}", what(), redact(&e, agent)),
                     json!({"txn_id": reversal, "of": of, "agent": self.pseudonym(agent)}),
                 )
                 .await;
@@ -107,38 +120,10 @@ impl Run<'_> {
         .await?;
         match self.provider.reverse(reversal, of).await {
             ReverseOutcome::Reversed => {
-                match self
-                    .ledger
-                    .execute(
-                        agent,
-                        Command::Reverse {
-                            txn: reversal,
-                            of,
-                            day: self.as_of,
-                        },
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        self.bump(Count::Reversed);
-                        self.audit(AuditEvent::ReversalConfirmed {
-                            txn_id: reversal,
-                            of,
-                        })
-                        .await?;
-                    }
-                    Err(e) => {
-                        self.alert(
-                            AlertKind::LedgerError,
-                            format!(
-                                "reversal {reversal} confirmed but not recorded: {}",
-                                redact(&e, agent)
-                            ),
-                            json!({"txn_id": reversal, "of": of, "agent": who}),
-                        )
-                        .await;
-                    }
-                }
+                self.record_reversal(agent, of, reversal, || {
+                    format!("reversal {reversal} confirmed but not recorded")
+                })
+                .await?;
             }
             ReverseOutcome::NotReversible => {
                 self.audit(AuditEvent::ReversalRefused {

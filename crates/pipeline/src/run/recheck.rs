@@ -21,11 +21,8 @@ impl Run<'_> {
         let since = self.now() - chrono::TimeDelta::days(i64::from(days));
         let mut recent: Vec<HoldView> = self
             .store
-            .holds(Some(HoldState::Committed))
-            .await?
-            .into_iter()
-            .filter(|hold| hold.created_at >= since)
-            .collect();
+            .holds_made_since(HoldState::Committed, since)
+            .await?;
         if recent.is_empty() {
             return Ok(());
         }
