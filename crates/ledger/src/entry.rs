@@ -77,6 +77,64 @@ impl std::str::FromStr for HoldState {
     }
 }
 
+/// A reversal's state (a clawback's request to void a committed reward).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReversalState {
+    /// Recorded, its request not yet answered.
+    Open,
+    /// The marketplace may have reversed the reward; re-driven at the next run.
+    InDoubt,
+    /// Needs an operator (`kudos review settle TXN --reversed | --not-reversed`): the
+    /// marketplace could not reverse it, or the run could not find out.
+    Review,
+    /// The marketplace reversed the reward: its points went back.
+    Reversed,
+    /// The reward stays issued (an operator said so): the debt stays.
+    NotReversed,
+}
+
+impl ReversalState {
+    /// The name used in output and in `--state`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InDoubt => "in_doubt",
+            Self::Review => "review",
+            Self::Reversed => "reversed",
+            Self::NotReversed => "not_reversed",
+        }
+    }
+
+    /// Whether the reversal is still unresolved (open, in doubt or in review): it is re-driven
+    /// by every run (in review, by an operator).
+    #[must_use]
+    pub const fn is_unresolved(self) -> bool {
+        matches!(self, Self::Open | Self::InDoubt | Self::Review)
+    }
+
+    /// All states, in lifecycle order.
+    pub const ALL: [Self; 5] = [
+        Self::Open,
+        Self::InDoubt,
+        Self::Review,
+        Self::Reversed,
+        Self::NotReversed,
+    ];
+}
+
+impl std::str::FromStr for ReversalState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            format!(
+                "unknown reversal state {s:?} (expected open, in_doubt, review, reversed or not_reversed)"
+            )
+        })
+    }
+}
+
 /// What an entry does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -143,8 +201,39 @@ pub enum Op {
         /// The day of the release.
         day: Day,
     },
-    /// The marketplace confirmed the reversal of a committed redemption (clawback): its cost
-    /// returns to the lots it came from, paying debt first.
+    /// A reversal of a committed redemption (clawback), recorded before its request leaves:
+    /// open until the marketplace's answer (or a lookup, or an operator) settles it. Carries
+    /// the request body, fixed now, sent unchanged by every retry.
+    ReversalRequest {
+        /// The reversal request's own idempotency key (also the entry id).
+        txn: TxnId,
+        /// The redemption it would reverse.
+        of: TxnId,
+        /// The run's day.
+        day: Day,
+        /// The agent's debt when it was asked for (for the audit trail and review).
+        debt: Points,
+        /// The request body.
+        #[serde(with = "hex_bytes")]
+        payload: Vec<u8>,
+    },
+    /// An unresolved reversal changed state (to in doubt or review) or was sent again.
+    ReversalMark {
+        /// The reversal.
+        txn: TxnId,
+        /// Its new state: `open`, `in_doubt` or `review`.
+        state: ReversalState,
+        /// How many times its request has been sent so far.
+        attempts: u32,
+    },
+    /// The reversal did not happen and will not be re-driven (an operator settled it
+    /// `--not-reversed`): the redemption stays, and so does the debt.
+    ReversalEnd {
+        /// The reversal.
+        txn: TxnId,
+    },
+    /// The marketplace confirmed the reversal of a committed redemption (clawback), or voided
+    /// the reward itself: its cost returns to the lots it came from, paying debt first.
     Reversal {
         /// The reversal request's own idempotency key (also the entry id).
         txn: TxnId,
@@ -166,6 +255,9 @@ impl Op {
             Self::Mark { .. } => "mark",
             Self::Commit { .. } => "commit",
             Self::Release { .. } => "release",
+            Self::ReversalRequest { .. } => "reversal_request",
+            Self::ReversalMark { .. } => "reversal_mark",
+            Self::ReversalEnd { .. } => "reversal_end",
             Self::Reversal { .. } => "reversal",
         }
     }

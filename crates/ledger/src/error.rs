@@ -56,8 +56,16 @@ pub enum LedgerError {
         /// The transaction id.
         txn: TxnId,
     },
-    /// The hold is already resolved another way.
-    #[error("hold {txn} is already {state}; it cannot be {asked}")]
+    /// No reversal with this transaction id on the account.
+    #[error("agent {agent}: no reversal {txn}")]
+    UnknownReversal {
+        /// The agent.
+        agent: AgentId,
+        /// The transaction id.
+        txn: TxnId,
+    },
+    /// The hold (or reversal) is already resolved another way.
+    #[error("{txn} is already {state}; it cannot be {asked}")]
     AlreadyResolved {
         /// The hold.
         txn: TxnId,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use kudos_core::{AgentId, Clock, TxnId};
 
-use crate::{Account, AppendItem, Command, Entry, HoldView, LedgerError, LedgerStore, Op, Plan};
+use crate::{
+    Account, AppendItem, Command, Entry, HoldView, LedgerError, LedgerStore, Op, Plan, ReversalView,
+};
 
 /// How many times an operation reloads and retries after a `Conflict` before giving up.
 ///
@@ -146,7 +148,13 @@ impl<S: LedgerStore> Ledger<S> {
             }
             match self
                 .store
-                .append(agent, planned.expected, &planned.entries, &planned.holds)
+                .append(
+                    agent,
+                    planned.expected,
+                    &planned.entries,
+                    &planned.holds,
+                    &planned.reversals,
+                )
                 .await
             {
                 Ok(_) => return Ok(planned.results),
@@ -166,6 +174,7 @@ struct Planned {
     expected: u64,
     entries: Vec<Entry>,
     holds: Vec<HoldView>,
+    reversals: Vec<ReversalView>,
     results: Vec<Applied>,
 }
 
@@ -176,6 +185,7 @@ impl<S: LedgerStore> Ledger<S> {
         let mut results = Vec::with_capacity(commands.len());
         let mut entries = Vec::new();
         let mut touched = BTreeSet::new();
+        let mut reversals_touched = BTreeSet::new();
         for command in commands {
             match account.plan(command)? {
                 Plan::Nothing(entry) => results.push(Applied {
@@ -185,6 +195,9 @@ impl<S: LedgerStore> Ledger<S> {
                 Plan::Append(id, op) => {
                     if let Some(txn) = hold_of(&op) {
                         touched.insert(txn);
+                    }
+                    if let Some(txn) = reversal_of(&op) {
+                        reversals_touched.insert(txn);
                     }
                     let entry = Entry {
                         id,
@@ -204,10 +217,15 @@ impl<S: LedgerStore> Ledger<S> {
             .iter()
             .filter_map(|txn| hold_view(&account, *txn))
             .collect();
+        let reversals = reversals_touched
+            .iter()
+            .filter_map(|txn| reversal_view(&account, *txn))
+            .collect();
         Ok(Planned {
             expected,
             entries,
             holds,
+            reversals,
             results,
         })
     }
@@ -287,6 +305,7 @@ impl<S: LedgerStore> Ledger<S> {
                     expected: p.expected,
                     entries: &p.entries,
                     holds: &p.holds,
+                    reversals: &p.reversals,
                 })
                 .collect();
             let appended = if batch.is_empty() {
@@ -327,8 +346,46 @@ fn hold_of(op: &Op) -> Option<TxnId> {
         | Op::Commit { txn }
         | Op::Release { txn, .. } => Some(*txn),
         Op::Reversal { of, .. } => Some(*of),
-        Op::Accrual { .. } | Op::Adjustment { .. } => None,
+        Op::Accrual { .. }
+        | Op::Adjustment { .. }
+        | Op::ReversalRequest { .. }
+        | Op::ReversalMark { .. }
+        | Op::ReversalEnd { .. } => None,
     }
+}
+
+/// The reversal an operation changes, if any.
+fn reversal_of(op: &Op) -> Option<TxnId> {
+    match op {
+        Op::ReversalRequest { txn, .. }
+        | Op::ReversalMark { txn, .. }
+        | Op::ReversalEnd { txn }
+        | Op::Reversal { txn, .. } => Some(*txn),
+        Op::Accrual { .. }
+        | Op::Adjustment { .. }
+        | Op::Hold { .. }
+        | Op::Mark { .. }
+        | Op::Commit { .. }
+        | Op::Release { .. } => None,
+    }
+}
+
+/// The index view of a reversal of the account.
+#[must_use]
+pub fn reversal_view(account: &Account, txn: TxnId) -> Option<ReversalView> {
+    let r = account.reversals().get(&txn)?;
+    let cost = account.holds().get(&r.of)?.cost;
+    Some(ReversalView {
+        txn,
+        of: r.of,
+        agent: account.agent().clone(),
+        cost,
+        debt: r.debt,
+        state: r.state,
+        attempts: r.attempts,
+        day: r.day,
+        created_at: r.created_at,
+    })
 }
 
 /// The index view of a hold of the account.

@@ -13,6 +13,9 @@
 //! - A **hold** reserves a tier's cost before the reward request is sent; **commit**
 //!   consumes it, **release** returns it (paying debt first; points returning to an expired
 //!   lot are gone), a confirmed **reversal** (clawback) returns a committed redemption's cost.
+//! - A **reversal** is recorded (with its request body) before its request leaves, and is
+//!   open, in doubt or in review until the marketplace confirms it (`reversed`) or an
+//!   operator ends it (`not_reversed`); at most one per redemption.
 //! - Every operation is idempotent: accruals by key, the rest by id. A hold resolves at most
 //!   once. At most one unresolved hold per agent.
 //!
@@ -72,11 +75,13 @@ mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation};
-pub use entry::{Entry, HoldState, Op, transition_id};
+pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
+pub use entry::{Entry, HoldState, Op, ReversalState, transition_id};
 pub use error::LedgerError;
 pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore, StoredMark};
 pub use lease::{Lease, LeaseStore};
-pub use ledger::{AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view};
+pub use ledger::{
+    AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view, reversal_view,
+};
 pub use memory::MemoryStore;
-pub use store::{AppendItem, HoldView, LedgerStore, Stored};
+pub use store::{AppendItem, HoldView, LedgerStore, ReversalView, Stored};

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark, Lease, LeaseStore, LedgerError,
-    LedgerStore, Stored,
+    LedgerStore, ReversalState, ReversalView, Stored,
 };
 
 #[derive(Debug, Default)]
@@ -21,6 +21,7 @@ struct Inner {
     accounts: HashMap<AgentId, Vec<Entry>>,
     ids: HashMap<Uuid, AgentId>,
     holds: BTreeMap<TxnId, HoldView>,
+    reversals: BTreeMap<TxnId, ReversalView>,
     leases: HashMap<TxnId, Lease>,
     /// Files taken whole.
     whole: HashMap<ContentHash, String>,
@@ -82,6 +83,7 @@ impl LedgerStore for MemoryStore {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError> {
         let mut inner = self.lock();
         let current = inner.accounts.get(agent).map_or(0, Vec::len) as u64;
@@ -99,6 +101,9 @@ impl LedgerStore for MemoryStore {
         }
         for hold in holds {
             inner.holds.insert(hold.txn, hold.clone());
+        }
+        for reversal in reversals {
+            inner.reversals.insert(reversal.txn, reversal.clone());
         }
         Ok(version)
     }
@@ -119,6 +124,21 @@ impl LedgerStore for MemoryStore {
         Ok(out)
     }
 
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError> {
+        let inner = self.lock();
+        let mut out: Vec<ReversalView> = inner
+            .reversals
+            .values()
+            .filter(|r| state.is_none_or(|s| r.state == s))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| (r.created_at, r.txn));
+        Ok(out)
+    }
+
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
         let mut agents: Vec<AgentId> = self.lock().accounts.keys().cloned().collect();
         agents.sort();
@@ -135,7 +155,12 @@ impl LeaseStore for MemoryStore {
             .and_then(|length| now.checked_add_signed(length))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let mut inner = self.lock();
-        if !inner.holds.get(&txn).is_some_and(HoldView::is_unresolved) {
+        let unresolved = inner.holds.get(&txn).is_some_and(HoldView::is_unresolved)
+            || inner
+                .reversals
+                .get(&txn)
+                .is_some_and(ReversalView::is_unresolved);
+        if !unresolved {
             return Ok(false);
         }
         let free = inner

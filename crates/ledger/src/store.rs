@@ -7,7 +7,7 @@ use kudos_core::{AgentId, Day, Points, RewardType, TierId, TxnId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Entry, HoldState, LedgerError};
+use crate::{Entry, HoldState, LedgerError, ReversalState};
 
 /// An account as stored: its entries in append order, and its version (the number of
 /// entries).
@@ -53,6 +53,40 @@ impl HoldView {
     }
 }
 
+/// A reversal as the store indexes it (beside the holds, so that leases cover it too), for
+/// listing by state. The ledger computes it; the store only keeps the latest one per
+/// transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalView {
+    /// The reversal's transaction id.
+    pub txn: TxnId,
+    /// The redemption it reverses.
+    pub of: TxnId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The points that come back if it is reversed (the redemption's cost).
+    pub cost: Points,
+    /// The agent's debt when it was asked for.
+    pub debt: Points,
+    /// The state.
+    pub state: ReversalState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The day it was asked for.
+    pub day: Day,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+impl ReversalView {
+    /// Whether the reversal is unresolved (open, in doubt or in review): the flag stores
+    /// write beside its index row, as for holds.
+    #[must_use]
+    pub const fn is_unresolved(&self) -> bool {
+        self.state.is_unresolved()
+    }
+}
+
 impl Stored {
     /// Groups `(agent, entry)` rows — each agent's entries in append order — into the accounts
     /// asked for, in the order asked (an agent without rows is an empty account). For stores
@@ -86,6 +120,8 @@ pub struct AppendItem<'a> {
     pub entries: &'a [Entry],
     /// The hold index updates that go with them.
     pub holds: &'a [HoldView],
+    /// The reversal index updates that go with them.
+    pub reversals: &'a [ReversalView],
 }
 
 /// Where accounts live.
@@ -94,7 +130,8 @@ pub struct AppendItem<'a> {
 /// - append entries to an account only if its version still matches (`Conflict` otherwise),
 ///   atomically with the hold index updates that come with them;
 /// - find which account recorded an operation id;
-/// - list holds by state, as the ledger's views say.
+/// - list holds and reversals by state, as the ledger's views say; a reversal's index row
+///   sits beside the holds' (with its own kind), so that a lease can be taken on it.
 ///
 /// The run's own bookkeeping has ports of its own: [`LeaseStore`](crate::LeaseStore) and
 /// [`IngestLog`](crate::IngestLog); a database store implements all three
@@ -107,7 +144,7 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError>;
 
     /// Appends `entries` to the account if its version is still `expected`, and upserts
-    /// `holds` in the hold index, all or nothing. Returns the new version.
+    /// `holds` and `reversals` in the index, all or nothing. Returns the new version.
     ///
     /// # Errors
     ///
@@ -118,6 +155,7 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError>;
 
     /// Loads several accounts (in the order asked). The default loads them one by one; a
@@ -146,7 +184,13 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             match self
-                .append(item.agent, item.expected, item.entries, item.holds)
+                .append(
+                    item.agent,
+                    item.expected,
+                    item.entries,
+                    item.holds,
+                    item.reversals,
+                )
                 .await
             {
                 Err(e @ LedgerError::Conflict { .. }) => out.push(Err(e)),
@@ -177,6 +221,13 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         Ok(holds)
     }
 
+    /// Reversals in `state` (all when `None`), ordered by creation time. Reversals recorded
+    /// before schema 3 (release 0.1.0 and 0.2) are in their accounts but not in this index.
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError>;
+
     /// Every agent with an account, sorted.
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError>;
 }
@@ -190,8 +241,8 @@ macro_rules! forward {
             async fn load(&self, agent: &AgentId) -> Result<Stored, LedgerError> {
                 (**self).load(agent).await
             }
-            async fn append(&self, agent: &AgentId, expected: u64, entries: &[Entry], holds: &[HoldView]) -> Result<u64, LedgerError> {
-                (**self).append(agent, expected, entries, holds).await
+            async fn append(&self, agent: &AgentId, expected: u64, entries: &[Entry], holds: &[HoldView], reversals: &[ReversalView]) -> Result<u64, LedgerError> {
+                (**self).append(agent, expected, entries, holds, reversals).await
             }
             async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
                 (**self).load_many(agents).await
@@ -207,6 +258,9 @@ macro_rules! forward {
             }
             async fn holds_made_since(&self, state: HoldState, since: DateTime<Utc>) -> Result<Vec<HoldView>, LedgerError> {
                 (**self).holds_made_since(state, since).await
+            }
+            async fn reversals(&self, state: Option<ReversalState>) -> Result<Vec<ReversalView>, LedgerError> {
+                (**self).reversals(state).await
             }
             async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
                 (**self).agents().await

@@ -43,7 +43,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::AgentId;
-use kudos_ledger::{AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Stored};
+use kudos_ledger::{
+    AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, ReversalState, ReversalView,
+    Stored,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -286,36 +289,75 @@ async fn write_in(
         .bind(&bodies)
         .execute(&mut **tx)
         .await?;
-    for hold in item.holds {
-        let view = serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?;
-        sqlx::query(
-            "INSERT INTO kudos_holds (txn, agent, state, unresolved, created_at, view)
-             VALUES ($1, $2, $3, $6, $4, $5)
-             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
-                 unresolved = excluded.unresolved, view = excluded.view",
-        )
-        .bind(hold.txn.as_uuid())
-        .bind(hold.agent.as_str())
-        .bind(hold.state.name())
-        .bind(hold.created_at)
-        .bind(view)
-        .bind(hold.is_unresolved())
-        .execute(&mut **tx)
-        .await?;
-    }
+    let mut index = HoldColumns::default();
+    index.push(item)?;
+    index.upsert(tx).await?;
     u64::try_from(new).map_err(|_| conflict().into())
 }
 
-/// Hold index rows as columns, for one `UNNEST` insert.
+/// Hold index rows (holds' and reversals') as columns, for one `UNNEST` insert.
 #[derive(Default)]
 struct HoldColumns<'a> {
     txn: Vec<Uuid>,
     agent: Vec<&'a str>,
+    kind: Vec<&'static str>,
     state: Vec<&'static str>,
     /// What leases filter on, as the ledger computed it.
     unresolved: Vec<bool>,
     created_at: Vec<DateTime<Utc>>,
     view: Vec<String>,
+}
+
+impl<'a> HoldColumns<'a> {
+    /// Adds an item's hold and reversal index rows.
+    fn push(&mut self, item: &AppendItem<'a>) -> Result<(), LedgerError> {
+        for hold in item.holds {
+            self.txn.push(*hold.txn.as_uuid());
+            self.agent.push(item.agent.as_str());
+            self.kind.push("hold");
+            self.state.push(hold.state.name());
+            self.unresolved.push(hold.is_unresolved());
+            self.created_at.push(hold.created_at);
+            self.view
+                .push(serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?);
+        }
+        for reversal in item.reversals {
+            self.txn.push(*reversal.txn.as_uuid());
+            self.agent.push(item.agent.as_str());
+            self.kind.push("reversal");
+            self.state.push(reversal.state.name());
+            self.unresolved.push(reversal.is_unresolved());
+            self.created_at.push(reversal.created_at);
+            self.view.push(
+                serde_json::to_string(reversal).map_err(json_err("a reversal does not encode"))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Upserts the rows with one statement (each transaction id once: the ledger computes one
+    /// view per hold or reversal an item touches, and a batch's accounts are distinct).
+    async fn upsert(&self, tx: &mut Transaction<'static, Postgres>) -> Result<(), TxError> {
+        if self.txn.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO kudos_holds (txn, agent, kind, state, unresolved, created_at, view)
+             SELECT * FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOLEAN[], $6::TIMESTAMPTZ[], $7::TEXT[])
+             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
+                 unresolved = excluded.unresolved, view = excluded.view",
+        )
+        .bind(&self.txn)
+        .bind(&self.agent)
+        .bind(&self.kind)
+        .bind(&self.state)
+        .bind(&self.unresolved)
+        .bind(&self.created_at)
+        .bind(&self.view)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// Writes a batch of distinct accounts with three set-based statements: bump every version that
@@ -382,16 +424,7 @@ async fn write_batch(
             e_body
                 .push(serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?);
         }
-        for hold in item.holds {
-            holds.txn.push(*hold.txn.as_uuid());
-            holds.agent.push(hold.agent.as_str());
-            holds.state.push(hold.state.name());
-            holds.unresolved.push(hold.is_unresolved());
-            holds.created_at.push(hold.created_at);
-            holds
-                .view
-                .push(serde_json::to_string(hold).map_err(json_err("a hold does not encode"))?);
-        }
+        holds.push(item)?;
         out.push(Ok(item.expected + item.entries.len() as u64));
     }
     if !e_agent.is_empty() {
@@ -403,22 +436,7 @@ async fn write_batch(
             .execute(&mut **tx)
             .await?;
     }
-    if !holds.txn.is_empty() {
-        sqlx::query(
-            "INSERT INTO kudos_holds (txn, agent, state, unresolved, created_at, view)
-             SELECT * FROM UNNEST($1::UUID[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TIMESTAMPTZ[], $6::TEXT[])
-             ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
-                 unresolved = excluded.unresolved, view = excluded.view",
-        )
-        .bind(&holds.txn)
-        .bind(&holds.agent)
-        .bind(&holds.state)
-        .bind(&holds.unresolved)
-        .bind(&holds.created_at)
-        .bind(&holds.view)
-        .execute(&mut **tx)
-        .await?;
-    }
+    holds.upsert(tx).await?;
     Ok(out)
 }
 
@@ -480,12 +498,14 @@ impl LedgerStore for PostgresStore {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError> {
         let item = AppendItem {
             agent,
             expected,
             entries,
             holds,
+            reversals,
         };
         in_transaction!(self, "append", |tx| write_in(&mut tx, &item).await)
     }
@@ -540,16 +560,19 @@ impl LedgerStore for PostgresStore {
         let rows = match state {
             Some(s) => {
                 sqlx::query(
-                    "SELECT view FROM kudos_holds WHERE state = $1 ORDER BY created_at, txn",
+                    "SELECT view FROM kudos_holds WHERE kind = 'hold' AND state = $1
+                     ORDER BY created_at, txn",
                 )
                 .bind(s.name())
                 .fetch_all(&self.pool)
                 .await
             }
             None => {
-                sqlx::query("SELECT view FROM kudos_holds ORDER BY created_at, txn")
-                    .fetch_all(&self.pool)
-                    .await
+                sqlx::query(
+                    "SELECT view FROM kudos_holds WHERE kind = 'hold' ORDER BY created_at, txn",
+                )
+                .fetch_all(&self.pool)
+                .await
             }
         }
         .map_err(store_err("holds"))?;
@@ -562,7 +585,7 @@ impl LedgerStore for PostgresStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<HoldView>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT view FROM kudos_holds WHERE state = $1 AND created_at >= $2
+            "SELECT view FROM kudos_holds WHERE kind = 'hold' AND state = $1 AND created_at >= $2
              ORDER BY created_at, txn",
         )
         .bind(state.name())
@@ -571,6 +594,38 @@ impl LedgerStore for PostgresStore {
         .await
         .map_err(store_err("holds"))?;
         decode_holds(&rows)
+    }
+
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError> {
+        let rows = match state {
+            Some(s) => {
+                sqlx::query(
+                    "SELECT view FROM kudos_holds WHERE kind = 'reversal' AND state = $1
+                     ORDER BY created_at, txn",
+                )
+                .bind(s.name())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(
+                    "SELECT view FROM kudos_holds WHERE kind = 'reversal'
+                     ORDER BY created_at, txn",
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_err("reversals"))?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str::<ReversalView>(r.get::<&str, _>(0))
+                    .map_err(json_err("a reversal does not decode"))
+            })
+            .collect()
     }
 
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {

@@ -55,6 +55,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     );
     ALTER TABLE kudos_holds ADD COLUMN IF NOT EXISTS unresolved BOOLEAN NOT NULL DEFAULT FALSE;",
     ),
+    // 3: reversals are indexed (and leased) beside the holds, each row with its kind.
+    // Reversals recorded before it stay in their accounts, unindexed (they were all final).
+    (
+        3,
+        "ALTER TABLE kudos_holds ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'hold';
+    DROP INDEX IF EXISTS kudos_holds_by_state;
+    CREATE INDEX IF NOT EXISTS kudos_holds_by_kind_state ON kudos_holds (kind, state, created_at, txn);",
+    ),
 ];
 
 /// Applies the migrations the database has not had yet, in one transaction, holding the lock

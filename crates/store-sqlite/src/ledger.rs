@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Stored};
+use kudos_ledger::{
+    AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, ReversalState, ReversalView,
+    Stored,
+};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -14,10 +17,11 @@ use crate::{
     ts,
 };
 
-/// A hold index row to write.
+/// A hold index row to write (a hold's, or a reversal's: `kind`).
 struct HoldRow {
     txn: String,
     agent: String,
+    kind: &'static str,
     state: &'static str,
     /// Whether the ledger says the hold is unresolved (what leases filter on).
     unresolved: bool,
@@ -60,6 +64,7 @@ pub(crate) async fn write_batch(
             let row = HoldRow {
                 txn: hold.txn.to_string(),
                 agent: hold.agent.to_string(),
+                kind: "hold",
                 state: hold.state.name(),
                 unresolved: hold.is_unresolved(),
                 created_at: ts(hold.created_at),
@@ -69,6 +74,25 @@ pub(crate) async fn write_batch(
                 Some(&i) => holds[i] = row,
                 None => {
                     hold_at.insert(hold.txn, holds.len());
+                    holds.push(row);
+                }
+            }
+        }
+        for reversal in item.reversals {
+            let row = HoldRow {
+                txn: reversal.txn.to_string(),
+                agent: reversal.agent.to_string(),
+                kind: "reversal",
+                state: reversal.state.name(),
+                unresolved: reversal.is_unresolved(),
+                created_at: ts(reversal.created_at),
+                view: serde_json::to_string(reversal)
+                    .map_err(json_err("a reversal does not encode"))?,
+            };
+            match hold_at.get(&reversal.txn) {
+                Some(&i) => holds[i] = row,
+                None => {
+                    hold_at.insert(reversal.txn, holds.len());
                     holds.push(row);
                 }
             }
@@ -97,16 +121,17 @@ pub(crate) async fn write_batch(
     }
     for chunk in holds.chunks(HOLD_ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO holds (txn, agent, state, unresolved, created_at, view) VALUES {}
+            "INSERT INTO holds (txn, agent, kind, state, unresolved, created_at, view) VALUES {}
              ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
                  unresolved = excluded.unresolved, view = excluded.view",
-            placeholders(chunk.len(), 6)
+            placeholders(chunk.len(), 7)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for h in chunk {
             query = query
                 .bind(h.txn.as_str())
                 .bind(h.agent.as_str())
+                .bind(h.kind)
                 .bind(h.state)
                 .bind(h.unresolved)
                 .bind(h.created_at.as_str())
@@ -145,12 +170,14 @@ impl LedgerStore for SqliteStore {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError> {
         let item = AppendItem {
             agent,
             expected,
             entries,
             holds,
+            reversals,
         };
         self.append_many(&[item]).await?.pop().unwrap_or_else(|| {
             Err(LedgerError::Store {
@@ -234,14 +261,14 @@ impl LedgerStore for SqliteStore {
 
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
         let rows = match state {
-            Some(s) => {
-                sqlx::query("SELECT view FROM holds WHERE state = ? ORDER BY created_at, txn")
-                    .bind(s.name())
-                    .fetch_all(&self.pool)
-                    .await
-            }
+            Some(s) => sqlx::query(
+                "SELECT view FROM holds WHERE kind = 'hold' AND state = ? ORDER BY created_at, txn",
+            )
+            .bind(s.name())
+            .fetch_all(&self.pool)
+            .await,
             None => {
-                sqlx::query("SELECT view FROM holds ORDER BY created_at, txn")
+                sqlx::query("SELECT view FROM holds WHERE kind = 'hold' ORDER BY created_at, txn")
                     .fetch_all(&self.pool)
                     .await
             }
@@ -256,7 +283,8 @@ impl LedgerStore for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<HoldView>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT view FROM holds WHERE state = ? AND created_at >= ? ORDER BY created_at, txn",
+            "SELECT view FROM holds WHERE kind = 'hold' AND state = ? AND created_at >= ?
+             ORDER BY created_at, txn",
         )
         .bind(state.name())
         .bind(ts(since))
@@ -264,6 +292,37 @@ impl LedgerStore for SqliteStore {
         .await
         .map_err(store_err("holds"))?;
         decode_holds(&rows)
+    }
+
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError> {
+        let rows = match state {
+            Some(s) => {
+                sqlx::query(
+                    "SELECT view FROM holds WHERE kind = 'reversal' AND state = ?
+                     ORDER BY created_at, txn",
+                )
+                .bind(s.name())
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(
+                    "SELECT view FROM holds WHERE kind = 'reversal' ORDER BY created_at, txn",
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_err("reversals"))?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str::<ReversalView>(row.get::<&str, _>(0))
+                    .map_err(json_err("a reversal does not decode"))
+            })
+            .collect()
     }
 
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {

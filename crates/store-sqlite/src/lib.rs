@@ -157,8 +157,8 @@ impl SqliteStore {
 /// cost a round trip to sqlx's connection thread each, which was most of a batch's time.
 pub(crate) const ROWS_PER_INSERT: usize = 190;
 
-/// Hold index rows per multi-row `INSERT` (6 parameters a row, under the same limit).
-pub(crate) const HOLD_ROWS_PER_INSERT: usize = 999 / 6;
+/// Hold index rows per multi-row `INSERT` (7 parameters a row, under the same limit).
+pub(crate) const HOLD_ROWS_PER_INSERT: usize = 999 / 7;
 
 /// `?, ?, …`: `n` parameters, for an `IN (…)` list.
 pub(crate) fn marks(n: usize) -> String {

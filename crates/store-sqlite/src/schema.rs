@@ -49,6 +49,14 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     ALTER TABLE holds ADD COLUMN unresolved INTEGER NOT NULL DEFAULT 0;",
     ),
+    // 3: reversals are indexed (and leased) beside the holds, each row with its kind.
+    // Reversals recorded before it stay in their accounts, unindexed (they were all final).
+    (
+        3,
+        "ALTER TABLE holds ADD COLUMN kind TEXT NOT NULL DEFAULT 'hold';
+    DROP INDEX holds_by_state;
+    CREATE INDEX holds_by_kind_state ON holds (kind, state, created_at, txn);",
+    ),
 ];
 
 /// Applies the migrations the file has not had yet, in one write transaction.

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, CoreError, Day, EventKey, Points, TxnId};
 use uuid::Uuid;
 
-use super::{Account, Hold, Lot, Reservation};
-use crate::{Entry, HoldState, LedgerError, Op};
+use super::{Account, Hold, Lot, Reservation, Reversal};
+use crate::{Entry, HoldState, LedgerError, Op, ReversalState};
 
 /// Maps a points overflow to the account's [`LedgerError::Overflow`].
 fn overflow(agent: &AgentId) -> impl Fn(CoreError) -> LedgerError + '_ {
@@ -99,7 +99,45 @@ impl Account {
             } => self.apply_mark(entry.id, *txn, *state, *attempts)?,
             Op::Commit { txn } => self.apply_commit(entry.id, *txn, entry.at)?,
             Op::Release { txn, day } => self.apply_release(entry.id, *txn, *day)?,
-            Op::Reversal { txn, of, day } => self.apply_reversal(entry.id, *txn, *of, *day)?,
+            Op::ReversalRequest {
+                txn,
+                of,
+                day,
+                debt,
+                payload,
+            } => self.apply_reversal_request(
+                entry.id,
+                Reversal {
+                    txn: *txn,
+                    of: *of,
+                    day: *day,
+                    debt: *debt,
+                    payload: payload.clone(),
+                    state: ReversalState::Open,
+                    attempts: 0,
+                    created_at: entry.at,
+                },
+            )?,
+            Op::ReversalMark {
+                txn,
+                state,
+                attempts,
+            } => {
+                let Some(reversal) = self.reversals.get_mut(txn) else {
+                    return Err(self.corrupt(entry.id, format!("mark of unknown reversal {txn}")));
+                };
+                reversal.state = *state;
+                reversal.attempts = *attempts;
+            }
+            Op::ReversalEnd { txn } => {
+                let Some(reversal) = self.reversals.get_mut(txn) else {
+                    return Err(self.corrupt(entry.id, format!("end of unknown reversal {txn}")));
+                };
+                reversal.state = ReversalState::NotReversed;
+            }
+            Op::Reversal { txn, of, day } => {
+                self.apply_reversal(entry.id, *txn, *of, *day, entry.at)?;
+            }
         }
         if !matches!(entry.op, Op::Accrual { .. }) {
             self.ops.insert(entry.id, entry.clone());
@@ -251,18 +289,43 @@ impl Account {
         Ok(())
     }
 
-    /// A reversal returns a committed redemption's reservations to their lots on `day`.
+    /// A reversal request is recorded, open, against a redemption of the account.
+    fn apply_reversal_request(&mut self, id: Uuid, reversal: Reversal) -> Result<(), LedgerError> {
+        if !self.holds.contains_key(&reversal.of) {
+            let of = reversal.of;
+            return Err(self.corrupt(id, format!("reversal of unknown redemption {of}")));
+        }
+        self.reversals.insert(reversal.txn, reversal);
+        Ok(())
+    }
+
+    /// A confirmed reversal returns a committed redemption's reservations to their lots on
+    /// `day`; its reversal, recorded or not before, is reversed.
     fn apply_reversal(
         &mut self,
         id: Uuid,
         txn: TxnId,
         of: TxnId,
         day: Day,
+        at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let Some(hold) = self.holds.get_mut(&of) else {
             return Err(self.corrupt(id, format!("reversal of unknown redemption {of}")));
         };
         hold.reversed_by = Some(txn);
+        self.reversals
+            .entry(txn)
+            .or_insert_with(|| Reversal {
+                txn,
+                of,
+                day,
+                debt: Points::ZERO,
+                payload: Vec::new(),
+                state: ReversalState::Reversed,
+                attempts: 0,
+                created_at: at,
+            })
+            .state = ReversalState::Reversed;
         let reservations = hold.lots.clone();
         for reservation in &reservations {
             self.return_to_lot(reservation.lot_seq, reservation.points, day);

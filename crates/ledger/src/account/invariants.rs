@@ -11,6 +11,9 @@
 //!    the live ones: a reservation stays on its lot after the lot expires, until the hold
 //!    is resolved (a release then returns nothing to the expired lot).
 //! 4. **Debt** — `debt >= 0`.
+//! 5. **Reversals** — each reversal's `of` is a committed hold of the account, with no other
+//!    reversal; a hold's `reversed_by` is `Some(txn)` exactly when reversal `txn` of it is
+//!    `reversed`.
 //!
 //! Entries planned by [`Account::plan`] keep them; the fold itself does not re-validate
 //! what it applies (a second commit of the same hold, say), so a corrupt log can break
@@ -90,6 +93,47 @@ impl Account {
 
         if self.debt.is_negative() {
             return Err(format!("debt: the debt is {}", self.debt));
+        }
+
+        let mut reversed_holds = std::collections::HashSet::new();
+        for reversal in self.reversals.values() {
+            let Some(hold) = self.holds.get(&reversal.of) else {
+                return Err(format!(
+                    "reversals: reversal {} is of {}, no hold of the account",
+                    reversal.txn, reversal.of
+                ));
+            };
+            if hold.state != crate::HoldState::Committed {
+                return Err(format!(
+                    "reversals: reversal {} is of hold {}, which is {}",
+                    reversal.txn,
+                    hold.txn,
+                    hold.state.name()
+                ));
+            }
+            if !reversed_holds.insert(reversal.of) {
+                return Err(format!("reversals: hold {} has two reversals", reversal.of));
+            }
+            let reversed = reversal.state == crate::ReversalState::Reversed;
+            if reversed != (hold.reversed_by == Some(reversal.txn)) {
+                return Err(format!(
+                    "reversals: reversal {} is {} but hold {} is reversed by {:?}",
+                    reversal.txn,
+                    reversal.state.name(),
+                    hold.txn,
+                    hold.reversed_by
+                ));
+            }
+        }
+        if let Some(hold) = self
+            .holds
+            .values()
+            .find(|hold| hold.reversed_by.is_some() && !reversed_holds.contains(&hold.txn))
+        {
+            return Err(format!(
+                "reversals: hold {} is reversed by {:?}, which is not recorded",
+                hold.txn, hold.reversed_by
+            ));
         }
         Ok(())
     }

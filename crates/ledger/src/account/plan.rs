@@ -4,9 +4,9 @@
 use kudos_core::{Day, PointEvent, Points, Tier, TxnId};
 use uuid::Uuid;
 
-use super::{Account, Hold};
+use super::{Account, Hold, Reversal};
 use crate::entry::transition_id;
-use crate::{Entry, HoldState, LedgerError, Op};
+use crate::{Entry, HoldState, LedgerError, Op, ReversalState};
 
 /// An operation to plan against an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,36 @@ pub enum Command {
         /// The day of the release.
         day: Day,
     },
-    /// The marketplace confirmed a reversal of a committed redemption.
+    /// Record a reversal (clawback) of a committed redemption before its request is sent.
+    RequestReversal {
+        /// The reversal's own idempotency key.
+        txn: TxnId,
+        /// The redemption to reverse.
+        of: TxnId,
+        /// The run's day.
+        day: Day,
+        /// The agent's debt now.
+        debt: Points,
+        /// The request body, fixed now.
+        payload: Vec<u8>,
+    },
+    /// Move an unresolved reversal to `open`, `in_doubt` or `review`, with its attempt count.
+    MarkReversal {
+        /// The reversal.
+        txn: TxnId,
+        /// The new state.
+        state: ReversalState,
+        /// Attempts so far.
+        attempts: u32,
+    },
+    /// The reversal did not happen and is not to be re-driven: the redemption and the debt
+    /// stay.
+    EndReversal {
+        /// The reversal.
+        txn: TxnId,
+    },
+    /// The marketplace confirmed a reversal of a committed redemption (a requested one, or
+    /// a voiding it reported).
     Reverse {
         /// The reversal's own idempotency key.
         txn: TxnId,
@@ -125,6 +154,19 @@ impl Account {
                 },
             ),
             Command::Reverse { txn, of, day } => self.plan_reverse(*txn, *of, *day),
+            Command::RequestReversal {
+                txn,
+                of,
+                day,
+                debt,
+                payload,
+            } => self.plan_request_reversal(*txn, *of, *day, *debt, payload),
+            Command::MarkReversal {
+                txn,
+                state,
+                attempts,
+            } => self.plan_mark_reversal(*txn, *state, *attempts),
+            Command::EndReversal { txn } => self.plan_end_reversal(*txn),
         }
     }
 
@@ -275,9 +317,33 @@ impl Account {
         Ok(Plan::Append(transition_id(txn, to.name(), 0), op))
     }
 
-    /// A reversal of a committed, not yet reversed redemption; idempotent by its own id.
+    /// A confirmed reversal of a committed, not yet reversed redemption; idempotent. One
+    /// recorded by a request first is appended under an id derived from it; one without (a
+    /// voiding the marketplace reported) under its own id.
     fn plan_reverse(&self, txn: TxnId, of: TxnId, day: Day) -> Result<Plan, LedgerError> {
         let op = Op::Reversal { txn, of, day };
+        if let Some(reversal) = self.reversals.get(&txn) {
+            if reversal.of != of {
+                return Err(
+                    self.invalid(format!("reversal {txn} is of {}, not of {of}", reversal.of))
+                );
+            }
+            if reversal.state == ReversalState::Reversed {
+                let recorded = self
+                    .ops
+                    .get(txn.as_uuid())
+                    .filter(|e| matches!(e.op, Op::Reversal { .. }));
+                let found = recorded
+                    .or_else(|| self.ops.get(&transition_id(txn, "reversed", 0)))
+                    .cloned();
+                return Ok(Plan::Nothing(found));
+            }
+            let hold = self.hold(of)?;
+            if let Some(by) = hold.reversed_by {
+                return Err(LedgerError::AlreadyReversed { txn: of, by });
+            }
+            return Ok(Plan::Append(transition_id(txn, "reversed", 0), op));
+        }
         if self.ops.contains_key(txn.as_uuid()) {
             return self.idempotent(*txn.as_uuid(), op);
         }
@@ -292,6 +358,105 @@ impl Account {
             return Err(LedgerError::AlreadyReversed { txn: of, by });
         }
         Ok(Plan::Append(*txn.as_uuid(), op))
+    }
+
+    /// A reversal request for a committed redemption not reversed and not asked to be
+    /// reversed before; idempotent by its own id.
+    fn plan_request_reversal(
+        &self,
+        txn: TxnId,
+        of: TxnId,
+        day: Day,
+        debt: Points,
+        payload: &[u8],
+    ) -> Result<Plan, LedgerError> {
+        let op = Op::ReversalRequest {
+            txn,
+            of,
+            day,
+            debt,
+            payload: payload.to_vec(),
+        };
+        if self.ops.contains_key(txn.as_uuid()) {
+            return self.idempotent(*txn.as_uuid(), op);
+        }
+        let hold = self.hold(of)?;
+        if hold.state != HoldState::Committed {
+            return Err(LedgerError::NotCommitted {
+                txn: of,
+                state: hold.state.name(),
+            });
+        }
+        if let Some(by) = hold.reversed_by {
+            return Err(LedgerError::AlreadyReversed { txn: of, by });
+        }
+        if let Some(other) = self.reversals.values().find(|r| r.of == of) {
+            return Err(self.invalid(format!(
+                "redemption {of} already has reversal {} ({})",
+                other.txn,
+                other.state.name()
+            )));
+        }
+        Ok(Plan::Append(*txn.as_uuid(), op))
+    }
+
+    /// A mark of an unresolved reversal as open, in doubt or in review, with its attempts.
+    fn plan_mark_reversal(
+        &self,
+        txn: TxnId,
+        state: ReversalState,
+        attempts: u32,
+    ) -> Result<Plan, LedgerError> {
+        let reversal = self.reversal(txn)?;
+        if !state.is_unresolved() {
+            return Err(self.invalid(format!(
+                "a reversal is marked open, in_doubt or review, not {}",
+                state.name()
+            )));
+        }
+        if !reversal.state.is_unresolved() {
+            return Err(LedgerError::AlreadyResolved {
+                txn,
+                state: reversal.state.name(),
+                asked: state.name(),
+            });
+        }
+        if reversal.state == state && reversal.attempts == attempts {
+            return Ok(Plan::Nothing(None));
+        }
+        self.idempotent(
+            transition_id(txn, state.name(), attempts),
+            Op::ReversalMark {
+                txn,
+                state,
+                attempts,
+            },
+        )
+    }
+
+    /// The end of an unresolved reversal, not reversed; the same again is nothing, a
+    /// reversed one is refused.
+    fn plan_end_reversal(&self, txn: TxnId) -> Result<Plan, LedgerError> {
+        let reversal = self.reversal(txn)?;
+        let id = transition_id(txn, ReversalState::NotReversed.name(), 0);
+        match reversal.state {
+            ReversalState::NotReversed => Ok(Plan::Nothing(self.ops.get(&id).cloned())),
+            ReversalState::Reversed => Err(LedgerError::AlreadyResolved {
+                txn,
+                state: reversal.state.name(),
+                asked: ReversalState::NotReversed.name(),
+            }),
+            _ => Ok(Plan::Append(id, Op::ReversalEnd { txn })),
+        }
+    }
+
+    fn reversal(&self, txn: TxnId) -> Result<&Reversal, LedgerError> {
+        self.reversals
+            .get(&txn)
+            .ok_or_else(|| LedgerError::UnknownReversal {
+                agent: self.agent.clone(),
+                txn,
+            })
     }
 
     fn hold(&self, txn: TxnId) -> Result<&Hold, LedgerError> {
@@ -341,6 +506,18 @@ fn describe(op: &Op) -> String {
         ),
         Op::Commit { txn } => format!("commit of {txn}"),
         Op::Release { txn, day } => format!("release of {txn} on {day}"),
+        Op::ReversalRequest { txn, of, day, .. } => {
+            format!("reversal request {txn} of {of} on {day}")
+        }
+        Op::ReversalMark {
+            txn,
+            state,
+            attempts,
+        } => format!(
+            "mark of reversal {txn} as {} after {attempts} attempts",
+            state.name()
+        ),
+        Op::ReversalEnd { txn } => format!("end of reversal {txn}, not reversed"),
         Op::Reversal { txn, of, day } => format!("reversal {txn} of {of} on {day}"),
     }
 }

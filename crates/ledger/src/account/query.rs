@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kudos_core::{AgentId, Day, Points, TxnId};
 use serde::Serialize;
 
-use super::{Account, Hold, Lot};
+use super::{Account, Hold, Lot, Reversal};
 use crate::Entry;
 
 /// The figures `ledger balance` prints.
@@ -50,6 +50,18 @@ impl Account {
     #[must_use]
     pub fn holds(&self) -> &BTreeMap<TxnId, Hold> {
         &self.holds
+    }
+
+    /// The reversals (clawbacks), by their own transaction id.
+    #[must_use]
+    pub fn reversals(&self) -> &BTreeMap<TxnId, Reversal> {
+        &self.reversals
+    }
+
+    /// The reversal of a redemption, if one was asked for or recorded (there is at most one).
+    #[must_use]
+    pub fn reversal_of(&self, of: TxnId) -> Option<&Reversal> {
+        self.reversals.values().find(|reversal| reversal.of == of)
     }
 
     /// The unresolved hold, if any (there is at most one).

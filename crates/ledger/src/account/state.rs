@@ -8,7 +8,7 @@ use kudos_core::{AgentId, Day, Points, RewardType, TierId, TxnId};
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::{Entry, HoldState};
+use crate::{Entry, HoldState, ReversalState};
 
 /// Points on a day, that expire: `{day, expires, remaining}`. Live on `d` when
 /// `day <= d < expires`.
@@ -89,6 +89,29 @@ pub struct Hold {
     pub committed_at: Option<DateTime<Utc>>,
 }
 
+/// A reversal (clawback) of a committed redemption, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reversal {
+    /// The reversal request's idempotency key.
+    pub txn: TxnId,
+    /// The redemption it reverses.
+    pub of: TxnId,
+    /// The day it was asked for (or confirmed, for one recorded without a request).
+    pub day: Day,
+    /// The agent's debt when it was asked for (zero when recorded without a request).
+    pub debt: Points,
+    /// The request body, fixed when it was recorded (empty when recorded without a request:
+    /// a voiding the marketplace reported, or a reversal of release 0.1.0).
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    /// Its state.
+    pub state: ReversalState,
+    /// How many times its request was sent.
+    pub attempts: u32,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
 /// One agent's account, folded from its entries.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -105,6 +128,8 @@ pub struct Account {
     /// Current points of each accrual key.
     pub(super) accruals: HashMap<Uuid, Points>,
     pub(super) holds: BTreeMap<TxnId, Hold>,
+    /// Reversals, by their own transaction id.
+    pub(super) reversals: BTreeMap<TxnId, Reversal>,
     /// Non-accrual entries by id, for idempotency.
     pub(super) ops: HashMap<Uuid, Entry>,
     /// Entries in append order.
@@ -123,6 +148,7 @@ impl Account {
             debt: Points::ZERO,
             accruals: HashMap::new(),
             holds: BTreeMap::new(),
+            reversals: BTreeMap::new(),
             ops: HashMap::new(),
             entries: Vec::new(),
         }

@@ -15,6 +15,7 @@ use crate::{Command, HoldState, LeaseStore, Ledger, LedgerStore};
 /// leases).
 pub async fn lease_conformance<S: LedgerStore + LeaseStore + ?Sized>(store: &S) {
     unresolved_holds_are_leased_to_one_owner(store).await;
+    super::unresolved_reversals_are_leased(store).await;
 }
 
 /// Each unresolved hold — open, in doubt or in review — is leased to one owner at a time, on

@@ -109,9 +109,11 @@ pub(crate) async fn account_with_a_hold<S: LedgerStore + ?Sized>(
 
 mod ingest;
 mod lease;
+mod reversal;
 
 pub use ingest::{files_are_marked_whole_or_through_a_day, ingest_conformance};
 pub use lease::{lease_conformance, unresolved_holds_are_leased_to_one_owner};
+pub use reversal::{reversals_are_indexed_by_state, unresolved_reversals_are_leased};
 
 /// Runs every check of every port on a store that implements them all.
 pub async fn conformance(store: &dyn crate::RunStore) {
@@ -126,6 +128,7 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     entries_come_back_in_order_and_intact(store).await;
     ids_are_found(store).await;
     holds_are_indexed_by_state(store).await;
+    reversals_are_indexed_by_state(store).await;
     ledger_operations_round_trip(store).await;
     batches_are_conditional_per_account(store).await;
     batches_chain_items_and_run_long(store).await;
@@ -140,7 +143,7 @@ pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
         fresh_agent("batch-c"),
     );
     store
-        .append(&b, 0, &[accrual(&b, "x", 1)], &[])
+        .append(&b, 0, &[accrual(&b, "x", 1)], &[], &[])
         .await
         .expect("append");
     let loaded = store
@@ -163,18 +166,21 @@ pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
             expected: 0,
             entries: &ea,
             holds: &[],
+            reversals: &[],
         },
         crate::AppendItem {
             agent: &b,
             expected: 0,
             entries: &eb,
             holds: &[],
+            reversals: &[],
         },
         crate::AppendItem {
             agent: &c,
             expected: 0,
             entries: &ec,
             holds: &[],
+            reversals: &[],
         },
     ];
     let results = store.append_many(&batch).await.expect("append_many");
@@ -220,6 +226,7 @@ pub async fn batches_chain_items_and_run_long(store: &dyn LedgerStore) {
             expected: 0,
             entries: e,
             holds: &[],
+            reversals: &[],
         })
         .collect();
     let results = store.append_many(&batch).await.expect("append_many");
@@ -263,12 +270,14 @@ pub async fn batches_chain_items_and_run_long(store: &dyn LedgerStore) {
                 expected: version,
                 entries: &first,
                 holds: &doubt,
+                reversals: &[],
             },
             crate::AppendItem {
                 agent: &agent,
                 expected: version + 1,
                 entries: &second,
                 holds: &review,
+                reversals: &[],
             },
         ])
         .await
@@ -311,19 +320,19 @@ pub async fn appends_are_conditional(store: &dyn LedgerStore) {
         "a new account is empty at version 0"
     );
     let v1 = store
-        .append(&agent, 0, &[accrual(&agent, "a", 10)], &[])
+        .append(&agent, 0, &[accrual(&agent, "a", 10)], &[], &[])
         .await
         .expect("append at version 0");
     assert_eq!(v1, 1, "append returns the new version");
     let stale = store
-        .append(&agent, 0, &[accrual(&agent, "b", 20)], &[])
+        .append(&agent, 0, &[accrual(&agent, "b", 20)], &[], &[])
         .await;
     assert!(
         matches!(stale, Err(LedgerError::Conflict { .. })),
         "a stale version must be a Conflict, got {stale:?}"
     );
     let ahead = store
-        .append(&agent, 5, &[accrual(&agent, "b", 20)], &[])
+        .append(&agent, 5, &[accrual(&agent, "b", 20)], &[], &[])
         .await;
     assert!(
         matches!(ahead, Err(LedgerError::Conflict { .. })),
@@ -336,6 +345,7 @@ pub async fn appends_are_conditional(store: &dyn LedgerStore) {
             &agent,
             1,
             &[accrual(&agent, "b", 20), accrual(&agent, "c", 30)],
+            &[],
             &[],
         )
         .await
@@ -364,7 +374,7 @@ pub async fn entries_come_back_in_order_and_intact(store: &dyn LedgerStore) {
         accrual(&agent, "a", -3),
     ];
     store
-        .append(&agent, 0, &entries, &[])
+        .append(&agent, 0, &entries, &[], &[])
         .await
         .expect("append");
     let loaded = store.load(&agent).await.expect("load");
@@ -381,7 +391,7 @@ pub async fn ids_are_found(store: &dyn LedgerStore) {
     let agent = fresh_agent("find");
     let entry = accrual(&agent, "f", 1);
     store
-        .append(&agent, 0, std::slice::from_ref(&entry), &[])
+        .append(&agent, 0, std::slice::from_ref(&entry), &[], &[])
         .await
         .expect("append");
     assert_eq!(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kudos_core::{AgentId, Clock, ManualClock, PointEvent, Points, TxnId};
 use kudos_ledger::{
-    Command, Entry, HoldState, HoldView, Ledger, LedgerError, LedgerStore, MemoryStore, Stored,
+    Command, Entry, HoldState, HoldView, Ledger, LedgerError, LedgerStore, MemoryStore,
+    ReversalState, ReversalView, Stored,
 };
 use uuid::Uuid;
 
@@ -29,14 +30,23 @@ impl LedgerStore for Interleaving {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError> {
-        self.0.append(agent, expected, entries, holds).await
+        self.0
+            .append(agent, expected, entries, holds, reversals)
+            .await
     }
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
         self.0.find(id).await
     }
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
         self.0.holds(state).await
+    }
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError> {
+        self.0.reversals(state).await
     }
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
         self.0.agents().await

@@ -6,4 +6,5 @@ mod concurrency;
 mod conformance;
 mod idempotency;
 mod model;
+mod reversal;
 mod worked;
