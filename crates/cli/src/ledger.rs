@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use kudos_core::{AgentId, Clock, Day, Points, SystemClock};
-use kudos_ledger::{Command, Entry, HoldState, HoldView, Ledger, LedgerStore, Op};
+use kudos_ledger::{Command, Entry, HoldState, HoldView, Ledger, LedgerStore, Op, ReversalView};
 use kudos_pipeline::StoreConfig;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -201,6 +201,15 @@ pub(crate) fn write_holds(out: &mut JsonLines, mut holds: Vec<HoldView>) -> Resu
     Ok(())
 }
 
+/// A `review list` line of a reversal: `{"kind":"reversal","txn_id","reverses",…}`.
+pub(crate) fn reversal_line(r: &ReversalView) -> Value {
+    json!({
+        "kind": "reversal", "txn_id": r.txn, "reverses": r.of, "agent_id": r.agent,
+        "cost": r.cost, "debt": r.debt, "state": r.state.name(), "attempts": r.attempts,
+        "created_at": r.created_at,
+    })
+}
+
 /// `ledger holds` and `review list` lines.
 pub(crate) fn hold_line(h: &HoldView) -> Value {
     json!({
@@ -255,6 +264,23 @@ pub(crate) fn history_line(entry: &Entry, account: &kudos_ledger::Account) -> Va
         }
         Op::Reversal { txn, of, day } => {
             json!({"day": day, "points": hold_cost(*of), "txn_id": txn, "reverses": of})
+        }
+        Op::ReversalRequest {
+            txn, of, day, debt, ..
+        } => {
+            json!({"day": day, "points": hold_cost(*of), "txn_id": txn, "reverses": of, "debt": debt})
+        }
+        Op::ReversalMark {
+            txn,
+            state,
+            attempts,
+        } => {
+            let of = account.reversals().get(txn).map(|r| r.of);
+            json!({"day": of.and_then(hold_day), "points": of.and_then(hold_cost), "txn_id": txn, "reverses": of, "state": state.name(), "attempts": attempts})
+        }
+        Op::ReversalEnd { txn } => {
+            let of = account.reversals().get(txn).map(|r| r.of);
+            json!({"day": of.and_then(hold_day), "points": of.and_then(hold_cost), "txn_id": txn, "reverses": of})
         }
     };
     if let Value::Object(map) = &mut line {

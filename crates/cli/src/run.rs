@@ -7,12 +7,14 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kudos_core::{Clock, Day, SystemClock, TxnId};
-use kudos_ledger::HoldState;
-use kudos_pipeline::{Config, Operator, Pipeline, PipelineError, Progress, RunOptions, Summary};
+use kudos_ledger::{HoldState, ReversalState};
+use kudos_pipeline::{
+    Config, Operator, Pipeline, PipelineError, Progress, ReviewKind, RunOptions, Summary,
+};
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::ledger::{hold_line, write_holds};
+use crate::ledger::{hold_line, reversal_line, write_holds};
 use crate::output::{Fatal, JsonLines, diag, error_chain};
 
 /// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
@@ -41,31 +43,38 @@ pub(crate) struct ReviewArgs {
 
 #[derive(Debug, Subcommand)]
 enum ReviewCommand {
-    /// Holds in doubt or in review, as `ledger holds` prints them.
+    /// Holds and reversals in doubt or in review: holds as `ledger holds` prints them
+    /// (`"kind":"hold"`), then reversals (`"kind":"reversal"`).
     List,
     /// Send a hold's stored request again (same bytes, same idempotency key) and settle the answer.
     /// A hold older than `[run] idempotency_key_retention_hours` is looked up instead, never re-sent.
+    /// A reversal's redemption is looked up; the reversal is recorded if the marketplace
+    /// reversed it, or sent again with its stored bytes if the reward is still issued.
     Retry {
-        /// The hold's transaction id.
+        /// The hold's or reversal's transaction id.
         txn: String,
         /// Who is acting, for the audit trail (default: the login name).
         #[arg(long)]
         operator: Option<String>,
     },
-    /// Settle a hold by hand, after checking with the marketplace.
+    /// Settle a hold (`--issued` | `--not-issued`) or a reversal (`--reversed` |
+    /// `--not-reversed`) by hand, after checking with the marketplace.
+    #[command(group = clap::ArgGroup::new("verdict").required(true).multiple(false))]
     Settle {
-        /// The hold's transaction id.
+        /// The hold's or reversal's transaction id.
         txn: String,
         /// The reward was issued: commit the hold.
-        #[arg(
-            long,
-            conflicts_with = "not_issued",
-            required_unless_present = "not_issued"
-        )]
+        #[arg(long, group = "verdict")]
         issued: bool,
         /// The reward was not issued: release the hold (its points return).
-        #[arg(long)]
+        #[arg(long, group = "verdict")]
         not_issued: bool,
+        /// The marketplace reversed the reward: record the reversal (its points return).
+        #[arg(long, group = "verdict")]
+        reversed: bool,
+        /// The reward stays issued: end the reversal (the debt stays).
+        #[arg(long, group = "verdict")]
+        not_reversed: bool,
         /// Who is acting, for the audit trail (default: the login name).
         #[arg(long)]
         operator: Option<String>,
@@ -244,6 +253,16 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
         let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
         holds.extend(store.holds(Some(HoldState::Review)).await?);
         write_holds(&mut out, holds)?;
+        let mut reversals = store.reversals(Some(ReversalState::Open)).await?;
+        reversals.extend(store.reversals(Some(ReversalState::InDoubt)).await?);
+        reversals.extend(store.reversals(Some(ReversalState::Review)).await?);
+        reversals
+            .sort_by(|x, y| (&x.agent, x.created_at, x.txn).cmp(&(&y.agent, y.created_at, y.txn)));
+        for reversal in &reversals {
+            if !out.write(&reversal_line(reversal))? {
+                break;
+            }
+        }
         out.flush()?;
         return Ok(Outcome::Ok);
     }
@@ -251,33 +270,57 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     let day = run_day(&config, None, clock.as_ref())?;
     let audit = config.audit_sink(Uuid::now_v7()).await?;
     let parse = |t: &str| t.parse::<TxnId>().map_err(|e| Fatal(e.to_string()));
-    let hold = match &args.command {
+    let (line, unresolved) = match &args.command {
         ReviewCommand::List => return Ok(Outcome::Ok),
         ReviewCommand::Retry { txn, operator } => {
             let operator = Operator::named(operator_name(operator.as_deref()));
-            pipeline
-                .review_retry(audit, parse(txn)?, day, &operator)
-                .await?
+            let txn = parse(txn)?;
+            if pipeline.review_kind(txn).await? == ReviewKind::Reversal {
+                let r = pipeline
+                    .review_retry_reversal(audit, txn, day, &operator)
+                    .await?;
+                (reversal_line(&r), r.state.is_unresolved())
+            } else {
+                let h = pipeline.review_retry(audit, txn, day, &operator).await?;
+                (hold_line(&h), h.state.is_unresolved())
+            }
         }
         ReviewCommand::Settle {
             txn,
             issued,
+            not_issued,
+            reversed,
+            not_reversed,
             operator,
             force,
-            ..
         } => {
             let operator = Operator {
                 name: operator_name(operator.as_deref()),
                 force: *force,
             };
-            pipeline
-                .review_settle(audit, parse(txn)?, *issued, day, &operator)
-                .await?
+            let txn = parse(txn)?;
+            if *reversed || *not_reversed {
+                let r = pipeline
+                    .review_settle_reversal(audit, txn, *reversed, day, &operator)
+                    .await?;
+                (reversal_line(&r), r.state.is_unresolved())
+            } else if *issued || *not_issued {
+                let h = pipeline
+                    .review_settle(audit, txn, *issued, day, &operator)
+                    .await?;
+                (hold_line(&h), h.state.is_unresolved())
+            } else {
+                return Err(Fatal(
+                    "say what became of it: --issued or --not-issued for a hold, --reversed or \
+                     --not-reversed for a reversal"
+                        .to_owned(),
+                ));
+            }
         }
     };
-    out.write(&hold_line(&hold))?;
+    out.write(&line)?;
     out.flush()?;
-    Ok(if hold.state.is_unresolved() {
+    Ok(if unresolved {
         Outcome::Attention
     } else {
         Outcome::Ok

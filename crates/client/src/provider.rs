@@ -46,16 +46,32 @@ pub enum StatusOutcome {
     },
 }
 
-/// What a reversal got.
+/// What a reversal got. Like [`Outcome`], it never says "not sent" of a request that may
+/// have been processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReverseOutcome {
-    /// The reward was reversed: the points may return.
+    /// The reward was reversed: the points return.
     Reversed,
-    /// The marketplace cannot reverse it: the debt stays.
+    /// The marketplace cannot reverse it (`NOT_REVERSIBLE`): to review, the debt kept.
     NotReversible,
-    /// No clear answer: the debt stays; alert.
-    Failed {
+    /// The reward may have been reversed (a timeout after sending, `5xx`, an unreadable
+    /// answer): in doubt, re-driven at the next run.
+    InDoubt {
         /// What happened.
+        reason: String,
+    },
+    /// The marketplace answered with an error that is not a retryable one (`400`, `404`,
+    /// `422`…): it did not reverse it, and will not on a retry; to review.
+    Refused {
+        /// The status.
+        status: u16,
+        /// What happened.
+        reason: String,
+    },
+    /// Nothing reached the marketplace (breaker open, no token, every attempt failed to
+    /// connect): the reversal stays open, sent again at the next run.
+    NotSent {
+        /// Why.
         reason: String,
     },
 }
@@ -68,8 +84,10 @@ pub trait RewardProvider: Send + Sync + fmt::Debug {
     async fn issue(&self, txn: TxnId, payload: &[u8]) -> Outcome;
     /// Looks up what became of `txn`.
     async fn status(&self, txn: TxnId) -> StatusOutcome;
-    /// Reverses the reward issued under `of`, with its own idempotency key `reversal`.
-    async fn reverse(&self, reversal: TxnId, of: TxnId) -> ReverseOutcome;
+    /// Reverses the reward issued under `of`, with its own idempotency key `reversal` and the
+    /// request body `payload` (fixed when the reversal was recorded, sent unchanged by every
+    /// retry). Never panics; every failure is a [`ReverseOutcome`].
+    async fn reverse(&self, reversal: TxnId, of: TxnId, payload: &[u8]) -> ReverseOutcome;
 
     /// Counters for metrics: retries so far and the breaker's state. The default knows none.
     fn stats(&self) -> ProviderStats {
@@ -424,27 +442,32 @@ impl RewardProvider for HttpRewardProvider {
         }
     }
 
-    async fn reverse(&self, reversal: TxnId, of: TxnId) -> ReverseOutcome {
+    async fn reverse(&self, reversal: TxnId, of: TxnId, payload: &[u8]) -> ReverseOutcome {
         match self
             .call(
                 "POST",
                 &format!("/v1/rewards/{of}/reverse"),
                 &reversal.to_string(),
                 true,
-                b"{}",
+                payload,
             )
             .await
         {
-            Err(o) => ReverseOutcome::Failed {
-                reason: format!("{o:?}"),
+            Err(Outcome::NotSent { reason }) => ReverseOutcome::NotSent { reason },
+            Err(Outcome::NeedsReview { status, reason }) => {
+                ReverseOutcome::Refused { status, reason }
+            }
+            Err(Outcome::InDoubt { reason }) => ReverseOutcome::InDoubt { reason },
+            Err(other) => ReverseOutcome::InDoubt {
+                reason: format!("{other:?}"),
             },
             Ok(answer) => {
                 let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 match body["status"].as_str() {
                     Some("REVERSED") => ReverseOutcome::Reversed,
                     Some("NOT_REVERSIBLE") => ReverseOutcome::NotReversible,
-                    other => ReverseOutcome::Failed {
-                        reason: format!("status {other:?}"),
+                    other => ReverseOutcome::InDoubt {
+                        reason: format!("status {} with answer {other:?}", answer.status),
                     },
                 }
             }

@@ -23,8 +23,11 @@ pub enum AlertKind {
     Review,
     /// The marketplace may have issued a reward; the hold is re-driven at the next run.
     InDoubt,
-    /// A clawback reversal was refused or failed; the debt stays.
+    /// A clawback reversal was refused, or stayed in doubt too long: it waits in review
+    /// (`kudos review`), the debt kept.
     ReversalFailed,
+    /// A clawback reversal may have happened, or could not be sent; the next run checks.
+    ReversalInDoubt,
     /// The circuit breaker is open (or nothing could be sent): holds wait.
     CircuitOpen,
     /// A reward could not be prepared (privacy check, recipient directory); no hold was made.
@@ -47,6 +50,7 @@ impl AlertKind {
             Self::Review => "review",
             Self::InDoubt => "in_doubt",
             Self::ReversalFailed => "reversal_failed",
+            Self::ReversalInDoubt => "reversal_in_doubt",
             Self::CircuitOpen => "circuit_open",
             Self::PayloadRefused => "payload_refused",
             Self::LedgerError => "ledger_error",

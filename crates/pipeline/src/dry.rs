@@ -6,7 +6,8 @@ use kudos_client::{Outcome, ReverseOutcome, RewardProvider, StatusOutcome};
 use kudos_core::{AgentId, Day, TxnId};
 use kudos_ledger::{
     Account, AppendItem, ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark, Lease,
-    LeaseStore, LedgerError, LedgerStore, MemoryStore, RunStore, Stored, hold_view,
+    LeaseStore, LedgerError, LedgerStore, MemoryStore, ReversalState, ReversalView, RunStore,
+    Stored, hold_view, reversal_view,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -33,7 +34,13 @@ impl DryStore {
                     .keys()
                     .filter_map(|txn| hold_view(&account, *txn))
                     .collect();
-                copy.append(agent, 0, &stored.entries, &holds).await?;
+                let reversals: Vec<ReversalView> = account
+                    .reversals()
+                    .keys()
+                    .filter_map(|txn| reversal_view(&account, *txn))
+                    .collect();
+                copy.append(agent, 0, &stored.entries, &holds, &reversals)
+                    .await?;
             }
         }
         Ok(Self { copy, real })
@@ -51,8 +58,11 @@ impl LedgerStore for DryStore {
         expected: u64,
         entries: &[Entry],
         holds: &[HoldView],
+        reversals: &[ReversalView],
     ) -> Result<u64, LedgerError> {
-        self.copy.append(agent, expected, entries, holds).await
+        self.copy
+            .append(agent, expected, entries, holds, reversals)
+            .await
     }
     async fn load_many(&self, agents: &[AgentId]) -> Result<Vec<Stored>, LedgerError> {
         self.copy.load_many(agents).await
@@ -68,6 +78,12 @@ impl LedgerStore for DryStore {
     }
     async fn holds(&self, state: Option<HoldState>) -> Result<Vec<HoldView>, LedgerError> {
         self.copy.holds(state).await
+    }
+    async fn reversals(
+        &self,
+        state: Option<ReversalState>,
+    ) -> Result<Vec<ReversalView>, LedgerError> {
+        self.copy.reversals(state).await
     }
     async fn agents(&self) -> Result<Vec<AgentId>, LedgerError> {
         self.copy.agents().await
@@ -138,7 +154,7 @@ impl RewardProvider for DryProvider {
             reason: "dry run".to_owned(),
         }
     }
-    async fn reverse(&self, _reversal: TxnId, _of: TxnId) -> ReverseOutcome {
+    async fn reverse(&self, _reversal: TxnId, _of: TxnId, _payload: &[u8]) -> ReverseOutcome {
         ReverseOutcome::Reversed
     }
 }

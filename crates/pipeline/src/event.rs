@@ -8,7 +8,7 @@
 //! personal data or a secret.
 
 use kudos_core::{Day, Points, RewardType, TierId, TxnId};
-use kudos_ledger::{ContentHash, HoldState};
+use kudos_ledger::{ContentHash, HoldState, ReversalState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -122,6 +122,61 @@ pub enum AuditEvent {
         /// What happened.
         reason: String,
     },
+    /// A reversal was marked in doubt or for review.
+    ReversalMarked {
+        /// The reversal's id.
+        txn_id: TxnId,
+        /// The redemption.
+        of: TxnId,
+        /// Its new state.
+        state: ReversalState,
+        /// Requests sent for it so far.
+        attempts: u32,
+    },
+    /// A reversal an earlier run left open or in doubt is being re-driven.
+    ReversalRecovering {
+        /// The reversal's id.
+        txn_id: TxnId,
+        /// The redemption.
+        of: TxnId,
+        /// Its state.
+        state: ReversalState,
+        /// Requests sent for it so far.
+        attempts: u32,
+    },
+    /// An operator re-drove a reversal (`kudos review retry`): looked the redemption up, and
+    /// sent the reversal again if the reward is still issued.
+    ReversalRetry {
+        /// The reversal's id.
+        txn_id: TxnId,
+        /// The redemption.
+        of: TxnId,
+        /// The agent's pseudonym.
+        agent: String,
+        /// Its state before.
+        state: ReversalState,
+        /// Who.
+        operator: String,
+    },
+    /// An operator settled a reversal (`kudos review settle --reversed | --not-reversed`).
+    ReversalSettled {
+        /// The reversal's id.
+        txn_id: TxnId,
+        /// The redemption.
+        of: TxnId,
+        /// The agent's pseudonym.
+        agent: String,
+        /// Its state before.
+        state: ReversalState,
+        /// What the operator said.
+        reversed: bool,
+        /// Who.
+        operator: String,
+        /// What the marketplace said of the redemption when asked first.
+        marketplace: String,
+        /// Whether the operator overrode a marketplace that disagreed (`--force`).
+        forced: bool,
+    },
     /// A hold was made (before its request is sent).
     HoldMade {
         /// The hold.
@@ -203,11 +258,12 @@ pub enum AuditEvent {
     /// An operator's action was refused: the marketplace contradicts it, or a re-send is no
     /// longer safe. Nothing changed.
     ReviewRefused {
-        /// The hold.
+        /// The hold or reversal.
         txn_id: TxnId,
         /// Who.
         operator: String,
-        /// `retry`, `settle --issued` or `settle --not-issued`.
+        /// `retry`, `settle --issued`, `settle --not-issued`, `settle --reversed` or
+        /// `settle --not-reversed`.
         action: String,
         /// Why.
         reason: String,
@@ -263,6 +319,10 @@ impl AuditEvent {
             Self::ReversalConfirmed { .. } => "reversal_confirmed",
             Self::ReversalRefused { .. } => "reversal_refused",
             Self::ReversalFailed { .. } => "reversal_failed",
+            Self::ReversalMarked { .. } => "reversal_marked",
+            Self::ReversalRecovering { .. } => "reversal_recovering",
+            Self::ReversalSettled { .. } => "reversal_settled",
+            Self::ReversalRetry { .. } => "reversal_retry",
             Self::HoldMade { .. } => "hold_made",
             Self::RewardAnswered { .. } => "reward_answered",
             Self::HoldCommitted { .. } => "hold_committed",

@@ -41,7 +41,7 @@
 //! impl RewardProvider for Yes {
 //!     async fn issue(&self, _: TxnId, _: &[u8]) -> Outcome { Outcome::Issued { reward_id: "r".into() } }
 //!     async fn status(&self, _: TxnId) -> StatusOutcome { StatusOutcome::NotFound }
-//!     async fn reverse(&self, _: TxnId, _: TxnId) -> ReverseOutcome { ReverseOutcome::Reversed }
+//!     async fn reverse(&self, _: TxnId, _: TxnId, _: &[u8]) -> ReverseOutcome { ReverseOutcome::Reversed }
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
@@ -115,5 +115,5 @@ pub use event::{AnswerKind, AuditEvent};
 pub use object::ObjectStoreAudit;
 pub use run::{
     Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
-    RecipientSettings, RunOptions, Source, Summary,
+    RecipientSettings, ReviewKind, RunOptions, Source, Summary,
 };

@@ -942,12 +942,12 @@ mod provider {
             Outcome::Issued { .. }
         ));
         assert_eq!(
-            s.provider.reverse(txn(15), txn(14)).await,
+            s.provider.reverse(txn(15), txn(14), b"{}").await,
             ReverseOutcome::Reversed
         );
         assert!(matches!(
-            s.provider.reverse(txn(16), txn(404)).await,
-            ReverseOutcome::Failed { .. }
+            s.provider.reverse(txn(16), txn(404), b"{}").await,
+            ReverseOutcome::Refused { status: 404, .. }
         ));
         let t = setup("401", faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1, 2]\naction = 'status'\nstatus = 401"), |_| {}).await;
         let outcome = t.provider.issue(txn(17), &payload("u-1")).await;

@@ -28,9 +28,20 @@ pub enum PipelineError {
     /// A setting is unusable (a bad glob, say).
     #[error("{0}")]
     Config(String),
-    /// No hold has this transaction id.
-    #[error("no hold {0}")]
+    /// No hold (or reversal) has this transaction id.
+    #[error("no hold or reversal {0}")]
     UnknownHold(TxnId),
+    /// The operator's action is for the other kind: a hold is settled `--issued` or
+    /// `--not-issued`, a reversal `--reversed` or `--not-reversed`.
+    #[error("{txn} is a {kind}: {hint}")]
+    WrongKind {
+        /// The hold or reversal.
+        txn: TxnId,
+        /// What it is: `hold` or `reversal`.
+        kind: &'static str,
+        /// How to settle it.
+        hint: &'static str,
+    },
     /// The marketplace contradicts the operator's action (or could not be asked, or a
     /// re-send is no longer safe): nothing was done. `--force` overrides a contradiction.
     #[error("hold {txn}: refused: {reason}")]

@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{HoldView, hold_view};
+use kudos_ledger::{HoldView, ReversalView, hold_view, reversal_view};
 
 use super::{PipelineError, Run};
 
@@ -122,6 +122,13 @@ impl Run<'_> {
             .await?
             .ok_or(PipelineError::UnknownHold(txn))?;
         let account = self.ledger.account(&agent).await?;
+        if account.reversals().contains_key(&txn) {
+            return Err(PipelineError::WrongKind {
+                txn,
+                kind: "reversal",
+                hint: "settle it with --reversed or --not-reversed",
+            });
+        }
         let hold = hold_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))?;
         if !hold.state.is_unresolved() {
             return Err(PipelineError::NotReviewable {
@@ -143,6 +150,53 @@ impl Run<'_> {
         }
         self.hold_lease(txn);
         Ok(hold)
+    }
+
+    /// Finds an unresolved reversal and leases it to this (operator) run.
+    pub(super) async fn claim_reversal(&self, txn: TxnId) -> Result<ReversalView, PipelineError> {
+        let agent = self
+            .store
+            .find(*txn.as_uuid())
+            .await?
+            .ok_or(PipelineError::UnknownHold(txn))?;
+        let account = self.ledger.account(&agent).await?;
+        if account.holds().contains_key(&txn) {
+            return Err(PipelineError::WrongKind {
+                txn,
+                kind: "hold",
+                hint: "settle it with --issued or --not-issued",
+            });
+        }
+        let reversal = reversal_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))?;
+        if !reversal.state.is_unresolved() {
+            return Err(PipelineError::NotReviewable {
+                txn,
+                state: reversal.state.name(),
+                reason: "it is already resolved",
+            });
+        }
+        if !self
+            .store
+            .lease(txn, &self.owner, self.lease_length())
+            .await?
+        {
+            return Err(PipelineError::NotReviewable {
+                txn,
+                state: reversal.state.name(),
+                reason: "a run is working on it right now; try again when it has finished",
+            });
+        }
+        self.hold_lease(txn);
+        Ok(reversal)
+    }
+
+    pub(super) async fn reversal_view(
+        &self,
+        agent: &AgentId,
+        txn: TxnId,
+    ) -> Result<ReversalView, PipelineError> {
+        let account = self.ledger.account(agent).await?;
+        reversal_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))
     }
 
     pub(super) async fn view(

@@ -2,7 +2,7 @@
 //!
 //! One file per responsibility: this module holds the [`Pipeline`], its [`Parts`] and the
 //! wiring of one run ([`Run`]); each step has its own file (`recover`, `recheck`, `ingest`, `accrue`,
-//! `clawback`, `issue`, `settle`), as do the leases, the outbound payload, the report and
+//! `clawback`, `issue`, `settle`), as do a reversal's life on the marketplace (`reversal`), the leases, the outbound payload, the report and
 //! metrics, progress, the operator's actions and the errors.
 
 use std::collections::BTreeSet;
@@ -32,12 +32,13 @@ mod progress;
 mod recheck;
 mod recover;
 mod report;
+mod reversal;
 mod settle;
 
 pub use error::PipelineError;
 pub(crate) use error::error_chain;
 pub use ingest::Source;
-pub use operator::Operator;
+pub use operator::{Operator, ReviewKind};
 pub use payload::{PayloadSettings, RecipientSettings};
 pub use progress::{NoProgress, Progress};
 pub use report::{Metrics, Summary};

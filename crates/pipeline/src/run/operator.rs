@@ -4,7 +4,7 @@
 
 use kudos_client::{Outcome, StatusOutcome};
 use kudos_core::{Day, TxnId};
-use kudos_ledger::{Command, HoldView};
+use kudos_ledger::{Command, HoldView, ReversalView};
 
 use super::{NoProgress, Pipeline, PipelineError, Run, RunOptions};
 use crate::{AuditEvent, AuditSink};
@@ -40,7 +40,153 @@ fn said(status: &StatusOutcome) -> &'static str {
     }
 }
 
+/// What a transaction id names, for an operator's action: a hold or a reversal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReviewKind {
+    /// A hold (`--issued` / `--not-issued`).
+    Hold,
+    /// A reversal (`--reversed` / `--not-reversed`).
+    Reversal,
+}
+
+impl ReviewKind {
+    /// `hold` or `reversal`, as `kudos review list` prints it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+            Self::Reversal => "reversal",
+        }
+    }
+}
+
 impl Pipeline {
+    /// Whether `txn` is a hold or a reversal.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::UnknownHold`] when it is neither; a store failure.
+    pub async fn review_kind(&self, txn: TxnId) -> Result<ReviewKind, PipelineError> {
+        let ledger = kudos_ledger::Ledger::new(&*self.parts.store, self.parts.clock.clone());
+        let agent = self
+            .parts
+            .store
+            .find(*txn.as_uuid())
+            .await?
+            .ok_or(PipelineError::UnknownHold(txn))?;
+        let account = ledger.account(&agent).await?;
+        if account.reversals().contains_key(&txn) {
+            Ok(ReviewKind::Reversal)
+        } else if account.holds().contains_key(&txn) {
+            Ok(ReviewKind::Hold)
+        } else {
+            Err(PipelineError::UnknownHold(txn))
+        }
+    }
+
+    /// `kudos review retry` of a reversal: the redemption is looked up, and the reversal
+    /// recorded if the marketplace reversed it, or sent again with its stored bytes if the
+    /// reward is still issued (safe past the idempotency-key retention too: a reward is
+    /// reversed at most once), then settled as a run would; returns the reversal afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::UnknownHold`], [`PipelineError::NotReviewable`] (resolved, or leased
+    /// by a live run), a store or audit failure.
+    pub async fn review_retry_reversal(
+        &self,
+        audit: Box<dyn AuditSink>,
+        txn: TxnId,
+        day: Day,
+        operator: &Operator,
+    ) -> Result<ReversalView, PipelineError> {
+        let run = self.operator(audit, day);
+        let reversal = run.claim_reversal(txn).await?;
+        run.audit(AuditEvent::ReversalRetry {
+            txn_id: txn,
+            of: reversal.of,
+            agent: run.pseudonym(&reversal.agent),
+            state: reversal.state,
+            operator: operator.name.clone(),
+        })
+        .await?;
+        run.redrive_reversal(&reversal).await?;
+        run.lapse_leases().await;
+        run.reversal_view(&reversal.agent, txn).await
+    }
+
+    /// `kudos review settle --reversed | --not-reversed`: an operator says whether the
+    /// marketplace reversed the reward — the reversal is recorded (the points come back), or
+    /// ended (the reward and the debt stay). The marketplace is asked first; an action it
+    /// contradicts (or that it cannot confirm) is refused unless `operator.force`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pipeline::review_retry_reversal`]; [`PipelineError::Refused`] when the
+    /// marketplace disagrees (or cannot be asked) and the operator did not force it.
+    pub async fn review_settle_reversal(
+        &self,
+        audit: Box<dyn AuditSink>,
+        txn: TxnId,
+        reversed: bool,
+        day: Day,
+        operator: &Operator,
+    ) -> Result<ReversalView, PipelineError> {
+        let run = self.operator(audit, day);
+        let reversal = run.claim_reversal(txn).await?;
+        let (agent, of) = (reversal.agent.clone(), reversal.of);
+        let status = run.provider.status(of).await;
+        let agrees = match &status {
+            StatusOutcome::Reversed { .. } => reversed,
+            StatusOutcome::Issued { .. } => !reversed,
+            // Never issued, or cannot be asked: neither is confirmed.
+            StatusOutcome::Rejected { .. }
+            | StatusOutcome::NotFound
+            | StatusOutcome::Unknown { .. } => false,
+        };
+        let action = if reversed {
+            "settle --reversed"
+        } else {
+            "settle --not-reversed"
+        };
+        if !agrees && !operator.force {
+            let reason = match &status {
+                StatusOutcome::Unknown { reason } => format!(
+                    "the marketplace could not be asked ({reason}); try again, or --force if you \
+                     checked with it yourself"
+                ),
+                other => format!(
+                    "the marketplace says the reward {of} is {}; {action} contradicts it \
+                     (--force overrides)",
+                    said(other)
+                ),
+            };
+            return run.refuse(txn, operator, action, reason).await;
+        }
+        run.audit(AuditEvent::ReversalSettled {
+            txn_id: txn,
+            of,
+            agent: run.pseudonym(&agent),
+            state: reversal.state,
+            reversed,
+            operator: operator.name.clone(),
+            marketplace: said(&status).to_owned(),
+            forced: !agrees,
+        })
+        .await?;
+        if reversed {
+            run.record_reversal(&agent, of, txn, || {
+                format!("reversal {txn} settled as reversed but not recorded")
+            })
+            .await?;
+        } else {
+            run.resolve(&agent, Command::EndReversal { txn }).await?;
+        }
+        run.lapse_leases().await;
+        run.reversal_view(&agent, txn).await
+    }
+
     /// `kudos review retry`: sends a hold's stored request again (the same bytes, the same
     /// idempotency key) and settles the answer as a run would; returns the hold afterwards.
     /// A hold older than `idempotency_key_retention_hours` is never re-sent (the marketplace

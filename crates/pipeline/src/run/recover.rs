@@ -1,9 +1,10 @@
 //! The recover step: holds earlier runs left open (their lease lapsed) or in doubt are looked
 //! up on the marketplace and settled — committed, released, re-sent with their stored bytes,
-//! or kept in doubt.
+//! or kept in doubt. Then reversals left open or in doubt are re-driven the same way
+//! (`reversal`), whatever their agent's debt is now.
 
 use kudos_client::{Outcome, StatusOutcome};
-use kudos_ledger::{HoldState, HoldView};
+use kudos_ledger::{HoldState, HoldView, ReversalState};
 use tracing::Instrument as _;
 
 use super::{PipelineError, Run};
@@ -46,7 +47,51 @@ impl Run<'_> {
             let span = tracing::info_span!("reward", txn = %hold.txn, agent = %self.pseudonym(&hold.agent));
             self.redrive(&hold).instrument(span).await?;
         }
+        self.recover_reversals().await
+    }
+
+    /// Re-drives the reversals earlier runs left open (their lease lapsed) or in doubt.
+    async fn recover_reversals(&self) -> Result<(), PipelineError> {
+        let mut reversals = self.store.reversals(Some(ReversalState::InDoubt)).await?;
+        reversals.extend(self.store.reversals(Some(ReversalState::Open)).await?);
+        for reversal in reversals {
+            if self.dry_run {
+                tracing::info!(txn = %reversal.txn, "would re-drive the reversal");
+                continue;
+            }
+            if reversal.state == ReversalState::Open
+                && self.being_made(reversal.txn, reversal.created_at).await?
+            {
+                continue;
+            }
+            if !self
+                .store
+                .lease(reversal.txn, &self.owner, self.lease_length())
+                .await?
+            {
+                continue; // another live run has it
+            }
+            self.hold_lease(reversal.txn);
+            let span = tracing::info_span!("reversal", txn = %reversal.txn, of = %reversal.of, agent = %self.pseudonym(&reversal.agent));
+            self.redrive_reversal(&reversal).instrument(span).await?;
+        }
         Ok(())
+    }
+
+    /// Whether an open hold or reversal without a lease is being made right now by another
+    /// run (which leases it next): made less than a lease length ago. Only a shortcut: a run
+    /// whose new hold's lease is not granted does not send it.
+    async fn being_made(
+        &self,
+        txn: kudos_core::TxnId,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PipelineError> {
+        let lease_length =
+            chrono::TimeDelta::from_std(self.lease_length()).unwrap_or(chrono::TimeDelta::MAX);
+        Ok(self.store.lease_of(txn).await?.is_none()
+            && created_at
+                .checked_add_signed(lease_length)
+                .is_none_or(|until| until > self.now()))
     }
 
     /// Re-drives one hold of an earlier run: a status lookup, then commit, release, re-send

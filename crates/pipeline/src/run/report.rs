@@ -30,8 +30,18 @@ pub struct Summary {
     pub in_doubt: u64,
     /// Holds this run sent to review.
     pub review: u64,
-    /// Redemptions reversed (clawback).
+    /// Redemptions reversed (clawback confirmed, or voided by the marketplace).
     pub reversed: u64,
+    /// Reversals (clawbacks) recorded and requested.
+    #[serde(default)]
+    pub reversals_requested: u64,
+    /// Reversals this run left unresolved for the next run: in doubt, or not sent.
+    #[serde(default)]
+    pub reversals_in_doubt: u64,
+    /// Reversals this run sent to review (the marketplace cannot reverse them, or they stayed
+    /// in doubt too long): the debt stays until an operator settles them.
+    #[serde(default)]
+    pub reversals_review: u64,
     /// Holds of earlier runs this run resolved (committed or released).
     pub recovered: u64,
     /// Alerts raised.
@@ -41,10 +51,16 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether something needs an operator: rows rejected, an alert, or a hold left in doubt or in review.
+    /// Whether something needs an operator: rows rejected, an alert, or a hold or reversal
+    /// left in doubt or in review.
     #[must_use]
     pub fn needs_attention(&self) -> bool {
-        self.rejected_rows > 0 || self.alerts > 0 || self.in_doubt > 0 || self.review > 0
+        self.rejected_rows > 0
+            || self.alerts > 0
+            || self.in_doubt > 0
+            || self.review > 0
+            || self.reversals_in_doubt > 0
+            || self.reversals_review > 0
     }
 }
 
@@ -62,6 +78,9 @@ pub(super) enum Count {
     InDoubt,
     Review,
     Reversed,
+    ReversalsRequested,
+    ReversalsInDoubt,
+    ReversalsReview,
     Recovered,
     Alerts,
 }
@@ -81,6 +100,9 @@ pub(super) struct Counters {
     in_doubt: AtomicU64,
     review: AtomicU64,
     reversed: AtomicU64,
+    reversals_requested: AtomicU64,
+    reversals_in_doubt: AtomicU64,
+    reversals_review: AtomicU64,
     recovered: AtomicU64,
     alerts: AtomicU64,
 }
@@ -99,6 +121,9 @@ impl Counters {
             Count::InDoubt => &self.in_doubt,
             Count::Review => &self.review,
             Count::Reversed => &self.reversed,
+            Count::ReversalsRequested => &self.reversals_requested,
+            Count::ReversalsInDoubt => &self.reversals_in_doubt,
+            Count::ReversalsReview => &self.reversals_review,
             Count::Recovered => &self.recovered,
             Count::Alerts => &self.alerts,
         }
@@ -130,6 +155,9 @@ impl Counters {
             in_doubt: self.get(Count::InDoubt),
             review: self.get(Count::Review),
             reversed: self.get(Count::Reversed),
+            reversals_requested: self.get(Count::ReversalsRequested),
+            reversals_in_doubt: self.get(Count::ReversalsInDoubt),
+            reversals_review: self.get(Count::ReversalsReview),
             recovered: self.get(Count::Recovered),
             alerts: self.get(Count::Alerts),
             run_id,

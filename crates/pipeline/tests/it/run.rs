@@ -907,7 +907,12 @@ impl kudos_client::RewardProvider for PanicsOnSecond {
             reason: "test".into(),
         }
     }
-    async fn reverse(&self, _reversal: TxnId, _of: TxnId) -> kudos_client::ReverseOutcome {
+    async fn reverse(
+        &self,
+        _reversal: TxnId,
+        _of: TxnId,
+        _payload: &[u8],
+    ) -> kudos_client::ReverseOutcome {
         kudos_client::ReverseOutcome::Reversed
     }
 }

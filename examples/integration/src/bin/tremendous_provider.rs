@@ -189,12 +189,17 @@ impl RewardProvider for TremendousProvider {
         }
     }
 
-    async fn reverse(&self, _reversal: TxnId, of: TxnId) -> ReverseOutcome {
+    async fn reverse(&self, _reversal: TxnId, of: TxnId, _payload: &[u8]) -> ReverseOutcome {
         // Tremendous cancels only rewards whose delivery failed; a redeemed one gets 422.
-        let Ok((200, order)) = self.send("GET", &format!("/orders/{of}"), Vec::new()).await else {
-            return ReverseOutcome::Failed {
-                reason: "order lookup failed".into(),
-            };
+        let order = match self.send("GET", &format!("/orders/{of}"), Vec::new()).await {
+            Ok((200, order)) => order,
+            // Nothing was cancelled yet: the lookup only reads.
+            Ok((status, _)) => {
+                return ReverseOutcome::NotSent {
+                    reason: format!("order lookup answered {status}"),
+                };
+            }
+            Err(e) => return ReverseOutcome::NotSent { reason: e },
         };
         let reward = order["order"]["rewards"][0]["id"]
             .as_str()
@@ -206,10 +211,17 @@ impl RewardProvider for TremendousProvider {
         {
             Ok((200, _)) => ReverseOutcome::Reversed,
             Ok((422, _)) => ReverseOutcome::NotReversible,
-            Ok((status, _)) => ReverseOutcome::Failed {
+            Ok((status, _)) if (400..500).contains(&status) && status != 429 => {
+                ReverseOutcome::Refused {
+                    status,
+                    reason: format!("status {status}"),
+                }
+            }
+            // A 5xx, a 429 or a lost answer: the cancel may have happened.
+            Ok((status, _)) => ReverseOutcome::InDoubt {
                 reason: format!("status {status}"),
             },
-            Err(e) => ReverseOutcome::Failed { reason: e },
+            Err(e) => ReverseOutcome::InDoubt { reason: e },
         }
     }
 }
