@@ -31,6 +31,9 @@ pub enum Action {
     /// Answer `200` with `"status":"PENDING"` and never issue: a later lookup says `FAILED`
     /// (a pending reward that ended without being issued).
     PendingThenFailed,
+    /// On reverse: answer `200` with `"status":"NOT_REVERSIBLE"` and leave the reward issued
+    /// (as when it was already redeemed); repeats of the reversal get the same answer.
+    NotReversible,
 }
 
 /// One fault rule.

@@ -229,6 +229,7 @@ pub(crate) async fn fault_before_processing(
         Action::DropAfterProcessing
         | Action::Rejected
         | Action::Pending
-        | Action::PendingThenFailed => None,
+        | Action::PendingThenFailed
+        | Action::NotReversible => None,
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod directory;
 mod money;
+mod reversal;
 mod run;
 mod simulation;
 mod sinks;

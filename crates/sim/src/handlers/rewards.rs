@@ -15,8 +15,9 @@ use crate::gate::{ChosenFault, fault_before_processing};
 use crate::server::ConnectionKill;
 use crate::state::{IdempotencySlot, Marketplace};
 
-/// Reverses the reward issued for `request_id`, idempotently: a repeat gets the first answer;
-/// an unknown id `404`. Requires an `X-Request-ID` (any value), checked before the fault is
+/// Reverses the reward issued for `request_id`, idempotently: a repeat gets the first answer
+/// (a reward is reversed at most once, whatever key the repeat carries); an unknown id `404`;
+/// `NOT_REVERSIBLE` when the fault says so. Requires an `X-Request-ID` (any value), checked before the fault is
 /// applied.
 pub(super) async fn reverse(
     State(marketplace): State<Arc<Marketplace>>,
@@ -45,8 +46,12 @@ pub(super) async fn reverse(
         else {
             return error_response(StatusCode::NOT_FOUND, "no such reward");
         };
-        reward.status = "REVERSED".to_owned();
-        let answer = json!({ "request_id": request_id, "status": "REVERSED" });
+        let answer = if chosen.action() == Some(&Action::NotReversible) {
+            json!({ "request_id": request_id, "status": "NOT_REVERSIBLE" })
+        } else {
+            reward.status = "REVERSED".to_owned();
+            json!({ "request_id": request_id, "status": "REVERSED" })
+        };
         state.reversals.insert(request_id, answer.clone());
         answer
     };
