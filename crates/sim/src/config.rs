@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kudos_core::{Clock, SystemClock};
 
 use crate::FaultPlan;
 
@@ -28,6 +31,20 @@ pub struct SimConfig {
     pub inventory: HashMap<String, u64>,
     /// The fault plan.
     pub faults: FaultPlan,
+    /// How long a completed issue request's idempotency key is kept (`None`: for ever). A
+    /// repeat after that is processed afresh — a second reward — as real marketplaces do
+    /// after their retention (24 hours to 90 days). Keys are scoped per client
+    /// (`X-Integration-ID`). [`Simulator::expire_idempotency_keys`](crate::Simulator::expire_idempotency_keys)
+    /// ends every kept key at once.
+    pub idempotency_retention_secs: Option<u64>,
+    /// Eventual consistency: for this long after a reward is issued, lookups do not see it
+    /// (`404`); after it is reversed, they still say `ISSUED`.
+    pub lookup_lag_ms: u64,
+    /// At most this many `/v1` requests a second (`None`: no limit); the rest get `429` with
+    /// `Retry-After` as an HTTP date (the start of the next second, on [`SimConfig::clock`]).
+    pub rate_limit_per_sec: Option<u32>,
+    /// The clock of `Retry-After` dates (the client's, in a simulation on a manual clock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for SimConfig {
@@ -42,6 +59,10 @@ impl Default for SimConfig {
             recipient_key: None,
             inventory: HashMap::new(),
             faults: FaultPlan::default(),
+            idempotency_retention_secs: None,
+            lookup_lag_ms: 0,
+            rate_limit_per_sec: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! 1. records the request — method, path, headers and (if the route reads one) body — and,
 //!    under the same lock, decides whether a downtime window is open and which fault of the
 //!    plan, if any, the request gets ([`Marketplace::arrive`]);
-//! 2. answers `503` in downtime (`/v1/…` paths only);
+//! 2. answers `503` in downtime, and `429` over the rate limit (`/v1/…` paths only);
 //! 3. answers `401` without a live bearer token, on routes that ask for one;
 //! 4. applies the fault's part that replaces or delays processing (an injected status, a
 //!    delay, a hang, a reset: [`fault_before_processing`]), on routes that take it at the gate;
@@ -150,6 +150,13 @@ async fn admit(State(route): State<GatedRoute>, request: Request, next: Next) ->
     if arrival.in_downtime {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "down for maintenance");
     }
+    if let Some(date) = arrival.rate_limited {
+        let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+        if let Ok(value) = date.parse() {
+            response.headers_mut().insert("retry-after", value);
+        }
+        return response;
+    }
     if gate.credential == Credential::Bearer && !bearer_token_is_live(&marketplace, &parts.headers)
     {
         return error_response(StatusCode::UNAUTHORIZED, "invalid or expired token");
@@ -204,7 +211,7 @@ pub(crate) async fn fault_before_processing(
             let mut response = error_response(status, "injected fault");
             if let Some(secs) = fault.retry_after_secs {
                 let text = if fault.retry_after_as_date {
-                    let at = kudos_core::Clock::now(&kudos_core::SystemClock)
+                    let at = marketplace.config.clock.now()
                         + chrono::TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
                     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
                 } else {

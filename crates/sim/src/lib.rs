@@ -15,9 +15,15 @@
 //!
 //! Idempotency follows the IETF Idempotency-Key draft: the same request id with the same
 //! payload gets the original response, with another payload `422`, while the first is still
-//! being processed `409`. A [`FaultPlan`] injects latency, statuses (with `Retry-After`), hangs,
-//! connection resets, *process-then-drop*, `REJECTED`, `PENDING` and downtime windows, from a
-//! seed, so a failing run replays exactly.
+//! being processed `409`. Keys are scoped per client (`X-Integration-ID`) and, like a real
+//! marketplace's, can be forgotten after a retention ([`SimConfig::idempotency_retention_secs`],
+//! [`Simulator::expire_idempotency_keys`]): a repeat is then a second reward. Lookups can lag
+//! behind ([`SimConfig::lookup_lag_ms`]), requests can be rate limited with `Retry-After` as an
+//! HTTP date ([`SimConfig::rate_limit_per_sec`]), and a reward can be voided after issue
+//! ([`Simulator::void_reward`]). A [`FaultPlan`] injects latency, statuses (with `Retry-After`),
+//! hangs, connection resets, *process-then-drop*, `REJECTED`, `PENDING`, `PENDING` that ends
+//! `FAILED`, `NOT_REVERSIBLE` and downtime windows, from a seed, so a failing run replays
+//! exactly.
 //!
 //! # Example
 //!

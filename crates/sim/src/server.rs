@@ -86,10 +86,25 @@ impl Simulator {
         {
             Some(reward) => {
                 reward.status = "REVERSED".to_owned();
+                if let Some(changed) = state.changed.get_mut(request_id) {
+                    changed.1 = Some(tokio::time::Instant::now());
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// Forgets every completed issue request's idempotency key, as the marketplace does once
+    /// its retention has passed: a repeat is then processed afresh (a second reward). Rewards
+    /// and their lookups stay. Returns how many keys were forgotten.
+    pub fn expire_idempotency_keys(&self) -> usize {
+        let mut state = self.marketplace.lock();
+        let before = state.idempotency.len();
+        state
+            .idempotency
+            .retain(|_, slot| matches!(slot, crate::state::IdempotencySlot::InProgress { .. }));
+        before - state.idempotency.len()
     }
 
     /// Replaces the fault plan (request counters restart at 1, draws at the new seed).

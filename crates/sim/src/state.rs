@@ -45,8 +45,13 @@ pub(crate) struct MarketplaceState {
     token_expiries: HashMap<String, Instant>,
     /// How many tokens have been issued (numbers the next one).
     tokens_issued: u64,
-    /// Issue requests by request id: in progress, or done with the answer to replay.
-    pub(crate) idempotency: HashMap<String, IdempotencySlot>,
+    /// Issue requests by client (`X-Integration-ID`) and request id: in progress, or done
+    /// with the answer to replay.
+    pub(crate) idempotency: HashMap<IdempotencyKey, IdempotencySlot>,
+    /// When each reward was issued and, if it was, reversed (for `lookup_lag_ms`).
+    pub(crate) changed: HashMap<String, (Instant, Option<Instant>)>,
+    /// The current rate-limit window (its second on the config clock) and the requests in it.
+    rate_window: (i64, u32),
     /// Rewards issued, in order.
     pub(crate) rewards: Vec<IssuedReward>,
     /// Rewards left per reward type (a type not listed is unlimited).
@@ -56,6 +61,10 @@ pub(crate) struct MarketplaceState {
     /// Request ids answered `PENDING` that ended without a reward (lookups say `FAILED`).
     pub(crate) failed: std::collections::HashSet<String>,
 }
+
+/// An idempotency key: the client (`X-Integration-ID`) and the request id. Two clients'
+/// requests never share a key.
+pub(crate) type IdempotencyKey = (String, String);
 
 /// Where an issue request stands, by request id (the IETF Idempotency-Key draft).
 #[derive(Debug, Clone)]
@@ -73,6 +82,8 @@ pub(crate) enum IdempotencySlot {
         status: StatusCode,
         /// The JSON it was answered with.
         answer: Value,
+        /// When it was answered (the key is kept `idempotency_retention_secs` from then).
+        at: Instant,
     },
 }
 
@@ -83,6 +94,8 @@ pub(crate) struct Arrival {
     pub(crate) in_downtime: bool,
     /// The fault the plan chose for it, if any.
     pub(crate) fault: Option<Fault>,
+    /// When it is over the rate limit: the `Retry-After` HTTP date to answer `429` with.
+    pub(crate) rate_limited: Option<String>,
 }
 
 impl Marketplace {
@@ -96,6 +109,8 @@ impl Marketplace {
             token_expiries: HashMap::new(),
             tokens_issued: 0,
             idempotency: HashMap::new(),
+            changed: HashMap::new(),
+            rate_window: (i64::MIN, 0),
             rewards: Vec::new(),
             stock: config.inventory.clone(),
             reversals: HashMap::new(),
@@ -132,7 +147,47 @@ impl Marketplace {
                     window.from_secs <= elapsed_secs && elapsed_secs < window.until_secs
                 });
         let fault = state.choose_fault(path);
-        Arrival { in_downtime, fault }
+        let rate_limited = match self.config.rate_limit_per_sec {
+            Some(limit) if path.starts_with("/v1/") => {
+                let now = self.config.clock.now();
+                let second = now.timestamp();
+                if state.rate_window.0 != second {
+                    state.rate_window = (second, 0);
+                }
+                state.rate_window.1 += 1;
+                (state.rate_window.1 > limit).then(|| {
+                    let next = chrono::DateTime::from_timestamp(second + 1, 0).unwrap_or(now);
+                    next.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+                })
+            }
+            _ => None,
+        };
+        Arrival {
+            in_downtime,
+            fault,
+            rate_limited,
+        }
+    }
+
+    /// Whether a lookup now sees the reward `request_id` as issued, and as reversed (under
+    /// `lookup_lag_ms`, a change is seen only once it is that old).
+    pub(crate) fn seen(&self, state: &MarketplaceState, request_id: &str) -> (bool, bool) {
+        let lag = Duration::from_millis(self.config.lookup_lag_ms);
+        let old_enough = |at: &Instant| at.elapsed() >= lag;
+        match state.changed.get(request_id) {
+            Some((issued, reversed)) => (
+                old_enough(issued),
+                reversed.as_ref().is_some_and(old_enough),
+            ),
+            None => (true, true),
+        }
+    }
+
+    /// Whether a completed key answered at `at` is still kept.
+    pub(crate) fn key_kept(&self, at: Instant) -> bool {
+        self.config
+            .idempotency_retention_secs
+            .is_none_or(|secs| at.elapsed() < Duration::from_secs(secs))
     }
 }
 

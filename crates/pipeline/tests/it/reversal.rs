@@ -253,7 +253,12 @@ async fn a_reversal_in_doubt_run_after_run_goes_to_review_and_an_operator_settle
         .unwrap(),
     );
     let first = w.run("2026-03-11").await;
-    assert_eq!(first.reversals_in_doubt, 1, "{first:?} {:?}", w.alerts.kinds());
+    assert_eq!(
+        first.reversals_in_doubt,
+        1,
+        "{first:?} {:?}",
+        w.alerts.kinds()
+    );
     assert_eq!(w.run("2026-03-11").await.reversals_in_doubt, 1);
     let third = w.run("2026-03-11").await;
     assert_eq!(third.reversals_review, 1, "{third:?}");

@@ -20,7 +20,7 @@ use super::error_response;
 use crate::faults::Action;
 use crate::gate::{ChosenFault, fault_before_processing};
 use crate::server::ConnectionKill;
-use crate::state::{IdempotencySlot, Marketplace};
+use crate::state::{IdempotencyKey, IdempotencySlot, Marketplace};
 use crate::{IssuedReward, SimConfig, decrypt_recipient};
 
 /// The issue body, as far as the simulator reads it.
@@ -39,6 +39,8 @@ struct IssueBody {
 
 /// An issue request that passed validation.
 struct ValidIssue {
+    /// `X-Integration-ID`: the client, which scopes the idempotency key.
+    client: String,
     /// `X-Request-ID`: the idempotency key.
     request_id: String,
     /// The parsed body.
@@ -91,30 +93,32 @@ async fn process_issue(
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(response) = replay_or_claim(&marketplace, &request.request_id, &payload) {
+    let key = (request.client.clone(), request.request_id.clone());
+    if let Some(response) = replay_or_claim(&marketplace, &key, &payload) {
         return response;
     }
     if chosen.action() == Some(&Action::Reset) {
         // The connection closes before processing and never returns here: give up the claim
         // first, so the request stays unprocessed and a retry is processed afresh (as a real
         // server whose connection reset before it read the request).
-        marketplace.lock().idempotency.remove(&request.request_id);
+        marketplace.lock().idempotency.remove(&key);
     }
     if let Some(response) =
         fault_before_processing(&marketplace, chosen.fault.as_ref(), &kill).await
     {
         // Not processed: forget the claim so a retry is processed afresh.
-        marketplace.lock().idempotency.remove(&request.request_id);
+        marketplace.lock().idempotency.remove(&key);
         return response;
     }
     let status = StatusCode::OK; // `REJECTED` included: it is an answer, not an error
     let answer = issue_or_reject(&marketplace, &request, chosen.action());
     marketplace.lock().idempotency.insert(
-        request.request_id,
+        key,
         IdempotencySlot::Done {
             payload: payload.to_vec(),
             status,
             answer: answer.clone(),
+            at: tokio::time::Instant::now(),
         },
     );
     if chosen.action() == Some(&Action::DropAfterProcessing) {
@@ -175,29 +179,39 @@ fn validate(
     let Ok(body) = serde_json::from_slice::<IssueBody>(payload) else {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "malformed body"));
     };
-    Ok(ValidIssue { request_id, body })
+    Ok(ValidIssue {
+        client: integration.to_owned(),
+        request_id,
+        body,
+    })
 }
 
-/// Idempotency: the stored answer for a repeat of a finished request, `409` for a repeat of
-/// one in progress, `422` for the id reused with another payload; otherwise claims the id
-/// (in progress) and returns `None`.
+/// Idempotency: the stored answer for a repeat of a finished request (while its key is
+/// kept), `409` for a repeat of one in progress, `422` for the id reused with another
+/// payload; otherwise claims the id (in progress) and returns `None`.
 fn replay_or_claim(
     marketplace: &Marketplace,
-    request_id: &str,
+    key: &IdempotencyKey,
     payload: &[u8],
 ) -> Option<Response> {
     let mut state = marketplace.lock();
+    if let Some(IdempotencySlot::Done { at, .. }) = state.idempotency.get(key)
+        && !marketplace.key_kept(*at)
+    {
+        state.idempotency.remove(key); // past its retention: forgotten
+    }
     let reused = || {
         error_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency key reused with another payload",
         )
     };
-    match state.idempotency.get(request_id) {
+    match state.idempotency.get(key) {
         Some(IdempotencySlot::Done {
             payload: stored,
             status,
             answer,
+            ..
         }) => Some(if stored.as_slice() == payload {
             (*status, Json(answer.clone())).into_response()
         } else {
@@ -215,7 +229,7 @@ fn replay_or_claim(
         }
         None => {
             state.idempotency.insert(
-                request_id.to_owned(),
+                key.clone(),
                 IdempotencySlot::InProgress {
                     payload: payload.to_vec(),
                 },
@@ -233,7 +247,9 @@ fn issue_or_reject(
     request: &ValidIssue,
     action: Option<&Action>,
 ) -> Value {
-    let ValidIssue { request_id, body } = request;
+    let ValidIssue {
+        request_id, body, ..
+    } = request;
     let mut state = marketplace.lock();
     let stock = state.stock.get(&body.reward_type).copied();
     if action == Some(&Action::PendingThenFailed) {
@@ -259,6 +275,9 @@ fn issue_or_reject(
                 Some(key) => decrypt_recipient(key, request_id, sealed),
                 None => Err("no recipient key configured".to_owned()),
             });
+    state
+        .changed
+        .insert(request_id.clone(), (tokio::time::Instant::now(), None));
     state.rewards.push(IssuedReward {
         request_id: request_id.clone(),
         reward_id: reward_id.clone(),

@@ -50,6 +50,9 @@ pub(super) async fn reverse(
             json!({ "request_id": request_id, "status": "NOT_REVERSIBLE" })
         } else {
             reward.status = "REVERSED".to_owned();
+            if let Some(changed) = state.changed.get_mut(&request_id) {
+                changed.1 = Some(tokio::time::Instant::now());
+            }
             json!({ "request_id": request_id, "status": "REVERSED" })
         };
         state.reversals.insert(request_id, answer.clone());
@@ -61,27 +64,48 @@ pub(super) async fn reverse(
     Json(answer).into_response()
 }
 
-/// The issue answer stored for `request_id`, with the reward's current status (a reward
-/// answered `PENDING` is issued by now; a reversed one says so); `PENDING` while the request
-/// is still being processed; `404` if it was never received.
+/// What became of `request_id`: the reward's current status if one was issued (a reward
+/// answered `PENDING` is issued by now; a reversed one says so) — as far as lookups see it
+/// yet (`lookup_lag_ms`); else the stored answer of this client's request (`REJECTED`, or
+/// `FAILED` for a pending one that ended without a reward); `PENDING` while it is still
+/// being processed; `404` if it was never received (or its key is forgotten and no reward
+/// was issued).
 pub(super) async fn lookup(
     State(marketplace): State<Arc<Marketplace>>,
     Path(request_id): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
+    let client = headers
+        .get("x-integration-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let state = marketplace.lock();
-    match state.idempotency.get(&request_id) {
+    if let Some(reward) = state
+        .rewards
+        .iter()
+        .find(|reward| reward.request_id == request_id)
+    {
+        let (issued, reversed) = marketplace.seen(&state, &request_id);
+        if !issued {
+            return error_response(StatusCode::NOT_FOUND, "no such request");
+        }
+        let status = if reward.status == "REVERSED" && !reversed {
+            "ISSUED"
+        } else {
+            reward.status.as_str()
+        };
+        return Json(json!({
+            "request_id": request_id, "reward_id": reward.reward_id, "status": status,
+        }))
+        .into_response();
+    }
+    match state.idempotency.get(&(client, request_id.clone())) {
         Some(IdempotencySlot::Done { status, answer, .. }) => {
             let mut answer = answer.clone();
             if state.failed.contains(&request_id) {
                 answer["status"] = Value::String("FAILED".to_owned());
                 answer["reason"] = Value::String("the reward could not be fulfilled".to_owned());
-            }
-            if let Some(reward) = state
-                .rewards
-                .iter()
-                .find(|reward| reward.request_id == request_id)
-            {
-                answer["status"] = Value::String(reward.status.clone());
             }
             (*status, Json(answer)).into_response()
         }

@@ -1,5 +1,7 @@
 //! The simulator over real HTTP: every behaviour a client relies on.
 
+mod real;
+
 use std::time::Duration;
 
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
@@ -159,7 +161,7 @@ async fn a_request_still_in_progress_gets_409() {
             client()
                 .post(format!("{url}/v1/rewards/issue"))
                 .bearer_auth(t)
-                .header("X-Integration-ID", "i")
+                .header("X-Integration-ID", "GENESYS-WFM-INTEGRATION-01")
                 .header("X-Request-ID", "txn-slow")
                 .json(&body("p1"))
                 .send()
