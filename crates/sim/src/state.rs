@@ -149,14 +149,17 @@ impl Marketplace {
         let fault = state.choose_fault(path);
         let rate_limited = match self.config.rate_limit_per_sec {
             Some(limit) if path.starts_with("/v1/") => {
-                let now = self.config.clock.now();
-                let second = now.timestamp();
+                // Windows are real seconds; the date is on the configured clock (the
+                // client's), one second on, so the client waits about a second either way.
+                let second = kudos_core::Clock::now(&kudos_core::SystemClock).timestamp();
                 if state.rate_window.0 != second {
                     state.rate_window = (second, 0);
                 }
                 state.rate_window.1 += 1;
                 (state.rate_window.1 > limit).then(|| {
-                    let next = chrono::DateTime::from_timestamp(second + 1, 0).unwrap_or(now);
+                    let now = self.config.clock.now();
+                    let next =
+                        chrono::DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now);
                     next.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
                 })
             }

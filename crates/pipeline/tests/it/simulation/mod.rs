@@ -1,0 +1,374 @@
+//! The seeded whole-run simulation (`docs/RELIABILITY.md`; model: TigerBeetle's VOPR). From one seed:
+//! agents, exports (restatements, penalties, late files, future rows, bad rows, a CSV with
+//! names and e-mail addresses), a fault plan for the marketplace, and crash points — a run's
+//! future dropped right after any audit record, i.e. between any two steps. Runs, crashes and
+//! restarts until every run has completed, then lets the marketplace recover and runs (an
+//! operator settling review holds from the marketplace's records) until nothing is left to
+//! do. Then it checks, against a model computed from the same seed:
+//!
+//! - rewards issued = rewards earned: for every agent, the points of its exports (final
+//!   values) = its balance + the cost of its rewards still issued, with `0 <= balance < cost`;
+//! - no reward twice: each live reward at the marketplace is one committed hold, and back;
+//! - no personal data in any request the marketplace received;
+//! - every audit chain verifies.
+//!
+//! `KUDOS_SIM_SEEDS=1-200 cargo test --release -p kudos-pipeline --test it simulation -- --nocapture`
+//! runs more seeds and prints the first that fails; `KUDOS_SIM_SEEDS=17` replays one.
+
+mod check;
+mod operator;
+mod scenario;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use kudos_core::{Day, SeededRng};
+use kudos_ledger::LedgerStore;
+use kudos_pipeline::{
+    AuditError, AuditEvent, AuditLog, AuditRecord, AuditSink, NoProgress, Pipeline, PipelineError,
+    RunOptions, Source,
+};
+use kudos_rules::RuleSet;
+use kudos_sim::{FaultPlan, SimConfig};
+use kudos_wfm::{Mapping, ParseOptions};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::run::World;
+
+const COST: i64 = 100;
+const RULES: &str = "
+window_days = 3650
+[[rule]]
+id = 'sales'
+metric = 'sales'
+per_unit = 1
+[[rule]]
+id = 'answered'
+metric = 'answered'
+per_unit = 1
+[[rule]]
+id = 'penalty'
+metric = 'penalties'
+per_unit = -10
+[[tier]]
+id = 'voucher'
+reward_type = 'gift_card_10_usd'
+threshold = 100
+";
+
+pub(super) struct Rng(SeededRng);
+
+impl Rng {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a draw in [0, n)"
+        )]
+        let v = (self.0.next_f64() * n as f64) as u64;
+        v.min(n.saturating_sub(1))
+    }
+    pub(super) fn chance(&mut self, p: f64) -> bool {
+        self.0.next_f64() < p
+    }
+}
+
+/// An audit sink that "crashes" the run: after its `n`-th record is durable it wakes the
+/// harness, which drops the run's future, and never returns.
+#[derive(Debug)]
+struct Crashing {
+    inner: AuditLog,
+    left: Option<Arc<AtomicU64>>,
+    crash: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl AuditSink for Crashing {
+    fn run_id(&self) -> Uuid {
+        AuditSink::run_id(&self.inner)
+    }
+    async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
+        let record = self.inner.append(event.name(), event.data())?;
+        if let Some(left) = &self.left
+            && left.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            self.crash.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(record)
+    }
+}
+
+/// What one seed did.
+#[derive(Debug, Default)]
+pub(crate) struct Covered {
+    crashes: u64,
+    runs: u64,
+    second_worker_runs: u64,
+    rewards: u64,
+    reversed: u64,
+    reversals: u64,
+    settled_by_operator: u64,
+    refused_operator_actions: u64,
+    operator_retries: u64,
+    keys_expired: u64,
+    requests: u64,
+}
+
+impl Covered {
+    fn add(&mut self, c: &Self) {
+        self.crashes += c.crashes;
+        self.runs += c.runs;
+        self.second_worker_runs += c.second_worker_runs;
+        self.rewards += c.rewards;
+        self.reversed += c.reversed;
+        self.reversals += c.reversals;
+        self.settled_by_operator += c.settled_by_operator;
+        self.refused_operator_actions += c.refused_operator_actions;
+        self.operator_retries += c.operator_retries;
+        self.keys_expired += c.keys_expired;
+        self.requests += c.requests;
+    }
+}
+
+/// Runs one pipeline once on `day` with its own audit trail; with `crash`, the run's future is
+/// dropped right after its `crash`-th audit record (`None` then).
+async fn run_once(
+    pipeline: &Pipeline,
+    audit_path: &std::path::Path,
+    day: &str,
+    crash: Option<u64>,
+) -> Option<Result<kudos_pipeline::Summary, PipelineError>> {
+    let notify = Arc::new(Notify::new());
+    let sink = Crashing {
+        inner: AuditLog::open(audit_path, Uuid::now_v7()).unwrap(),
+        left: crash.map(|n| Arc::new(AtomicU64::new(n))),
+        crash: notify.clone(),
+    };
+    let options = RunOptions {
+        as_of: Day::parse(day).unwrap(),
+        dry_run: false,
+    };
+    tokio::select! {
+        r = pipeline.run(Box::new(sink), options, &NoProgress) => Some(r),
+        () = notify.notified() => None,
+    }
+}
+
+pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
+    let mut rng = Rng(SeededRng::new(seed));
+    let runs_hint = 5;
+    let knobs = scenario::knobs(&mut rng, runs_hint);
+    let scenario = scenario::scenario(&mut rng, if knobs.rate_limited { 5 } else { 15 });
+    let plan = scenario::faults(&mut rng);
+    if std::env::var_os("KUDOS_SIM_DEBUG").is_some() {
+        eprintln!("{knobs:?}\n{plan:?}");
+    }
+    let short_tokens = rng.chance(0.3);
+    let crash_chance = 0.4;
+    let clock = Arc::new(kudos_core::ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap());
+    let mut w = World::new(
+        &format!("sim-{seed}"),
+        SimConfig {
+            faults: plan,
+            token_ttl_secs: if short_tokens { 1 } else { 3600 },
+            lookup_lag_ms: knobs.lookup_lag_ms,
+            rate_limit_per_sec: knobs.rate_limited.then_some(1),
+            clock: clock.clone(),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    // The World's clock and the marketplace's dates move together.
+    w.clock = clock;
+    w.store = Arc::new(
+        kudos_store_sqlite::SqliteStore::open(&format!(
+            "sqlite://{}",
+            w.dir.join("kudos.db").display()
+        ))
+        .await
+        .unwrap()
+        .with_clock(w.clock.clone()),
+    );
+    w.settings.lease_secs = 5;
+    w.settings.in_doubt_review_after_runs = 2;
+    w.settings.max_bad_row_ratio = 0.5;
+    w.settings.max_in_flight = 4;
+    w.max_retries = 2;
+    w.read_timeout = Duration::from_millis(300);
+    let setup = |parts: &mut kudos_pipeline::Parts| {
+        parts.rules = RuleSet::from_toml(RULES).unwrap();
+        parts.sources = vec![Source {
+            pattern: w.dir.join("exports/*.csv"),
+            options: ParseOptions::default()
+                .with_mapping(Mapping::resolve("genesys-agent-performance").unwrap()),
+        }];
+    };
+    let mut parts = w.parts(w.store.clone());
+    setup(&mut parts);
+    let pipeline = Pipeline::new(parts);
+    // The second worker: the same store (whose clock the leases are on), its own clock off by
+    // the skew, its own audit trail. It drives holds and reversals (recover, clawback, issue)
+    // but has no sources: two runs ingesting the same files at once can apply a restatement
+    // out of order (docs/RELIABILITY.md, "Known limits").
+    let skew = TimeDelta::seconds(knobs.second_worker_skew_secs);
+    let skewed = Arc::new(kudos_core::ManualClock::new(
+        kudos_core::Clock::now(w.clock.as_ref()) + skew,
+    ));
+    let second = (knobs.second_worker_skew_secs != 0).then(|| {
+        let mut parts = w.parts(w.store.clone());
+        setup(&mut parts);
+        parts.sources = Vec::new();
+        parts.clock = skewed.clone();
+        Pipeline::new(parts)
+    });
+    let second_trail = w.dir.join("audit-second.jsonl");
+    let advance = |by: TimeDelta| {
+        w.clock.advance(by);
+        skewed.advance(by);
+    };
+    let lag = Duration::from_millis(knobs.lookup_lag_ms);
+    let mut covered = Covered::default();
+    let last_day = format!("2026-03-{:02}", 2 + scenario.runs.len() - 1);
+    for (r, files) in scenario.runs.iter().enumerate() {
+        for (name, text) in files {
+            std::fs::write(w.dir.join("exports").join(name), text).unwrap();
+        }
+        if knobs.keys_expire_before_run == Some(r) {
+            // The marketplace's idempotency retention passes: its keys are forgotten, a day
+            // and more goes by (past `idempotency_key_retention_hours`).
+            tokio::time::sleep(lag).await;
+            covered.keys_expired += w.sim.expire_idempotency_keys() as u64;
+            advance(TimeDelta::hours(25));
+        }
+        let day = format!("2026-03-{:02}", 2 + r);
+        for attempt in 0.. {
+            if attempt > 30 {
+                return Err(format!("run {r} never completed"));
+            }
+            let crash = rng.chance(crash_chance).then(|| 1 + rng.below(30));
+            let trail = w.audit_path();
+            let first = run_once(&pipeline, &trail, &day, crash);
+            let outcome = match &second {
+                Some(other) => {
+                    let (outcome, theirs) =
+                        tokio::join!(first, run_once(other, &second_trail, &day, None));
+                    covered.second_worker_runs += 1;
+                    match theirs {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(format!("second worker, run {r}: {e:?}")),
+                        None => return Err("the second worker never crashes".into()),
+                    }
+                    outcome
+                }
+                None => first.await,
+            };
+            covered.runs += 1;
+            advance(TimeDelta::seconds(6)); // a crashed run's leases lapse
+            match outcome {
+                None => covered.crashes += 1,
+                Some(Ok(_)) => break,
+                Some(Err(PipelineError::Stopped { reason, .. })) => {
+                    return Err(format!("run {r} stopped: {reason}"));
+                }
+                Some(Err(e)) => return Err(format!("run {r} failed: {e:?}")),
+            }
+        }
+        let worked = operator::work_the_queue(
+            &w,
+            &pipeline,
+            &day,
+            &mut rng,
+            knobs.wrong_action_chance,
+            lag,
+        )
+        .await?;
+        covered.settled_by_operator += worked.settled;
+        covered.refused_operator_actions += worked.refused;
+        covered.operator_retries += worked.retried;
+    }
+    // The marketplace recovers; runs go on until there is nothing left to do.
+    w.sim.set_faults(FaultPlan::default());
+    let mut quiet = false;
+    for _ in 0..20 {
+        let s = run_once(&pipeline, &w.audit_path(), &last_day, None)
+            .await
+            .ok_or("no crash was asked for")?
+            .map_err(|e| format!("final run: {e:?}"))?;
+        covered.runs += 1;
+        advance(TimeDelta::seconds(6));
+        let worked = operator::work_the_queue(
+            &w,
+            &pipeline,
+            &last_day,
+            &mut rng,
+            knobs.wrong_action_chance,
+            lag,
+        )
+        .await?;
+        covered.settled_by_operator += worked.settled;
+        covered.refused_operator_actions += worked.refused;
+        covered.operator_retries += worked.retried;
+        let open = w
+            .store
+            .holds(None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|h| h.state.is_unresolved())
+            .count()
+            + w.store
+                .reversals(None)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.state.is_unresolved())
+                .count();
+        let busy = s.holds + s.reversed + s.recovered + s.reversals_requested + worked.settled;
+        if busy == 0 && open == 0 {
+            quiet = true;
+            break;
+        }
+    }
+    if !quiet {
+        return Err("still busy after 20 runs with a healthy marketplace".into());
+    }
+    let trails = [w.audit_path(), second_trail];
+    let trails: Vec<&std::path::Path> = trails
+        .iter()
+        .map(std::path::PathBuf::as_path)
+        .filter(|p| p.exists())
+        .collect();
+    check::check(&w, &scenario, &trails, &mut covered).await?;
+    Ok(covered)
+}
+
+fn seeds() -> Vec<u64> {
+    let spec = std::env::var("KUDOS_SIM_SEEDS").unwrap_or_else(|_| "1-4".to_owned());
+    match spec.split_once('-') {
+        Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect(),
+        None => vec![spec.parse().unwrap()],
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the harness reports what it covered")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_whole_runs_issue_every_earned_reward_once_whatever_fails() {
+    let mut total = Covered::default();
+    for seed in seeds() {
+        match simulate(seed).await {
+            Ok(c) => {
+                println!("seed {seed}: ok {c:?}");
+                total.add(&c);
+            }
+            Err(e) => panic!(
+                "seed {seed} FAILED: {e}\nreplay: KUDOS_SIM_SEEDS={seed} cargo test -p kudos-pipeline --test it simulation -- --nocapture"
+            ),
+        }
+    }
+    println!("all seeds ok: {total:?}");
+}
