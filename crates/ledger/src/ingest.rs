@@ -1,8 +1,11 @@
 //! The `IngestLog` port: which export files a run has taken, by content, and how much of each.
 //!
 //! A file is taken *whole*, or — when it has rows dated after the run's day — *through* that
-//! day, its later rows waiting for a later run. A run asks one question per file: how much of
-//! it did earlier runs take, as seen on my day ([`IngestLog::ingest_mark`]).
+//! day, its later rows waiting for a later run. A run asks, for all its files at once, how much
+//! of each earlier runs took, as seen on its day ([`IngestLog::ingest_marks`]), and records
+//! what it took of all of them at once ([`IngestLog::record_ingests`]): two runs reading the
+//! same files then see each other's files all taken or none, never some — some would let one
+//! apply an older file's values over a newer file's restatement.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -82,6 +85,29 @@ pub enum IngestMark {
     Whole,
     /// The rows dated on or before this day; the later ones wait for a run on a later day.
     Through(Day),
+}
+
+impl IngestMark {
+    /// The stronger of two marks of one file: whole beats through a day, and a later day an
+    /// earlier one.
+    #[must_use]
+    pub fn stronger(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Whole, _) | (_, Self::Whole) => Self::Whole,
+            (Self::Through(a), Self::Through(b)) => Self::Through(a.max(b)),
+        }
+    }
+}
+
+/// What a run took of one file, to record ([`IngestLog::record_ingests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestRecord {
+    /// The file's content hash.
+    pub hash: ContentHash,
+    /// The file's path as the run saw it.
+    pub name: String,
+    /// How much of it the run took.
+    pub mark: IngestMark,
 }
 
 /// A mark as a database stores it: `through`, the day as `YYYY-MM-DD` (so text order is day
@@ -198,6 +224,37 @@ pub trait IngestLog: Send + Sync + std::fmt::Debug {
         mark: IngestMark,
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError>;
+
+    /// [`ingest_mark`](IngestLog::ingest_mark) of several files, in order, **in one
+    /// consistent read**: a [`record_ingests`](IngestLog::record_ingests) running at the same
+    /// time is seen whole or not at all. The default asks one file at a time, which is not
+    /// consistent: a store shared by concurrent runs overrides it (the shipped ones do).
+    async fn ingest_marks(
+        &self,
+        hashes: &[ContentHash],
+        as_of: Day,
+    ) -> Result<Vec<Option<IngestMark>>, LedgerError> {
+        let mut marks = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            marks.push(self.ingest_mark(hash, as_of).await?);
+        }
+        Ok(marks)
+    }
+
+    /// Records what a run took of several files, **all or nothing** (idempotent, as
+    /// [`record_ingest`](IngestLog::record_ingest)). The default records one at a time, which
+    /// is not atomic: a store shared by concurrent runs overrides it (the shipped ones do).
+    async fn record_ingests(
+        &self,
+        records: &[IngestRecord],
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        for record in records {
+            self.record_ingest(&record.hash, &record.name, record.mark, at)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Forwards every method to the store behind a reference or a smart pointer.
@@ -210,6 +267,12 @@ macro_rules! forward {
             }
             async fn record_ingest(&self, hash: &ContentHash, name: &str, mark: IngestMark, at: DateTime<Utc>) -> Result<(), LedgerError> {
                 (**self).record_ingest(hash, name, mark, at).await
+            }
+            async fn ingest_marks(&self, hashes: &[ContentHash], as_of: Day) -> Result<Vec<Option<IngestMark>>, LedgerError> {
+                (**self).ingest_marks(hashes, as_of).await
+            }
+            async fn record_ingests(&self, records: &[IngestRecord], at: DateTime<Utc>) -> Result<(), LedgerError> {
+                (**self).record_ingests(records, at).await
             }
         }
     )*};

@@ -78,7 +78,9 @@ pub mod testkit;
 pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
 pub use entry::{Entry, HoldState, Op, ReversalState, transition_id};
 pub use error::LedgerError;
-pub use ingest::{ContentHash, IngestLog, IngestMark, LegacyIngestKey, RunStore, StoredMark};
+pub use ingest::{
+    ContentHash, IngestLog, IngestMark, IngestRecord, LegacyIngestKey, RunStore, StoredMark,
+};
 pub use lease::{Lease, LeaseStore};
 pub use ledger::{
     AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view, reversal_view,

@@ -204,15 +204,7 @@ impl IngestLog for MemoryStore {
         hash: &ContentHash,
         as_of: Day,
     ) -> Result<Option<IngestMark>, LedgerError> {
-        let inner = self.lock();
-        if inner.whole.contains_key(hash) {
-            return Ok(Some(IngestMark::Whole));
-        }
-        Ok(inner
-            .through
-            .get(hash)
-            .and_then(|days| days.range(..=as_of).next_back())
-            .map(|(day, _)| IngestMark::Through(*day)))
+        Ok(self.lock().mark(hash, as_of))
     }
 
     async fn record_ingest(
@@ -220,9 +212,53 @@ impl IngestLog for MemoryStore {
         hash: &ContentHash,
         name: &str,
         mark: IngestMark,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let record = crate::IngestRecord {
+            hash: hash.clone(),
+            name: name.to_owned(),
+            mark,
+        };
+        self.record_ingests(std::slice::from_ref(&record), at).await
+    }
+
+    async fn ingest_marks(
+        &self,
+        hashes: &[ContentHash],
+        as_of: Day,
+    ) -> Result<Vec<Option<IngestMark>>, LedgerError> {
+        let inner = self.lock();
+        Ok(hashes.iter().map(|hash| inner.mark(hash, as_of)).collect())
+    }
+
+    async fn record_ingests(
+        &self,
+        records: &[crate::IngestRecord],
         _at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let mut inner = self.lock();
+        for crate::IngestRecord { hash, name, mark } in records {
+            inner.record(hash, name, *mark);
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// A file's mark as seen on `as_of`.
+    fn mark(&self, hash: &ContentHash, as_of: Day) -> Option<IngestMark> {
+        if self.whole.contains_key(hash) {
+            return Some(IngestMark::Whole);
+        }
+        self.through
+            .get(hash)
+            .and_then(|days| days.range(..=as_of).next_back())
+            .map(|(day, _)| IngestMark::Through(*day))
+    }
+
+    /// Records a file's mark (the first name recorded stays).
+    fn record(&mut self, hash: &ContentHash, name: &str, mark: IngestMark) {
+        let inner = self;
         match mark {
             IngestMark::Whole => {
                 inner
@@ -239,6 +275,5 @@ impl IngestLog for MemoryStore {
                     .or_insert_with(|| name.to_owned());
             }
         }
-        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::Day;
-use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError, StoredMark};
+use kudos_ledger::{ContentHash, IngestLog, IngestMark, IngestRecord, LedgerError, StoredMark};
 
 use crate::{PostgresStore, store_err};
 
@@ -54,6 +54,72 @@ impl IngestLog for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(store_err("record_ingest"))?;
+        Ok(())
+    }
+
+    async fn ingest_marks(
+        &self,
+        hashes: &[ContentHash],
+        as_of: Day,
+    ) -> Result<Vec<Option<IngestMark>>, LedgerError> {
+        // One statement: one snapshot, so a batch of marks recorded at the same time is seen
+        // whole or not at all.
+        let wanted: Vec<&str> = hashes.iter().map(ContentHash::as_str).collect();
+        let rows: Vec<(String, bool, String)> = sqlx::query_as(
+            "SELECT hash, whole, through FROM kudos_ingest_log
+             WHERE hash = ANY($1) AND (whole OR through COLLATE \"C\" <= $2)",
+        )
+        .bind(&wanted)
+        .bind(as_of.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("ingest_marks"))?;
+        let mut found = std::collections::HashMap::<String, IngestMark>::new();
+        for (hash, whole, through) in rows {
+            let mark =
+                StoredMark { through, whole }
+                    .mark()
+                    .map_err(|reason| LedgerError::Store {
+                        message: format!("postgres: {reason}"),
+                        source: None,
+                    })?;
+            let best = found.get(&hash).map_or(mark, |seen| seen.stronger(mark));
+            found.insert(hash, best);
+        }
+        Ok(hashes
+            .iter()
+            .map(|h| found.get(h.as_str()).copied())
+            .collect())
+    }
+
+    async fn record_ingests(
+        &self,
+        records: &[IngestRecord],
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let (mut hash, mut through, mut whole, mut name) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for record in records {
+            let stored = StoredMark::from(record.mark);
+            hash.push(record.hash.as_str());
+            through.push(stored.through);
+            whole.push(stored.whole);
+            name.push(record.name.as_str());
+        }
+        // One statement: all or nothing.
+        sqlx::query(
+            "INSERT INTO kudos_ingest_log (hash, through, whole, name, at)
+             SELECT h, t, w, n, $5 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::TEXT[]) AS u(h, t, w, n)
+             ON CONFLICT (hash, through) DO NOTHING",
+        )
+        .bind(&hash)
+        .bind(&through)
+        .bind(&whole)
+        .bind(&name)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("record_ingests"))?;
         Ok(())
     }
 }

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::Day;
-use kudos_ledger::{ContentHash, IngestLog, IngestMark, LedgerError, StoredMark};
+use kudos_ledger::{ContentHash, IngestLog, IngestMark, IngestRecord, LedgerError, StoredMark};
 
-use crate::{SqliteStore, store_err, ts};
+use crate::{ROWS_PER_INSERT, SqliteStore, marks, placeholders, store_err, ts};
 
 #[async_trait]
 impl IngestLog for SqliteStore {
@@ -54,5 +54,83 @@ impl IngestLog for SqliteStore {
         .await
         .map_err(store_err("record_ingest"))?;
         Ok(())
+    }
+
+    async fn ingest_marks(
+        &self,
+        hashes: &[ContentHash],
+        as_of: Day,
+    ) -> Result<Vec<Option<IngestMark>>, LedgerError> {
+        // One read transaction: every chunk sees the same snapshot, so a batch of marks
+        // another run records at the same time is seen whole or not at all.
+        let mut tx = self.pool.begin().await.map_err(store_err("ingest_marks"))?;
+        let mut found = std::collections::HashMap::<String, IngestMark>::new();
+        for chunk in hashes.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "SELECT hash, whole, through FROM ingest_log
+                 WHERE hash IN ({}) AND (whole OR through <= ?)",
+                marks(chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, bool, String)>(sqlx::AssertSqlSafe(sql));
+            for hash in chunk {
+                query = query.bind(hash.as_str());
+            }
+            let rows = query
+                .bind(as_of.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_err("ingest_marks"))?;
+            for (hash, whole, through) in rows {
+                let mark =
+                    StoredMark { through, whole }
+                        .mark()
+                        .map_err(|reason| LedgerError::Store {
+                            message: format!("sqlite: {reason}"),
+                            source: None,
+                        })?;
+                let best = found.get(&hash).map_or(mark, |seen| seen.stronger(mark));
+                found.insert(hash, best);
+            }
+        }
+        tx.commit().await.map_err(store_err("ingest_marks"))?;
+        Ok(hashes
+            .iter()
+            .map(|h| found.get(h.as_str()).copied())
+            .collect())
+    }
+
+    async fn record_ingests(
+        &self,
+        records: &[IngestRecord],
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_err("record_ingests"))?;
+        let at = ts(at);
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES {}
+                 ON CONFLICT (hash, through) DO NOTHING",
+                placeholders(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for record in chunk {
+                let StoredMark { through, whole } = StoredMark::from(record.mark);
+                query = query
+                    .bind(record.hash.as_str())
+                    .bind(through)
+                    .bind(whole)
+                    .bind(record.name.as_str())
+                    .bind(at.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err("record_ingests"))?;
+        }
+        tx.commit().await.map_err(store_err("record_ingests"))
     }
 }

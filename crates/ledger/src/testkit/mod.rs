@@ -111,7 +111,10 @@ mod ingest;
 mod lease;
 mod reversal;
 
-pub use ingest::{files_are_marked_whole_or_through_a_day, ingest_conformance};
+pub use ingest::{
+    files_are_marked_whole_or_through_a_day, ingest_conformance,
+    marks_are_read_and_recorded_many_at_once,
+};
 pub use lease::{lease_conformance, unresolved_holds_are_leased_to_one_owner};
 pub use reversal::{reversals_are_indexed_by_state, unresolved_reversals_are_leased};
 

@@ -1,7 +1,7 @@
 //! The accrue step: every agent's point events appended to the ledger in batches, then each
 //! file recorded in the ingest log (whole, or through the run's day).
 
-use kudos_ledger::{AccountCommands, Command, IngestMark, LedgerError};
+use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, LedgerError};
 use serde_json::json;
 
 use super::ingest::Ingested;
@@ -80,34 +80,41 @@ impl Run<'_> {
         if failed > 0 {
             return Ok(());
         }
+        // Every file's mark at once (all or nothing): a run reading the same files at the
+        // same time sees all of this run's files taken, or none (see the ingest step).
+        let records: Vec<IngestRecord> = files
+            .iter()
+            .map(|file| IngestRecord {
+                hash: file.hash.clone(),
+                name: file.name.clone(),
+                // Taken through the run's day when rows wait for a later one.
+                mark: if file.future > 0 {
+                    IngestMark::Through(self.as_of)
+                } else {
+                    IngestMark::Whole
+                },
+            })
+            .collect();
+        self.store.record_ingests(&records, self.now()).await?;
         for file in files {
-            let now = self.now();
-            if file.future > 0 {
-                // Taken through the run's day; the rest waits (see the ingest step).
-                self.store
-                    .record_ingest(&file.hash, &file.name, IngestMark::Through(self.as_of), now)
-                    .await?;
-                self.audit(AuditEvent::FileIngestedInPart {
+            let event = if file.future > 0 {
+                AuditEvent::FileIngestedInPart {
                     file: file.name,
                     sha256: file.hash.clone(),
                     records: file.records,
                     rejected_rows: file.rejected,
                     future_rows: file.future,
                     through: self.as_of,
-                })
-                .await?;
-                continue;
-            }
-            self.store
-                .record_ingest(&file.hash, &file.name, IngestMark::Whole, now)
-                .await?;
-            self.audit(AuditEvent::FileIngested {
-                file: file.name,
-                sha256: file.hash.clone(),
-                records: file.records,
-                rejected_rows: file.rejected,
-            })
-            .await?;
+                }
+            } else {
+                AuditEvent::FileIngested {
+                    file: file.name,
+                    sha256: file.hash.clone(),
+                    records: file.records,
+                    rejected_rows: file.rejected,
+                }
+            };
+            self.audit(event).await?;
         }
         Ok(())
     }

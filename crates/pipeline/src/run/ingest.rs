@@ -74,20 +74,44 @@ impl Accruals {
 
 impl Run<'_> {
     /// Reads every source; returns the files read and each agent's accruals, in file order.
+    ///
+    /// Every file is hashed first, and what earlier runs took of all of them is asked in one
+    /// consistent read ([`IngestLog::ingest_marks`](kudos_ledger::IngestLog::ingest_marks)):
+    /// a run working at the same time has recorded all of its files or none, so this run
+    /// never takes an older file whose newer restatement that run already applied.
     pub(super) async fn ingest(&self) -> Result<Ingested, PipelineError> {
         self.progress.step("ingest", None);
-        let mut files = Vec::new();
-        let mut accruals = Accruals::default();
+        let mut listed = Vec::new();
         for source in &self.parts.sources {
             for path in matching_files(source)? {
-                if let Some(file) = self.ingest_file(source, &path, &mut accruals).await? {
-                    self.add(Count::Records, file.records);
-                    self.add(Count::RejectedRows, file.rejected);
-                    self.add(Count::FutureRows, file.future);
-                    self.progress.advance(file.records);
-                    files.push(file);
-                }
+                let hash = self.hash_file(&path).await?;
+                listed.push((source, path, hash));
             }
+        }
+        let hashes: Vec<ContentHash> = listed.iter().map(|(_, _, hash)| hash.clone()).collect();
+        let marks = self.store.ingest_marks(&hashes, self.as_of).await?;
+        let mut files = Vec::new();
+        let mut accruals = Accruals::default();
+        for ((source, path, hash), mark) in listed.into_iter().zip(marks) {
+            // A file an earlier run took only in part (it had rows after that run's day): take
+            // only the rows after that day now, so re-reading it never reverts a restatement
+            // that a newer file made in between.
+            let taken_through = match mark {
+                Some(IngestMark::Whole) => {
+                    tracing::info!(file = %path.display(), "already ingested; skipped");
+                    continue;
+                }
+                Some(IngestMark::Through(day)) => Some(day),
+                None => None,
+            };
+            let file = self
+                .ingest_file(source, &path, hash, taken_through, &mut accruals)
+                .await?;
+            self.add(Count::Records, file.records);
+            self.add(Count::RejectedRows, file.rejected);
+            self.add(Count::FutureRows, file.future);
+            self.progress.advance(file.records);
+            files.push(file);
         }
         self.check_rejected_rows(&files).await?;
         Ok(Ingested {
@@ -96,38 +120,49 @@ impl Run<'_> {
         })
     }
 
-    /// Reads one file into `accruals`; `None` when an earlier run took it whole.
+    /// Reads a file, or stops the run with a `file_error`.
+    async fn read_file(&self, path: &std::path::Path) -> Result<Vec<u8>, PipelineError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                let name = path.display().to_string();
+                self.stop(
+                    AlertKind::FileError,
+                    format!("{name}: cannot read: {e}"),
+                    json!({"file": name}),
+                )
+                .await
+            }
+        }
+    }
+
+    /// A file's content hash.
+    async fn hash_file(&self, path: &std::path::Path) -> Result<ContentHash, PipelineError> {
+        let bytes = self.read_file(path).await?;
+        Ok(ContentHash::from_digest(Sha256::digest(&bytes).into()))
+    }
+
+    /// Reads one file (whose content hashed to `hash` when the run listed it) into
+    /// `accruals`, skipping rows on or before `taken_through`.
     async fn ingest_file(
         &self,
         source: &Source,
         path: &std::path::Path,
+        hash: ContentHash,
+        taken_through: Option<kudos_core::Day>,
         accruals: &mut Accruals,
-    ) -> Result<Option<IngestedFile>, PipelineError> {
+    ) -> Result<IngestedFile, PipelineError> {
         let name = path.display().to_string();
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                return self
-                    .stop(
-                        AlertKind::FileError,
-                        format!("{name}: cannot read: {e}"),
-                        json!({"file": name}),
-                    )
-                    .await;
-            }
-        };
-        let hash = ContentHash::from_digest(Sha256::digest(&bytes).into());
-        // A file an earlier run took only in part (it had rows after that run's day): take only
-        // the rows after that day now, so re-reading it never reverts a restatement that a
-        // newer file made in between.
-        let taken_through = match self.store.ingest_mark(&hash, self.as_of).await? {
-            Some(IngestMark::Whole) => {
-                tracing::info!(file = %name, "already ingested; skipped");
-                return Ok(None);
-            }
-            Some(IngestMark::Through(day)) => Some(day),
-            None => None,
-        };
+        let bytes = self.read_file(path).await?;
+        if ContentHash::from_digest(Sha256::digest(&bytes).into()) != hash {
+            return self
+                .stop(
+                    AlertKind::FileError,
+                    format!("{name}: changed while the run was reading it; run again"),
+                    json!({"file": name}),
+                )
+                .await;
+        }
         let mut file = IngestedFile {
             name: name.clone(),
             hash,
@@ -186,7 +221,7 @@ impl Run<'_> {
                 accruals.push(&agent, Command::Accrue { event, expires });
             }
         }
-        Ok(Some(file))
+        Ok(file)
     }
 
     /// Alerts on rejected rows, and stops the run when they are above `max_bad_row_ratio`.

@@ -211,10 +211,8 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     let mut parts = w.parts(w.store.clone());
     setup(&mut parts);
     let pipeline = Pipeline::new(parts);
-    // The second worker: the same store (whose clock the leases are on), its own clock off by
-    // the skew, its own audit trail. It drives holds and reversals (recover, clawback, issue)
-    // but has no sources: two runs ingesting the same files at once can apply a restatement
-    // out of order (docs/RELIABILITY.md, "Known limits").
+    // The second worker: the same store (whose clock the leases are on) and exports, its own
+    // clock off by the skew, its own audit trail.
     let skew = TimeDelta::seconds(knobs.second_worker_skew_secs);
     let skewed = Arc::new(kudos_core::ManualClock::new(
         kudos_core::Clock::now(w.clock.as_ref()) + skew,
@@ -222,7 +220,6 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     let second = (knobs.second_worker_skew_secs != 0).then(|| {
         let mut parts = w.parts(w.store.clone());
         setup(&mut parts);
-        parts.sources = Vec::new();
         parts.clock = skewed.clone();
         Pipeline::new(parts)
     });
