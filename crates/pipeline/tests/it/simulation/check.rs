@@ -19,6 +19,12 @@ pub(super) async fn check(
     trails: &[&Path],
     covered: &mut Covered,
 ) -> Result<(), String> {
+    let rewards = w.sim.rewards();
+    let status: HashMap<String, String> = rewards
+        .iter()
+        .map(|r| (r.request_id.clone(), r.status.clone()))
+        .collect();
+    operators_agree_with_the_marketplace(trails, &status)?;
     // The model's points per agent.
     let mut earned: HashMap<u32, i64> = HashMap::new();
     for ((a, _, metric), v) in &s.finals {
@@ -31,13 +37,8 @@ pub(super) async fn check(
         };
         *earned.entry(*a).or_default() += points;
     }
-    let rewards = w.sim.rewards();
     covered.rewards = rewards.iter().filter(|r| r.status == "ISSUED").count() as u64;
     covered.reversed = rewards.iter().filter(|r| r.status == "REVERSED").count() as u64;
-    let status: HashMap<String, String> = rewards
-        .iter()
-        .map(|r| (r.request_id.clone(), r.status.clone()))
-        .collect();
     let live: HashSet<String> = rewards
         .iter()
         .filter(|r| r.status == "ISSUED")
@@ -114,7 +115,6 @@ pub(super) async fn check(
             live.len()
         ));
     }
-    operators_agree_with_the_marketplace(trails, &status)?;
     let requests = w.sim.requests();
     covered.requests = requests.len() as u64;
     for r in &requests {
