@@ -146,7 +146,7 @@ async fn over_the_rate_limit_a_request_gets_429_with_an_http_date() {
         .unwrap()
         .to_owned();
     let at = chrono::DateTime::parse_from_rfc2822(&date).expect("an HTTP date");
-    let now = chrono::Utc::now();
+    let now = kudos_core::Clock::now(&kudos_core::SystemClock);
     assert!(
         at > now - chrono::TimeDelta::seconds(1) && at <= now + chrono::TimeDelta::seconds(2),
         "the start of the next second: {date}"

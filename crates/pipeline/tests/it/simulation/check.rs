@@ -82,6 +82,10 @@ pub(super) async fn check(
         let paid = COST * i64::try_from(mine.len()).unwrap();
         if total != balance + paid {
             if std::env::var_os("KUDOS_SIM_DEBUG").is_some() {
+                #[allow(
+                    clippy::print_stderr,
+                    reason = "asked for: the account, to debug a seed"
+                )]
                 for e in account.entries() {
                     eprintln!("{} {:?}", e.at, e.op);
                 }

@@ -166,7 +166,13 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     let scenario = scenario::scenario(&mut rng, if knobs.rate_limited { 5 } else { 15 });
     let plan = scenario::faults(&mut rng);
     if std::env::var_os("KUDOS_SIM_DEBUG").is_some() {
-        eprintln!("{knobs:?}\n{plan:?}");
+        #[allow(
+            clippy::print_stderr,
+            reason = "asked for: the seed's draws, to debug it"
+        )]
+        {
+            eprintln!("{knobs:?}\n{plan:?}");
+        }
     }
     let short_tokens = rng.chance(0.3);
     let crash_chance = 0.4;

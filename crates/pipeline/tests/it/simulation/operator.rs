@@ -81,9 +81,8 @@ pub(super) async fn work_the_queue(
                 Err(e) => return Err(format!("operator settle of {}: {e}", hold.txn)),
             }
         }
-        match settle_hold(pipeline, &audit, hold.txn, issued, day, &operator).await? {
-            true => worked.settled += 1,
-            false => {}
+        if settle_hold(pipeline, &audit, hold.txn, issued, day, &operator).await? {
+            worked.settled += 1;
         }
     }
     for reversal in w
