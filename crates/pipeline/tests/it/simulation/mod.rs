@@ -205,7 +205,7 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     w.settings.max_bad_row_ratio = 0.5;
     w.settings.max_in_flight = 4;
 
-    w.max_retries = 2;
+    w.max_retries = knobs.client_retries;
     w.read_timeout = Duration::from_millis(300);
     let setup = |parts: &mut kudos_pipeline::Parts| {
         parts.rules = RuleSet::from_toml(RULES).unwrap();

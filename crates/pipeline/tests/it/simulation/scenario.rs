@@ -208,6 +208,9 @@ pub(super) struct Knobs {
     pub(super) second_worker_skew_secs: i64,
     /// The operator tries the wrong action first this often.
     pub(super) wrong_action_chance: f64,
+    /// Retries within one call (0 in some seeds: every lost answer is then in doubt, and a
+    /// reversal processed then dropped stays unknown until a later run looks).
+    pub(super) client_retries: u32,
 }
 
 pub(super) fn knobs(rng: &mut Rng, runs: usize) -> Knobs {
@@ -229,5 +232,6 @@ pub(super) fn knobs(rng: &mut Rng, runs: usize) -> Knobs {
             0
         },
         wrong_action_chance: 0.3,
+        client_retries: if rng.chance(0.3) { 0 } else { 2 },
     }
 }
