@@ -5,6 +5,7 @@ mod demo;
 mod export;
 mod ledger;
 mod points;
+mod review;
 mod run;
 mod sim;
 

@@ -23,17 +23,17 @@ reward_type = 'gift_card_small'
 threshold = 100
 ";
 
-fn agent(n: u32) -> String {
+pub(crate) fn agent(n: u32) -> String {
     format!("a1b2c3d4-0000-4000-8000-{n:012}")
 }
 
-struct Setup {
-    dir: PathBuf,
-    sim: Simulator,
+pub(crate) struct Setup {
+    pub(crate) dir: PathBuf,
+    pub(crate) sim: Simulator,
 }
 
 impl Setup {
-    async fn new(name: &str, sim: SimConfig, extra: &str) -> Self {
+    pub(crate) async fn new(name: &str, sim: SimConfig, extra: &str) -> Self {
         Self::with_store(name, sim, extra, "sqlite://kudos.db").await
     }
 
@@ -74,7 +74,7 @@ path = "audit.jsonl"
         Self { dir, sim }
     }
 
-    fn export(&self, name: &str, rows: &[(u32, f64)]) {
+    pub(crate) fn export(&self, name: &str, rows: &[(u32, f64)]) {
         let mut csv = String::from("agent_id,date,metric,value\n");
         for (a, v) in rows {
             csv.push_str(&format!("{},2026-03-02,sales,{v}\n", agent(*a)));
@@ -92,14 +92,14 @@ path = "audit.jsonl"
     }
 
     /// Runs `kudos` on a blocking thread, so the in-process simulator keeps serving.
-    async fn kudos(&self, args: &[&str]) -> Output {
+    pub(crate) async fn kudos(&self, args: &[&str]) -> Output {
         let mut c = self.command(args);
         tokio::task::spawn_blocking(move || c.output().unwrap())
             .await
             .unwrap()
     }
 
-    async fn run(&self) -> (Output, Value) {
+    pub(crate) async fn run(&self) -> (Output, Value) {
         let out = self
             .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
             .await;
@@ -108,7 +108,7 @@ path = "audit.jsonl"
     }
 }
 
-fn last_line(out: &Output) -> Value {
+pub(crate) fn last_line(out: &Output) -> Value {
     let stdout = text(&out.stdout);
     let line = stdout
         .lines()
@@ -117,7 +117,7 @@ fn last_line(out: &Output) -> Value {
     serde_json::from_str(line).unwrap()
 }
 
-fn n(v: &Value, key: &str) -> u64 {
+pub(crate) fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
 }
 

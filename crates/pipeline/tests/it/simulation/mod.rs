@@ -116,6 +116,7 @@ pub(crate) struct Covered {
     refused_operator_actions: u64,
     operator_retries: u64,
     keys_expired: u64,
+    voided: u64,
     requests: u64,
 }
 
@@ -131,6 +132,7 @@ impl Covered {
         self.refused_operator_actions += c.refused_operator_actions;
         self.operator_retries += c.operator_retries;
         self.keys_expired += c.keys_expired;
+        self.voided += c.voided;
         self.requests += c.requests;
     }
 }
@@ -280,6 +282,19 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
                     return Err(format!("run {r} stopped: {reason}"));
                 }
                 Some(Err(e)) => return Err(format!("run {r} failed: {e:?}")),
+            }
+        }
+        if knobs.void_after_run == Some(r) {
+            let issued: Vec<String> = w
+                .sim
+                .rewards()
+                .into_iter()
+                .filter(|reward| reward.status == "ISSUED")
+                .map(|reward| reward.request_id)
+                .collect();
+            if !issued.is_empty() {
+                let pick = usize::try_from(rng.below(issued.len() as u64)).unwrap_or(0);
+                covered.voided += u64::from(w.sim.void_reward(&issued[pick]));
             }
         }
         let worked = operator::work_the_queue(

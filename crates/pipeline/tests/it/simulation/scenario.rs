@@ -208,6 +208,9 @@ pub(super) struct Knobs {
     pub(super) second_worker_skew_secs: i64,
     /// The operator tries the wrong action first this often.
     pub(super) wrong_action_chance: f64,
+    /// After this run, the marketplace voids one issued reward (a cancelled order, a bounced
+    /// delivery): the re-check must give its points back.
+    pub(super) void_after_run: Option<usize>,
     /// Retries within one call (0 in some seeds: every lost answer is then in doubt, and a
     /// reversal processed then dropped stays unknown until a later run looks).
     pub(super) client_retries: u32,
@@ -233,5 +236,8 @@ pub(super) fn knobs(rng: &mut Rng, runs: usize) -> Knobs {
         },
         wrong_action_chance: 0.3,
         client_retries: if rng.chance(0.3) { 0 } else { 2 },
+        void_after_run: rng
+            .chance(0.3)
+            .then(|| usize::try_from(rng.below(u64::try_from(runs).unwrap_or(1))).unwrap_or(0)),
     }
 }
