@@ -199,7 +199,8 @@ pub(super) fn faults(rng: &mut Rng) -> FaultPlan {
 pub(super) struct Knobs {
     /// Lookups lag this long behind issues and reversals (eventual consistency).
     pub(super) lookup_lag_ms: u64,
-    /// One request a second, with `Retry-After` as an HTTP date (slow: a few seeds only).
+    /// One request a second, with `Retry-After` as an HTTP date (slow: a few seeds only); the
+    /// client is then configured for it (`requests_per_second = 1`, retries on).
     pub(super) rate_limited: bool,
     /// Before this run, the marketplace's idempotency retention passes (keys forgotten, the
     /// clock a day on).
