@@ -38,6 +38,16 @@ pub(crate) struct ServeArgs {
     /// Require and check X-Signature with this secret.
     #[arg(long = "signing-secret")]
     signing_secret: Option<String>,
+    /// Forget a completed request's idempotency key after this many seconds (a repeat is then
+    /// a second reward), as real marketplaces do. Default: never.
+    #[arg(long = "idempotency-retention-secs")]
+    idempotency_retention_secs: Option<u64>,
+    /// Lookups lag this long behind issues and reversals (eventual consistency).
+    #[arg(long = "lookup-lag-ms", default_value_t = 0)]
+    lookup_lag_ms: u64,
+    /// At most this many /v1 requests a second; the rest get 429 with Retry-After as an HTTP date.
+    #[arg(long = "rate-limit")]
+    rate_limit: Option<u32>,
 }
 
 pub(crate) fn run(cmd: SimCommand) -> Outcome {
@@ -62,6 +72,9 @@ pub(crate) fn run(cmd: SimCommand) -> Outcome {
         token_ttl_secs: args.token_ttl_secs,
         signing_secret: args.signing_secret.clone(),
         faults,
+        idempotency_retention_secs: args.idempotency_retention_secs,
+        lookup_lag_ms: args.lookup_lag_ms,
+        rate_limit_per_sec: args.rate_limit,
         ..SimConfig::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
