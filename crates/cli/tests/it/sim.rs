@@ -26,6 +26,8 @@ fn sim_serve_listens_issues_tokens_and_applies_a_fault_plan() {
             "me",
             "--client-secret",
             "s3cret",
+            "--idempotency-retention-secs",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -50,7 +52,7 @@ fn sim_serve_listens_issues_tokens_and_applies_a_fault_plan() {
         let token: Value = client.post(&token_url).basic_auth("me", Some("s3cret")).form(&[("grant_type", "client_credentials")]).send().await.unwrap().json().await.unwrap();
         let token = token["access_token"].as_str().unwrap().to_owned();
         let mut statuses = vec![wrong.as_u16()];
-        for _ in 0..2 {
+        for _ in 0..3 {
             let r = client
                 .post(format!("{base}/v1/rewards/issue"))
                 .bearer_auth(&token)
@@ -62,14 +64,17 @@ fn sim_serve_listens_issues_tokens_and_applies_a_fault_plan() {
                 .unwrap();
             statuses.push(r.status().as_u16());
         }
+        let rewards: Value = client.get(format!("{base}/_sim/rewards")).send().await.unwrap().json().await.unwrap();
+        statuses.push(u16::try_from(rewards.as_array().unwrap().len()).unwrap());
         statuses
     });
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
         statuses,
-        [401, 503, 200],
-        "wrong secret, the injected 503, then the retry succeeds"
+        [401, 503, 200, 200, 2],
+        "wrong secret, the injected 503, then the retry succeeds; with a retention of 0 s the \
+         key is forgotten at once, so a repeat is a second reward"
     );
 }
 

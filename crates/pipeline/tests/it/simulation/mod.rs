@@ -176,7 +176,10 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             eprintln!("{knobs:?}\n{plan:?}");
         }
     }
-    let short_tokens = rng.chance(0.3);
+    // One-second tokens, but not with a one-request-a-second limit: every `Retry-After` wait would
+    // outlive the token, which the client's token cache (on the simulation's still clock) cannot
+    // see coming; real tokens live minutes.
+    let short_tokens = rng.chance(0.3) && !knobs.rate_limited;
     let crash_chance = 0.4;
     let clock = Arc::new(kudos_core::ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap());
     let mut w = World::new(
