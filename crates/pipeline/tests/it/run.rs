@@ -60,6 +60,11 @@ impl Captured {
         self.0.lock().unwrap().iter().map(|a| a.kind).collect()
     }
 
+    /// The last alert's message, if any.
+    pub(crate) fn last_message(&self) -> Option<String> {
+        self.0.lock().unwrap().last().map(|a| a.message.clone())
+    }
+
     /// The one alert of `kind` (panics unless there is exactly one).
     pub(crate) fn only(&self, kind: AlertKind) -> Alert {
         let alerts: Vec<Alert> = self

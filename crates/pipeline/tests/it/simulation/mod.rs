@@ -362,7 +362,10 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
                 .filter(|r| r.state.is_unresolved())
                 .count();
         let busy = s.holds + s.reversed + s.recovered + s.reversals_requested + worked.settled;
-        last = format!("last run {s:?}; {open} unresolved");
+        last = format!(
+            "last run {s:?}; {open} unresolved; last alert {:?}",
+            w.alerts.last_message()
+        );
         if busy == 0 && open == 0 {
             quiet = true;
             break;
