@@ -111,7 +111,13 @@ async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipelin
     config.check_secrets()?;
     let store = kudos_store::open(&config.store.url, config.store.max_connections)
         .await
-        .map_err(|e| Fatal(format!("store {}: {}", config.store.url, error_chain(&e))))?;
+        .map_err(|e| {
+            Fatal(format!(
+                "store {}: {}",
+                kudos_store::redacted(&config.store.url),
+                error_chain(&e)
+            ))
+        })?;
     let pipeline = Pipeline::from_config(&config, store, clock)?;
     Ok((config, pipeline))
 }

@@ -28,11 +28,56 @@
 //!
 //! - *An edge crate.* It only chooses among stores; each store keeps its own options
 //!   (`PostgresOptions` for a schema, say) for an integrator who needs more than a URL.
-//! - *Errors never echo the URL*: it may carry a password. They name the scheme.
+//! - *Errors never echo the URL*: it may carry a password. They name the scheme; to show a URL,
+//!   print [`redacted`] of it.
 
 use std::sync::Arc;
 
 use kudos_ledger::{LedgerError, MemoryStore, RunStore};
+
+/// `url` with its password replaced by `***` — the user information's
+/// (`postgres://kudos:***@db/kudos`) and a `password` parameter's — for messages and logs. A URL
+/// without one is returned as it is.
+///
+/// ```
+/// assert_eq!(
+///     kudos_store::redacted("postgres://kudos:s3cret@db:5432/kudos"),
+///     "postgres://kudos:***@db:5432/kudos"
+/// );
+/// assert_eq!(kudos_store::redacted("sqlite://kudos.db"), "sqlite://kudos.db");
+/// ```
+#[must_use]
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The authority ends at the first '/' (a password's own '?' or '#' stays in it); its user
+    // information ends at its last '@'.
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    // A password given as a parameter (`?password=…`, as PostgreSQL URLs allow).
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
 
 /// Opens the store `url` names, with a pool of up to `max_connections` for a database.
 ///

@@ -578,3 +578,28 @@ async fn two_processes_on_one_postgres_ledger_issue_every_reward_once() {
         s.sim.rewards().into_iter().map(|r| r.request_id).collect();
     assert_eq!(ids.len(), 90);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_url_in_an_error_is_named_without_its_password() {
+    let s = Setup::with_store(
+        "run-store-password",
+        SimConfig::default(),
+        "",
+        // A scheme this build does not have: refused at once (a database that does not answer
+        // takes the pool's acquire timeout to say so; the message is made the same way).
+        "mysql://kudos:canary-s3cret@127.0.0.1:1/kudos?password=canary-too",
+    )
+    .await;
+    s.export("d.csv", &[(1, 100.0)]);
+    let out = s
+        .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
+        .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("mysql://kudos:***@127.0.0.1:1/kudos?password=***"),
+        "the store is named: {stderr}"
+    );
+    assert!(!stderr.contains("canary"), "no password: {stderr}");
+    assert!(!text(&out.stdout).contains("canary"));
+}

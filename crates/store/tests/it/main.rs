@@ -76,3 +76,28 @@ async fn an_unknown_scheme_is_named_and_the_url_is_not_echoed() {
     );
     assert!(!e.to_string().contains("s3cret") && !message.contains("s3cret"));
 }
+
+#[test]
+fn a_url_shown_in_a_message_never_carries_its_password() {
+    let cases = [
+        (
+            "postgres://kudos:s3cret@db:5432/kudos",
+            "postgres://kudos:***@db:5432/kudos",
+        ),
+        (
+            "postgresql://kudos:s3c#r?et@db/kudos?sslmode=require",
+            "postgresql://kudos:***@db/kudos?sslmode=require",
+        ),
+        (
+            "postgres://db/kudos?user=kudos&password=s3cret&sslmode=require",
+            "postgres://db/kudos?user=kudos&password=***&sslmode=require",
+        ),
+        ("postgres://kudos@db/kudos", "postgres://kudos@db/kudos"),
+        ("sqlite://kudos.db", "sqlite://kudos.db"),
+        ("memory://", "memory://"),
+        ("not a url", "not a url"),
+    ];
+    for (url, shown) in cases {
+        assert_eq!(kudos_store::redacted(url), shown, "{url}");
+    }
+}
