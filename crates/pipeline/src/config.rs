@@ -383,9 +383,40 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String),
     })?;
     let value = toml::from_str(&text).map_err(|e| ConfigError::Toml {
         file: file.clone(),
-        message: e.to_string().trim_end().replace('\n', " "),
+        message: toml_message(&e, &text),
     })?;
     Ok((value, file))
+}
+
+/// A TOML error as `line L, column C: what`, without the file's text: the parser's own
+/// rendering quotes the offending line, which may hold a secret (`client_secret = "…"`), and
+/// its messages quote values (`invalid type: string "…"`), which are replaced by `"…"`.
+fn toml_message(error: &toml::de::Error, text: &str) -> String {
+    let mut quoted = false;
+    let mut what = String::new();
+    for c in error.message().trim_end().replace('\n', " ").chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                what.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                what.push('"');
+            }
+            (_, true) => {}
+            (c, false) => what.push(c),
+        }
+    }
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
+    }
 }
 
 impl<'a> Ctx<'a> {

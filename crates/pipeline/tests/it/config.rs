@@ -217,3 +217,30 @@ fn the_store_table_loads_alone_without_secrets_and_resolves_a_relative_file() {
             .contains("store.max_connections"),
     );
 }
+
+#[test]
+fn a_toml_mistake_names_its_line_and_key_never_the_value() {
+    // A secret pasted where a `_env` / `_file` key belongs, and a value of the wrong type: the
+    // parser's own message quoted the line (and the value) into logs and alerts.
+    let pasted = EXAMPLE.replace(
+        "client_secret_env = \"KUDOS_CLIENT_SECRET\"",
+        "client_secret = \"canary-s3cret\"",
+    );
+    let line = 1 + pasted[..pasted.find("client_secret =").unwrap()]
+        .matches('\n')
+        .count();
+    let err = Config::load(&write("pasted-secret", &pasted))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("line {line}")) && err.contains("unknown field `client_secret`"),
+        "{err}"
+    );
+    assert!(!err.contains("canary"), "{err}");
+    let typed = EXAMPLE.replace("max_in_flight = 16", "max_in_flight = \"canary-type\"");
+    let err = Config::load(&write("wrong-type", &typed))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid type: string \"…\""), "{err}");
+    assert!(!err.contains("canary"), "{err}");
+}
