@@ -244,3 +244,54 @@ fn a_toml_mistake_names_its_line_and_key_never_the_value() {
     assert!(err.contains("invalid type: string \"…\""), "{err}");
     assert!(!err.contains("canary"), "{err}");
 }
+
+#[test]
+fn plain_http_is_refused_for_any_host_but_loopback() {
+    let with = |from: &str, to: &str| Config::load(&write("http", &EXAMPLE.replace(from, to)));
+    let base = "base_url = \"https://rewards.example.com\"";
+    for (from, to, key) in [
+        (
+            base,
+            "base_url = \"http://rewards.example.com\"",
+            "marketplace.base_url",
+        ),
+        (
+            base,
+            "base_url = \"http://kudos:canary@rewards.example.com\"",
+            "marketplace.base_url",
+        ),
+        (
+            "webhook_url = \"\"",
+            "webhook_url = \"http://hooks.example.com/kudos\"",
+            "alerts.webhook_url",
+        ),
+    ] {
+        let err = with(from, to).unwrap_err().to_string();
+        assert!(err.contains(&format!("{key}: http:// is refused")), "{err}");
+        assert!(
+            !err.contains("canary") && !err.contains("example.com"),
+            "{err}"
+        );
+    }
+    for loopback in [
+        "http://127.0.0.1:8787",
+        "http://localhost:8787/",
+        "http://[::1]:8787",
+        "HTTP://127.0.0.2",
+    ] {
+        let config = with(base, &format!("base_url = \"{loopback}\""));
+        assert!(config.is_ok(), "{loopback}: {config:?}");
+    }
+    // The token URL is checked too.
+    let text = EXAMPLE.replace(
+        "token_url = \"https://rewards.example.com/oauth/token\"",
+        "token_url = \"http://auth.example.com/token\"",
+    );
+    let err = Config::load(&write("http-token", &text))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("marketplace.oauth.token_url: http:// is refused"),
+        "{err}"
+    );
+}

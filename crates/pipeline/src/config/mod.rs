@@ -1,7 +1,10 @@
 //! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
+mod text;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use text::{is_loopback, toml_message};
 
 use kudos_privacy::{SecretSource, SecretString};
 use serde::Deserialize;
@@ -388,37 +391,6 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String),
     Ok((value, file))
 }
 
-/// A TOML error as `line L, column C: what`, without the file's text: the parser's own
-/// rendering quotes the offending line, which may hold a secret (`client_secret = "…"`), and
-/// its messages quote values (`invalid type: string "…"`), which are replaced by `"…"`.
-fn toml_message(error: &toml::de::Error, text: &str) -> String {
-    let mut quoted = false;
-    let mut what = String::new();
-    for c in error.message().trim_end().replace('\n', " ").chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                what.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                what.push('"');
-            }
-            (_, true) => {}
-            (c, false) => what.push(c),
-        }
-    }
-    match error.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {what}")
-        }
-        None => what,
-    }
-}
-
 impl<'a> Ctx<'a> {
     /// The context of the file at `path` (named `file`): relative paths are relative to its
     /// folder.
@@ -432,6 +404,25 @@ impl<'a> Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A URL a secret travels to (a bearer token, the client secret, alert data): `https://`,
+    /// or `http://` to a loopback host only (a simulator, a local sidecar). The error names the
+    /// key, never the URL (it may carry credentials).
+    fn transport(&self, key: &str, url: &str) -> Result<(), ConfigError> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(self.err(key, "not a URL: give https://…"));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => Ok(()),
+            "http" if is_loopback(rest) => Ok(()),
+            "http" => Err(self.err(
+                key,
+                "http:// is refused for any host but loopback (127.0.0.1, ::1, localhost): it \
+                 would carry tokens and secrets in clear; use https://",
+            )),
+            _ => Err(self.err(key, "give an https:// URL")),
+        }
+    }
+
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_owned(),
@@ -579,6 +570,8 @@ impl Config {
         let token_url = oauth
             .token_url
             .unwrap_or_else(|| format!("{}/oauth/token", m.base_url.trim_end_matches('/')));
+        c.transport("marketplace.base_url", &m.base_url)?;
+        c.transport("marketplace.oauth.token_url", &token_url)?;
         let marketplace = MarketplaceConfig {
             base_url: m.base_url,
             integration_id: m.integration_id,
@@ -633,7 +626,12 @@ impl Config {
             marketplace,
             privacy,
             audit,
-            webhook_url: raw.alerts.webhook_url,
+            webhook_url: if raw.alerts.webhook_url.is_empty() {
+                raw.alerts.webhook_url
+            } else {
+                c.transport("alerts.webhook_url", &raw.alerts.webhook_url)?;
+                raw.alerts.webhook_url
+            },
         })
     }
 
