@@ -603,3 +603,43 @@ async fn a_store_url_in_an_error_is_named_without_its_password() {
     assert!(!stderr.contains("canary"), "no password: {stderr}");
     assert!(!text(&out.stdout).contains("canary"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_points_overflow_is_logged_by_pseudonym_not_agent_id() {
+    let s = Setup::new(
+        "run-overflow-log",
+        SimConfig::default(),
+        "max_bad_row_ratio = 0.9",
+    )
+    .await;
+    std::fs::write(
+        s.dir.join("rules.toml"),
+        RULES.replace("per_unit = 1", "per_unit = 1000000"),
+    )
+    .unwrap();
+    // 9e15 sales at a million points each: beyond the integer range, rejected by the rules.
+    s.export("d.csv", &[(1, 9e15), (2, 50.0)]);
+    let mut c = s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"]);
+    c.env("KUDOS_LOG", "debug");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a rejected row needs attention: {stderr}"
+    );
+    assert!(
+        stderr.contains("rejected row: rule sales, day 2026-03-02: the value gives points beyond the integer range"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&agent(1)),
+        "no agent id in the log: {stderr}"
+    );
+    assert!(
+        !stderr.contains("1e300") && !stderr.contains("1000000000000000"),
+        "{stderr}"
+    );
+}

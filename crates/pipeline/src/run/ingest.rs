@@ -207,7 +207,19 @@ impl Run<'_> {
             }
             events.clear();
             if let Err(e) = self.parts.rules.evaluate_into(&record, &mut events) {
-                tracing::warn!(file = %name, line = record.origin.line, "rejected row: {e}");
+                // The agent by pseudonym, never its id; nor the cell's value.
+                let reason = match &e {
+                    kudos_rules::RuleError::Overflow { rule, day, .. } => format!(
+                        "rule {rule}, day {day}: the value gives points beyond the integer range"
+                    ),
+                    other => other.to_string(),
+                };
+                tracing::warn!(
+                    file = %name,
+                    line = record.origin.line,
+                    agent = %self.pseudonym(&record.agent),
+                    "rejected row: {reason}"
+                );
                 file.rejected += 1;
                 continue;
             }
