@@ -150,6 +150,29 @@ impl StoredMark {
             .map(IngestMark::Through)
             .map_err(|e| format!("a stored ingest day: {e}"))
     }
+
+    /// Each asked file's mark from stored rows `(hash, mark)` — the strongest row per hash
+    /// ([`IngestMark::stronger`]), `None` for a hash without rows — in the order asked: how
+    /// a store answers [`IngestLog::ingest_marks`] from one query.
+    ///
+    /// # Errors
+    ///
+    /// A message when a row's `through` is not a day.
+    pub fn per_file(
+        asked: &[ContentHash],
+        rows: impl IntoIterator<Item = (String, Self)>,
+    ) -> Result<Vec<Option<IngestMark>>, String> {
+        let mut found = std::collections::HashMap::<String, IngestMark>::new();
+        for (hash, stored) in rows {
+            let mark = stored.mark()?;
+            let best = found.get(&hash).map_or(mark, |seen| seen.stronger(mark));
+            found.insert(hash, best);
+        }
+        Ok(asked
+            .iter()
+            .map(|h| found.get(h.as_str()).copied())
+            .collect())
+    }
 }
 
 /// One key of the ingested-files registry of release 0.1.0, which spelled marks as suffixes

@@ -74,22 +74,15 @@ impl IngestLog for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(store_err("ingest_marks"))?;
-        let mut found = std::collections::HashMap::<String, IngestMark>::new();
-        for (hash, whole, through) in rows {
-            let mark =
-                StoredMark { through, whole }
-                    .mark()
-                    .map_err(|reason| LedgerError::Store {
-                        message: format!("postgres: {reason}"),
-                        source: None,
-                    })?;
-            let best = found.get(&hash).map_or(mark, |seen| seen.stronger(mark));
-            found.insert(hash, best);
-        }
-        Ok(hashes
-            .iter()
-            .map(|h| found.get(h.as_str()).copied())
-            .collect())
+        StoredMark::per_file(
+            hashes,
+            rows.into_iter()
+                .map(|(hash, whole, through)| (hash, StoredMark { through, whole })),
+        )
+        .map_err(|reason| LedgerError::Store {
+            message: format!("postgres: {reason}"),
+            source: None,
+        })
     }
 
     async fn record_ingests(

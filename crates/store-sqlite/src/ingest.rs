@@ -64,7 +64,7 @@ impl IngestLog for SqliteStore {
         // One read transaction: every chunk sees the same snapshot, so a batch of marks
         // another run records at the same time is seen whole or not at all.
         let mut tx = self.pool.begin().await.map_err(store_err("ingest_marks"))?;
-        let mut found = std::collections::HashMap::<String, IngestMark>::new();
+        let mut rows = Vec::new();
         for chunk in hashes.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "SELECT hash, whole, through FROM ingest_log
@@ -75,28 +75,22 @@ impl IngestLog for SqliteStore {
             for hash in chunk {
                 query = query.bind(hash.as_str());
             }
-            let rows = query
+            let fetched = query
                 .bind(as_of.to_string())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(store_err("ingest_marks"))?;
-            for (hash, whole, through) in rows {
-                let mark =
-                    StoredMark { through, whole }
-                        .mark()
-                        .map_err(|reason| LedgerError::Store {
-                            message: format!("sqlite: {reason}"),
-                            source: None,
-                        })?;
-                let best = found.get(&hash).map_or(mark, |seen| seen.stronger(mark));
-                found.insert(hash, best);
-            }
+            rows.extend(
+                fetched
+                    .into_iter()
+                    .map(|(hash, whole, through)| (hash, StoredMark { through, whole })),
+            );
         }
         tx.commit().await.map_err(store_err("ingest_marks"))?;
-        Ok(hashes
-            .iter()
-            .map(|h| found.get(h.as_str()).copied())
-            .collect())
+        StoredMark::per_file(hashes, rows).map_err(|reason| LedgerError::Store {
+            message: format!("sqlite: {reason}"),
+            source: None,
+        })
     }
 
     async fn record_ingests(

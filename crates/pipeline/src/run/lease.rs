@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{HoldView, ReversalView, hold_view, reversal_view};
+use kudos_ledger::{Account, HoldView, ReversalView, hold_view, reversal_view};
 
 use super::{PipelineError, Run};
 
@@ -114,14 +114,44 @@ impl Run<'_> {
         }
     }
 
-    /// Finds an unresolved hold and leases it to this (operator) run.
-    pub(super) async fn claim(&self, txn: TxnId) -> Result<HoldView, PipelineError> {
+    /// The account that recorded `txn` (a hold or a reversal).
+    pub(super) async fn account_of(&self, txn: TxnId) -> Result<Account, PipelineError> {
         let agent = self
             .store
             .find(*txn.as_uuid())
             .await?
             .ok_or(PipelineError::UnknownHold(txn))?;
-        let account = self.ledger.account(&agent).await?;
+        Ok(self.ledger.account(&agent).await?)
+    }
+
+    /// Leases a hold or reversal in `state` to this (operator) run, unless it is resolved or
+    /// a live run holds it.
+    async fn claim_lease(
+        &self,
+        txn: TxnId,
+        state: &'static str,
+        unresolved: bool,
+    ) -> Result<(), PipelineError> {
+        let refuse = |reason| PipelineError::NotReviewable { txn, state, reason };
+        if !unresolved {
+            return Err(refuse("it is already resolved"));
+        }
+        if !self
+            .store
+            .lease(txn, &self.owner, self.lease_length())
+            .await?
+        {
+            return Err(refuse(
+                "a run is working on it right now; try again when it has finished",
+            ));
+        }
+        self.hold_lease(txn);
+        Ok(())
+    }
+
+    /// Finds an unresolved hold and leases it to this (operator) run.
+    pub(super) async fn claim(&self, txn: TxnId) -> Result<HoldView, PipelineError> {
+        let account = self.account_of(txn).await?;
         if account.reversals().contains_key(&txn) {
             return Err(PipelineError::WrongKind {
                 txn,
@@ -130,36 +160,14 @@ impl Run<'_> {
             });
         }
         let hold = hold_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))?;
-        if !hold.state.is_unresolved() {
-            return Err(PipelineError::NotReviewable {
-                txn,
-                state: hold.state.name(),
-                reason: "it is already resolved",
-            });
-        }
-        if !self
-            .store
-            .lease(txn, &self.owner, self.lease_length())
-            .await?
-        {
-            return Err(PipelineError::NotReviewable {
-                txn,
-                state: hold.state.name(),
-                reason: "a run is working on it right now; try again when it has finished",
-            });
-        }
-        self.hold_lease(txn);
+        self.claim_lease(txn, hold.state.name(), hold.state.is_unresolved())
+            .await?;
         Ok(hold)
     }
 
     /// Finds an unresolved reversal and leases it to this (operator) run.
     pub(super) async fn claim_reversal(&self, txn: TxnId) -> Result<ReversalView, PipelineError> {
-        let agent = self
-            .store
-            .find(*txn.as_uuid())
-            .await?
-            .ok_or(PipelineError::UnknownHold(txn))?;
-        let account = self.ledger.account(&agent).await?;
+        let account = self.account_of(txn).await?;
         if account.holds().contains_key(&txn) {
             return Err(PipelineError::WrongKind {
                 txn,
@@ -168,25 +176,8 @@ impl Run<'_> {
             });
         }
         let reversal = reversal_view(&account, txn).ok_or(PipelineError::UnknownHold(txn))?;
-        if !reversal.state.is_unresolved() {
-            return Err(PipelineError::NotReviewable {
-                txn,
-                state: reversal.state.name(),
-                reason: "it is already resolved",
-            });
-        }
-        if !self
-            .store
-            .lease(txn, &self.owner, self.lease_length())
-            .await?
-        {
-            return Err(PipelineError::NotReviewable {
-                txn,
-                state: reversal.state.name(),
-                reason: "a run is working on it right now; try again when it has finished",
-            });
-        }
-        self.hold_lease(txn);
+        self.claim_lease(txn, reversal.state.name(), reversal.state.is_unresolved())
+            .await?;
         Ok(reversal)
     }
 
