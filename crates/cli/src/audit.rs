@@ -1,64 +1,92 @@
-//! `kudos audit verify`: check every run's hash chain in the audit file.
+//! `kudos audit verify`: check the audit trail — every run's keyed chain, the links between
+//! runs, and the anchors the runs left in the store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use kudos_ledger::AuditAnchors as _;
+use kudos_pipeline::{AuditKeys, AuditSettings, AuditTarget, StoreConfig, VerifyReport};
 use serde_json::json;
 
 use crate::Outcome;
-use crate::output::{JsonLines, diag, error_chain};
+use crate::output::{Fatal, JsonLines, diag};
 
 /// `kudos audit …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check every run's chain for an edit or a gap; prints {"file","runs","records"}; exit 1 when broken.
+    /// Check the trail: every run's chain and key, the links between runs and the store's
+    /// anchors (a deleted, cut, rewritten or re-keyed run); prints one JSON line; exit 1 when broken.
     Verify(VerifyArgs),
 }
 
-/// `kudos audit verify [--config kudos.toml]`
+/// `kudos audit verify [--config kudos.toml] [--without-store]`
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The configuration whose `[audit] path` to check (relative to the file); default: audit.jsonl here.
+    /// The configuration whose `[audit]` trail and keys and `[store]` anchors to check
+    /// (relative paths to the file); default: audit.jsonl here, unkeyed, without anchors.
     #[arg(long)]
     config: Option<PathBuf>,
-}
-
-fn audit_path(config: Option<&Path>) -> Result<PathBuf, String> {
-    let Some(config) = config else {
-        return Ok(PathBuf::from("audit.jsonl"));
-    };
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| format!("{}: cannot read: {e}", config.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", config.display()))?;
-    let path = table
-        .get("audit")
-        .and_then(|a| a.get("path"))
-        .and_then(toml::Value::as_str)
-        .unwrap_or("audit.jsonl");
-    Ok(config.parent().unwrap_or(Path::new(".")).join(path))
+    /// Check the trail alone, without the anchors in the store (an auditor with only the
+    /// trail and the keys): a deleted last run or a cut last record is then not seen.
+    #[arg(long)]
+    without_store: bool,
 }
 
 pub(crate) fn run(cmd: AuditCommand) -> Outcome {
     let AuditCommand::Verify(args) = cmd;
-    let path = match audit_path(args.config.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            diag(format_args!("error: {e}"));
-            return Outcome::Fatal;
-        }
-    };
-    match kudos_pipeline::verify(&path) {
+    let result = crate::run::runtime().and_then(|rt| rt.block_on(verify(&args)));
+    match result {
         Ok(report) => {
             let mut out = JsonLines::stdout();
-            let _ = out.write(&json!({"file": path.display().to_string(), "runs": report.runs, "records": report.records}));
+            let _ = out.write(&report);
             let _ = out.flush();
             Outcome::Ok
         }
-        Err(e) => {
-            diag(format_args!("error: {}", error_chain(&e)));
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
             Outcome::Fatal
         }
     }
+}
+
+async fn verify(args: &VerifyArgs) -> Result<serde_json::Value, Fatal> {
+    let Some(config) = &args.config else {
+        let settings = AuditSettings {
+            target: AuditTarget::File(PathBuf::from("audit.jsonl")),
+            keys: AuditKeys::default(),
+        };
+        let report = settings.verify(None).await?;
+        return Ok(line(&settings.target, &report, false));
+    };
+    let settings = AuditSettings::load(config)?;
+    let anchors = if args.without_store {
+        None
+    } else {
+        let store = StoreConfig::load(config)?;
+        let store = kudos_store::open(&store.url, store.max_connections).await?;
+        Some(store.anchors().await?)
+    };
+    let report = settings.verify(anchors.as_deref()).await?;
+    Ok(line(&settings.target, &report, anchors.is_some()))
+}
+
+fn line(target: &AuditTarget, report: &VerifyReport, anchored: bool) -> serde_json::Value {
+    let file = match target {
+        AuditTarget::File(path) => path.display().to_string(),
+        AuditTarget::Url(url) => kudos_store::redacted(url),
+    };
+    json!({
+        "file": file,
+        "runs": report.runs,
+        "records": report.records,
+        "keyed_runs": report.keyed_runs,
+        "unkeyed_runs": report.unkeyed_runs,
+        "legacy_runs": report.legacy_runs,
+        "key_ids": report.key_ids,
+        "forks": report.forks,
+        "torn_lines": report.torn,
+        "anchors_checked": anchored,
+        "anchored_runs": report.anchored_runs,
+        "unanchored_runs": report.unanchored_runs,
+    })
 }

@@ -97,7 +97,7 @@ fn init_logs(terminal: bool) {
         .try_init();
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

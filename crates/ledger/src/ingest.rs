@@ -303,11 +303,18 @@ macro_rules! forward {
 
 forward!(&T, std::sync::Arc<T>, Box<T>);
 
-/// Everything a run needs from one database: the ledger's port and the run's two ports.
-/// Implemented for every type that implements the three.
-pub trait RunStore: crate::LedgerStore + crate::LeaseStore + IngestLog {}
+/// Everything a run needs from one database: the ledger's port and the run's three ports
+/// (leases, the ingest log, the audit anchors). Implemented for every type that implements
+/// the four.
+pub trait RunStore:
+    crate::LedgerStore + crate::LeaseStore + IngestLog + crate::AuditAnchors
+{
+}
 
-impl<T: crate::LedgerStore + crate::LeaseStore + IngestLog + ?Sized> RunStore for T {}
+impl<T: crate::LedgerStore + crate::LeaseStore + IngestLog + crate::AuditAnchors + ?Sized> RunStore
+    for T
+{
+}
 
 #[cfg(test)]
 mod tests {

@@ -65,6 +65,7 @@
 //!   no runtime and depends on no database.
 
 mod account;
+mod anchor;
 mod entry;
 mod error;
 mod ingest;
@@ -76,6 +77,7 @@ mod store;
 pub mod testkit;
 
 pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
+pub use anchor::{AuditAnchor, AuditAnchors};
 pub use entry::{Entry, HoldState, Op, ReversalState, transition_id};
 pub use error::LedgerError;
 pub use ingest::{

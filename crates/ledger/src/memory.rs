@@ -12,8 +12,8 @@ use kudos_core::{AgentId, Clock, Day, SystemClock, TxnId};
 use uuid::Uuid;
 
 use crate::{
-    ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark, Lease, LeaseStore, LedgerError,
-    LedgerStore, ReversalState, ReversalView, Stored,
+    AuditAnchor, AuditAnchors, ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark,
+    Lease, LeaseStore, LedgerError, LedgerStore, ReversalState, ReversalView, Stored,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +27,9 @@ struct Inner {
     whole: HashMap<ContentHash, String>,
     /// Files taken in part: the days through which each was taken.
     through: HashMap<ContentHash, BTreeMap<Day, String>>,
+    /// Audit anchors, in the order first anchored, and the one moved last.
+    anchors: Vec<AuditAnchor>,
+    latest_anchor: Option<usize>,
 }
 
 /// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
@@ -275,5 +278,34 @@ impl Inner {
                     .or_insert_with(|| name.to_owned());
             }
         }
+    }
+}
+
+#[async_trait]
+impl AuditAnchors for MemoryStore {
+    async fn anchor(&self, anchor: &AuditAnchor) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        let at = match inner.anchors.iter().position(|a| a.run_id == anchor.run_id) {
+            Some(i) if inner.anchors[i].records >= anchor.records => return Ok(()),
+            Some(i) => {
+                inner.anchors[i] = anchor.clone();
+                i
+            }
+            None => {
+                inner.anchors.push(anchor.clone());
+                inner.anchors.len() - 1
+            }
+        };
+        inner.latest_anchor = Some(at);
+        Ok(())
+    }
+
+    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
+        Ok(self.lock().anchors.clone())
+    }
+
+    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
+        let inner = self.lock();
+        Ok(inner.latest_anchor.map(|i| inner.anchors[i].clone()))
     }
 }

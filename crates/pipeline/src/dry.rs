@@ -158,3 +158,17 @@ impl RewardProvider for DryProvider {
         ReverseOutcome::Reversed
     }
 }
+
+/// A dry run anchors in its copy: the real trail's anchors are read, never written.
+#[async_trait]
+impl kudos_ledger::AuditAnchors for DryStore {
+    async fn anchor(&self, anchor: &kudos_ledger::AuditAnchor) -> Result<(), LedgerError> {
+        self.copy.anchor(anchor).await
+    }
+    async fn anchors(&self) -> Result<Vec<kudos_ledger::AuditAnchor>, LedgerError> {
+        self.real.anchors().await
+    }
+    async fn latest_anchor(&self) -> Result<Option<kudos_ledger::AuditAnchor>, LedgerError> {
+        self.real.latest_anchor().await
+    }
+}

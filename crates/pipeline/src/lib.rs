@@ -103,16 +103,18 @@ mod setup;
 
 pub use alert::{Alert, AlertKind, AlertSink, Alerts, LogAlerts, WebhookAlerts};
 pub use audit::{
-    AuditError, AuditLog, AuditRecord, AuditSink, Chain, NullAudit, VerifyReport, verify,
+    AuditError, AuditKey, AuditLog, AuditRecord, AuditSink, Chain, ChainHead,
+    FORMAT as AUDIT_FORMAT, Link, MIN_KEY_BYTES, NullAudit, Verifier, VerifyReport, verify,
+    verify_file,
 };
 pub use config::{
-    AuditTarget, ClientCertificate, ClientIdSetting, Config, ConfigError, MarketplaceConfig,
-    PrivacyConfig, RunConfig, SourceConfig, StoreConfig,
+    AuditKeys, AuditSettings, AuditTarget, ClientCertificate, ClientIdSetting, Config, ConfigError,
+    MarketplaceConfig, PrivacyConfig, RunConfig, SourceConfig, StoreConfig,
 };
 pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
 pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
-pub use object::ObjectStoreAudit;
+pub use object::{ObjectStoreAudit, verify_objects};
 pub use run::{
     Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
     RecipientSettings, ReviewKind, RunOptions, Source, Summary,

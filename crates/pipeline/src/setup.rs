@@ -207,18 +207,24 @@ impl Config {
         ))))
     }
 
-    /// The audit sink of a new run.
+    /// The audit sink of a new run, its records keyed with `[audit] key_env` / `key_file`
+    /// when given.
     ///
     /// # Errors
     ///
-    /// [`PipelineError::Audit`] when the file cannot be opened; [`PipelineError::Config`] for
-    /// an object-store URL in a build without the `object-store` feature.
+    /// [`PipelineError::Audit`] when the file cannot be opened or the key read;
+    /// [`PipelineError::Config`] for an object-store URL in a build without the
+    /// `object-store` feature.
     pub async fn audit_sink(&self, run_id: Uuid) -> Result<Box<dyn AuditSink>, PipelineError> {
+        let key = self.audit_keys.current()?;
         match &self.audit {
-            AuditTarget::File(path) => Ok(Box::new(AuditLog::open(path, run_id)?)),
+            AuditTarget::File(path) => Ok(Box::new(match key {
+                Some(key) => AuditLog::open_keyed(path, run_id, key)?,
+                None => AuditLog::open(path, run_id)?,
+            })),
             #[cfg(feature = "object-store")]
             AuditTarget::Url(url) => Ok(Box::new(
-                crate::ObjectStoreAudit::from_url(url, run_id)
+                crate::ObjectStoreAudit::from_url_keyed(url, run_id, key)
                     .map_err(|e| invalid("audit.url", e))?,
             )),
             #[cfg(not(feature = "object-store"))]
@@ -227,6 +233,24 @@ impl Config {
                 "this build has no object-store support (feature object-store)",
             )),
         }
+    }
+
+    /// Verifies the configured audit trail with every configured key and, given them, the
+    /// store's anchors (see [`AuditSettings::verify`](crate::AuditSettings::verify)).
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditSettings::verify`](crate::AuditSettings::verify).
+    pub async fn verify_audit(
+        &self,
+        anchors: Option<&[kudos_ledger::AuditAnchor]>,
+    ) -> Result<crate::VerifyReport, PipelineError> {
+        crate::AuditSettings {
+            target: self.audit.clone(),
+            keys: self.audit_keys.clone(),
+        }
+        .verify(anchors)
+        .await
     }
 }
 

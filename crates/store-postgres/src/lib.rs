@@ -51,6 +51,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+mod anchor;
 mod ingest;
 mod lease;
 mod schema;

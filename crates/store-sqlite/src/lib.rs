@@ -45,6 +45,7 @@
 //! - *Durability.* `synchronous = FULL`: a committed append survives a power cut, not only a
 //!   crash of the process.
 
+mod anchor;
 mod ingest;
 mod lease;
 mod ledger;

@@ -57,6 +57,21 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     DROP INDEX holds_by_state;
     CREATE INDEX holds_by_kind_state ON holds (kind, state, created_at, txn);",
     ),
+    // 4: the audit trail's anchors, a row per run: how far its chain reached (`first` is the
+    // order a run was first anchored, `moved` the order it last moved).
+    (
+        4,
+        "CREATE TABLE audit_anchors (
+        run_id TEXT PRIMARY KEY,
+        key_id TEXT,
+        records INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        at TEXT NOT NULL,
+        first INTEGER NOT NULL,
+        moved INTEGER NOT NULL
+    );
+    CREATE INDEX audit_anchors_by_moved ON audit_anchors (moved);",
+    ),
 ];
 
 /// Applies the migrations the file has not had yet, in one write transaction.

@@ -1,7 +1,8 @@
 //! The conformance suites every store must pass — ours and any integrator's, one per port:
 //! [`ledger_conformance`] for a [`LedgerStore`], [`lease_conformance`] for a
 //! [`LeaseStore`](crate::LeaseStore), [`ingest_conformance`] for an
-//! [`IngestLog`](crate::IngestLog); [`conformance`] runs all three on a
+//! [`IngestLog`](crate::IngestLog), [`anchor_conformance`] for the
+//! [`AuditAnchors`](crate::AuditAnchors); [`conformance`] runs all four on a
 //! [`RunStore`](crate::RunStore).
 //!
 //! Call one from an async test with a store (it may already hold data: each check uses fresh
@@ -107,10 +108,12 @@ pub(crate) async fn account_with_a_hold<S: LedgerStore + ?Sized>(
     txn
 }
 
+mod anchor;
 mod ingest;
 mod lease;
 mod reversal;
 
+pub use anchor::{anchor_conformance, anchors_only_move_forward};
 pub use ingest::{
     files_are_marked_whole_or_through_a_day, ingest_conformance,
     marks_are_read_and_recorded_many_at_once,
@@ -123,6 +126,7 @@ pub async fn conformance(store: &dyn crate::RunStore) {
     ledger_conformance(store).await;
     lease_conformance(store).await;
     ingest_conformance(store).await;
+    anchor_conformance(store).await;
 }
 
 /// Runs every check of the ledger's port.

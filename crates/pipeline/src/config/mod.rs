@@ -1,6 +1,10 @@
 //! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
+mod audit;
 mod text;
+
+use audit::RawAudit;
+pub use audit::{AuditKeys, AuditSettings, AuditTarget};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,13 +250,6 @@ struct RawPrivacy {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAudit {
-    path: Option<String>,
-    url: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawAlerts {
     #[serde(default)]
     webhook_url: String,
@@ -340,15 +337,6 @@ pub struct PrivacyConfig {
     pub directory: Option<PathBuf>,
 }
 
-/// Where the audit trail goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditTarget {
-    /// A JSON Lines file.
-    File(PathBuf),
-    /// Object storage (`s3://bucket/prefix`), with the object-store feature.
-    Url(String),
-}
-
 /// A validated `kudos.toml`, paths made absolute against its directory.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -366,8 +354,10 @@ pub struct Config {
     pub marketplace: MarketplaceConfig,
     /// `[privacy]`.
     pub privacy: PrivacyConfig,
-    /// `[audit]`.
+    /// `[audit]`: where the trail goes.
     pub audit: AuditTarget,
+    /// `[audit]`: the keys its records are keyed with.
+    pub audit_keys: AuditKeys,
     /// `[alerts] webhook_url` (empty: alerts are only logged).
     pub webhook_url: String,
 }
@@ -611,12 +601,7 @@ impl Config {
             recipient_fields: p.recipient_fields,
             directory: p.directory.map(|d| c.path(&d)),
         };
-        let audit = match (raw.audit.path, raw.audit.url) {
-            (Some(_), Some(_)) => return Err(c.err("audit", "give either path or url")),
-            (_, Some(url)) => AuditTarget::Url(url),
-            (Some(path), None) => AuditTarget::File(c.path(&path)),
-            (None, None) => AuditTarget::File(c.path("audit.jsonl")),
-        };
+        let (audit, audit_keys) = c.audit(raw.audit)?;
         Ok(Self {
             file: path.to_owned(),
             run,
@@ -626,6 +611,7 @@ impl Config {
             marketplace,
             privacy,
             audit,
+            audit_keys,
             webhook_url: if raw.alerts.webhook_url.is_empty() {
                 raw.alerts.webhook_url
             } else {
@@ -663,6 +649,11 @@ impl Config {
         if let Some(s) = &self.privacy.encryption_key {
             check("privacy.encryption_key", s)?;
         }
+        self.audit_keys.all().map_err(|e| ConfigError::Invalid {
+            file: file.clone(),
+            key: "audit.key".into(),
+            reason: e.to_string(),
+        })?;
         Ok(())
     }
 }

@@ -164,7 +164,10 @@ impl Pipeline {
             store: wiring.store,
             provider: wiring.provider,
             alerts: wiring.alerts,
-            audit: AsyncMutex::new(wiring.audit),
+            audit: AsyncMutex::new(Trail {
+                sink: wiring.audit,
+                linked: false,
+            }),
             run_id,
             owner: run_id.to_string(),
             as_of: options.as_of,
@@ -185,6 +188,13 @@ struct Wiring {
     audit: Box<dyn AuditSink>,
 }
 
+/// A run's audit sink, linked to the trail's head before its first record and anchored in
+/// the store after every write.
+struct Trail {
+    sink: Box<dyn AuditSink>,
+    linked: bool,
+}
+
 /// One run (or one operator action) in progress: the parts it works with, its counters and
 /// the leases it holds.
 struct Run<'a> {
@@ -195,7 +205,7 @@ struct Run<'a> {
     ledger: Ledger<Arc<dyn RunStore>>,
     provider: Arc<dyn RewardProvider>,
     alerts: Arc<dyn AlertSink>,
-    audit: AsyncMutex<Box<dyn AuditSink>>,
+    audit: AsyncMutex<Trail>,
     run_id: Uuid,
     /// The run id as a lease owner.
     owner: String,
@@ -227,13 +237,56 @@ impl Run<'_> {
     }
 
     async fn audit(&self, event: AuditEvent) -> Result<(), PipelineError> {
-        self.audit.lock().await.append(&event).await?;
-        Ok(())
+        self.audit_many(std::slice::from_ref(&event)).await
     }
 
+    /// Writes `events` to the audit trail, then anchors the chain's head in the store. The
+    /// first write links the run's chain to the trail's head (the anchor moved last), and
+    /// refuses to write unkeyed records on a keyed trail.
     async fn audit_many(&self, events: &[AuditEvent]) -> Result<(), PipelineError> {
-        if !events.is_empty() {
-            self.audit.lock().await.append_many(events).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut trail = self.audit.lock().await;
+        if !trail.linked {
+            if let Some(head) = self.store.latest_anchor().await? {
+                if let Some(key) = &head.key_id
+                    && !self.dry_run
+                    && trail.sink.key_id().is_none()
+                {
+                    return Err(PipelineError::Audit(crate::AuditError::Key {
+                        reason: format!(
+                            "the audit trail is keyed (key {key}, run {}) and this run has no \
+                             audit key: give [audit] key_env or key_file",
+                            head.run_id
+                        ),
+                    }));
+                }
+                trail.sink.link_to(
+                    crate::Link {
+                        run_id: head.run_id,
+                        seq: head.records,
+                    },
+                    &head.head,
+                );
+            }
+            trail.linked = true;
+        }
+        if let [event] = events {
+            trail.sink.append(event).await?;
+        } else {
+            trail.sink.append_many(events).await?;
+        }
+        if let Some(head) = trail.sink.head() {
+            self.store
+                .anchor(&kudos_ledger::AuditAnchor {
+                    run_id: self.run_id,
+                    key_id: head.key_id,
+                    records: head.seq,
+                    head: head.hash,
+                    at: self.now(),
+                })
+                .await?;
         }
         Ok(())
     }

@@ -81,7 +81,7 @@ fn an_edit_a_gap_and_a_reorder_are_each_found_with_their_line_and_run() {
         l
     });
     let err = verify(&p).unwrap_err().to_string();
-    assert!(err.ends_with(":5: run 00000000-0000-0000-0000-000000000001: seq 3 was edited (its hash does not match)"), "{err}");
+    assert!(err.ends_with(":5: run 00000000-0000-0000-0000-000000000001: seq 3 was edited or re-keyed (its hash does not match)"), "{err}");
 
     let p = file("gap");
     two_runs(&p);

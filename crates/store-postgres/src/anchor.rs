@@ -1,0 +1,73 @@
+//! The audit anchors on PostgreSQL: a row per run that only moves forward, ordered by a
+//! sequence.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_ledger::{AuditAnchor, AuditAnchors, LedgerError};
+use uuid::Uuid;
+
+use crate::{PostgresStore, store_err};
+
+type Row = (Uuid, Option<String>, i64, String, DateTime<Utc>);
+
+fn anchor_of((run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, LedgerError> {
+    Ok(AuditAnchor {
+        run_id,
+        key_id,
+        records: u64::try_from(records).map_err(|_| LedgerError::Store {
+            message: "postgres: an audit anchor has a bad record count".into(),
+            source: None,
+        })?,
+        head,
+        at,
+    })
+}
+
+#[async_trait]
+impl AuditAnchors for PostgresStore {
+    async fn anchor(&self, anchor: &AuditAnchor) -> Result<(), LedgerError> {
+        let records = i64::try_from(anchor.records).map_err(|_| LedgerError::Store {
+            message: "postgres: an audit anchor's record count is out of range".into(),
+            source: None,
+        })?;
+        sqlx::query(
+            "INSERT INTO kudos_audit_anchors (run_id, key_id, records, head, at, first, moved)
+             VALUES ($1, $2, $3, $4, $5, nextval('kudos_audit_anchor_order'),
+                     nextval('kudos_audit_anchor_order'))
+             ON CONFLICT (run_id) DO UPDATE SET
+                 key_id = excluded.key_id, records = excluded.records, head = excluded.head,
+                 at = excluded.at, moved = excluded.moved
+             WHERE excluded.records > kudos_audit_anchors.records",
+        )
+        .bind(anchor.run_id)
+        .bind(anchor.key_id.as_deref())
+        .bind(records)
+        .bind(&anchor.head)
+        .bind(anchor.at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err("anchor"))?;
+        Ok(())
+    }
+
+    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT run_id, key_id, records, head, at FROM kudos_audit_anchors ORDER BY first",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err("anchors"))?;
+        rows.into_iter().map(anchor_of).collect()
+    }
+
+    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT run_id, key_id, records, head, at FROM kudos_audit_anchors
+             ORDER BY moved DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("latest_anchor"))?;
+        row.map(anchor_of).transpose()
+    }
+}
