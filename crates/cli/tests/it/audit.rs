@@ -34,3 +34,59 @@ fn verify_reports_good_chains_and_fails_on_an_edit() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn verify_checks_keys_and_the_stores_anchors_from_the_configuration() {
+    use kudos_ledger::{AuditAnchor, AuditAnchors as _};
+    let dir = scratch("audit-keyed");
+    let path = dir.join("trail.jsonl");
+    std::fs::write(dir.join("audit.key"), "an-audit-key-of-32-bytes-or-more\n").unwrap();
+    let key = kudos_pipeline::AuditKey::new(b"an-audit-key-of-32-bytes-or-more").unwrap();
+    let run_id = uuid::Uuid::from_u128(9);
+    let mut run = kudos_pipeline::AuditLog::open_keyed(&path, run_id, key.clone()).unwrap();
+    run.append("run_started", serde_json::json!({})).unwrap();
+    let last = run
+        .append("run_finished", serde_json::json!({"issued": 1}))
+        .unwrap();
+    let store = kudos_store::open(&format!("sqlite://{}", dir.join("kudos.db").display()), 1)
+        .await
+        .unwrap();
+    store
+        .anchor(&AuditAnchor {
+            run_id,
+            key_id: Some(key.id().to_owned()),
+            records: 2,
+            head: last.hash,
+            at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    drop(store);
+    std::fs::write(
+        dir.join("kudos.toml"),
+        "[store]\nurl = \"sqlite://kudos.db\"\n[audit]\npath = \"trail.jsonl\"\nkey_file = \"audit.key\"\n",
+    )
+    .unwrap();
+    let config = dir.join("kudos.toml");
+    let config = config.to_str().unwrap();
+    let out = kudos(&["audit", "verify", "--config", config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(line["keyed_runs"], 1);
+    assert_eq!(line["anchored_runs"], 1);
+    assert_eq!(line["key_ids"][0], key.id());
+    // The run's last record cut: the anchor says so; without the store nothing can.
+    let text_now = std::fs::read_to_string(&path).unwrap();
+    let first = text_now.lines().next().unwrap();
+    std::fs::write(&path, format!("{first}\n")).unwrap();
+    let out = kudos(&["audit", "verify", "--config", config]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is anchored with 2 records but the trail has 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kudos(&["audit", "verify", "--config", config, "--without-store"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("an-audit-key"));
+}

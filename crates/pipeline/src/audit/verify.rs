@@ -9,7 +9,7 @@ use std::path::Path;
 use kudos_ledger::AuditAnchor;
 use uuid::Uuid;
 
-use super::key::{hash_v2, legacy_matches};
+use super::key::{hash_value, legacy_matches};
 use super::{AuditError, AuditKey, AuditRecord, FORMAT, GENESIS, Link};
 
 /// What [`Verifier::finish`] found.
@@ -129,7 +129,7 @@ impl Verifier {
             }
             Err(e) => return Err(broken("?".into(), format!("not an audit record ({e})"))),
         };
-        let r: AuditRecord = serde_json::from_value(value)
+        let r: AuditRecord = serde_json::from_value(value.clone())
             .map_err(|e| broken("?".into(), format!("not an audit record ({e})")))?;
         let run = r.run_id.to_string();
         if let Some(v) = r.v
@@ -195,7 +195,7 @@ impl Verifier {
         }
         let good = match &keying {
             Keying::Legacy => legacy_matches(&r),
-            Keying::Unkeyed => hash_v2(&r, None)? == r.hash,
+            Keying::Unkeyed => hash_value(value, None)? == r.hash,
             Keying::Keyed(id) => {
                 let Some(key) = self.keys.get(id) else {
                     return Err(AuditError::Key {
@@ -206,7 +206,7 @@ impl Verifier {
                         ),
                     });
                 };
-                hash_v2(&r, Some(key))? == r.hash
+                hash_value(value, Some(key))? == r.hash
             }
         };
         if !good {
