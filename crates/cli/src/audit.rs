@@ -64,7 +64,7 @@ async fn verify(args: &VerifyArgs) -> Result<serde_json::Value, Fatal> {
     } else {
         let store = StoreConfig::load(config)?;
         let store = kudos_store::open(&store.url, store.max_connections).await?;
-        Some(store.anchors().await?)
+        Some(store.anchors(&settings.trail_name()?).await?)
     };
     let report = settings.verify(anchors.as_deref()).await?;
     Ok(line(&settings.target, &report, anchors.is_some()))

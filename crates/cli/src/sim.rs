@@ -35,9 +35,17 @@ pub(crate) struct ServeArgs {
     /// Token lifetime in seconds.
     #[arg(long = "token-ttl-secs", default_value_t = 3600)]
     token_ttl_secs: u64,
-    /// Require and check X-Signature with this secret.
+    /// Require and check X-Signature (its v2, over method, path, idempotency key, request id,
+    /// timestamp and body) with this secret.
     #[arg(long = "signing-secret")]
     signing_secret: Option<String>,
+    /// How far a signature's timestamp may be from the simulator's clock, in seconds.
+    #[arg(long = "signature-tolerance-secs", default_value_t = 300)]
+    signature_tolerance_secs: u64,
+    /// Accept signatures with v1 only (clients of the first version; a replay under another
+    /// key then passes).
+    #[arg(long = "accept-signature-v1-only")]
+    accept_signature_v1_only: bool,
     /// Forget a completed request's idempotency key after this many seconds (a repeat is then
     /// a second reward), as real marketplaces do. Default: never.
     #[arg(long = "idempotency-retention-secs")]
@@ -71,6 +79,8 @@ pub(crate) fn run(cmd: SimCommand) -> Outcome {
         client_secret: args.client_secret.clone(),
         token_ttl_secs: args.token_ttl_secs,
         signing_secret: args.signing_secret.clone(),
+        signature_tolerance_secs: args.signature_tolerance_secs,
+        accept_signature_v1_only: args.accept_signature_v1_only,
         faults,
         idempotency_retention_secs: args.idempotency_retention_secs,
         lookup_lag_ms: args.lookup_lag_ms,

@@ -22,7 +22,9 @@
 //! - [`TokenSource`]: OAuth2 client credentials (the `oauth2` crate over our reqwest client,
 //!   redirects off), cached, refreshed at 80 % of the token's life, one refresh at a time, the
 //!   secret re-read from its source at each refresh;
-//! - [`signature_header`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+//! - [`signature_header_v2`]: `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">,v2=<hex
+//!   HMAC-SHA256 of the method, path, idempotency key, request id, timestamp and body hash>` — both versions on every
+//!   signed request ([`v2_signed_string`] is what `v2` signs).
 //!
 //! # Example
 //!
@@ -67,7 +69,7 @@ pub use rate::RateLimit;
 #[cfg(feature = "backoff")]
 pub use schedule::BackoffCrateSchedule;
 pub use schedule::{BackonSchedule, Schedule};
-pub use signing::signature_header;
+pub use signing::{SignedParts, signature_header, signature_header_v2, v2_signed_string};
 pub use token::TokenSource;
 pub use transport::{
     Answer, MAX_ANSWER_BYTES, Request, ReqwestTransport, Transport, TransportError,

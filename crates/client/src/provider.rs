@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
-    BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, TokenSource,
-    Verdict, classify, signature_header,
+    BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, SignedParts,
+    TokenSource, Verdict, classify, signature_header_v2,
 };
 
 /// What a status lookup found.
@@ -279,22 +279,33 @@ impl HttpRewardProvider {
             if idempotency_key {
                 headers.push(("idempotency-key".to_owned(), format!("\"{request_id}\"")));
             }
+            let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
             if let Some(source) = &self.config.signing {
                 match source.read() {
-                    Ok(secret) => headers.push((
-                        "x-signature".to_owned(),
-                        signature_header(
+                    Ok(secret) => {
+                        let key = headers
+                            .iter()
+                            .find(|(name, _)| name == "idempotency-key")
+                            .map_or("", |(_, value)| value.as_str());
+                        let signature = signature_header_v2(
                             secret.expose_secret(),
-                            self.clock.now().timestamp(),
-                            body,
-                        ),
-                    )),
+                            &SignedParts {
+                                method,
+                                path: request_target(&url),
+                                idempotency_key: key,
+                                request_id,
+                                unix_seconds: self.clock.now().timestamp(),
+                                body,
+                            },
+                        );
+                        headers.push(("x-signature".to_owned(), signature));
+                    }
                     Err(e) => return Err(unsent_or_in_doubt(sent, e.to_string())),
                 }
             }
             let request = Request {
                 method,
-                url: format!("{}{path}", self.config.base_url.trim_end_matches('/')),
+                url,
                 headers,
                 body: body.to_vec(),
             };
@@ -512,4 +523,10 @@ mod tests {
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-5", now), None);
     }
+}
+
+/// The request target of a URL: its path and query (`/api/rewards?x=1`), what the server sees.
+fn request_target(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/", |i| &rest[i..])
 }

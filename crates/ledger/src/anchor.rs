@@ -11,6 +11,9 @@ use crate::LedgerError;
 /// record and the key it was written with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditAnchor {
+    /// The trail the run writes to (its sink's trail name: a file's absolute path, an
+    /// object-store prefix). Runs of several trails may share one store.
+    pub trail: String,
     /// The run.
     pub run_id: Uuid,
     /// The id of the key its records are keyed with (`None`: unkeyed).
@@ -23,7 +26,7 @@ pub struct AuditAnchor {
     pub at: DateTime<Utc>,
 }
 
-/// The audit anchors of every run, one row per run that only ever moves forward.
+/// The audit anchors of every run, one row per trail and run that only ever moves forward.
 ///
 /// `testkit::anchor_conformance` (feature `testkit`) checks an implementation.
 #[async_trait]
@@ -33,12 +36,15 @@ pub trait AuditAnchors: Send + Sync + std::fmt::Debug {
     /// last is the trail's head ([`latest_anchor`](AuditAnchors::latest_anchor)).
     async fn anchor(&self, anchor: &AuditAnchor) -> Result<(), LedgerError>;
 
-    /// Every run's anchor, in the order they were first anchored.
-    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError>;
+    /// Every run's anchor on `trail`, in the order they were first anchored.
+    async fn anchors(&self, trail: &str) -> Result<Vec<AuditAnchor>, LedgerError>;
 
-    /// The anchor moved last — the trail's head, which a new run links its chain to — or
-    /// `None` before any run was anchored.
-    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError>;
+    /// The anchor on `trail` moved last — the trail's head, which a new run links its chain
+    /// to — or `None` before any run of that trail was anchored.
+    async fn latest_anchor(&self, trail: &str) -> Result<Option<AuditAnchor>, LedgerError>;
+
+    /// The names of every trail with an anchor, sorted.
+    async fn trails(&self) -> Result<Vec<String>, LedgerError>;
 }
 
 /// Forwards every method to the store behind a reference or a smart pointer.
@@ -49,11 +55,14 @@ macro_rules! forward {
             async fn anchor(&self, anchor: &AuditAnchor) -> Result<(), LedgerError> {
                 (**self).anchor(anchor).await
             }
-            async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
-                (**self).anchors().await
+            async fn anchors(&self, trail: &str) -> Result<Vec<AuditAnchor>, LedgerError> {
+                (**self).anchors(trail).await
             }
-            async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
-                (**self).latest_anchor().await
+            async fn latest_anchor(&self, trail: &str) -> Result<Option<AuditAnchor>, LedgerError> {
+                (**self).latest_anchor(trail).await
+            }
+            async fn trails(&self) -> Result<Vec<String>, LedgerError> {
+                (**self).trails().await
             }
         }
     )*};

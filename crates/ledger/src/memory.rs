@@ -29,7 +29,9 @@ struct Inner {
     through: HashMap<ContentHash, BTreeMap<Day, String>>,
     /// Audit anchors, in the order first anchored, and the one moved last.
     anchors: Vec<AuditAnchor>,
-    latest_anchor: Option<usize>,
+    /// When each anchor (by index) last moved, and the count of moves.
+    anchor_moved: HashMap<usize, u64>,
+    anchor_moves: u64,
 }
 
 /// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
@@ -285,7 +287,8 @@ impl Inner {
 impl AuditAnchors for MemoryStore {
     async fn anchor(&self, anchor: &AuditAnchor) -> Result<(), LedgerError> {
         let mut inner = self.lock();
-        let at = match inner.anchors.iter().position(|a| a.run_id == anchor.run_id) {
+        let same = |a: &AuditAnchor| a.trail == anchor.trail && a.run_id == anchor.run_id;
+        let at = match inner.anchors.iter().position(same) {
             Some(i) if inner.anchors[i].records >= anchor.records => return Ok(()),
             Some(i) => {
                 inner.anchors[i] = anchor.clone();
@@ -296,16 +299,42 @@ impl AuditAnchors for MemoryStore {
                 inner.anchors.len() - 1
             }
         };
-        inner.latest_anchor = Some(at);
+        inner.anchor_moves += 1;
+        let moved = inner.anchor_moves;
+        inner.anchor_moved.insert(at, moved);
         Ok(())
     }
 
-    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
-        Ok(self.lock().anchors.clone())
+    async fn anchors(&self, trail: &str) -> Result<Vec<AuditAnchor>, LedgerError> {
+        Ok(self
+            .lock()
+            .anchors
+            .iter()
+            .filter(|a| a.trail == trail)
+            .cloned()
+            .collect())
     }
 
-    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
+    async fn latest_anchor(&self, trail: &str) -> Result<Option<AuditAnchor>, LedgerError> {
         let inner = self.lock();
-        Ok(inner.latest_anchor.map(|i| inner.anchors[i].clone()))
+        Ok(inner
+            .anchors
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.trail == trail)
+            .max_by_key(|(i, _)| inner.anchor_moved.get(i).copied().unwrap_or(0))
+            .map(|(_, a)| a.clone()))
+    }
+
+    async fn trails(&self) -> Result<Vec<String>, LedgerError> {
+        let mut trails: Vec<String> = self
+            .lock()
+            .anchors
+            .iter()
+            .map(|a| a.trail.clone())
+            .collect();
+        trails.sort();
+        trails.dedup();
+        Ok(trails)
     }
 }

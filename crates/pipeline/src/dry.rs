@@ -165,10 +165,16 @@ impl kudos_ledger::AuditAnchors for DryStore {
     async fn anchor(&self, anchor: &kudos_ledger::AuditAnchor) -> Result<(), LedgerError> {
         self.copy.anchor(anchor).await
     }
-    async fn anchors(&self) -> Result<Vec<kudos_ledger::AuditAnchor>, LedgerError> {
-        self.real.anchors().await
+    async fn anchors(&self, trail: &str) -> Result<Vec<kudos_ledger::AuditAnchor>, LedgerError> {
+        self.real.anchors(trail).await
     }
-    async fn latest_anchor(&self) -> Result<Option<kudos_ledger::AuditAnchor>, LedgerError> {
-        self.real.latest_anchor().await
+    async fn latest_anchor(
+        &self,
+        trail: &str,
+    ) -> Result<Option<kudos_ledger::AuditAnchor>, LedgerError> {
+        self.real.latest_anchor(trail).await
+    }
+    async fn trails(&self) -> Result<Vec<String>, LedgerError> {
+        self.real.trails().await
     }
 }

@@ -23,6 +23,7 @@ pub struct ObjectStoreAudit {
     path: Path,
     chain: Chain,
     body: Vec<u8>,
+    prefix: Path,
 }
 
 fn parse(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
@@ -61,6 +62,7 @@ impl ObjectStoreAudit {
             path: prefix.child(format!("{}.jsonl", chain.run_id())),
             chain,
             body: Vec::new(),
+            prefix: prefix.clone(),
         }
     }
 
@@ -125,6 +127,23 @@ impl AuditSink for ObjectStoreAudit {
     fn key_id(&self) -> Option<&str> {
         self.chain.key_id()
     }
+
+    fn trail(&self) -> String {
+        trail_name(&self.prefix)
+    }
+}
+
+fn trail_name(prefix: &Path) -> String {
+    format!("object-store:{prefix}")
+}
+
+/// The trail name of the objects under `url`, as its runs are anchored.
+///
+/// # Errors
+///
+/// A message naming what is wrong with the URL (never the URL itself).
+pub fn object_trail_name(url: &str) -> Result<String, String> {
+    parse(url).map(|(_, prefix)| trail_name(&prefix))
 }
 
 /// Checks every run's object under the URL's prefix as [`crate::verify_file`] checks a file:

@@ -22,8 +22,16 @@ pub struct SimConfig {
     pub token_ttl_secs: u64,
     /// The integration id required in `X-Integration-ID` (`None`: any non-empty value).
     pub integration_id: Option<String>,
-    /// When set, `X-Signature` is required and checked with this secret.
+    /// When set, `X-Signature` is required on issue requests and checked with this secret:
+    /// its `v2` (over method, path, idempotency key, request id, timestamp and body), and its
+    /// timestamp within [`signature_tolerance_secs`](Self::signature_tolerance_secs).
     pub signing_secret: Option<String>,
+    /// How far a signature's timestamp may be from [`SimConfig::clock`], either way (default
+    /// 300 s: wider than any clock skew the seeded simulation models, 60 s).
+    pub signature_tolerance_secs: u64,
+    /// Accept a signature with `v1` only (a client of the first version), which does not bind
+    /// the request id: a captured request can then be replayed under another key.
+    pub accept_signature_v1_only: bool,
     /// When set, `recipient_enc` is decrypted with this secret (see
     /// [`decrypt_recipient`](crate::decrypt_recipient)) and the result recorded with the reward.
     pub recipient_key: Option<String>,
@@ -43,7 +51,8 @@ pub struct SimConfig {
     /// At most this many `/v1` requests a second (`None`: no limit); the rest get `429` with
     /// `Retry-After` as an HTTP date (the start of the next second, on [`SimConfig::clock`]).
     pub rate_limit_per_sec: Option<u32>,
-    /// The clock of `Retry-After` dates (the client's, in a simulation on a manual clock).
+    /// The clock of `Retry-After` dates and of signature timestamps (the client's, in a
+    /// simulation on a manual clock).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -56,6 +65,8 @@ impl Default for SimConfig {
             token_ttl_secs: 3600,
             integration_id: None,
             signing_secret: None,
+            signature_tolerance_secs: 300,
+            accept_signature_v1_only: false,
             recipient_key: None,
             inventory: HashMap::new(),
             faults: FaultPlan::default(),

@@ -1,4 +1,4 @@
-//! The checks of what a client signs and seals: the `X-Signature` HMAC over the issue body,
+//! The checks of what a client signs and seals: the `X-Signature` HMACs over the issue request,
 //! and the AES-256-GCM `recipient_enc` field.
 //!
 //! These are an independent implementation of the client's signing (`kudos-client`'s
@@ -19,34 +19,79 @@ const NONCE_LEN: usize = 12;
 /// The length of the AES-GCM authentication tag that ends it.
 const TAG_LEN: usize = 16;
 
-/// Whether `X-Signature` is `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` for
-/// this body (the parts in any order, other parts ignored).
-pub(crate) fn signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
-    let Some(signature) = headers.get("x-signature").and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let mut timestamp = None;
-    let mut mac_hex = None;
-    for part in signature.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = Some(value),
-            Some(("v1", value)) => mac_hex = Some(value),
-            _ => {}
+/// How a signature is checked: against this secret, for a request with this method and
+/// target (path and query), at `now` (unix seconds).
+pub(crate) struct SignatureCheck<'a> {
+    pub(crate) secret: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) now: i64,
+    pub(crate) tolerance_secs: u64,
+    pub(crate) accept_v1_only: bool,
+}
+
+impl SignatureCheck<'_> {
+    /// Checks `X-Signature: t=<unix seconds>,v1=<hex>,v2=<hex>` (parts in any order, others
+    /// ignored): `v1` is HMAC-SHA256(secret, "<t>.<body>"); `v2` is HMAC-SHA256(secret,
+    /// "v2\n<t>\n<METHOD>\n<path>\n<Idempotency-Key as sent>\n<X-Request-ID>\n<hex SHA-256 of
+    /// the body>"). Every version given must match; `v2` is required unless `accept_v1_only`;
+    /// `t` must be within the tolerance of `now`.
+    pub(crate) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let signature = header("x-signature").ok_or("missing X-Signature")?;
+        let (mut timestamp, mut v1, mut v2) = (None, None, None);
+        for part in signature.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", value)) => timestamp = Some(value),
+                Some(("v1", value)) => v1 = Some(value),
+                Some(("v2", value)) => v2 = Some(value),
+                _ => {}
+            }
         }
+        let timestamp = timestamp.ok_or("bad signature: no timestamp")?;
+        let t: i64 = timestamp.parse().map_err(|_| "bad signature: timestamp")?;
+        if self.now.abs_diff(t) > self.tolerance_secs {
+            return Err("bad signature: timestamp outside tolerance");
+        }
+        if v1.is_none() && v2.is_none() {
+            return Err("bad signature: no version");
+        }
+        if v2.is_none() && !self.accept_v1_only {
+            return Err("bad signature: v2 required");
+        }
+        if let Some(v1) = v1
+            && !mac_ok(self.secret, &[timestamp.as_bytes(), b".", body], v1)
+        {
+            return Err("bad signature");
+        }
+        if let Some(v2) = v2 {
+            let body_hash: String = Sha256::digest(body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let signed = format!(
+                "v2\n{timestamp}\n{}\n{}\n{}\n{}\n{body_hash}",
+                self.method,
+                self.target,
+                header("idempotency-key").unwrap_or_default(),
+                header("x-request-id").unwrap_or_default(),
+            );
+            if !mac_ok(self.secret, &[signed.as_bytes()], v2) {
+                return Err("bad signature");
+            }
+        }
+        Ok(())
     }
-    let (Some(timestamp), Some(mac_hex)) = (timestamp, mac_hex) else {
-        return false;
-    };
+}
+
+fn mac_ok(secret: &str, parts: &[&[u8]], mac_hex: &str) -> bool {
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let Some(expected) = decode_hex(mac_hex) else {
-        return false;
-    };
-    mac.verify_slice(&expected).is_ok()
+    for part in parts {
+        mac.update(part);
+    }
+    decode_hex(mac_hex).is_some_and(|expected| mac.verify_slice(&expected).is_ok())
 }
 
 /// The bytes of a hex string (either case), or `None` if it is not one.

@@ -8,10 +8,11 @@ use uuid::Uuid;
 
 use crate::{PostgresStore, store_err};
 
-type Row = (Uuid, Option<String>, i64, String, DateTime<Utc>);
+type Row = (String, Uuid, Option<String>, i64, String, DateTime<Utc>);
 
-fn anchor_of((run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, LedgerError> {
+fn anchor_of((trail, run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, LedgerError> {
     Ok(AuditAnchor {
+        trail,
         run_id,
         key_id,
         records: u64::try_from(records).map_err(|_| LedgerError::Store {
@@ -31,14 +32,15 @@ impl AuditAnchors for PostgresStore {
             source: None,
         })?;
         sqlx::query(
-            "INSERT INTO kudos_audit_anchors (run_id, key_id, records, head, at, first, moved)
-             VALUES ($1, $2, $3, $4, $5, nextval('kudos_audit_anchor_order'),
+            "INSERT INTO kudos_audit_anchors (trail, run_id, key_id, records, head, at, first, moved)
+             VALUES ($1, $2, $3, $4, $5, $6, nextval('kudos_audit_anchor_order'),
                      nextval('kudos_audit_anchor_order'))
-             ON CONFLICT (run_id) DO UPDATE SET
+             ON CONFLICT (trail, run_id) DO UPDATE SET
                  key_id = excluded.key_id, records = excluded.records, head = excluded.head,
                  at = excluded.at, moved = excluded.moved
              WHERE excluded.records > kudos_audit_anchors.records",
         )
+        .bind(&anchor.trail)
         .bind(anchor.run_id)
         .bind(anchor.key_id.as_deref())
         .bind(records)
@@ -50,24 +52,34 @@ impl AuditAnchors for PostgresStore {
         Ok(())
     }
 
-    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
+    async fn anchors(&self, trail: &str) -> Result<Vec<AuditAnchor>, LedgerError> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT run_id, key_id, records, head, at FROM kudos_audit_anchors ORDER BY first",
+            "SELECT trail, run_id, key_id, records, head, at FROM kudos_audit_anchors
+             WHERE trail = $1 ORDER BY first",
         )
+        .bind(trail)
         .fetch_all(&self.pool)
         .await
         .map_err(store_err("anchors"))?;
         rows.into_iter().map(anchor_of).collect()
     }
 
-    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
+    async fn latest_anchor(&self, trail: &str) -> Result<Option<AuditAnchor>, LedgerError> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT run_id, key_id, records, head, at FROM kudos_audit_anchors
-             ORDER BY moved DESC LIMIT 1",
+            "SELECT trail, run_id, key_id, records, head, at FROM kudos_audit_anchors
+             WHERE trail = $1 ORDER BY moved DESC LIMIT 1",
         )
+        .bind(trail)
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("latest_anchor"))?;
         row.map(anchor_of).transpose()
+    }
+
+    async fn trails(&self) -> Result<Vec<String>, LedgerError> {
+        sqlx::query_scalar("SELECT DISTINCT trail FROM kudos_audit_anchors ORDER BY trail")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("trails"))
     }
 }

@@ -63,21 +63,23 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     DROP INDEX IF EXISTS kudos_holds_by_state;
     CREATE INDEX IF NOT EXISTS kudos_holds_by_kind_state ON kudos_holds (kind, state, created_at, txn);",
     ),
-    // 4: the audit trail's anchors, a row per run: how far its chain reached (`first` is the
+    // 4: the audit trail's anchors, a row per trail and run: how far its chain reached (`first` is the
     // order a run was first anchored, `moved` the order it last moved, both from a sequence).
     (
         4,
         "CREATE SEQUENCE IF NOT EXISTS kudos_audit_anchor_order;
     CREATE TABLE IF NOT EXISTS kudos_audit_anchors (
-        run_id UUID PRIMARY KEY,
+        trail TEXT NOT NULL,
+        run_id UUID NOT NULL,
         key_id TEXT,
         records BIGINT NOT NULL,
         head TEXT NOT NULL,
         at TIMESTAMPTZ NOT NULL,
         first BIGINT NOT NULL,
-        moved BIGINT NOT NULL
+        moved BIGINT NOT NULL,
+        PRIMARY KEY (trail, run_id)
     );
-    CREATE INDEX IF NOT EXISTS kudos_audit_anchors_by_moved ON kudos_audit_anchors (moved);",
+    CREATE INDEX IF NOT EXISTS kudos_audit_anchors_by_moved ON kudos_audit_anchors (trail, moved);",
     ),
 ];
 

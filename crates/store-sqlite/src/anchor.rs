@@ -7,14 +7,15 @@ use uuid::Uuid;
 
 use crate::{SqliteStore, store_err, ts};
 
-type Row = (String, Option<String>, i64, String, String);
+type Row = (String, String, Option<String>, i64, String, String);
 
-fn anchor_of((run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, LedgerError> {
+fn anchor_of((trail, run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, LedgerError> {
     let bad = |what: &str| LedgerError::Store {
         message: format!("sqlite: an audit anchor has a bad {what}"),
         source: None,
     };
     Ok(AuditAnchor {
+        trail,
         run_id: Uuid::parse_str(&run_id).map_err(|_| bad("run id"))?,
         key_id,
         records: u64::try_from(records).map_err(|_| bad("record count"))?,
@@ -25,7 +26,7 @@ fn anchor_of((run_id, key_id, records, head, at): Row) -> Result<AuditAnchor, Le
     })
 }
 
-const COLUMNS: &str = "run_id, key_id, records, head, at";
+const COLUMNS: &str = "trail, run_id, key_id, records, head, at";
 
 #[async_trait]
 impl AuditAnchors for SqliteStore {
@@ -35,15 +36,16 @@ impl AuditAnchors for SqliteStore {
             source: None,
         })?;
         sqlx::query(
-            "INSERT INTO audit_anchors (run_id, key_id, records, head, at, first, moved)
-             VALUES (?, ?, ?, ?, ?,
+            "INSERT INTO audit_anchors (trail, run_id, key_id, records, head, at, first, moved)
+             VALUES (?, ?, ?, ?, ?, ?,
                      (SELECT COALESCE(MAX(first), 0) + 1 FROM audit_anchors),
                      (SELECT COALESCE(MAX(moved), 0) + 1 FROM audit_anchors))
-             ON CONFLICT (run_id) DO UPDATE SET
+             ON CONFLICT (trail, run_id) DO UPDATE SET
                  key_id = excluded.key_id, records = excluded.records, head = excluded.head,
                  at = excluded.at, moved = excluded.moved
              WHERE excluded.records > audit_anchors.records",
         )
+        .bind(&anchor.trail)
         .bind(anchor.run_id.to_string())
         .bind(anchor.key_id.as_deref())
         .bind(records)
@@ -55,23 +57,32 @@ impl AuditAnchors for SqliteStore {
         Ok(())
     }
 
-    async fn anchors(&self) -> Result<Vec<AuditAnchor>, LedgerError> {
+    async fn anchors(&self, trail: &str) -> Result<Vec<AuditAnchor>, LedgerError> {
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_anchors ORDER BY first"
+            "SELECT {COLUMNS} FROM audit_anchors WHERE trail = ? ORDER BY first"
         )))
+        .bind(trail)
         .fetch_all(&self.pool)
         .await
         .map_err(store_err("anchors"))?;
         rows.into_iter().map(anchor_of).collect()
     }
 
-    async fn latest_anchor(&self) -> Result<Option<AuditAnchor>, LedgerError> {
+    async fn latest_anchor(&self, trail: &str) -> Result<Option<AuditAnchor>, LedgerError> {
         let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_anchors ORDER BY moved DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM audit_anchors WHERE trail = ? ORDER BY moved DESC LIMIT 1"
         )))
+        .bind(trail)
         .fetch_optional(&self.pool)
         .await
         .map_err(store_err("latest_anchor"))?;
         row.map(anchor_of).transpose()
+    }
+
+    async fn trails(&self) -> Result<Vec<String>, LedgerError> {
+        sqlx::query_scalar("SELECT DISTINCT trail FROM audit_anchors ORDER BY trail")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err("trails"))
     }
 }

@@ -57,20 +57,22 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     DROP INDEX holds_by_state;
     CREATE INDEX holds_by_kind_state ON holds (kind, state, created_at, txn);",
     ),
-    // 4: the audit trail's anchors, a row per run: how far its chain reached (`first` is the
+    // 4: the audit trail's anchors, a row per trail and run: how far its chain reached (`first` is the
     // order a run was first anchored, `moved` the order it last moved).
     (
         4,
         "CREATE TABLE audit_anchors (
-        run_id TEXT PRIMARY KEY,
+        trail TEXT NOT NULL,
+        run_id TEXT NOT NULL,
         key_id TEXT,
         records INTEGER NOT NULL,
         head TEXT NOT NULL,
         at TEXT NOT NULL,
         first INTEGER NOT NULL,
-        moved INTEGER NOT NULL
+        moved INTEGER NOT NULL,
+        PRIMARY KEY (trail, run_id)
     );
-    CREATE INDEX audit_anchors_by_moved ON audit_anchors (moved);",
+    CREATE INDEX audit_anchors_by_moved ON audit_anchors (trail, moved);",
     ),
 ];
 

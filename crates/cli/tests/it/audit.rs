@@ -53,6 +53,7 @@ async fn verify_checks_keys_and_the_stores_anchors_from_the_configuration() {
         .unwrap();
     store
         .anchor(&AuditAnchor {
+            trail: kudos_pipeline::AuditLog::trail_name(&path),
             run_id,
             key_id: Some(key.id().to_owned()),
             records: 2,

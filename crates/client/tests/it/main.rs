@@ -883,6 +883,81 @@ mod provider {
         }
     }
 
+    /// An attacker who captured a signed issue request replays it under another request id and
+    /// idempotency key (a second reward), strips its `v2`, or replays it later: all refused.
+    #[tokio::test]
+    async fn a_captured_signed_request_cannot_be_replayed_under_another_key() {
+        let sim = SimConfig {
+            signing_secret: Some("sign-me".into()),
+            ..SimConfig::default()
+        };
+        let s = setup("replayed", sim, |c| {
+            c.signing = Some(SecretSource::File(file("signing", "sign-me")))
+        })
+        .await;
+        assert!(matches!(
+            s.provider.issue(txn(31), &payload("u-31")).await,
+            Outcome::Issued { .. }
+        ));
+        let captured = s
+            .sim
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.headers.iter().any(|(n, _)| n == "x-signature"))
+            .unwrap();
+        let header = |name: &str| {
+            captured
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let signature = header("x-signature");
+        assert!(
+            signature.contains(",v1=") && signature.contains(",v2="),
+            "{signature}"
+        );
+        let http = reqwest::Client::new();
+        let replay = |request_id: &str, signature: &str| {
+            http.post(format!("{}{}", s.sim.base_url(), captured.path))
+                .header("authorization", header("authorization"))
+                .header("x-integration-id", header("x-integration-id"))
+                .header("content-type", "application/json")
+                .header("x-request-id", request_id)
+                .header("idempotency-key", format!("\"{request_id}\""))
+                .header("x-signature", signature)
+                .body(captured.body.clone())
+                .send()
+        };
+        let other = txn(32).to_string();
+        let answer = replay(&other, &signature).await.unwrap();
+        assert_eq!(answer.status(), 401, "replayed under another key");
+        let v1_only = signature.split(",v2=").next().unwrap().to_owned();
+        let answer = replay(&other, &v1_only).await.unwrap();
+        assert_eq!(answer.status(), 401, "v2 stripped");
+        assert!(answer.text().await.unwrap().contains("v2 required"));
+        // The same request, re-signed correctly but 10 minutes old.
+        let stale = kudos_client::signature_header_v2(
+            "sign-me",
+            &kudos_client::SignedParts {
+                method: "POST",
+                path: &captured.path,
+                idempotency_key: &format!("\"{other}\""),
+                request_id: &other,
+                unix_seconds: SystemClock.now().timestamp() - 600,
+                body: captured.body.as_bytes(),
+            },
+        );
+        let answer = replay(&other, &stale).await.unwrap();
+        assert_eq!(answer.status(), 401, "outside the tolerance");
+        assert_eq!(
+            s.sim.rewards().len(),
+            1,
+            "one reward, whatever was replayed"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hundred_concurrent_issues_fetch_one_token_and_print_no_secret() {
         let s = setup("hundred", SimConfig::default(), |_| {}).await;

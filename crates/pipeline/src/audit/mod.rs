@@ -252,6 +252,13 @@ pub trait AuditSink: Send + std::fmt::Debug {
     fn key_id(&self) -> Option<&str> {
         None
     }
+
+    /// The trail's name, under which its runs are anchored in the store (runs of several
+    /// trails may share a store): [`AuditLog`]'s is its file's absolute path. The default is
+    /// empty.
+    fn trail(&self) -> String {
+        String::new()
+    }
 }
 
 /// An audit sink that keeps nothing: for `--dry-run`, which must write nothing.
@@ -304,6 +311,10 @@ impl AuditSink for AuditLog {
     fn key_id(&self) -> Option<&str> {
         self.chain.key_id()
     }
+
+    fn trail(&self) -> String {
+        self.trail.clone()
+    }
 }
 
 /// One run's writer on a JSON Lines audit file (shared with other runs).
@@ -315,6 +326,8 @@ pub struct AuditLog {
     /// The file ended in a torn line (a crash mid-write) when opened: the first write starts
     /// a new line, so the next record is whole.
     torn: bool,
+    /// The trail's name: the file's absolute path.
+    trail: String,
 }
 
 impl AuditLog {
@@ -353,7 +366,18 @@ impl AuditLog {
             file,
             chain,
             torn,
+            trail: Self::trail_name(path),
         })
+    }
+
+    /// The trail name of the file at `path`, as its runs are anchored: its absolute path
+    /// (symbolic links resolved), or the path as given when it does not exist.
+    #[must_use]
+    pub fn trail_name(path: &Path) -> String {
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .display()
+            .to_string()
     }
 
     /// The run.

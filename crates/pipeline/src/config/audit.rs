@@ -93,6 +93,26 @@ impl AuditSettings {
         Ok(Self { target, keys })
     }
 
+    /// The trail's name, as its runs are anchored in the store ([`AuditLog::trail_name`] of
+    /// the file; for object storage, `object_trail_name` of the URL).
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Config`] for an object-store URL that cannot be parsed (or a build
+    /// without the `object-store` feature).
+    pub fn trail_name(&self) -> Result<String, PipelineError> {
+        match &self.target {
+            AuditTarget::File(path) => Ok(crate::AuditLog::trail_name(path)),
+            #[cfg(feature = "object-store")]
+            AuditTarget::Url(url) => crate::object_trail_name(url)
+                .map_err(|e| PipelineError::Config(format!("audit.url: {e}"))),
+            #[cfg(not(feature = "object-store"))]
+            AuditTarget::Url(_) => Err(PipelineError::Config(
+                "audit.url: this build has no object-store support (feature object-store)".into(),
+            )),
+        }
+    }
+
     /// Verifies the trail with every key and, given them, the store's anchors (see
     /// [`crate::verify_file`]; an object-store trail with [`crate::verify_objects`]).
     ///

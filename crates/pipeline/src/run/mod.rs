@@ -248,8 +248,9 @@ impl Run<'_> {
             return Ok(());
         }
         let mut trail = self.audit.lock().await;
+        let name = trail.sink.trail();
         if !trail.linked {
-            if let Some(head) = self.store.latest_anchor().await? {
+            if let Some(head) = self.store.latest_anchor(&name).await? {
                 if let Some(key) = &head.key_id
                     && !self.dry_run
                     && trail.sink.key_id().is_none()
@@ -280,6 +281,7 @@ impl Run<'_> {
         if let Some(head) = trail.sink.head() {
             self.store
                 .anchor(&kudos_ledger::AuditAnchor {
+                    trail: name,
                     run_id: self.run_id,
                     key_id: head.key_id,
                     records: head.seq,

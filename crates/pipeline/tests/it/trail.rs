@@ -76,7 +76,8 @@ fn keep(path: &Path, f: impl Fn(&AuditRecord) -> bool) {
 }
 
 async fn anchors(w: &World) -> Vec<AuditAnchor> {
-    w.store.anchors().await.unwrap()
+    let trail = AuditLog::trail_name(&w.audit_path());
+    w.store.anchors(&trail).await.unwrap()
 }
 
 async fn verify(w: &World, keys: &[AuditKey]) -> Result<kudos_pipeline::VerifyReport, AuditError> {
@@ -401,7 +402,9 @@ async fn an_object_store_trail_is_keyed_linked_and_anchored_alike() {
             .unwrap();
         ids.push(id);
     }
-    let check = || async { verify_objects(&url, &[key(1)], Some(&anchors(&w).await)).await };
+    let trail = kudos_pipeline::object_trail_name(&url).unwrap();
+    let anchors = w.store.anchors(&trail).await.unwrap();
+    let check = || async { verify_objects(&url, &[key(1)], Some(&anchors)).await };
     let report = check().await.unwrap();
     assert_eq!(
         (report.runs, report.keyed_runs, report.anchored_runs),
@@ -431,4 +434,54 @@ async fn an_object_store_trail_is_keyed_linked_and_anchored_alike() {
     std::fs::remove_file(object(ids[1])).unwrap();
     let err = check().await.unwrap_err().to_string();
     assert!(err.contains(&format!("links to run {}", ids[1])), "{err}");
+}
+
+#[tokio::test]
+async fn trails_sharing_a_store_are_anchored_and_linked_apart() {
+    let w = World::new("trail-shared-store", SimConfig::default()).await;
+    let other = w.dir.join("audit-other.jsonl");
+    w.export("day1.csv", &[(1, "2026-03-02", 150.0)]);
+    run(&w, Some(key(1)), "2026-03-10").await.unwrap();
+    // Another worker on the same store writes its own trail.
+    let id = Uuid::now_v7();
+    w.pipeline()
+        .run(
+            Box::new(AuditLog::open_keyed(&other, id, key(1)).unwrap()),
+            RunOptions {
+                as_of: Day::parse("2026-03-11").unwrap(),
+                dry_run: false,
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    w.export("day2.csv", &[(1, "2026-03-11", 120.0)]);
+    let third = run(&w, Some(key(1)), "2026-03-12").await.unwrap();
+    let report = verify(&w, &[key(1)]).await.unwrap();
+    assert_eq!(
+        (report.runs, report.anchored_runs),
+        (2, Some(2)),
+        "{report:?}"
+    );
+    let first = lines(&w.audit_path())
+        .iter()
+        .map(|l| record(l))
+        .find(|r| r.run_id == third)
+        .unwrap();
+    assert_ne!(
+        first.link.map(|l| l.run_id),
+        Some(id),
+        "linked within its own trail"
+    );
+    let theirs = w
+        .store
+        .anchors(&AuditLog::trail_name(&other))
+        .await
+        .unwrap();
+    assert_eq!(
+        verify_file(&other, &[key(1)], Some(&theirs))
+            .unwrap()
+            .anchored_runs,
+        Some(1)
+    );
 }

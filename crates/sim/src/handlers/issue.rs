@@ -73,12 +73,23 @@ pub(super) async fn issue(
     State(marketplace): State<Arc<Marketplace>>,
     Extension(kill): Extension<ConnectionKill>,
     Extension(chosen): Extension<ChosenFault>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    tokio::spawn(process_issue(marketplace, kill, chosen, headers, body))
-        .await
-        .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"))
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    tokio::spawn(process_issue(
+        marketplace,
+        kill,
+        chosen,
+        target,
+        headers,
+        body,
+    ))
+    .await
+    .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed"))
 }
 
 /// Validates, claims the request id (or replays / refuses), applies the fault, issues.
@@ -86,10 +97,11 @@ async fn process_issue(
     marketplace: Arc<Marketplace>,
     kill: ConnectionKill,
     chosen: ChosenFault,
+    target: String,
     headers: HeaderMap,
     payload: Bytes,
 ) -> Response {
-    let request = match validate(&marketplace.config, &headers, &payload) {
+    let request = match validate(&marketplace.config, &target, &headers, &payload) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
@@ -129,9 +141,11 @@ async fn process_issue(
 
 /// The request's own checks, in order: `X-Integration-ID` (non-empty, the configured one if
 /// set), `X-Request-ID` (non-empty), `Idempotency-Key` (if sent, the request id, quotes
-/// allowed), `X-Signature` (if a signing secret is set), then the body.
+/// allowed), `X-Signature` (if a signing secret is set: `v2` over the request, within the
+/// timestamp tolerance), then the body.
 fn validate(
     config: &SimConfig,
+    target: &str,
     headers: &HeaderMap,
     payload: &[u8],
 ) -> Result<ValidIssue, Refusal> {
@@ -171,10 +185,18 @@ fn validate(
             "Idempotency-Key differs from X-Request-ID",
         ));
     }
-    if let Some(secret) = &config.signing_secret
-        && !crate::verify::signature_ok(secret, headers, payload)
-    {
-        return Err(Refusal::new(StatusCode::UNAUTHORIZED, "bad signature"));
+    if let Some(secret) = &config.signing_secret {
+        let check = crate::verify::SignatureCheck {
+            secret,
+            method: "POST",
+            target,
+            now: config.clock.now().timestamp(),
+            tolerance_secs: config.signature_tolerance_secs,
+            accept_v1_only: config.accept_signature_v1_only,
+        };
+        if let Err(reason) = check.verify(headers, payload) {
+            return Err(Refusal::new(StatusCode::UNAUTHORIZED, reason));
+        }
     }
     let Ok(body) = serde_json::from_slice::<IssueBody>(payload) else {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "malformed body"));

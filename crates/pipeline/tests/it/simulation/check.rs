@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use kudos_core::{AgentId, Day};
+use kudos_ledger::AuditAnchors as _;
 use kudos_ledger::{Account, HoldState, LedgerStore, ReversalState};
-use kudos_pipeline::{AuditEvent, AuditRecord, verify};
+use kudos_pipeline::{AuditEvent, AuditLog, AuditRecord, verify_file};
 
 use super::scenario::Scenario;
 use super::{COST, Covered};
@@ -129,8 +130,21 @@ pub(super) async fn check(
             return Err(format!("an agent id sent: {}", r.body));
         }
     }
+    // Every trail verifies against the anchors its runs left in the store, crashes included.
     for trail in trails {
-        verify(trail).map_err(|e| format!("{}: {e}", trail.display()))?;
+        let anchors = w
+            .store
+            .anchors(&AuditLog::trail_name(trail))
+            .await
+            .map_err(|e| e.to_string())?;
+        let report = verify_file(trail, &[], Some(&anchors))
+            .map_err(|e| format!("{}: {e}", trail.display()))?;
+        if report.anchored_runs != Some(anchors.len()) {
+            return Err(format!(
+                "{}: not every anchor checked: {report:?}",
+                trail.display()
+            ));
+        }
     }
     Ok(())
 }
