@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// What an alert is about (`docs/reference/run.md#alerts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AlertKind {
@@ -76,8 +76,14 @@ pub struct Alert {
 /// goes on (the audit trail is the record; alerts are the nudge).
 #[async_trait]
 pub trait AlertSink: Send + Sync + std::fmt::Debug {
-    /// Delivers one alert.
+    /// Delivers one alert (or queues it: it must not hold up the run for long).
     async fn alert(&self, alert: &Alert);
+
+    /// Called when run `run_id` ends: sends what the sink held back for it (an aggregated
+    /// storm) and waits, within a deadline, for queued alerts to go. The default does nothing.
+    async fn flush(&self, run_id: Uuid) {
+        let _ = run_id;
+    }
 }
 
 /// Logs every alert as a `tracing` warning (target `kudos::alert`).
@@ -100,7 +106,9 @@ impl AlertSink for LogAlerts {
 
 /// POSTs every alert as JSON (`{"kind","run_id","message","data"}`) to a webhook, through the
 /// same [`Transport`] as the marketplace client (rustls, timeouts, no redirects). A failed
-/// delivery is logged, not retried: the log sink has it too.
+/// delivery is logged, not retried: the log sink has it too. Each delivery waits for the
+/// webhook: put it behind a [`QueuedAlerts`](crate::QueuedAlerts) (as `Config::alerts` does)
+/// so that none holds up a run.
 #[derive(Debug, Clone)]
 pub struct WebhookAlerts {
     url: String,
@@ -177,6 +185,12 @@ impl AlertSink for Alerts {
     async fn alert(&self, alert: &Alert) {
         for sink in &self.sinks {
             sink.alert(alert).await;
+        }
+    }
+
+    async fn flush(&self, run_id: Uuid) {
+        for sink in &self.sinks {
+            sink.flush(run_id).await;
         }
     }
 }

@@ -91,6 +91,7 @@
 //!   is logged, and the run goes on.
 
 mod alert;
+mod alert_queue;
 mod audit;
 mod config;
 mod directory;
@@ -102,6 +103,7 @@ mod run;
 mod setup;
 
 pub use alert::{Alert, AlertKind, AlertSink, Alerts, LogAlerts, WebhookAlerts};
+pub use alert_queue::{QueueSettings, QueuedAlerts};
 pub use audit::{
     AuditError, AuditKey, AuditLog, AuditRecord, AuditSink, Chain, ChainHead,
     FORMAT as AUDIT_FORMAT, Link, MIN_KEY_BYTES, NullAudit, Verifier, VerifyReport, verify,

@@ -201,9 +201,13 @@ impl Config {
         }
         let transport = ReqwestTransport::new(Duration::from_secs(10), Duration::from_secs(30))
             .map_err(|e| invalid("alerts.webhook_url", e))?;
-        Ok(alerts.with(Arc::new(WebhookAlerts::new(
+        let webhook = Arc::new(WebhookAlerts::new(
             self.webhook_url.clone(),
             Arc::new(transport),
+        ));
+        Ok(alerts.with(Arc::new(crate::QueuedAlerts::new(
+            webhook,
+            crate::QueueSettings::default(),
         ))))
     }
 

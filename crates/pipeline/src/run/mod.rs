@@ -329,6 +329,8 @@ impl Run<'_> {
         let result = self.steps().await;
         drop(renewer);
         self.lapse_leases().await;
+        // Send what the alert sinks held back for this run (bounded by their deadline).
+        self.alerts.flush(self.run_id).await;
         let summary = self.counts.summary(self.run_id);
         match result {
             Ok(()) => {

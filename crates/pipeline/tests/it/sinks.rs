@@ -193,3 +193,86 @@ async fn the_object_store_sink_writes_one_verifiable_object_per_run() {
     }
     assert!(ObjectStoreAudit::from_url("nope://x", Uuid::nil()).is_err());
 }
+
+/// A marketplace rejecting everything and a webhook that never answers: the run issues (and
+/// rejects) everything without waiting on the webhook, and the webhook gets one alert per kind
+/// at once and one aggregated alert per kind at the end, not one per reward.
+#[tokio::test]
+async fn an_alert_storm_with_a_silent_webhook_neither_stalls_the_run_nor_floods_the_webhook() {
+    use kudos_pipeline::{NoProgress, QueueSettings, QueuedAlerts, RunOptions};
+    // A webhook that reads each request, records it, and never answers.
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks/kudos",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                std::future::pending::<()>().await;
+                "never"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut sim = SimConfig::default();
+    sim.inventory.insert("gift_card_small".into(), 0);
+    let w = World::new("alert-storm", sim).await;
+    let rows: Vec<(u32, &str, f64)> = (1..=40).map(|n| (n, "2026-03-02", 120.0)).collect();
+    w.export("d.csv", &rows);
+    // The webhook's own timeouts are long (a minute); the queue's deadline is what bounds it.
+    let transport = ReqwestTransport::new(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let hook = Arc::new(WebhookAlerts::new(
+        format!("http://{addr}/hooks/kudos"),
+        Arc::new(transport),
+    ));
+    let queued = Arc::new(QueuedAlerts::new(
+        hook,
+        QueueSettings {
+            deadline: std::time::Duration::from_millis(300),
+            flush_deadline: std::time::Duration::from_millis(500),
+            ..QueueSettings::default()
+        },
+    ));
+    let mut parts = w.parts(w.store.clone());
+    parts.alerts = queued.clone();
+    let audit = kudos_pipeline::AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap();
+    // A liveness guard, not a timing claim: 40 deliveries one after another would wait 40
+    // minutes on this webhook.
+    let summary = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        Pipeline::new(parts).run(
+            Box::new(audit),
+            RunOptions {
+                as_of: kudos_core::Day::parse("2026-03-10").unwrap(),
+                dry_run: false,
+            },
+            &NoProgress,
+        ),
+    )
+    .await
+    .expect("the run is not held up by the webhook")
+    .unwrap();
+    assert_eq!((summary.holds, summary.rejected), (40, 40), "{summary:?}");
+    // Let the aggregated alert reach the receiver (its delivery is under way).
+    for _ in 0..50 {
+        if got.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "one alert, then one aggregated: {got:?}");
+    assert_eq!(got[0]["kind"], "reward_rejected");
+    assert_eq!(got[1]["data"]["aggregated"], true);
+    assert_eq!(got[1]["data"]["count"], 39);
+    assert_eq!(got[1]["data"]["txn_ids"].as_array().unwrap().len(), 5);
+    assert_eq!(queued.dropped(), 0);
+}
