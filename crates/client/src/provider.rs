@@ -168,9 +168,16 @@ impl fmt::Debug for HttpRewardProvider {
     }
 }
 
+/// A marketplace's answer as a reason: what the personal-data detector flags replaced,
+/// control characters removed, clipped to 200 characters. Every text of an answer goes
+/// through here before it can reach a log, an alert or the audit trail.
 fn short(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    text.chars().take(200).collect()
+    kudos_privacy::scrub(&String::from_utf8_lossy(body), 200)
+}
+
+/// A text field of an answer (a reason, a status), scrubbed as [`short`] does.
+fn said(text: &str) -> String {
+    kudos_privacy::scrub(text, 200)
 }
 
 impl HttpRewardProvider {
@@ -401,13 +408,16 @@ impl RewardProvider for HttpRewardProvider {
                 reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
             },
             "REJECTED" => Outcome::Rejected {
-                reason: body["reason"].as_str().unwrap_or("rejected").to_owned(),
+                reason: said(body["reason"].as_str().unwrap_or("rejected")),
             },
             "PENDING" => Outcome::InDoubt {
                 reason: "the marketplace says PENDING".to_owned(),
             },
             other => Outcome::InDoubt {
-                reason: format!("unexpected answer {other:?} for request {id}"),
+                reason: format!(
+                    "unexpected answer {} for request {id}",
+                    said(&format!("{other:?}"))
+                ),
             },
         }
     }
@@ -435,11 +445,11 @@ impl RewardProvider for HttpRewardProvider {
                         StatusOutcome::Rejected {
                             reason: body["reason"]
                                 .as_str()
-                                .map_or_else(|| ended.to_lowercase(), str::to_owned),
+                                .map_or_else(|| ended.to_lowercase(), said),
                         }
                     }
                     other => StatusOutcome::Unknown {
-                        reason: format!("status {other:?}"),
+                        reason: format!("status {}", said(&format!("{other:?}"))),
                     },
                 }
             }
@@ -478,7 +488,11 @@ impl RewardProvider for HttpRewardProvider {
                     Some("REVERSED") => ReverseOutcome::Reversed,
                     Some("NOT_REVERSIBLE") => ReverseOutcome::NotReversible,
                     other => ReverseOutcome::InDoubt {
-                        reason: format!("status {} with answer {other:?}", answer.status),
+                        reason: format!(
+                            "status {} with answer {}",
+                            answer.status,
+                            said(&format!("{other:?}"))
+                        ),
                     },
                 }
             }

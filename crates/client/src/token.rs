@@ -176,7 +176,10 @@ fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'stat
     e: &oauth2::RequestTokenError<RE, T>,
 ) -> String {
     match e {
-        oauth2::RequestTokenError::ServerResponse(r) => format!("the token endpoint refused: {r}"),
+        oauth2::RequestTokenError::ServerResponse(r) => format!(
+            "the token endpoint refused: {}",
+            kudos_privacy::scrub(&r.to_string(), 200)
+        ),
         oauth2::RequestTokenError::Request(r) => {
             format!("the token endpoint could not be reached: {r}")
         }
@@ -184,6 +187,9 @@ fn token_error<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'stat
             "the token endpoint answered something else ({} bytes)",
             body.len()
         ),
-        oauth2::RequestTokenError::Other(s) => format!("the token endpoint answered: {s}"),
+        oauth2::RequestTokenError::Other(s) => format!(
+            "the token endpoint answered: {}",
+            kudos_privacy::scrub(s, 200)
+        ),
     }
 }

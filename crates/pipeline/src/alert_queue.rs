@@ -167,8 +167,11 @@ impl AlertSink for QueuedAlerts {
     async fn flush(&self, run_id: Uuid) {
         let mut tallies: Vec<(AlertKind, Tally)> = {
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            let kinds: Vec<(Uuid, AlertKind)> =
-                seen.keys().filter(|(run, _)| *run == run_id).copied().collect();
+            let kinds: Vec<(Uuid, AlertKind)> = seen
+                .keys()
+                .filter(|(run, _)| *run == run_id)
+                .copied()
+                .collect();
             kinds
                 .into_iter()
                 .filter_map(|key| seen.remove(&key).map(|tally| (key.1, tally)))

@@ -45,11 +45,13 @@ mod cipher;
 mod error;
 mod payload;
 mod pseudonym;
+mod scrub;
 mod secret;
 
 pub use cipher::RecipientCipher;
 pub use error::PrivacyError;
 pub use payload::{PayloadPolicy, looks_like_email, looks_like_phone};
 pub use pseudonym::Pseudonymizer;
+pub use scrub::{SCRUBBED, scrub};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secret::SecretSource;

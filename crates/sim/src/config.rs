@@ -51,6 +51,10 @@ pub struct SimConfig {
     /// At most this many `/v1` requests a second (`None`: no limit); the rest get `429` with
     /// `Retry-After` as an HTTP date (the start of the next second, on [`SimConfig::clock`]).
     pub rate_limit_per_sec: Option<u32>,
+    /// Text added to every `REJECTED` reason and injected error message the simulator
+    /// answers — a marketplace that quotes back what it knows (a recipient's e-mail, say):
+    /// for testing that answers are scrubbed before they are logged, audited or alerted.
+    pub answer_echo: Option<String>,
     /// The clock of `Retry-After` dates and of signature timestamps (the client's, in a
     /// simulation on a manual clock).
     pub clock: Arc<dyn Clock>,
@@ -73,6 +77,7 @@ impl Default for SimConfig {
             idempotency_retention_secs: None,
             lookup_lag_ms: 0,
             rate_limit_per_sec: None,
+            answer_echo: None,
             clock: Arc::new(SystemClock),
         }
     }

@@ -208,7 +208,11 @@ pub(crate) async fn fault_before_processing(
         Action::Status => {
             let status = StatusCode::from_u16(fault.status.unwrap_or(500))
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error_response(status, "injected fault");
+            let message = match &marketplace.config.answer_echo {
+                Some(echo) => format!("injected fault {echo}"),
+                None => "injected fault".to_owned(),
+            };
+            let mut response = error_response(status, &message);
             if let Some(secs) = fault.retry_after_secs {
                 let text = if fault.retry_after_as_date {
                     let at = marketplace.config.clock.now()

@@ -254,10 +254,17 @@ impl Why {
         }
     }
 
-    /// The reason with its cell, for a *file* error's message (file errors are not
-    /// redacted; a row error keeps its cell apart instead).
+    /// The reason with its cell, as a row error's full message shows it.
+    #[cfg(test)]
     pub(crate) fn unredacted(&self) -> String {
         let cell = self.cell.as_ref().map(Cell::quoted).unwrap_or_default();
+        format!("{}{cell}{}", self.reason.before(), self.reason.after())
+    }
+
+    /// The reason with `"…"` for its cell, for a *file* error's message: file errors quote no
+    /// input (they reach logs, alerts and the audit trail).
+    pub(crate) fn redacted(&self) -> String {
+        let cell = if self.cell.is_some() { "\"…\"" } else { "" };
         format!("{}{cell}{}", self.reason.before(), self.reason.after())
     }
 }
@@ -368,6 +375,31 @@ impl WfmError {
     #[must_use]
     pub fn is_file_error(&self) -> bool {
         !matches!(self, Self::Row(_))
+    }
+
+    /// The message without any text of the input file: a row error's cell as `"…"`, a
+    /// header column by its position only. File errors other than these quote no input at
+    /// all. This is the form for logs, alerts and audit records; [`Display`](fmt::Display) is
+    /// for a person looking at their own file.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Row(row) => row.redacted(),
+            Self::Io { file, error } => format!("{file}: cannot read: {error}"),
+            Self::UnexpectedColumn {
+                file,
+                position,
+                reason,
+                ..
+            } => format!("{file}:1: column {position} is not allowed here: {reason}"),
+            Self::DuplicateColumn {
+                file,
+                first,
+                second,
+                ..
+            } => format!("{file}:1: columns {first} and {second} have the same name"),
+            other => other.to_string(),
+        }
     }
 
     /// The row error, if this is one.

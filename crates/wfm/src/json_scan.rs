@@ -174,9 +174,8 @@ impl Cursor<'_> {
             if self.peek() != Some(b'"') {
                 return match self.peek() {
                     None => self.err("the document ends inside an object (truncated?)"),
-                    Some(c) => {
-                        self.err(format!("expected a member name, found {:?}", char::from(c)))
-                    }
+                    // The character is input: it is not quoted (file errors reach logs).
+                    Some(_) => self.err("expected a member name (a string)"),
                 };
             }
             let key_start = self.pos;
@@ -187,7 +186,7 @@ impl Cursor<'_> {
             };
             self.skip_ws();
             if self.peek() != Some(b':') {
-                return self.err(format!("expected `:` after member {key:?}"));
+                return self.err("expected `:` after a member name");
             }
             self.bump();
             self.skip_ws();
@@ -195,7 +194,7 @@ impl Cursor<'_> {
             if out.iter().any(|(k, _)| *k == key) {
                 return Err(ScanError {
                     line: span.line,
-                    reason: format!("member {key:?} appears twice"),
+                    reason: "a member name appears twice in one object".to_owned(),
                 });
             }
             out.push((key, span));
@@ -233,10 +232,14 @@ pub(crate) fn top_level(b: &[u8]) -> Result<Top, ScanError> {
         Some(b'{') => Top::Object(c.members()?),
         None => return c.err("the document is empty"),
         Some(ch) => {
-            return c.err(format!(
-                "expected a JSON object or array, found {:?}",
-                char::from(ch)
-            ));
+            // What kind of thing, not the input itself.
+            let found = match ch {
+                b'"' => "a string",
+                b'-' | b'0'..=b'9' => "a number",
+                b't' | b'f' | b'n' => "a literal",
+                _ => "text that is not JSON",
+            };
+            return c.err(format!("expected a JSON object or array, found {found}"));
         }
     };
     c.skip_ws();

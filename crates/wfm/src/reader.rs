@@ -492,16 +492,18 @@ fn open_csv(
                     &preset
                 }
                 _ => {
-                    let shown: Vec<_> = header
-                        .iter()
-                        .take(8)
-                        .map(|h| crate::values::clip(h))
+                    // The header's own cells are input (a file without its header row starts
+                    // with a person's data): counted, never quoted.
+                    let missing: Vec<&str> = ["agent_id", "date", "metric", "value"]
+                        .into_iter()
+                        .filter(|c| !header.iter().any(|h| h == c))
                         .collect();
                     return Err(WfmError::UnknownFormat {
                         file,
                         reason: format!(
-                            "a CSV whose header ({}) is neither canonical (agent_id,date,metric,value) nor a known export; pass --mapping for a wide CSV",
-                            shown.join(",")
+                            "a CSV whose header ({} columns) is neither canonical (it lacks {}) nor a known export; pass --mapping for a wide CSV",
+                            header.len(),
+                            missing.join(",")
                         ),
                     });
                 }
@@ -550,13 +552,9 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                     Format::GenesysAdherence
                 }
                 _ => {
-                    let keys: Vec<_> = members
-                        .iter()
-                        .take(8)
-                        .map(|(k, _)| crate::values::clip(k))
-                        .collect();
                     return Err(unknown(format!(
-                        "a JSON object with members {keys:?}: not a Genesys adherence download (data or userResults), an aggregates response (results), or canonical JSON"
+                        "a JSON object with {} members, none of them data, userResults or results: not a Genesys adherence download, an aggregates response, or canonical JSON",
+                        members.len()
                     )));
                 }
             };
@@ -636,7 +634,7 @@ fn open_document(format: Format, bytes: Vec<u8>, ctx: Ctx) -> Result<Opened, Wfm
                     let text = v
                         .as_str()
                         .ok_or_else(|| bad("expected a string".to_owned()))?;
-                    Some(parse_instant(text).map_err(|e| bad(e.unredacted()))?)
+                    Some(parse_instant(text).map_err(|e| bad(e.redacted()))?)
                 }
             };
             let elements = array(shape.array(), member(shape.array()))?;

@@ -88,8 +88,8 @@ impl AuditSettings {
             #[serde(default)]
             audit: RawAudit,
         }
-        let (only, file): (OnlyAudit, String) = read_toml(path)?;
-        let (target, keys) = Ctx::of(&file, path).audit(only.audit)?;
+        let (only, file, text): (OnlyAudit, String, String) = read_toml(path)?;
+        let (target, keys) = Ctx::of(&file, path, &text).audit(only.audit)?;
         Ok(Self { target, keys })
     }
 

@@ -1,10 +1,13 @@
 //! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
 mod audit;
+mod store;
 mod text;
 
 use audit::RawAudit;
 pub use audit::{AuditKeys, AuditSettings, AuditTarget};
+use store::RawStore;
+pub use store::StoreConfig;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,11 +37,13 @@ pub enum ConfigError {
         /// The parser's message.
         message: String,
     },
-    /// A value is invalid.
-    #[error("{file}: {key}: {reason}")]
+    /// A value is invalid. The message names the key and its line, never the value.
+    #[error("{file}{}: {key}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         /// The file.
         file: String,
+        /// The 1-based line the key is on, when it is in the file (a default is not).
+        line: Option<usize>,
         /// The key (`marketplace.oauth.client_secret_env`).
         key: String,
         /// What is wrong.
@@ -121,61 +126,6 @@ struct RawRules {
     path: String,
 }
 
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` (relative to the configuration), `postgres://…` or `memory://`.
-    pub url: String,
-    /// The pool size.
-    pub max_connections: u32,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://kudos.db".into(),
-            max_connections: 8,
-        }
-    }
-}
-
-impl StoreConfig {
-    /// Only the `[store]` table of a `kudos.toml` (the default store when there is none), a
-    /// relative `sqlite://` path made relative to the file — for commands that touch only the
-    /// ledger (`kudos ledger --config`): nothing else of the file is read or checked, so they
-    /// need no secret.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the file and key.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        /// The file, reduced to its `[store]` table.
-        #[derive(Deserialize)]
-        struct OnlyStore {
-            #[serde(default)]
-            store: StoreConfig,
-        }
-        let (only, file): (OnlyStore, String) = read_toml(path)?;
-        let c = Ctx::of(&file, path);
-        if only.store.max_connections == 0 {
-            return Err(c.err("store.max_connections", "must be at least 1"));
-        }
-        Ok(only.store.resolved(&c))
-    }
-
-    /// The store with a relative `sqlite://` path made relative to the configuration file.
-    fn resolved(mut self, c: &Ctx<'_>) -> Self {
-        if let Some(rest) = self.url.strip_prefix("sqlite://")
-            && !rest.starts_with('/')
-            && !rest.starts_with(':')
-        {
-            self.url = format!("sqlite://{}", c.path(rest).display());
-        }
-        self
-    }
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOauth {
@@ -251,8 +201,9 @@ struct RawPrivacy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAlerts {
-    #[serde(default)]
-    webhook_url: String,
+    webhook_url: Option<String>,
+    webhook_url_env: Option<String>,
+    webhook_url_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,7 +215,7 @@ struct RawConfig {
     sources: Vec<SourceConfig>,
     rules: RawRules,
     #[serde(default)]
-    store: StoreConfig,
+    store: RawStore,
     marketplace: RawMarketplace,
     #[serde(default)]
     privacy: RawPrivacy,
@@ -365,10 +316,14 @@ pub struct Config {
 struct Ctx<'a> {
     file: &'a str,
     dir: &'a Path,
+    /// The file's text, to find a key's line.
+    text: &'a str,
 }
 
 /// Reads and parses a TOML file; returns it with the file's name as errors give it.
-fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
+fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<(T, String, String), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         file: file.clone(),
@@ -378,18 +333,18 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String),
         file: file.clone(),
         message: toml_message(&e, &text),
     })?;
-    Ok((value, file))
+    Ok((value, file, text))
 }
 
 impl<'a> Ctx<'a> {
     /// The context of the file at `path` (named `file`): relative paths are relative to its
     /// folder.
-    fn of(file: &'a str, path: &'a Path) -> Self {
+    fn of(file: &'a str, path: &'a Path, text: &'a str) -> Self {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Ctx { file, dir }
+        Ctx { file, dir, text }
     }
 }
 
@@ -416,6 +371,7 @@ impl Ctx<'_> {
     fn err(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.to_owned(),
+            line: text::line_of(self.text, key),
             key: key.to_owned(),
             reason: reason.into(),
         }
@@ -461,13 +417,13 @@ impl Config {
     ///
     /// [`ConfigError`] naming the key at fault.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let (raw, file): (RawConfig, String) = read_toml(path)?;
-        let c = Ctx::of(&file, path);
+        let (raw, file, text): (RawConfig, String, String) = read_toml(path)?;
+        let c = Ctx::of(&file, path, &text);
         let run = raw.run;
         if run.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(c.err(
                 "run.time_zone",
-                format!("{:?} is not an IANA time zone", run.time_zone),
+                "not an IANA time zone name (such as Europe/Paris or America/New_York)",
             ));
         }
         if run.max_in_flight == 0 {
@@ -497,7 +453,7 @@ impl Config {
                 ..s
             })
             .collect();
-        let store = raw.store.resolved(&c);
+        let store = raw.store.resolved(&c)?;
         let m = raw.marketplace;
         let oauth = m.oauth.unwrap_or_default();
         let client_id = match (
@@ -612,11 +568,17 @@ impl Config {
             privacy,
             audit,
             audit_keys,
-            webhook_url: if raw.alerts.webhook_url.is_empty() {
-                raw.alerts.webhook_url
-            } else {
-                c.transport("alerts.webhook_url", &raw.alerts.webhook_url)?;
-                raw.alerts.webhook_url
+            webhook_url: match c.url_from(
+                "alerts.webhook_url",
+                raw.alerts.webhook_url,
+                raw.alerts.webhook_url_env,
+                raw.alerts.webhook_url_file,
+            )? {
+                Some(url) => {
+                    c.transport("alerts.webhook_url", &url)?;
+                    url
+                }
+                None => String::new(),
             },
         })
     }
@@ -631,6 +593,7 @@ impl Config {
         let check = |key: &str, source: &SecretSource| -> Result<SecretString, ConfigError> {
             source.read().map_err(|e| ConfigError::Invalid {
                 file: file.clone(),
+                line: None,
                 key: key.to_owned(),
                 reason: e.to_string(),
             })
@@ -651,6 +614,7 @@ impl Config {
         }
         self.audit_keys.all().map_err(|e| ConfigError::Invalid {
             file: file.clone(),
+            line: None,
             key: "audit.key".into(),
             reason: e.to_string(),
         })?;

@@ -46,3 +46,56 @@ pub(super) fn toml_message(error: &toml::de::Error, text: &str) -> String {
         None => what,
     }
 }
+
+/// The 1-based line a dotted key (`run.time_zone`, `marketplace.oauth.client_secret`) is on:
+/// the line of its leaf in its table (a secret's leaf also as `<leaf>_env` / `<leaf>_file`),
+/// or the table's header for a key that names a table. `None` when the key is not in the file
+/// (a default, an array of tables).
+pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            if current == key {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let Some((name, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let name = name.trim().trim_matches('"');
+        let in_table = current == table;
+        let matches = name == leaf
+            || name
+                .strip_prefix(leaf)
+                .is_some_and(|rest| rest == "_env" || rest == "_file");
+        if in_table && matches {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of;
+
+    #[test]
+    fn keys_are_found_on_their_line_in_their_table() {
+        let text = "[run]\ntime_zone = \"Mars/Olympus\"\n\n[marketplace.oauth]\nclient_secret_env = \"X\"\n[audit]\npath = \"a\"\n";
+        assert_eq!(line_of(text, "run.time_zone"), Some(2));
+        assert_eq!(line_of(text, "marketplace.oauth.client_secret"), Some(5));
+        assert_eq!(line_of(text, "audit"), Some(6));
+        assert_eq!(line_of(text, "run.lease_secs"), None);
+        assert_eq!(line_of(text, "audit.time_zone"), None);
+    }
+}

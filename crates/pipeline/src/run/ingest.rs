@@ -2,7 +2,7 @@
 //! runs took), parse them, evaluate the rules, and collect each agent's accruals in file order.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kudos_core::AgentId;
 use kudos_ledger::{AccountCommands, Command, ContentHash, IngestMark};
@@ -10,7 +10,7 @@ use kudos_wfm::{ParseOptions, WfmError};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::{Count, PipelineError, Run, error_chain};
+use super::{Count, PipelineError, Run};
 use crate::AlertKind;
 
 /// A source of the run: a glob and how to parse what it matches.
@@ -83,7 +83,20 @@ impl Run<'_> {
         self.progress.step("ingest", None);
         let mut listed = Vec::new();
         for source in &self.parts.sources {
-            for path in matching_files(source)? {
+            for found in matching_files(source)? {
+                let path = match found {
+                    Found::File(path) => path,
+                    Found::Refused(path, why) => {
+                        let name = path.display().to_string();
+                        return self
+                            .stop(
+                                AlertKind::FileError,
+                                format!("{name}: refused: {why}"),
+                                json!({"file": name}),
+                            )
+                            .await;
+                    }
+                };
                 let hash = self.hash_file(&path).await?;
                 listed.push((source, path, hash));
             }
@@ -177,8 +190,10 @@ impl Run<'_> {
         ) {
             Ok(r) => r,
             Err(e) => {
+                // Never the file's own text: a file error reaches logs, alerts and the audit
+                // trail (a CSV without its header starts with a person's data).
                 return self
-                    .stop(AlertKind::FileError, error_chain(&e), json!({"file": name}))
+                    .stop(AlertKind::FileError, e.redacted(), json!({"file": name}))
                     .await;
             }
         };
@@ -194,7 +209,7 @@ impl Run<'_> {
                 }
                 Err(e) => {
                     return self
-                        .stop(AlertKind::FileError, error_chain(&e), json!({"file": name}))
+                        .stop(AlertKind::FileError, e.redacted(), json!({"file": name}))
                         .await;
                 }
             };
@@ -283,17 +298,75 @@ impl Run<'_> {
     }
 }
 
+/// What a source's glob found: a file to read, or one refused and why.
+enum Found {
+    File(PathBuf),
+    Refused(PathBuf, &'static str),
+}
+
+/// The directory a glob pattern lists: its components up to the first with a wildcard.
+fn source_root(pattern: &Path) -> PathBuf {
+    pattern
+        .components()
+        .take_while(|c| {
+            !c.as_os_str()
+                .to_string_lossy()
+                .contains(['*', '?', '[', '{'])
+        })
+        .collect()
+}
+
+/// Whether a matched path may be read: a regular file, or a symbolic link to one inside the
+/// source's directory. Directories are passed over; anything else is refused (a link out of
+/// the directory — a mounted secret, say — a pipe, a socket, a device).
+fn admit(path: PathBuf, root: Option<&Path>) -> Option<Found> {
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Some(Found::Refused(path, "it cannot be inspected"));
+    };
+    if meta.is_dir() {
+        return None;
+    }
+    if meta.file_type().is_symlink() {
+        let Ok(target) = std::fs::canonicalize(&path) else {
+            return Some(Found::Refused(path, "a symbolic link to nothing"));
+        };
+        if !root.is_some_and(|root| target.starts_with(root)) {
+            return Some(Found::Refused(
+                path,
+                "a symbolic link that leaves the source's directory",
+            ));
+        }
+        return match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => None,
+            Ok(m) if m.is_file() => Some(Found::File(path)),
+            _ => Some(Found::Refused(path, "not a regular file")),
+        };
+    }
+    if meta.is_file() {
+        Some(Found::File(path))
+    } else {
+        Some(Found::Refused(
+            path,
+            "not a regular file (a pipe, a socket or a device)",
+        ))
+    }
+}
+
 /// The files a source's glob matches, sorted by name (a later file restates an earlier one).
-fn matching_files(source: &Source) -> Result<Vec<PathBuf>, PipelineError> {
+fn matching_files(source: &Source) -> Result<Vec<Found>, PipelineError> {
     let pattern = source.pattern.display().to_string();
+    let root = std::fs::canonicalize(source_root(&source.pattern)).ok();
     let mut matches: Vec<PathBuf> = glob::glob(&pattern)
         .map_err(|e| PipelineError::Config(format!("source {pattern}: {e}")))?
         .filter_map(Result::ok)
-        .filter(|p| p.is_file())
         .collect();
     matches.sort();
-    if matches.is_empty() {
+    let found: Vec<Found> = matches
+        .into_iter()
+        .filter_map(|path| admit(path, root.as_deref()))
+        .collect();
+    if found.is_empty() {
         tracing::info!(source = %pattern, "no file matches this source");
     }
-    Ok(matches)
+    Ok(found)
 }

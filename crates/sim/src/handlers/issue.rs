@@ -284,6 +284,10 @@ fn issue_or_reject(
         } else {
             "rejected (injected)"
         };
+        let reason = match &marketplace.config.answer_echo {
+            Some(echo) => format!("{reason} {echo}"),
+            None => reason.to_owned(),
+        };
         return json!({ "request_id": request_id, "reward_id": null, "status": "REJECTED", "reason": reason });
     }
     if let Some(left) = state.stock.get_mut(&body.reward_type) {

@@ -78,12 +78,12 @@ fn file_errors() {
         (
             "nasty/unknown.json",
             "auto",
-            "!! unknown.json: a JSON object with members [\"hello\"]: not a Genesys adherence download (data or userResults), an aggregates response (results), or canonical JSON\n",
+            "!! unknown.json: a JSON object with 1 members, none of them data, userResults or results: not a Genesys adherence download, an aggregates response, or canonical JSON\n",
         ),
         (
             "genesys/agent_performance_export.csv",
             "genesys-adherence",
-            "!! agent_performance_export.csv:1: expected a JSON object or array, found '\"'\n",
+            "!! agent_performance_export.csv:1: expected a JSON object or array, found a string\n",
         ),
         (
             "genesys/wfm_historical_adherence_download.json",
@@ -143,7 +143,7 @@ fn file_errors_and_row_errors_are_told_apart() {
     assert!(err.is_file_error() && err.as_row().is_none(), "{err}");
     assert!(
         err.to_string()
-            .starts_with("x.csv: a CSV whose header (a,b) is neither canonical"),
+            .starts_with("x.csv: a CSV whose header (2 columns) is neither canonical (it lacks agent_id,date,metric,value)"),
         "{err}"
     );
 }

@@ -287,3 +287,70 @@ fn rows_that_quote_no_input_read_the_same_redacted() {
         assert_eq!(row.redacted(), row.to_string());
     }
 }
+
+/// File errors: the header, a member name or the first text of a file is input (a CSV
+/// without its header row starts with a person's data). The redacted message never quotes
+/// it; most file errors quote no input at all, whichever message.
+#[test]
+fn file_errors_never_quote_the_file_in_their_redacted_message() {
+    use kudos_wfm::Records;
+    const C: &str = "Canary7q";
+    let cases: [(&str, String, &str, bool); 7] = [
+        (
+            "no-header.csv",
+            format!("{C} Jordan,{C}@example.com,2026-03-02,7\n{C},x,y,z\n"),
+            "auto",
+            true,
+        ),
+        (
+            "extra.csv",
+            format!("agent_id,date,metric,value,{C}!\na,2026-03-02,m,1\n"),
+            "canonical-csv",
+            false,
+        ),
+        (
+            "twice.csv",
+            format!("agent_id,date,metric,value,{C},{C}\na,2026-03-02,m,1,1,1\n"),
+            "auto",
+            false,
+        ),
+        (
+            "members.json",
+            format!("{{\"{C}\": 1, \"{C}x\": 2}}"),
+            "auto",
+            true,
+        ),
+        (
+            "dup.json",
+            format!("{{\"data\": [], \"{C}\": 1, \"{C}\": 2}}"),
+            "auto",
+            true,
+        ),
+        (
+            "text.json",
+            format!("{C} is not json"),
+            "genesys-aggregates",
+            true,
+        ),
+        ("colon.json", format!("{{\"{C}\" 1}}"), "auto", true),
+    ];
+    for (name, text, format, display_clean) in cases {
+        let input = std::io::Cursor::new(text.into_bytes());
+        let err = match Records::from_reader(name, input, &options(format, "UTC", None)) {
+            Err(e) => e,
+            Ok(mut records) => records
+                .find_map(Result::err)
+                .unwrap_or_else(|| panic!("{name}: no error")),
+        };
+        assert!(err.is_file_error(), "{name}: {err}");
+        assert!(!err.redacted().contains(C), "{name}: {}", err.redacted());
+        assert!(
+            err.redacted().starts_with(name),
+            "{name}: {}",
+            err.redacted()
+        );
+        if display_clean {
+            assert!(!err.to_string().contains(C), "{name}: {err}");
+        }
+    }
+}
