@@ -1,6 +1,7 @@
 //! The `kudos` binary, run as a user runs it: arguments in; stdout, stderr and exit code out.
 
 mod audit;
+mod canary;
 mod demo;
 mod export;
 mod ledger;

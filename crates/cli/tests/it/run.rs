@@ -82,7 +82,7 @@ path = "audit.jsonl"
         std::fs::write(self.dir.join("exports").join(name), csv).unwrap();
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kudos"));
         c.args(args)
             .current_dir(&self.dir)
