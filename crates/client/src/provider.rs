@@ -515,6 +515,12 @@ fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Durati
     )
 }
 
+/// The request target of a URL: its path and query (`/api/rewards?x=1`), what the server sees.
+fn request_target(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/", |i| &rest[i..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,10 +543,4 @@ mod tests {
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-5", now), None);
     }
-}
-
-/// The request target of a URL: its path and query (`/api/rewards?x=1`), what the server sees.
-fn request_target(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.find('/').map_or("/", |i| &rest[i..])
 }

@@ -58,7 +58,7 @@ async fn verify_checks_keys_and_the_stores_anchors_from_the_configuration() {
             key_id: Some(key.id().to_owned()),
             records: 2,
             head: last.hash,
-            at: chrono::Utc::now(),
+            at: kudos_core::Clock::now(&kudos_core::SystemClock),
         })
         .await
         .unwrap();

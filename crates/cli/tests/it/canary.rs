@@ -13,6 +13,8 @@ use crate::text;
 
 /// Planted in input cells and headers: must never be seen.
 const CELL: &str = "Cnry7cell";
+/// Planted in a header (a dimension's name, which must be lower case).
+const HEADER: &str = "cnry7dim";
 /// The secrets of the setup: must never be seen.
 const SECRETS: [&str; 2] = ["kudos-sim-secret", "pseudonym-key"];
 /// What the marketplace echoes: shaped like personal data, so the detector must catch it.
@@ -95,8 +97,8 @@ async fn a_whole_run_leaks_no_cell_agent_id_answer_text_or_secret() {
         ..SimConfig::default()
     };
     let (s, hook) = setup("canary-run", sim).await;
-    // Agent ids, a dimension, a bad value: each cell carries the canary.
-    let mut csv = String::from("agent_id,date,metric,value,dim.team\n");
+    // Agent ids, a dimension and its name, a bad value: each cell and header carries a canary.
+    let mut csv = format!("agent_id,date,metric,value,dim.{HEADER}\n");
     for n in 1..=4 {
         csv.push_str(&format!(
             "{CELL}-agent-{n},2026-03-02,sales,150,{CELL}-team\n"
@@ -122,7 +124,7 @@ async fn a_whole_run_leaks_no_cell_agent_id_answer_text_or_secret() {
         all.contains("[redacted]"),
         "the echo was met and scrubbed: {all}"
     );
-    assert_clean(&all, &[CELL, ECHO_EMAIL, "555 010 4477"]);
+    assert_clean(&all, &[CELL, HEADER, ECHO_EMAIL, "555 010 4477"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

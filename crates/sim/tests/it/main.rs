@@ -334,6 +334,9 @@ async fn signatures_are_checked_when_configured() {
     use hmac::{Hmac, KeyInit, Mac};
     let s = sim(SimConfig {
         signing_secret: Some("sign-me".into()),
+        clock: std::sync::Arc::new(
+            kudos_core::ManualClock::at_rfc3339("2026-03-04T06:00:00Z").unwrap(),
+        ),
         ..SimConfig::default()
     })
     .await;
@@ -352,27 +355,53 @@ async fn signatures_are_checked_when_configured() {
         }
         req.send()
     };
+    let mac = |text: &[u8]| -> String {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"sign-me").unwrap();
+        mac.update(text);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    // Written here from the documented scheme, not with the client's code.
+    let signature = |t: i64| {
+        let v1 = mac(&[format!("{t}.").as_bytes(), &payload].concat());
+        let body_hash: String = <sha2::Sha256 as sha2::Digest>::digest(&payload)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let v2 = mac(format!("v2\n{t}\nPOST\n/v1/rewards/issue\n\nsigned\n{body_hash}").as_bytes());
+        (format!("t={t},v1={v1}"), format!("t={t},v1={v1},v2={v2}"))
+    };
+    let now = 1_772_604_000;
     assert_eq!(send(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        send(Some("t=1,v1=00".into())).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"sign-me").unwrap();
-    mac.update(b"1772604000.");
-    mac.update(&payload);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        send(Some(format!("t=1772604000,v1={hex}")))
+        send(Some("t=1772604000,v1=00,v2=00".into()))
             .await
             .unwrap()
             .status(),
-        StatusCode::OK
+        StatusCode::UNAUTHORIZED
     );
+    let (v1_only, both) = signature(now);
+    assert_eq!(
+        send(Some(v1_only)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "v2 is required"
+    );
+    let (_, stale) = signature(now - 301);
+    assert_eq!(
+        send(Some(stale)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "outside the tolerance"
+    );
+    let (_, skewed) = signature(now + 60);
+    assert_eq!(
+        send(Some(skewed)).await.unwrap().status(),
+        StatusCode::OK,
+        "a minute of skew is fine"
+    );
+    assert_eq!(send(Some(both)).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
