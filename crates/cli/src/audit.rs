@@ -56,21 +56,33 @@ async fn verify(args: &VerifyArgs) -> Result<serde_json::Value, Fatal> {
             keys: AuditKeys::default(),
         };
         let report = settings.verify(None).await?;
-        return Ok(line(&settings.target, &report, false));
+        return Ok(line(&settings.target, &report, None));
     };
     let settings = AuditSettings::load(config)?;
-    let anchors = if args.without_store {
-        None
+    let (anchors, others) = if args.without_store {
+        (None, None)
     } else {
         let store = StoreConfig::load(config)?;
         let store = kudos_store::open(&store.url, store.max_connections).await?;
-        Some(store.anchors(&settings.trail_name()?).await?)
+        let trail = settings.trail_name()?;
+        let others: Vec<String> = store
+            .trails()
+            .await?
+            .into_iter()
+            .filter(|t| *t != trail)
+            .collect();
+        (Some(store.anchors(&trail).await?), Some(others))
     };
     let report = settings.verify(anchors.as_deref()).await?;
-    Ok(line(&settings.target, &report, anchors.is_some()))
+    Ok(line(&settings.target, &report, others))
 }
 
-fn line(target: &AuditTarget, report: &VerifyReport, anchored: bool) -> serde_json::Value {
+/// The report line; `others` are the store's other trails when its anchors were checked.
+fn line(
+    target: &AuditTarget,
+    report: &VerifyReport,
+    others: Option<Vec<String>>,
+) -> serde_json::Value {
     let file = match target {
         AuditTarget::File(path) => path.display().to_string(),
         AuditTarget::Url(url) => kudos_store::redacted(url),
@@ -85,8 +97,9 @@ fn line(target: &AuditTarget, report: &VerifyReport, anchored: bool) -> serde_js
         "key_ids": report.key_ids,
         "forks": report.forks,
         "torn_lines": report.torn,
-        "anchors_checked": anchored,
+        "anchors_checked": others.is_some(),
         "anchored_runs": report.anchored_runs,
         "unanchored_runs": report.unanchored_runs,
+        "other_trails_in_store": others,
     })
 }

@@ -76,6 +76,7 @@ async fn verify_checks_keys_and_the_stores_anchors_from_the_configuration() {
     assert_eq!(line["keyed_runs"], 1);
     assert_eq!(line["anchored_runs"], 1);
     assert_eq!(line["key_ids"][0], key.id());
+    assert_eq!(line["other_trails_in_store"], serde_json::json!([]));
     // The run's last record cut: the anchor says so; without the store nothing can.
     let text_now = std::fs::read_to_string(&path).unwrap();
     let first = text_now.lines().next().unwrap();
