@@ -93,7 +93,7 @@ impl AuditSettings {
         Ok(Self { target, keys })
     }
 
-    /// The trail's name, as its runs are anchored in the store ([`AuditLog::trail_name`] of
+    /// The trail's name, as its runs are anchored in the store ([`crate::AuditLog::trail_name`] of
     /// the file; for object storage, `object_trail_name` of the URL).
     ///
     /// # Errors
@@ -114,7 +114,7 @@ impl AuditSettings {
     }
 
     /// Verifies the trail with every key and, given them, the store's anchors (see
-    /// [`crate::verify_file`]; an object-store trail with [`crate::verify_objects`]).
+    /// [`crate::verify_file`]; an object-store trail with `verify_objects`, feature `object-store`).
     ///
     /// # Errors
     ///

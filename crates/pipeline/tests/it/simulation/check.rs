@@ -137,13 +137,16 @@ pub(super) async fn check(
             .anchors(&AuditLog::trail_name(trail))
             .await
             .map_err(|e| e.to_string())?;
-        let report = verify_file(trail, &[], Some(&anchors))
+        let report = verify_file(trail, &[super::audit_key()], Some(&anchors))
             .map_err(|e| format!("{}: {e}", trail.display()))?;
-        if report.anchored_runs != Some(anchors.len()) {
+        if report.runs > 0 && (anchors.is_empty() || report.anchored_runs != Some(anchors.len())) {
             return Err(format!(
-                "{}: not every anchor checked: {report:?}",
+                "{}: not every run anchored: {report:?}",
                 trail.display()
             ));
+        }
+        if report.keyed_runs != report.runs {
+            return Err(format!("{}: unkeyed runs: {report:?}", trail.display()));
         }
     }
     Ok(())

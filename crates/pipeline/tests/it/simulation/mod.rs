@@ -101,6 +101,23 @@ impl AuditSink for Crashing {
         }
         Ok(record)
     }
+    fn link_to(&mut self, link: kudos_pipeline::Link, hash: &str) {
+        AuditSink::link_to(&mut self.inner, link, hash);
+    }
+    fn head(&self) -> Option<kudos_pipeline::ChainHead> {
+        AuditSink::head(&self.inner)
+    }
+    fn key_id(&self) -> Option<&str> {
+        AuditSink::key_id(&self.inner)
+    }
+    fn trail(&self) -> String {
+        AuditSink::trail(&self.inner)
+    }
+}
+
+/// The simulation's audit key: every trail it writes is keyed.
+pub(crate) fn audit_key() -> kudos_pipeline::AuditKey {
+    kudos_pipeline::AuditKey::new(b"simulation-audit-key-0123456789").unwrap()
 }
 
 /// What one seed did.
@@ -147,7 +164,7 @@ async fn run_once(
 ) -> Option<Result<kudos_pipeline::Summary, PipelineError>> {
     let notify = Arc::new(Notify::new());
     let sink = Crashing {
-        inner: AuditLog::open(audit_path, Uuid::now_v7()).unwrap(),
+        inner: AuditLog::open_keyed(audit_path, Uuid::now_v7(), audit_key()).unwrap(),
         left: crash.map(|n| Arc::new(AtomicU64::new(n))),
         crash: notify.clone(),
     };

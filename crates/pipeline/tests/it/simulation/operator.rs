@@ -44,7 +44,9 @@ pub(super) async fn work_the_queue(
         .into_iter()
         .map(|r| (r.request_id, r.status))
         .collect();
-    let audit = || Box::new(AuditLog::open(&w.audit_path(), Uuid::now_v7()).unwrap());
+    let audit = || {
+        Box::new(AuditLog::open_keyed(&w.audit_path(), Uuid::now_v7(), super::audit_key()).unwrap())
+    };
     let operator = |force: bool| Operator {
         name: "simulated operator".into(),
         force,
