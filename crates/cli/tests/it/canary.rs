@@ -172,4 +172,17 @@ async fn a_symlink_out_of_the_exports_folder_is_refused_without_reading_it() {
     )
     .unwrap();
     assert_eq!(summary["issued"], 1, "{summary}");
+    // A pipe is not a file: refused, never opened (reading it would wait for a writer).
+    let fifo = s.dir.join("exports/zz-pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, all) = run_and_collect(&s, &hook).await;
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        all.contains("zz-pipe.csv: refused: not a regular file"),
+        "{all}"
+    );
 }
