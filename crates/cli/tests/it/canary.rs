@@ -105,6 +105,8 @@ async fn a_whole_run_leaks_no_cell_agent_id_answer_text_or_secret() {
         ));
     }
     csv.push_str(&format!("{CELL}-agent-5,2026-03-02,sales,{CELL}-value,x\n"));
+    csv.push_str(&format!("{CELL}-agent-6,{CELL}-date,sales,150,x\n"));
+    csv.push_str(&format!("{CELL}-agent-7,2026-03-02,{HEADER}metric,150,x\n"));
     std::fs::write(s.dir.join("exports/d.csv"), csv).unwrap();
     let (code, all) = run_and_collect(&s, &hook).await;
     assert_eq!(
