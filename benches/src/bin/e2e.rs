@@ -155,11 +155,24 @@ async fn main() -> Result<(), Error> {
             recipient: None,
         },
     });
+    // `KUDOS_E2E_AUDIT=keyed` writes a keyed audit file (synced per write, anchored in the
+    // store after each write) instead of none, to show what the audit trail costs.
+    let audit: Box<dyn kudos_pipeline::AuditSink> =
+        if std::env::var("KUDOS_E2E_AUDIT").as_deref() == Ok("keyed") {
+            let key = kudos_pipeline::AuditKey::new(b"bench audit key, 32 bytes long..")?;
+            Box::new(kudos_pipeline::AuditLog::open_keyed(
+                &dir.join("audit.jsonl"),
+                uuid::Uuid::now_v7(),
+                key,
+            )?)
+        } else {
+            Box::new(NullAudit::new(uuid::Uuid::now_v7()))
+        };
     let steps = Steps::default();
     let start = Instant::now();
     let summary = pipeline
         .run(
-            Box::new(NullAudit::new(uuid::Uuid::now_v7())),
+            audit,
             RunOptions {
                 as_of: Day::parse("2026-03-10")?,
                 dry_run: false,
