@@ -70,9 +70,9 @@ pub use rate::RateLimit;
 pub use schedule::BackoffCrateSchedule;
 pub use schedule::{BackonSchedule, Schedule};
 pub use signing::{SignedParts, signature_header, signature_header_v2, v2_signed_string};
-pub use token::TokenSource;
+pub use token::{TokenProvider, TokenSource};
 pub use transport::{
-    Answer, MAX_ANSWER_BYTES, Request, ReqwestTransport, Transport, TransportError,
+    Answer, MAX_ANSWER_BYTES, Method, Request, ReqwestTransport, Transport, TransportError,
 };
 
 /// What can go wrong in the client; never carries a secret.

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
     BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, SignedParts,
-    TokenSource, Verdict, classify, signature_header_v2,
+    TokenProvider, Verdict, classify, signature_header_v2,
 };
 
 /// What a status lookup found.
@@ -150,7 +150,7 @@ impl Default for HttpProviderConfig {
 pub struct HttpRewardProvider {
     config: HttpProviderConfig,
     transport: Arc<dyn Transport>,
-    tokens: Arc<TokenSource>,
+    tokens: Arc<dyn TokenProvider>,
     clock: Arc<dyn Clock>,
     breaker: CircuitBreaker,
     rate: RateLimit,
@@ -186,7 +186,7 @@ impl HttpRewardProvider {
     pub fn new(
         config: HttpProviderConfig,
         transport: Arc<dyn Transport>,
-        tokens: Arc<TokenSource>,
+        tokens: Arc<dyn TokenProvider>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let open_after = chrono::TimeDelta::from_std(config.breaker_open_after)

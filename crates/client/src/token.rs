@@ -12,7 +12,24 @@ use kudos_privacy::{ExposeSecret, SecretSource, SecretString};
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, HttpRequest, HttpResponse, TokenResponse, TokenUrl};
 
-use crate::ClientError;
+use crate::{ClientError, ReqwestTransport, Transport, TransportError};
+
+/// Where the provider's bearer tokens come from. [`TokenSource`] fetches them with OAuth2
+/// client credentials; an integrator may supply their own (a vault, a sidecar that holds the
+/// credentials) — the provider only asks for a token and says when one was refused.
+#[async_trait::async_trait]
+pub trait TokenProvider: Send + Sync + fmt::Debug {
+    /// A valid bearer token. Called before every attempt, so it should cache.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Token`] or [`ClientError::Secret`], naming what failed (never a
+    /// secret or a token).
+    async fn token(&self) -> Result<SecretString, ClientError>;
+
+    /// `stale` was refused (a `401`): the next [`token`](Self::token) must not return it.
+    async fn invalidate(&self, stale: &SecretString);
+}
 
 /// A token is refreshed once this share of its lifetime has passed.
 const REFRESH_AT: f64 = 0.8;
@@ -23,10 +40,11 @@ struct Cached {
 }
 
 /// Where bearer tokens come from: the marketplace's token endpoint, with HTTP Basic client
-/// credentials (`grant_type=client_credentials`), through `oauth2` over our own reqwest client
-/// with redirects disabled.
+/// credentials (`grant_type=client_credentials`), through `oauth2` over a [`Transport`] — the
+/// provider's own, so its TLS settings (a client certificate), timeouts and any custom
+/// transport apply to the token request too.
 pub struct TokenSource {
-    http: reqwest::Client,
+    transport: Arc<dyn Transport>,
     token_url: TokenUrl,
     client_id: String,
     secret: SecretSource,
@@ -58,27 +76,47 @@ impl fmt::Display for HttpFailure {
 
 impl std::error::Error for HttpFailure {}
 
-async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
-    let request = reqwest::Request::try_from(request).map_err(|e| HttpFailure(e.to_string()))?;
-    let response = http
-        .execute(request)
+/// Sends `oauth2`'s request through the transport.
+async fn send(
+    transport: Arc<dyn Transport>,
+    request: HttpRequest,
+) -> Result<HttpResponse, HttpFailure> {
+    let (parts, body) = request.into_parts();
+    let Some(method) = crate::transport::Method::parse(parts.method.as_str()) else {
+        return Err(HttpFailure("token request: an unsupported method".into()));
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let answer = transport
+        .send(crate::Request {
+            method: method.as_str(),
+            url: parts.uri.to_string(),
+            headers,
+            body,
+        })
         .await
-        .map_err(|e| HttpFailure(format!("token request failed: {}", e.without_url())))?;
-    let mut builder = http::Response::builder().status(response.status());
-    for (k, v) in response.headers() {
-        builder = builder.header(k, v);
+        .map_err(|e: TransportError| HttpFailure(format!("token request failed: {e}")))?;
+    let mut builder = http::Response::builder().status(answer.status);
+    for (k, v) in &answer.headers {
+        builder = builder.header(k.as_str(), v.as_str());
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| HttpFailure(e.to_string()))?;
     builder
-        .body(body.to_vec())
+        .body(answer.body)
         .map_err(|e| HttpFailure(e.to_string()))
 }
 
 impl TokenSource {
-    /// A token source; `connect_timeout` and `timeout` bound each token call.
+    /// A token source over its own [`ReqwestTransport`]; `connect_timeout` and `timeout`
+    /// bound each token call. Prefer [`with_transport`](Self::with_transport) with the
+    /// provider's transport.
     ///
     /// # Errors
     ///
@@ -91,16 +129,27 @@ impl TokenSource {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        let transport = Arc::new(ReqwestTransport::new(connect_timeout, timeout)?);
+        Self::with_transport(token_url, client_id, secret, clock, transport)
+    }
+
+    /// A token source whose requests go through `transport` (the provider's, so that a client
+    /// certificate, timeouts and a custom transport apply to them).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Config`] for an invalid token URL.
+    pub fn with_transport(
+        token_url: &str,
+        client_id: &str,
+        secret: SecretSource,
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, ClientError> {
         let token_url = TokenUrl::new(token_url.to_owned())
             .map_err(|e| ClientError::Config(format!("token URL: {e}")))?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
-            http,
+            transport,
             token_url,
             client_id: client_id.to_owned(),
             secret,
@@ -152,8 +201,8 @@ impl TokenSource {
         let client = BasicClient::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()))
             .set_token_uri(self.token_url.clone());
-        let http = self.http.clone();
-        let caller = move |request: HttpRequest| send(http.clone(), request);
+        let transport = self.transport.clone();
+        let caller = move |request: HttpRequest| send(transport.clone(), request);
         let started = self.clock.now();
         let response = client
             .exchange_client_credentials()
@@ -168,6 +217,17 @@ impl TokenSource {
             token: SecretString::from(response.access_token().secret().clone()),
             refresh_at: started + refresh_in,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenProvider for TokenSource {
+    async fn token(&self) -> Result<SecretString, ClientError> {
+        TokenSource::token(self).await
+    }
+
+    async fn invalidate(&self, stale: &SecretString) {
+        TokenSource::invalidate(self, stale).await;
     }
 }
 

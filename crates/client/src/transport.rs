@@ -5,10 +5,59 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// An HTTP method, as [`Request::method`] spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+    /// `HEAD`.
+    Head,
+}
+
+impl Method {
+    /// The method's name, upper case.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+        }
+    }
+
+    /// The method named `name` (upper case), if it is one of these.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Get,
+            Self::Post,
+            Self::Put,
+            Self::Patch,
+            Self::Delete,
+            Self::Head,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+}
+
 /// A request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// `GET` or `POST`.
+    /// The method, upper case (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`): sent as
+    /// itself.
     pub method: &'static str,
     /// The full URL.
     pub url: String,
@@ -58,6 +107,8 @@ impl fmt::Display for TransportError {
         }
     }
 }
+
+impl std::error::Error for TransportError {}
 
 /// The most bytes of an answer [`ReqwestTransport`] reads: a marketplace's answers are small,
 /// and a larger one (a misbehaving proxy, a hostile server) is not read into memory — the
@@ -137,10 +188,12 @@ impl ReqwestTransport {
 #[async_trait]
 impl Transport for ReqwestTransport {
     async fn send(&self, request: Request) -> Result<Answer, TransportError> {
-        let method = if request.method == "GET" {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
+        // Every method goes out as itself; one reqwest cannot spell was certainly not sent.
+        let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
+            return Err(TransportError::Connect(format!(
+                "{:?} is not an HTTP method",
+                request.method
+            )));
         };
         let mut builder = self.client.request(method, &request.url).body(request.body);
         for (k, v) in &request.headers {

@@ -105,13 +105,15 @@ impl Config {
                 .expose_secret()
                 .to_owned(),
         };
-        let tokens = TokenSource::new(
+        // One transport for the token and the reward requests: the client certificate and the
+        // timeouts apply to both.
+        let transport = self.transport()?;
+        let tokens = TokenSource::with_transport(
             &m.token_url,
             &client_id,
             m.client_secret.clone(),
             clock.clone(),
-            Duration::from_secs(m.connect_timeout_secs),
-            Duration::from_secs(m.read_timeout_secs),
+            transport.clone(),
         )
         .map_err(|e| invalid("marketplace.oauth.token_url", e))?;
         let seed = u64::from_le_bytes(
@@ -131,7 +133,7 @@ impl Config {
         };
         Ok(HttpRewardProvider::new(
             config,
-            self.transport()?,
+            transport,
             Arc::new(tokens),
             clock,
         ))

@@ -1174,6 +1174,8 @@ fn a_client_certificate_loads_and_garbage_is_refused() {
     );
 }
 
+mod transport_seam;
+
 mod schedules {
     use std::time::Duration;
 
