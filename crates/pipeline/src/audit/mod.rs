@@ -293,11 +293,17 @@ impl AuditSink for AuditLog {
     }
 
     async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
-        AuditLog::append(self, event.name(), event.data())
+        let mut records = self
+            .append_blocking_off(std::slice::from_ref(event))
+            .await?;
+        records.pop().ok_or_else(|| AuditError::Io {
+            path: self.path.display().to_string(),
+            error: std::io::Error::other("no record written"),
+        })
     }
 
     async fn append_many(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
-        AuditLog::append_events(self, events).map(|_| ())
+        self.append_blocking_off(events).await.map(|_| ())
     }
 
     fn link_to(&mut self, link: Link, hash: &str) {
@@ -405,13 +411,11 @@ impl AuditLog {
         Ok(record)
     }
 
-    /// Appends several events with one write and one sync: whole lines in one `O_APPEND`
-    /// write, so concurrent writers still never tear a line.
-    ///
-    /// # Errors
-    ///
-    /// [`AuditError::Io`]; the chain is not advanced then.
-    fn append_events(&mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, AuditError> {
+    /// The records `events` make, the bytes that write them, and the chain after them.
+    fn prepare(
+        &self,
+        events: &[AuditEvent],
+    ) -> Result<(Vec<u8>, Chain, Vec<AuditRecord>), AuditError> {
         let mut chain = self.chain.clone();
         let mut bytes = Vec::new();
         let mut out = Vec::with_capacity(events.len());
@@ -421,10 +425,35 @@ impl AuditLog {
             chain.advance(&record);
             out.push(record);
         }
+        Ok((bytes, chain, out))
+    }
+
+    /// Appends several events with one write and one sync — whole lines in one `O_APPEND`
+    /// write, so concurrent writers never tear a line — on a blocking thread, never on the
+    /// runtime's workers. The chain advances only once the write is durable.
+    async fn append_blocking_off(
+        &mut self,
+        events: &[AuditEvent],
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let (bytes, chain, out) = self.prepare(events)?;
         if bytes.is_empty() {
             return Ok(out);
         }
-        self.write(&bytes)?;
+        let path = self.path.display().to_string();
+        let io = |error| AuditError::Io {
+            path: path.clone(),
+            error,
+        };
+        // A second handle on the same open file (same `O_APPEND` description).
+        let mut file = self.file.try_clone().map_err(io)?;
+        tokio::task::spawn_blocking(move || {
+            file.write_all(&bytes)?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+        self.torn = false;
         self.chain = chain;
         Ok(out)
     }

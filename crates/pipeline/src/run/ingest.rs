@@ -135,7 +135,12 @@ impl Run<'_> {
 
     /// Reads a file, or stops the run with a `file_error`.
     async fn read_file(&self, path: &std::path::Path) -> Result<Vec<u8>, PipelineError> {
-        match std::fs::read(path) {
+        // On a blocking thread: an export may be large, its disk slow.
+        let owned = path.to_owned();
+        let read = tokio::task::spawn_blocking(move || std::fs::read(owned))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match read {
             Ok(bytes) => Ok(bytes),
             Err(e) => {
                 let name = path.display().to_string();
