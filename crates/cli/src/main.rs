@@ -6,6 +6,7 @@
 //! 3 finished, with rows rejected or rewards rejected, in doubt or in review.
 
 mod audit;
+mod check;
 #[cfg(feature = "sim")]
 mod demo;
 mod export;
@@ -49,6 +50,9 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Is everything the run needs in place? Configuration, secrets, store, marketplace token,
+    /// audit trail, sources: one JSON line each; exit 1 naming what failed.
+    Check(check::CheckArgs),
     /// Look at and adjust the points ledger.
     Ledger {
         #[command(flatten)]
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),
+        Command::Check(args) => check::check(&args).into(),
         #[cfg(feature = "sim")]
         Command::Demo(args) => demo::run(&args).into(),
         Command::Run(args) => run::run(&args).into(),

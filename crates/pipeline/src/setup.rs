@@ -88,14 +88,17 @@ impl Config {
         Ok(Arc::new(transport))
     }
 
-    /// The marketplace client (`docs/reference/issuing.md#marketplace-api`) over
-    /// [`Config::transport`].
+    /// The OAuth2 token source of `[marketplace.oauth]`, its requests through `transport`.
     ///
     /// # Errors
     ///
-    /// [`PipelineError::Config`] naming the key at fault (a secret that cannot be read, a bad
-    /// token URL).
-    pub fn provider(&self, clock: Arc<dyn Clock>) -> Result<HttpRewardProvider, PipelineError> {
+    /// [`PipelineError::Config`] naming the key at fault (the client id's secret, a bad token
+    /// URL).
+    pub fn token_source(
+        &self,
+        clock: Arc<dyn Clock>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<TokenSource, PipelineError> {
         let m = &self.marketplace;
         let client_id = match &m.client_id {
             ClientIdSetting::Value(v) => v.clone(),
@@ -105,17 +108,29 @@ impl Config {
                 .expose_secret()
                 .to_owned(),
         };
-        // One transport for the token and the reward requests: the client certificate and the
-        // timeouts apply to both.
-        let transport = self.transport()?;
-        let tokens = TokenSource::with_transport(
+        TokenSource::with_transport(
             &m.token_url,
             &client_id,
             m.client_secret.clone(),
-            clock.clone(),
-            transport.clone(),
+            clock,
+            transport,
         )
-        .map_err(|e| invalid("marketplace.oauth.token_url", e))?;
+        .map_err(|e| invalid("marketplace.oauth.token_url", e))
+    }
+
+    /// The marketplace client (`docs/reference/issuing.md#marketplace-api`) over
+    /// [`Config::transport`].
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Config`] naming the key at fault (a secret that cannot be read, a bad
+    /// token URL).
+    pub fn provider(&self, clock: Arc<dyn Clock>) -> Result<HttpRewardProvider, PipelineError> {
+        let m = &self.marketplace;
+        // One transport for the token and the reward requests: the client certificate and the
+        // timeouts apply to both.
+        let transport = self.transport()?;
+        let tokens = self.token_source(clock.clone(), transport.clone())?;
         let seed = u64::from_le_bytes(
             Uuid::now_v7().as_bytes()[8..16]
                 .try_into()

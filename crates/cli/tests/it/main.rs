@@ -2,6 +2,7 @@
 
 mod audit;
 mod canary;
+mod check;
 mod demo;
 mod export;
 mod ledger;
