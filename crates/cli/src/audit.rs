@@ -19,7 +19,7 @@ pub(crate) enum AuditCommand {
     Verify(VerifyArgs),
 }
 
-/// `kudos audit verify [--config kudos.toml] [--without-store]`
+/// `kudos audit verify [--config kudos.toml] [--without-store | --trail NAME]`
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// The configuration whose `[audit]` trail and keys and `[store]` anchors to check
@@ -30,6 +30,10 @@ pub(crate) struct VerifyArgs {
     /// trail and the keys): a deleted last run or a cut last record is then not seen.
     #[arg(long)]
     without_store: bool,
+    /// The trail's name in the store, when it is not the configuration's (`[audit] trail`, else
+    /// the file's absolute path): an auditor's copy of the file, a file that moved.
+    #[arg(long, conflicts_with = "without_store")]
+    trail: Option<String>,
 }
 
 pub(crate) fn run(cmd: AuditCommand) -> Outcome {
@@ -64,16 +68,37 @@ async fn verify(args: &VerifyArgs) -> Result<serde_json::Value, Fatal> {
     } else {
         let store = StoreConfig::load(config)?;
         let store = kudos_store::open(&store.url, store.max_connections).await?;
-        let trail = settings.trail_name()?;
+        let trail = match &args.trail {
+            Some(name) => name.clone(),
+            None => settings.trail_name()?,
+        };
         let others: Vec<String> = store
             .trails()
             .await?
             .into_iter()
             .filter(|t| *t != trail)
             .collect();
-        (Some(store.anchors(&trail).await?), Some(others))
+        let anchors = store.anchors(&trail).await?;
+        (Some((trail, anchors)), Some(others))
     };
-    let report = settings.verify(anchors.as_deref()).await?;
+    // Runs of this format are anchored as they go: none anchored means the anchors were looked
+    // up under the wrong name (a copy, a moved file) — which must not pass as a clean trail.
+    if let (Some((trail, anchors)), Some(others)) = (&anchors, &others)
+        && anchors.is_empty()
+    {
+        let alone = settings.verify(None).await?;
+        if alone.runs > alone.legacy_runs {
+            return Err(Fatal(format!(
+                "the store has no anchor for trail {trail:?}, so none of its {} runs could be \
+                 checked; the store's trails: {others:?} — give the right one with --trail NAME \
+                 (or [audit] trail), or --without-store to check the trail alone",
+                alone.runs - alone.legacy_runs
+            )));
+        }
+    }
+    let report = settings
+        .verify(anchors.as_ref().map(|(_, a)| a.as_slice()))
+        .await?;
     Ok(line(&settings.target, &report, others))
 }
 

@@ -23,7 +23,7 @@ pub struct ObjectStoreAudit {
     path: Path,
     chain: Chain,
     body: Vec<u8>,
-    prefix: Path,
+    trail: String,
 }
 
 fn parse(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
@@ -62,7 +62,7 @@ impl ObjectStoreAudit {
             path: prefix.child(format!("{}.jsonl", chain.run_id())),
             chain,
             body: Vec::new(),
-            prefix: prefix.clone(),
+            trail: format!("object-store:{prefix}"),
         }
     }
 
@@ -87,7 +87,14 @@ impl ObjectStoreAudit {
             Some(key) => Chain::keyed(run_id, key),
             None => Chain::new(run_id),
         };
-        Ok(Self::with_chain(store, &prefix, chain))
+        Ok(Self::with_chain(store, &prefix, chain).with_trail(object_trail_name(url)?))
+    }
+
+    /// Names the trail `name` (`[audit] trail`; from a URL, [`object_trail_name`] by default).
+    #[must_use]
+    pub fn with_trail(mut self, name: impl Into<String>) -> Self {
+        self.trail = name.into();
+        self
     }
 }
 
@@ -129,21 +136,24 @@ impl AuditSink for ObjectStoreAudit {
     }
 
     fn trail(&self) -> String {
-        trail_name(&self.prefix)
+        self.trail.clone()
     }
 }
 
-fn trail_name(prefix: &Path) -> String {
-    format!("object-store:{prefix}")
-}
-
-/// The trail name of the objects under `url`, as its runs are anchored.
+/// The trail name of the objects under `url`, as its runs are anchored: the URL's scheme,
+/// host (the bucket) and path, without user information, query or fragment.
 ///
 /// # Errors
 ///
 /// A message naming what is wrong with the URL (never the URL itself).
 pub fn object_trail_name(url: &str) -> Result<String, String> {
-    parse(url).map(|(_, prefix)| trail_name(&prefix))
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    Ok(format!(
+        "{}://{}{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.path()
+    ))
 }
 
 /// Checks every run's object under the URL's prefix as [`crate::verify_file`] checks a file:

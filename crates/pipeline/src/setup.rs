@@ -238,16 +238,27 @@ impl Config {
     /// `object-store` feature.
     pub async fn audit_sink(&self, run_id: Uuid) -> Result<Box<dyn AuditSink>, PipelineError> {
         let key = self.audit_keys.current()?;
+        let trail = self.audit_keys.trail.clone();
         match &self.audit {
-            AuditTarget::File(path) => Ok(Box::new(match key {
-                Some(key) => AuditLog::open_keyed(path, run_id, key)?,
-                None => AuditLog::open(path, run_id)?,
-            })),
+            AuditTarget::File(path) => {
+                let log = match key {
+                    Some(key) => AuditLog::open_keyed(path, run_id, key)?,
+                    None => AuditLog::open(path, run_id)?,
+                };
+                Ok(Box::new(match trail {
+                    Some(name) => log.with_trail(name),
+                    None => log,
+                }))
+            }
             #[cfg(feature = "object-store")]
-            AuditTarget::Url(url) => Ok(Box::new(
-                crate::ObjectStoreAudit::from_url_keyed(url, run_id, key)
-                    .map_err(|e| invalid("audit.url", e))?,
-            )),
+            AuditTarget::Url(url) => {
+                let sink = crate::ObjectStoreAudit::from_url_keyed(url, run_id, key)
+                    .map_err(|e| invalid("audit.url", e))?;
+                Ok(Box::new(match trail {
+                    Some(name) => sink.with_trail(name),
+                    None => sink,
+                }))
+            }
             #[cfg(not(feature = "object-store"))]
             AuditTarget::Url(_) => Err(invalid(
                 "audit.url",

@@ -15,18 +15,36 @@ fn verify_reports_good_chains_and_fails_on_an_edit() {
     }
     std::fs::write(dir.join("kudos.toml"), "[audit]\npath = \"trail.jsonl\"\n").unwrap();
     let config = dir.join("kudos.toml");
-    let out = kudos(&["audit", "verify", "--config", config.to_str().unwrap()]);
+    // Written without a run (no anchors): checked alone.
+    let verify = |config: &std::path::Path| {
+        kudos(&[
+            "audit",
+            "verify",
+            "--config",
+            config.to_str().unwrap(),
+            "--without-store",
+        ])
+    };
+    let out = verify(&config);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(
         (line["runs"].as_u64(), line["records"].as_u64()),
         (Some(1), Some(2))
     );
+    // With the store, a trail none of whose runs is anchored is not passed as clean.
+    let out = kudos(&["audit", "verify", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the store has no anchor for trail"),
+        "{}",
+        text(&out.stderr)
+    );
     let tampered = std::fs::read_to_string(&path)
         .unwrap()
         .replace("gift-card-50", "gift-card-500");
     std::fs::write(&path, tampered).unwrap();
-    let out = kudos(&["audit", "verify", "--config", config.to_str().unwrap()]);
+    let out = verify(&config);
     assert_eq!(out.status.code(), Some(1), "a broken chain is fatal");
     assert!(
         text(&out.stderr).contains("seq 2 was edited"),
@@ -77,6 +95,38 @@ async fn verify_checks_keys_and_the_stores_anchors_from_the_configuration() {
     assert_eq!(line["anchored_runs"], 1);
     assert_eq!(line["key_ids"][0], key.id());
     assert_eq!(line["other_trails_in_store"], serde_json::json!([]));
+    // An auditor's copy elsewhere: its path is not the trail's name in the store, which says so
+    // (and names the trail it has) instead of passing it unchecked; --trail gives the name.
+    let copy_dir = dir.join("auditor");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    std::fs::copy(&path, copy_dir.join("trail.jsonl")).unwrap();
+    std::fs::copy(dir.join("audit.key"), copy_dir.join("audit.key")).unwrap();
+    std::fs::write(
+        copy_dir.join("check.toml"),
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n[audit]\npath = \"trail.jsonl\"\nkey_file = \"audit.key\"\n",
+            dir.join("kudos.db").display()
+        ),
+    )
+    .unwrap();
+    let check = copy_dir.join("check.toml");
+    let out = kudos(&["audit", "verify", "--config", check.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let original = kudos_pipeline::AuditLog::trail_name(&path);
+    assert!(
+        text(&out.stderr).contains(&original),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = kudos(&[
+        "audit",
+        "verify",
+        "--config",
+        check.to_str().unwrap(),
+        "--trail",
+        &original,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The run's last record cut: the anchor says so; without the store nothing can.
     let text_now = std::fs::read_to_string(&path).unwrap();
     let first = text_now.lines().next().unwrap();

@@ -332,7 +332,7 @@ pub struct AuditLog {
     /// The file ended in a torn line (a crash mid-write) when opened: the first write starts
     /// a new line, so the next record is whole.
     torn: bool,
-    /// The trail's name: the file's absolute path.
+    /// The trail's name: the file's absolute path, or the one given ([`AuditLog::with_trail`]).
     trail: String,
 }
 
@@ -374,6 +374,15 @@ impl AuditLog {
             torn,
             trail: Self::trail_name(path),
         })
+    }
+
+    /// Names the trail `name` (`[audit] trail`): its runs are anchored under it, whatever the
+    /// file's path on this machine — so an auditor's copy, a moved file or another host's
+    /// mount verifies against the same anchors.
+    #[must_use]
+    pub fn with_trail(mut self, name: impl Into<String>) -> Self {
+        self.trail = name.into();
+        self
     }
 
     /// The trail name of the file at `path`, as its runs are anchored: its absolute path

@@ -300,9 +300,12 @@ impl Verifier {
         }
         let (mut anchored, mut unanchored) = (None, None);
         if let Some(anchors) = anchors {
-            let mut count = 0;
+            let mut seen: HashMap<Uuid, ()> = HashMap::new();
             for anchor in anchors {
                 let id = &anchor.run_id;
+                if seen.insert(*id, ()).is_some() {
+                    continue;
+                }
                 let Some(trail) = self.runs.get(id) else {
                     return Err(fail(
                         id,
@@ -349,10 +352,28 @@ impl Verifier {
                         ),
                     ));
                 }
-                count += 1;
             }
-            anchored = Some(count);
-            unanchored = Some(self.runs.len() - count);
+            // A run of this format is anchored after its every write; one without an anchor
+            // crashed between its first write and its first anchor, so it has one record. More
+            // is a run that was never this trail's: added, or copied from another trail.
+            for id in &ids {
+                let trail = &self.runs[id];
+                if trail.keying != Keying::Legacy
+                    && !seen.contains_key(id)
+                    && trail.hashes.len() > 1
+                {
+                    return Err(fail(
+                        id,
+                        format!(
+                            "has {} records and no anchor in the store: a run added to the trail \
+                             (or copied from another one)",
+                            trail.hashes.len()
+                        ),
+                    ));
+                }
+            }
+            anchored = Some(seen.len());
+            unanchored = Some(self.runs.len().saturating_sub(seen.len()));
         }
         let mut key_ids: Vec<String> = self
             .runs

@@ -20,6 +20,7 @@ pub(super) struct RawAudit {
     old_key_envs: Vec<String>,
     #[serde(default)]
     old_key_files: Vec<String>,
+    trail: Option<String>,
 }
 
 /// Where the audit trail goes.
@@ -39,6 +40,9 @@ pub struct AuditKeys {
     pub key: Option<SecretSource>,
     /// `old_key_envs` and `old_key_files`: keys of earlier runs, for `kudos audit verify`.
     pub old: Vec<SecretSource>,
+    /// `trail`: the name the trail's runs are anchored under in the store (none: the file's
+    /// absolute path, or the object URL's scheme, bucket and path).
+    pub trail: Option<String>,
 }
 
 impl AuditKeys {
@@ -93,14 +97,18 @@ impl AuditSettings {
         Ok(Self { target, keys })
     }
 
-    /// The trail's name, as its runs are anchored in the store ([`crate::AuditLog::trail_name`] of
-    /// the file; for object storage, `object_trail_name` of the URL).
+    /// The trail's name, as its runs are anchored in the store: `[audit] trail`, else
+    /// [`crate::AuditLog::trail_name`] of the file (for object storage, `object_trail_name`
+    /// of the URL).
     ///
     /// # Errors
     ///
     /// [`PipelineError::Config`] for an object-store URL that cannot be parsed (or a build
     /// without the `object-store` feature).
     pub fn trail_name(&self) -> Result<String, PipelineError> {
+        if let Some(name) = &self.keys.trail {
+            return Ok(name.clone());
+        }
         match &self.target {
             AuditTarget::File(path) => Ok(crate::AuditLog::trail_name(path)),
             #[cfg(feature = "object-store")]
@@ -162,6 +170,16 @@ impl Ctx<'_> {
                     .map(|f| SecretSource::File(self.path(f))),
             )
             .collect();
-        Ok((target, AuditKeys { key, old }))
+        if raw.trail.as_deref().is_some_and(str::is_empty) {
+            return Err(self.err("audit.trail", "must not be empty"));
+        }
+        Ok((
+            target,
+            AuditKeys {
+                key,
+                old,
+                trail: raw.trail,
+            },
+        ))
     }
 }
