@@ -65,6 +65,15 @@ impl Shared {
     }
 }
 
+/// Marks one queued alert done when dropped.
+struct Done(Arc<Shared>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
 /// Delivers alerts to `inner` from a bounded queue, several at once, each within its
 /// deadline. The first alert of each kind in a run goes at once; later ones of that kind are
 /// counted and sent as one alert at the end of the run ([`AlertSink::flush`]) with the count
@@ -112,6 +121,8 @@ impl QueuedAlerts {
                     };
                     let shared = shared.clone();
                     tokio::spawn(async move {
+                        // Counted done however the delivery ends (a sink that panics too).
+                        let _done = Done(shared.clone());
                         let delivery = shared.inner.alert(&alert);
                         if tokio::time::timeout(shared.settings.deadline, delivery)
                             .await
@@ -124,7 +135,6 @@ impl QueuedAlerts {
                             );
                         }
                         drop(slot);
-                        shared.done();
                     });
                 }
             });

@@ -119,8 +119,8 @@ impl Cursor<'_> {
                 }
                 if self.pos == start {
                     return self.err(format!(
-                        "expected a value, found {:?}",
-                        char::from(self.b[start])
+                        "expected a value, found {}",
+                        kind_of(self.b[start])
                     ));
                 }
             }
@@ -153,8 +153,8 @@ impl Cursor<'_> {
                 None => return self.err("the document ends inside an array (truncated?)"),
                 Some(c) => {
                     return self.err(format!(
-                        "expected `,` or `]` after an array element, found {:?}",
-                        char::from(c)
+                        "expected `,` or `]` after an array element, found {}",
+                        kind_of(c)
                     ));
                 }
             }
@@ -208,8 +208,8 @@ impl Cursor<'_> {
                 None => return self.err("the document ends inside an object (truncated?)"),
                 Some(c) => {
                     return self.err(format!(
-                        "expected `,` or `}}` after a member, found {:?}",
-                        char::from(c)
+                        "expected `,` or `}}` after a member, found {}",
+                        kind_of(c)
                     ));
                 }
             }
@@ -324,5 +324,18 @@ mod tests {
             );
         }
         assert!(matches!(top_level(b" [ ] "), Ok(Top::Array(v)) if v.is_empty()));
+    }
+}
+
+/// What kind of character an unexpected byte is, without quoting it (it is input).
+fn kind_of(byte: u8) -> &'static str {
+    match byte {
+        b'"' => "a string",
+        b'-' | b'0'..=b'9' => "a number",
+        b'{' | b'[' => "the start of a value",
+        b'}' | b']' => "a closing bracket",
+        b',' | b':' => "a separator",
+        b if b.is_ascii_alphabetic() => "a letter",
+        _ => "another character",
     }
 }

@@ -221,10 +221,11 @@ impl Records {
             for fp in &self.inserted {
                 self.seen.shard(*fp).remove(fp);
             }
-            // The dimensions are input text: they go in the cell.
+            // The dimensions are input text: they go in the cell. The agent id is personal data:
+            // the line says which row it is.
             let identity = format!(
-                "conflicting duplicate: agent {}, day {}, metric {}",
-                record.agent, record.day, record.metric
+                "conflicting duplicate: day {}, metric {}",
+                record.day, record.metric
             );
             let values = format!(
                 " was already read with value {}, here it is {}",

@@ -353,12 +353,12 @@ impl Ctx<'_> {
     /// or `http://` to a loopback host only (a simulator, a local sidecar). The error names the
     /// key, never the URL (it may carry credentials).
     fn transport(&self, key: &str, url: &str) -> Result<(), ConfigError> {
-        let Some((scheme, rest)) = url.split_once("://") else {
+        let Some((scheme, _)) = url.split_once("://") else {
             return Err(self.err(key, "not a URL: give https://…"));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "https" => Ok(()),
-            "http" if is_loopback(rest) => Ok(()),
+            "http" if is_loopback(url) => Ok(()),
             "http" => Err(self.err(
                 key,
                 "http:// is refused for any host but loopback (127.0.0.1, ::1, localhost): it \

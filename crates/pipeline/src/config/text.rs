@@ -1,19 +1,19 @@
 //! How the configuration reports what it read without repeating it: TOML mistakes by line
 //! and column with quoted values elided, and which URLs count as loopback.
 
-/// Whether the host of a URL's remainder (after `scheme://`) is a loopback address.
-pub(super) fn is_loopback(rest: &str) -> bool {
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// Whether a URL's host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`), as the
+/// URL parser that the HTTP client uses reads it — so user information, a query or a
+/// backslash cannot make another host look like loopback.
+pub(super) fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// A TOML error as `line L, column C: what`, without the file's text: the parser's own

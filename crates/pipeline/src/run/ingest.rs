@@ -309,51 +309,50 @@ enum Found {
     Refused(PathBuf, &'static str),
 }
 
-/// The directory a glob pattern lists: its components up to the first with a wildcard.
+/// The directory a glob pattern lists: its components up to the first with a wildcard (for a
+/// pattern without one, the file's own directory).
 fn source_root(pattern: &Path) -> PathBuf {
-    pattern
+    let literal: PathBuf = pattern
         .components()
         .take_while(|c| {
             !c.as_os_str()
                 .to_string_lossy()
                 .contains(['*', '?', '[', '{'])
         })
-        .collect()
+        .collect();
+    if literal == pattern {
+        return pattern.parent().map(Path::to_owned).unwrap_or_default();
+    }
+    literal
 }
 
-/// Whether a matched path may be read: a regular file, or a symbolic link to one inside the
-/// source's directory. Directories are passed over; anything else is refused (a link out of
-/// the directory — a mounted secret, say — a pipe, a socket, a device).
+/// Whether a matched path may be read: what it resolves to (every symbolic link on the way
+/// followed — in its name or in a directory above it) must be inside the source's directory
+/// and a regular file. Directories are passed over; anything else is refused (a link out of
+/// the directory — a mounted secret, say — a pipe, a socket, a device). The check and the read
+/// are two steps: whoever can write the exports folder is trusted not to swap a file between
+/// them.
 fn admit(path: PathBuf, root: Option<&Path>) -> Option<Found> {
-    let Ok(meta) = std::fs::symlink_metadata(&path) else {
-        return Some(Found::Refused(path, "it cannot be inspected"));
+    let Ok(target) = std::fs::canonicalize(&path) else {
+        return Some(Found::Refused(
+            path,
+            "a symbolic link to nothing, or unreadable",
+        ));
     };
-    if meta.is_dir() {
-        return None;
+    if !root.is_some_and(|root| target.starts_with(root)) {
+        return Some(Found::Refused(
+            path,
+            "a symbolic link that leaves the source's directory",
+        ));
     }
-    if meta.file_type().is_symlink() {
-        let Ok(target) = std::fs::canonicalize(&path) else {
-            return Some(Found::Refused(path, "a symbolic link to nothing"));
-        };
-        if !root.is_some_and(|root| target.starts_with(root)) {
-            return Some(Found::Refused(
-                path,
-                "a symbolic link that leaves the source's directory",
-            ));
-        }
-        return match std::fs::metadata(&target) {
-            Ok(m) if m.is_dir() => None,
-            Ok(m) if m.is_file() => Some(Found::File(path)),
-            _ => Some(Found::Refused(path, "not a regular file")),
-        };
-    }
-    if meta.is_file() {
-        Some(Found::File(path))
-    } else {
-        Some(Found::Refused(
+    match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => None,
+        Ok(m) if m.is_file() => Some(Found::File(path)),
+        Ok(_) => Some(Found::Refused(
             path,
             "not a regular file (a pipe, a socket or a device)",
-        ))
+        )),
+        Err(_) => Some(Found::Refused(path, "it cannot be inspected")),
     }
 }
 

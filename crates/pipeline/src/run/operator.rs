@@ -102,18 +102,24 @@ impl Pipeline {
         operator: &Operator,
     ) -> Result<ReversalView, PipelineError> {
         let run = self.operator(audit, day);
-        let reversal = run.claim_reversal(txn).await?;
-        run.audit(AuditEvent::ReversalRetry {
-            txn_id: txn,
-            of: reversal.of,
-            agent: run.pseudonym(&reversal.agent),
-            state: reversal.state,
-            operator: operator.name.clone(),
-        })
-        .await?;
-        run.redrive_reversal(&reversal).await?;
-        run.lapse_leases().await;
-        run.reversal_view(&reversal.agent, txn).await
+        let result: Result<ReversalView, PipelineError> = async {
+            let reversal = run.claim_reversal(txn).await?;
+            run.audit(AuditEvent::ReversalRetry {
+                txn_id: txn,
+                of: reversal.of,
+                agent: run.pseudonym(&reversal.agent),
+                state: reversal.state,
+                operator: operator.name.clone(),
+            })
+            .await?;
+            run.redrive_reversal(&reversal).await?;
+            run.lapse_leases().await;
+            run.reversal_view(&reversal.agent, txn).await
+        }
+        .await;
+        // What the alert sinks held back for this action, sent before it returns.
+        run.alerts.flush(run.run_id).await;
+        result
     }
 
     /// `kudos review settle --reversed | --not-reversed`: an operator says whether the
@@ -134,57 +140,64 @@ impl Pipeline {
         operator: &Operator,
     ) -> Result<ReversalView, PipelineError> {
         let run = self.operator(audit, day);
-        let reversal = run.claim_reversal(txn).await?;
-        let (agent, of) = (reversal.agent.clone(), reversal.of);
-        let status = run.provider.status(of).await;
-        let agrees = match &status {
-            StatusOutcome::Reversed { .. } => reversed,
-            StatusOutcome::Issued { .. } => !reversed,
-            // Never issued, or cannot be asked: neither is confirmed.
-            StatusOutcome::Rejected { .. }
-            | StatusOutcome::NotFound
-            | StatusOutcome::Unknown { .. } => false,
-        };
-        let action = if reversed {
-            "settle --reversed"
-        } else {
-            "settle --not-reversed"
-        };
-        if !agrees && !operator.force {
-            let reason = match &status {
-                StatusOutcome::Unknown { reason } => format!(
-                    "the marketplace could not be asked ({reason}); try again, or --force if you \
-                     checked with it yourself"
-                ),
-                other => format!(
-                    "the marketplace says the reward {of} is {}; {action} contradicts it \
-                     (--force overrides)",
-                    said(other)
-                ),
+        let result: Result<ReversalView, PipelineError> = async {
+            let reversal = run.claim_reversal(txn).await?;
+            let (agent, of) = (reversal.agent.clone(), reversal.of);
+            let status = run.provider.status(of).await;
+            let agrees = match &status {
+                StatusOutcome::Reversed { .. } => reversed,
+                StatusOutcome::Issued { .. } => !reversed,
+                // Never issued, or cannot be asked: neither is confirmed.
+                StatusOutcome::Rejected { .. }
+                | StatusOutcome::NotFound
+                | StatusOutcome::Unknown { .. } => false,
             };
-            return run.refuse(txn, operator, action, reason).await;
-        }
-        run.audit(AuditEvent::ReversalSettled {
-            txn_id: txn,
-            of,
-            agent: run.pseudonym(&agent),
-            state: reversal.state,
-            reversed,
-            operator: operator.name.clone(),
-            marketplace: said(&status).to_owned(),
-            forced: !agrees,
-        })
-        .await?;
-        if reversed {
-            run.record_reversal(&agent, of, txn, || {
-                format!("reversal {txn} settled as reversed but not recorded")
+            let action = if reversed {
+                "settle --reversed"
+            } else {
+                "settle --not-reversed"
+            };
+            if !agrees && !operator.force {
+                let reason = match &status {
+                    StatusOutcome::Unknown { reason } => format!(
+                        "the marketplace could not be asked ({reason}); try again, or --force if you \
+                         checked with it yourself"
+                    ),
+                    other => format!(
+                        "the marketplace says the reward {of} is {}; {action} contradicts it \
+                         (--force overrides)",
+                        said(other)
+                    ),
+                };
+                return run.refuse(txn, operator, action, reason).await;
+            }
+            run.audit(AuditEvent::ReversalSettled {
+                txn_id: txn,
+                of,
+                agent: run.pseudonym(&agent),
+                state: reversal.state,
+                reversed,
+                operator: operator.name.clone(),
+                marketplace: said(&status).to_owned(),
+                forced: !agrees,
             })
             .await?;
-        } else {
-            run.resolve(&agent, Command::EndReversal { txn }).await?;
+            if reversed {
+                run.record_reversal(&agent, of, txn, || {
+                    format!("reversal {txn} settled as reversed but not recorded")
+                })
+                .await?;
+            } else {
+                run.resolve(&agent, Command::EndReversal { txn }).await?;
+            }
+            run.lapse_leases().await;
+            run.reversal_view(&agent, txn).await
+
         }
-        run.lapse_leases().await;
-        run.reversal_view(&agent, txn).await
+        .await;
+        // What the alert sinks held back for this action, sent before it returns.
+        run.alerts.flush(run.run_id).await;
+        result
     }
 
     /// `kudos review retry`: sends a hold's stored request again (the same bytes, the same
@@ -206,59 +219,66 @@ impl Pipeline {
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
-        let hold = run.claim(txn).await?;
-        let agent = hold.agent.clone();
-        run.audit(AuditEvent::ReviewRetry {
-            txn_id: txn,
-            agent: run.pseudonym(&agent),
-            state: hold.state,
-            operator: operator.name.clone(),
-        })
-        .await?;
-        let retention = chrono::TimeDelta::hours(
-            i64::try_from(self.parts.settings.idempotency_key_retention_hours).unwrap_or(i64::MAX),
-        );
-        let too_old = hold
-            .created_at
-            .checked_add_signed(retention)
-            .is_some_and(|kept_until| kept_until <= run.now());
-        let mut voided = false;
-        let outcome = if too_old {
-            match run.provider.status(txn).await {
-                StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
-                StatusOutcome::Reversed { reward_id } => {
-                    voided = true;
-                    Outcome::Issued { reward_id }
-                }
-                StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
-                status => {
-                    let reason = format!(
-                        "made {} hours ago, longer than the marketplace keeps idempotency keys \
-                         ({} hours): a re-send could issue a second reward, and the marketplace \
-                         answers {}; check with it and settle by hand (kudos review settle)",
-                        (run.now() - hold.created_at).num_hours(),
-                        self.parts.settings.idempotency_key_retention_hours,
-                        said(&status)
-                    );
-                    return run.refuse(txn, operator, "retry", reason).await;
-                }
-            }
-        } else {
-            let account = run.ledger.account(&agent).await?;
-            let payload = account
-                .holds()
-                .get(&txn)
-                .map(|h| h.payload.clone())
-                .unwrap_or_default();
-            run.provider.issue(txn, &payload).await
-        };
-        run.settle(&agent, txn, hold.attempts + 1, outcome, false)
+        let result: Result<HoldView, PipelineError> = async {
+            let hold = run.claim(txn).await?;
+            let agent = hold.agent.clone();
+            run.audit(AuditEvent::ReviewRetry {
+                txn_id: txn,
+                agent: run.pseudonym(&agent),
+                state: hold.state,
+                operator: operator.name.clone(),
+            })
             .await?;
-        if voided {
-            run.record_voided(&agent, txn).await?;
+            let retention = chrono::TimeDelta::hours(
+                i64::try_from(self.parts.settings.idempotency_key_retention_hours).unwrap_or(i64::MAX),
+            );
+            let too_old = hold
+                .created_at
+                .checked_add_signed(retention)
+                .is_some_and(|kept_until| kept_until <= run.now());
+            let mut voided = false;
+            let outcome = if too_old {
+                match run.provider.status(txn).await {
+                    StatusOutcome::Issued { reward_id } => Outcome::Issued { reward_id },
+                    StatusOutcome::Reversed { reward_id } => {
+                        voided = true;
+                        Outcome::Issued { reward_id }
+                    }
+                    StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
+                    status => {
+                        let reason = format!(
+                            "made {} hours ago, longer than the marketplace keeps idempotency keys \
+                             ({} hours): a re-send could issue a second reward, and the marketplace \
+                             answers {}; check with it and settle by hand (kudos review settle)",
+                            (run.now() - hold.created_at).num_hours(),
+                            self.parts.settings.idempotency_key_retention_hours,
+                            said(&status)
+                        );
+                        return run.refuse(txn, operator, "retry", reason).await;
+                    }
+                }
+            } else {
+                let account = run.ledger.account(&agent).await?;
+                let payload = account
+                    .holds()
+                    .get(&txn)
+                    .map(|h| h.payload.clone())
+                    .unwrap_or_default();
+                run.provider.issue(txn, &payload).await
+            };
+            run.settle(&agent, txn, hold.attempts + 1, outcome, false)
+                .await?;
+            if voided {
+                run.record_voided(&agent, txn).await?;
+            }
+            run.lapse_leases().await;
+            run.view(&agent, txn).await
+
         }
-        run.lapse_leases().await;
-        run.view(&agent, txn).await
+        .await;
+        // What the alert sinks held back for this action, sent before it returns.
+        run.alerts.flush(run.run_id).await;
+        result
     }
 
     /// `kudos review settle`: an operator says whether the reward was issued — the hold is
@@ -278,56 +298,63 @@ impl Pipeline {
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
         let run = self.operator(audit, day);
-        let hold = run.claim(txn).await?;
-        let agent = hold.agent.clone();
-        let status = run.provider.status(txn).await;
-        let agrees = match &status {
-            // Issued, then voided: it was issued (and the voiding is recorded with it).
-            StatusOutcome::Issued { .. } | StatusOutcome::Reversed { .. } => issued,
-            StatusOutcome::Rejected { .. } | StatusOutcome::NotFound => !issued,
-            StatusOutcome::Unknown { .. } => false,
-        };
-        let action = if issued {
-            "settle --issued"
-        } else {
-            "settle --not-issued"
-        };
-        if !agrees && !operator.force {
-            let reason = match &status {
-                StatusOutcome::Unknown { reason } => format!(
-                    "the marketplace could not be asked ({reason}); try again, or --force if you \
-                     checked with it yourself"
-                ),
-                other => format!(
-                    "the marketplace says the reward is {}; {action} contradicts it (--force \
-                     overrides)",
-                    said(other)
-                ),
+        let result: Result<HoldView, PipelineError> = async {
+            let hold = run.claim(txn).await?;
+            let agent = hold.agent.clone();
+            let status = run.provider.status(txn).await;
+            let agrees = match &status {
+                // Issued, then voided: it was issued (and the voiding is recorded with it).
+                StatusOutcome::Issued { .. } | StatusOutcome::Reversed { .. } => issued,
+                StatusOutcome::Rejected { .. } | StatusOutcome::NotFound => !issued,
+                StatusOutcome::Unknown { .. } => false,
             };
-            return run.refuse(txn, operator, action, reason).await;
-        }
-        run.audit(AuditEvent::ReviewSettled {
-            txn_id: txn,
-            agent: run.pseudonym(&agent),
-            state: hold.state,
-            issued,
-            operator: operator.name.clone(),
-            marketplace: said(&status).to_owned(),
-            forced: !agrees,
-        })
-        .await?;
-        if issued {
-            run.resolve(&agent, Command::Commit { txn }).await?;
-            run.audit(AuditEvent::HoldCommitted { txn_id: txn }).await?;
-            if matches!(status, StatusOutcome::Reversed { .. }) {
-                run.record_voided(&agent, txn).await?;
+            let action = if issued {
+                "settle --issued"
+            } else {
+                "settle --not-issued"
+            };
+            if !agrees && !operator.force {
+                let reason = match &status {
+                    StatusOutcome::Unknown { reason } => format!(
+                        "the marketplace could not be asked ({reason}); try again, or --force if you \
+                         checked with it yourself"
+                    ),
+                    other => format!(
+                        "the marketplace says the reward is {}; {action} contradicts it (--force \
+                         overrides)",
+                        said(other)
+                    ),
+                };
+                return run.refuse(txn, operator, action, reason).await;
             }
-        } else {
-            run.resolve(&agent, Command::Release { txn, day }).await?;
-            run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;
+            run.audit(AuditEvent::ReviewSettled {
+                txn_id: txn,
+                agent: run.pseudonym(&agent),
+                state: hold.state,
+                issued,
+                operator: operator.name.clone(),
+                marketplace: said(&status).to_owned(),
+                forced: !agrees,
+            })
+            .await?;
+            if issued {
+                run.resolve(&agent, Command::Commit { txn }).await?;
+                run.audit(AuditEvent::HoldCommitted { txn_id: txn }).await?;
+                if matches!(status, StatusOutcome::Reversed { .. }) {
+                    run.record_voided(&agent, txn).await?;
+                }
+            } else {
+                run.resolve(&agent, Command::Release { txn, day }).await?;
+                run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;
+            }
+            run.lapse_leases().await;
+            run.view(&agent, txn).await
+
         }
-        run.lapse_leases().await;
-        run.view(&agent, txn).await
+        .await;
+        // What the alert sinks held back for this action, sent before it returns.
+        run.alerts.flush(run.run_id).await;
+        result
     }
 
     /// An operator's action: a run over the pipeline's own parts, on `day`.

@@ -266,6 +266,22 @@ fn plain_http_is_refused_for_any_host_but_loopback() {
             "webhook_url = \"http://hooks.example.com/kudos\"",
             "alerts.webhook_url",
         ),
+        // Another host dressed up as loopback: the HTTP client would connect to example.com.
+        (
+            base,
+            "base_url = \"http://rewards.example.com?@127.0.0.1/\"",
+            "marketplace.base_url",
+        ),
+        (
+            base,
+            "base_url = \"http://rewards.example.com#@127.0.0.1/\"",
+            "marketplace.base_url",
+        ),
+        (
+            base,
+            "base_url = \"http://rewards.example.com\\\\@127.0.0.1/\"",
+            "marketplace.base_url",
+        ),
     ] {
         let err = with(from, to).unwrap_err().to_string();
         assert!(err.contains(&format!("{key}: http:// is refused")), "{err}");

@@ -263,11 +263,11 @@ fn a_conflicting_duplicate_hides_its_dimensions_when_redacted() {
     let row = &rows[0];
     assert_eq!(
         row.to_string(),
-        r#"dup.csv:3: csat: conflicting duplicate: agent u-1, day 2026-03-02, metric csat, dims {"queue": "Jane Doe"} was already read with value 1, here it is 2"#
+        r#"dup.csv:3: csat: conflicting duplicate: day 2026-03-02, metric csat, dims {"queue": "Jane Doe"} was already read with value 1, here it is 2"#
     );
     assert_eq!(
         row.redacted(),
-        r#"dup.csv:3: csat: conflicting duplicate: agent u-1, day 2026-03-02, metric csat, dims "…" was already read with value 1, here it is 2"#
+        r#"dup.csv:3: csat: conflicting duplicate: day 2026-03-02, metric csat, dims "…" was already read with value 1, here it is 2"#
     );
     assert!(matches!(&row.cell, Some(Cell::Dims(d)) if d["queue"] == "Jane Doe"));
     // Without dimensions there is nothing to hide.
