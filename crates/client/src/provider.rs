@@ -180,6 +180,20 @@ fn said(text: &str) -> String {
     kudos_privacy::scrub(text, 200)
 }
 
+/// A reward id from an answer, kept as the marketplace's reference when it is shaped like one
+/// (at most 128 letters, digits and `-_.:/`); anything else is scrubbed like any answer text.
+fn reward_ref(id: &str) -> String {
+    let id_shaped = id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
+    if id_shaped {
+        id.to_owned()
+    } else {
+        kudos_privacy::scrub(id, 64)
+    }
+}
+
 impl HttpRewardProvider {
     /// A provider; the breaker probes again after `breaker_open_after / 10` (at least 1 s).
     #[must_use]
@@ -405,7 +419,7 @@ impl RewardProvider for HttpRewardProvider {
         let status = body["status"].as_str().unwrap_or_default();
         match status {
             "ISSUED" if body["request_id"].as_str() == Some(id.as_str()) => Outcome::Issued {
-                reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
+                reward_id: reward_ref(body["reward_id"].as_str().unwrap_or_default()),
             },
             "REJECTED" => Outcome::Rejected {
                 reason: said(body["reason"].as_str().unwrap_or("rejected")),
@@ -436,10 +450,10 @@ impl RewardProvider for HttpRewardProvider {
                 let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 match body["status"].as_str() {
                     Some("ISSUED") => StatusOutcome::Issued {
-                        reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
+                        reward_id: reward_ref(body["reward_id"].as_str().unwrap_or_default()),
                     },
                     Some("REVERSED") => StatusOutcome::Reversed {
-                        reward_id: body["reward_id"].as_str().unwrap_or_default().to_owned(),
+                        reward_id: reward_ref(body["reward_id"].as_str().unwrap_or_default()),
                     },
                     Some(ended @ ("REJECTED" | "FAILED" | "CANCELED" | "CANCELLED")) => {
                         StatusOutcome::Rejected {

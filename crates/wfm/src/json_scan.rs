@@ -274,6 +274,19 @@ pub(crate) fn member_elements(b: &[u8], span: Span, key: &str) -> Option<Vec<Spa
     c.elements().ok()
 }
 
+/// What kind of character an unexpected byte is, without quoting it (it is input).
+fn kind_of(byte: u8) -> &'static str {
+    match byte {
+        b'"' => "a string",
+        b'-' | b'0'..=b'9' => "a number",
+        b'{' | b'[' => "the start of a value",
+        b'}' | b']' => "a closing bracket",
+        b',' | b':' => "a separator",
+        b if b.is_ascii_alphabetic() => "a letter",
+        _ => "another character",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,18 +337,5 @@ mod tests {
             );
         }
         assert!(matches!(top_level(b" [ ] "), Ok(Top::Array(v)) if v.is_empty()));
-    }
-}
-
-/// What kind of character an unexpected byte is, without quoting it (it is input).
-fn kind_of(byte: u8) -> &'static str {
-    match byte {
-        b'"' => "a string",
-        b'-' | b'0'..=b'9' => "a number",
-        b'{' | b'[' => "the start of a value",
-        b'}' | b']' => "a closing bracket",
-        b',' | b':' => "a separator",
-        b if b.is_ascii_alphabetic() => "a letter",
-        _ => "another character",
     }
 }
