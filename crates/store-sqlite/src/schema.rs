@@ -72,7 +72,9 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         moved INTEGER NOT NULL,
         PRIMARY KEY (trail, run_id)
     );
-    CREATE INDEX audit_anchors_by_moved ON audit_anchors (trail, moved);",
+    CREATE INDEX audit_anchors_by_moved ON audit_anchors (trail, moved);
+    CREATE INDEX audit_anchors_first ON audit_anchors (first);
+    CREATE INDEX audit_anchors_moved ON audit_anchors (moved);",
     ),
 ];
 

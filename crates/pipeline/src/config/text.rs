@@ -21,8 +21,14 @@ pub(super) fn is_loopback(url: &str) -> bool {
 /// its messages quote values (`invalid type: string "…"`), which are replaced by `"…"`.
 pub(super) fn toml_message(error: &toml::de::Error, text: &str) -> String {
     let mut quoted = false;
+    let mut escaped = false;
     let mut what = String::new();
     for c in error.message().trim_end().replace('\n', " ").chars() {
+        // Inside a quoted value, `\"` is part of the value: it neither ends the quote nor shows.
+        if quoted && (escaped || c == '\\') {
+            escaped = !escaped && c == '\\';
+            continue;
+        }
         match (c, quoted) {
             ('"', false) => {
                 quoted = true;

@@ -244,6 +244,15 @@ fn a_toml_mistake_names_its_line_and_key_never_the_value() {
         .to_string();
     assert!(err.contains("invalid type: string \"…\""), "{err}");
     assert!(!err.contains("canary"), "{err}");
+    // A quote inside the value does not end its elision.
+    let escaped = EXAMPLE.replace(
+        "max_in_flight = 16",
+        "max_in_flight = \"pre\\\"canary-after-quote\"",
+    );
+    let err = Config::load(&write("escaped", &escaped))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("canary"), "{err}");
 }
 
 #[test]
