@@ -23,8 +23,9 @@ pub(crate) enum AuditCommand {
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// The configuration whose `[audit]` trail and keys and `[store]` anchors to check
-    /// (relative paths to the file); default: audit.jsonl here, unkeyed, without anchors.
-    #[arg(long)]
+    /// (relative paths to the file); else KUDOS_CONFIG; else audit.jsonl here, unkeyed, without
+    /// anchors.
+    #[arg(long, env = "KUDOS_CONFIG")]
     config: Option<PathBuf>,
     /// Check the trail alone, without the anchors in the store (an auditor with only the
     /// trail and the keys): a deleted last run or a cut last record is then not seen.

@@ -18,8 +18,8 @@ use crate::output::{JsonLines, diag, error_chain};
 /// `kudos check --config kudos.toml`
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The configuration to check.
-    #[arg(long, default_value = "kudos.toml")]
+    /// The configuration to check (flag, else KUDOS_CONFIG, else ./kudos.toml).
+    #[arg(long, env = "KUDOS_CONFIG", default_value = "kudos.toml")]
     config: PathBuf,
 }
 

@@ -23,6 +23,10 @@ pub(crate) struct StoreArgs {
     /// Read the store URL from this kudos.toml (`[store]` url; relative paths are relative to the file).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Start a new, empty SQLite ledger when the file does not exist (otherwise that is an
+    /// error: a wrong directory would answer every balance with 0).
+    #[arg(long, global = true)]
+    create: bool,
 }
 
 /// `kudos ledger …`
@@ -123,6 +127,16 @@ fn write(out: &mut JsonLines, value: &impl Serialize) -> Result<(), Fatal> {
 
 async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
     let store = store_config(args)?;
+    if let Some(path) = store.url.strip_prefix("sqlite://")
+        && !path.starts_with(':')
+        && !std::path::Path::new(path.split('?').next().unwrap_or(path)).exists()
+        && !args.create
+    {
+        return Err(Fatal(format!(
+            "no ledger at {path}: give --create to start a new, empty one (or --store / --config \
+             for the one you meant)"
+        )));
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ledger = Ledger::new(
         kudos_store::open(&store.url, store.max_connections).await?,

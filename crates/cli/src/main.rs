@@ -50,6 +50,12 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Shell completions for bash, zsh, fish, elvish or PowerShell, on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Is everything the run needs in place? Configuration, secrets, store, marketplace token,
     /// audit trail, sources: one JSON line each; exit 1 naming what failed.
     Check(check::CheckArgs),
@@ -92,6 +98,11 @@ fn main() -> ExitCode {
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),
         Command::Check(args) => check::check(&args).into(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "kudos", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         #[cfg(feature = "sim")]
         Command::Demo(args) => demo::run(&args).into(),
         Command::Run(args) => run::run(&args).into(),

@@ -17,12 +17,25 @@ use crate::Outcome;
 use crate::ledger::{hold_line, reversal_line, write_holds};
 use crate::output::{Fatal, JsonLines, diag, error_chain};
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Plain lines.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, fields, span).
+    Json,
+}
+
 /// `kudos run --config kudos.toml [--as-of DAY] [--dry-run]`
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The configuration.
-    #[arg(long, default_value = "kudos.toml")]
+    /// The configuration (flag, else KUDOS_CONFIG, else ./kudos.toml).
+    #[arg(long, env = "KUDOS_CONFIG", default_value = "kudos.toml")]
     config: PathBuf,
+    /// How log lines on stderr are written.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// The run's day (default: today in `[run] time_zone`); records after it wait.
     #[arg(long = "as-of")]
     as_of: Option<String>,
@@ -34,9 +47,17 @@ pub(crate) struct RunArgs {
 /// `kudos review …` (`--config kudos.toml`)
 #[derive(Debug, Args)]
 pub(crate) struct ReviewArgs {
-    /// The configuration.
-    #[arg(long, default_value = "kudos.toml", global = true)]
+    /// The configuration (flag, else KUDOS_CONFIG, else ./kudos.toml).
+    #[arg(
+        long,
+        env = "KUDOS_CONFIG",
+        default_value = "kudos.toml",
+        global = true
+    )]
     config: PathBuf,
+    /// How log lines on stderr are written.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: ReviewCommand,
 }
@@ -85,16 +106,20 @@ enum ReviewCommand {
 }
 
 /// Logs go to stderr: plain lines (level `KUDOS_LOG`, default `info`; `warn` under a bar).
-fn init_logs(terminal: bool) {
+fn init_logs(terminal: bool, format: LogFormat) {
     let default = if terminal { "warn" } else { "info" };
+    // `KUDOS_LOG` first (its older name), then `RUST_LOG`, as Rust users expect.
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUDOS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(terminal)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(terminal).try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
@@ -160,8 +185,9 @@ impl Progress for Bar {
 }
 
 pub(crate) fn run(args: &RunArgs) -> Outcome {
-    let terminal = std::io::stderr().is_terminal();
-    init_logs(terminal);
+    // A bar only on a terminal, and not among JSON log lines.
+    let terminal = std::io::stderr().is_terminal() && args.log_format == LogFormat::Text;
+    init_logs(terminal, args.log_format);
     let result = match runtime() {
         Ok(rt) => rt.block_on(run_once(args, terminal)),
         Err(Fatal(message)) => Err((message, None)),
@@ -239,7 +265,7 @@ async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
 }
 
 pub(crate) fn review(args: &ReviewArgs) -> Outcome {
-    init_logs(false);
+    init_logs(false, args.log_format);
     match runtime().and_then(|rt| rt.block_on(review_once(args))) {
         Ok(outcome) => outcome,
         Err(Fatal(message)) => {

@@ -22,6 +22,7 @@ fn adjust_then_balance_and_history() {
     let store = format!("sqlite://{}", dir.join("kudos.db").display());
     let out = kudos(&[
         "ledger",
+        "--create",
         "adjust",
         "u-1",
         "100",
@@ -54,6 +55,7 @@ fn adjust_then_balance_and_history() {
 
     let penalty = [
         "ledger",
+        "--create",
         "adjust",
         "u-1",
         "-130",
@@ -78,6 +80,7 @@ fn adjust_then_balance_and_history() {
 
     let out = kudos(&[
         "ledger",
+        "--create",
         "balance",
         "u-1",
         "--as-of",
@@ -89,7 +92,9 @@ fn adjust_then_balance_and_history() {
         lines(&out)[0],
         serde_json::json!({"agent_id": "u-1", "available": 0, "reserved": 0, "debt": 30, "balance": -30})
     );
-    let history = lines(&kudos(&["ledger", "history", "u-1", "--store", &store]));
+    let history = lines(&kudos(&[
+        "ledger", "--create", "history", "u-1", "--store", &store,
+    ]));
     assert_eq!(history.len(), 2, "the retry appended nothing");
     assert_eq!(
         history[1]["id"].as_str(),
@@ -104,6 +109,7 @@ fn reusing_an_id_for_another_adjustment_is_refused_naming_both() {
     let adjust = |points: &str| {
         kudos(&[
             "ledger",
+            "--create",
             "adjust",
             "u-1",
             points,
@@ -187,7 +193,7 @@ fn holds_are_listed_sorted_by_agent_and_filtered_by_state() {
             .unwrap();
         txns
     });
-    let all = lines(&kudos(&["ledger", "holds", "--store", &url]));
+    let all = lines(&kudos(&["ledger", "--create", "holds", "--store", &url]));
     assert_eq!(all.len(), 2);
     assert_eq!(all[0]["agent_id"].as_str(), Some("u-a"), "sorted by agent");
     let keys: Vec<&str> = all[0]
@@ -210,7 +216,7 @@ fn holds_are_listed_sorted_by_agent_and_filtered_by_state() {
         ]
     );
     let open = lines(&kudos(&[
-        "ledger", "holds", "--state", "open", "--store", &url,
+        "ledger", "--create", "holds", "--state", "open", "--store", &url,
     ]));
     assert_eq!(open.len(), 1);
     assert_eq!(
@@ -219,6 +225,7 @@ fn holds_are_listed_sorted_by_agent_and_filtered_by_state() {
     );
     let balance = lines(&kudos(&[
         "ledger",
+        "--create",
         "balance",
         "u-a",
         "--as-of",
@@ -246,6 +253,7 @@ fn several_kudos_processes_on_one_file_lose_no_update() {
                 for i in 0..8 {
                     let out = kudos(&[
                         "ledger",
+                        "--create",
                         "adjust",
                         "u-shared",
                         &format!("{}", p * 8 + i + 1),
@@ -266,6 +274,7 @@ fn several_kudos_processes_on_one_file_lose_no_update() {
     }
     let balance = lines(&kudos(&[
         "ledger",
+        "--create",
         "balance",
         "u-shared",
         "--as-of",
@@ -280,7 +289,7 @@ fn several_kudos_processes_on_one_file_lose_no_update() {
     );
     assert_eq!(
         lines(&kudos(&[
-            "ledger", "history", "u-shared", "--store", &store
+            "ledger", "--create", "history", "u-shared", "--store", &store
         ]))
         .len(),
         48
@@ -298,6 +307,7 @@ fn the_store_comes_from_the_config_file_relative_to_it() {
     let config = dir.join("kudos.toml");
     let out = kudos(&[
         "ledger",
+        "--create",
         "adjust",
         "u-1",
         "7",
@@ -321,6 +331,7 @@ fn bad_input_is_named() {
     let store = format!("sqlite://{}", dir.join("kudos.db").display());
     let out = kudos(&[
         "ledger",
+        "--create",
         "adjust",
         "u-1",
         "5",
@@ -337,19 +348,30 @@ fn bad_input_is_named() {
         "{}",
         text(&out.stderr)
     );
-    let out = kudos(&["ledger", "balance", "u-1", "--store", "mysql://db/kudos"]);
+    let out = kudos(&[
+        "ledger",
+        "--create",
+        "balance",
+        "u-1",
+        "--store",
+        "mysql://db/kudos",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unsupported store URL scheme \"mysql\""));
     assert_eq!(
-        kudos(&["ledger", "holds", "--state", "lost", "--store", &store])
-            .status
-            .code(),
+        kudos(&[
+            "ledger", "--create", "holds", "--state", "lost", "--store", &store
+        ])
+        .status
+        .code(),
         Some(2)
     );
     assert_eq!(
-        kudos(&["ledger", "adjust", "u-1", "5", "--store", &store])
-            .status
-            .code(),
+        kudos(&[
+            "ledger", "--create", "adjust", "u-1", "5", "--store", &store
+        ])
+        .status
+        .code(),
         Some(2),
         "--day and --reason are required"
     );
@@ -382,6 +404,7 @@ fn the_ledger_verbs_work_on_postgres() {
     assert!(setup.status.success(), "{}", text(&setup.stderr));
     let out = kudos(&[
         "ledger",
+        "--create",
         "adjust",
         "u-pg",
         "75",
@@ -395,6 +418,7 @@ fn the_ledger_verbs_work_on_postgres() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let balance = lines(&kudos(&[
         "ledger",
+        "--create",
         "balance",
         "u-pg",
         "--as-of",
@@ -404,8 +428,35 @@ fn the_ledger_verbs_work_on_postgres() {
     ]));
     assert_eq!(balance[0]["available"].as_i64(), Some(75));
     assert_eq!(
-        lines(&kudos(&["ledger", "history", "u-pg", "--store", &url])).len(),
+        lines(&kudos(&[
+            "ledger", "--create", "history", "u-pg", "--store", &url
+        ]))
+        .len(),
         1
     );
-    assert!(lines(&kudos(&["ledger", "holds", "--store", &url])).is_empty());
+    assert!(lines(&kudos(&["ledger", "--create", "holds", "--store", &url])).is_empty());
+}
+
+#[test]
+fn a_ledger_that_is_not_there_is_not_created_unless_asked() {
+    let dir = scratch("no-ledger");
+    let db = dir.join("kudos.db");
+    let store = format!("sqlite://{}", db.display());
+    // From the wrong directory, a balance would have been 0 from a new, empty file.
+    let out = kudos(&["ledger", "balance", "u-1", "--store", &store]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no ledger at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("--create"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!db.exists(), "nothing was created");
+    let out = kudos(&["ledger", "balance", "u-1", "--store", &store, "--create"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(db.exists());
 }
