@@ -70,3 +70,41 @@ async fn check_passes_when_everything_is_in_place_and_names_what_is_not() {
         "{secrets}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_follows_the_conventions_of_rust_clis() {
+    let s = Setup::new("conventions", SimConfig::default(), "").await;
+    s.export("d.csv", &[(1, 150.0)]);
+    // KUDOS_CONFIG names the configuration when --config does not.
+    let mut c = s.command(&["check"]);
+    c.current_dir(std::env::temp_dir())
+        .env("KUDOS_CONFIG", s.dir.join("kudos.toml"));
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // RUST_LOG sets the filter; --log-format json writes one JSON object per line.
+    let mut c = s.command(&[
+        "run",
+        "--config",
+        "kudos.toml",
+        "--as-of",
+        "2026-03-10",
+        "--log-format",
+        "json",
+    ]);
+    c.env("RUST_LOG", "debug");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs: Vec<Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(logs.iter().any(|l| l["level"] == "DEBUG"), "{logs:?}");
+    // Completions for a shell.
+    let out = s.kudos(&["completions", "bash"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("kudos"));
+}
