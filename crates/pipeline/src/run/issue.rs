@@ -208,7 +208,7 @@ impl Run<'_> {
             }
             Ok::<_, PipelineError>(out)
         };
-        let ((), out) = tokio::try_join!(holds, settle)?;
+        let ((), out) = futures_util::future::try_join(holds, settle).await?;
         if let Err(e) = (&mut requests.0).await
             && e.is_panic()
         {
