@@ -26,12 +26,10 @@ use uuid::Uuid;
 use crate::Outcome;
 use crate::output::{Fatal, diag};
 
-const ADHERENCE: &str =
-    include_str!("../../../fixtures/genesys/wfm_historical_adherence_download.json");
-const SURVEYS: &str =
-    include_str!("../../../fixtures/genesys/analytics_surveys_aggregates_response.json");
-const PERFORMANCE: &str = include_str!("../../../fixtures/genesys/agent_performance_export.csv");
-const RULES: &str = include_str!("../../../examples/rules/demo.toml");
+const ADHERENCE: &str = include_str!("../data/wfm_historical_adherence_download.json");
+const SURVEYS: &str = include_str!("../data/analytics_surveys_aggregates_response.json");
+const PERFORMANCE: &str = include_str!("../data/agent_performance_export.csv");
+const RULES: &str = include_str!("../data/demo.toml");
 
 /// The marketplace's bad day: the 1st reward request gets a 503, the 3rd is processed but its
 /// answer is lost, the 5th is rejected (out of stock).

@@ -49,3 +49,34 @@ fn the_demo_tells_what_happened_and_ends_with_the_summary() {
         "{summary}"
     );
 }
+
+/// The demo's sample data lives inside the CLI crate (so the crate packages on its own); it is
+/// the project's fixtures, byte for byte.
+#[test]
+fn the_demos_bundled_data_is_the_projects_fixtures() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (bundled, original) in [
+        (
+            "wfm_historical_adherence_download.json",
+            "fixtures/genesys/wfm_historical_adherence_download.json",
+        ),
+        (
+            "analytics_surveys_aggregates_response.json",
+            "fixtures/genesys/analytics_surveys_aggregates_response.json",
+        ),
+        (
+            "agent_performance_export.csv",
+            "fixtures/genesys/agent_performance_export.csv",
+        ),
+        ("demo.toml", "examples/rules/demo.toml"),
+    ] {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(bundled);
+        assert_eq!(
+            std::fs::read(&data).unwrap(),
+            std::fs::read(root.join(original)).unwrap(),
+            "crates/cli/data/{bundled} differs from {original}: copy it again"
+        );
+    }
+}
