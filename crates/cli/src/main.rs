@@ -11,6 +11,7 @@ mod check;
 mod demo;
 mod export;
 mod ledger;
+mod metrics_file;
 mod output;
 mod points;
 mod run;

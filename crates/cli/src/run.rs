@@ -36,6 +36,10 @@ pub(crate) struct RunArgs {
     /// How log lines on stderr are written.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Write the run's figures here in the Prometheus text format (for node_exporter's
+    /// textfile collector), replacing the file whole.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
     /// The run's day (default: today in `[run] time_zone`); records after it wait.
     #[arg(long = "as-of")]
     as_of: Option<String>,
@@ -250,9 +254,30 @@ async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
         as_of,
         dry_run: args.dry_run,
     };
+    let started = clock.now();
     let result = pipeline.run(audit, options, &progress).await;
     if let Some(bar) = &progress.0 {
         bar.finish_and_clear();
+    }
+    if let Some(path) = &args.metrics_file {
+        let summary = match &result {
+            Ok(summary) => Some(summary),
+            Err(PipelineError::Stopped { summary, .. }) => Some(summary.as_ref()),
+            Err(_) => None,
+        };
+        let figures = crate::metrics_file::RunFigures {
+            summary,
+            metrics: &pipeline.metrics(),
+            duration: (clock.now() - started).to_std().unwrap_or_default(),
+            ended: clock.now(),
+            finished: result.is_ok(),
+        };
+        if let Err(e) = crate::metrics_file::write(path, &figures) {
+            diag(format_args!(
+                "warning: {}: cannot write the metrics file: {e}",
+                path.display()
+            ));
+        }
     }
     match result {
         Ok(summary) => Ok(summary),

@@ -108,3 +108,65 @@ async fn the_command_follows_the_conventions_of_rust_clis() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("kudos"));
 }
+
+/// The Prometheus text file, parsed back: every sample has its HELP and TYPE, the figures are
+/// the run's, and a run that stops keeps the time of the last one that finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_writes_its_figures_for_the_textfile_collector() {
+    let s = Setup::new(
+        "metrics-file",
+        SimConfig::default(),
+        "max_bad_row_ratio = 0.1",
+    )
+    .await;
+    s.export("d.csv", &[(1, 150.0), (2, 250.0)]);
+    let args = [
+        "run",
+        "--config",
+        "kudos.toml",
+        "--as-of",
+        "2026-03-10",
+        "--metrics-file",
+        "kudos.prom",
+    ];
+    let out = s.kudos(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let parse = |path: &std::path::Path| {
+        let body = std::fs::read_to_string(path).unwrap();
+        let mut samples = std::collections::BTreeMap::new();
+        let mut described = std::collections::BTreeSet::new();
+        for line in body.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(["counter", "gauge"].contains(&kind), "{line}");
+                described.insert(name.to_owned());
+            } else if !line.starts_with('#') {
+                let (name, value) = line.split_once(' ').unwrap();
+                assert!(described.contains(name), "{name} has no TYPE");
+                assert!(name.starts_with("kudos_"), "{name}");
+                samples.insert(name.to_owned(), value.parse::<f64>().unwrap());
+            }
+        }
+        samples
+    };
+    let first = parse(&s.dir.join("kudos.prom"));
+    // 150 points: one reward of 100; 250: two.
+    assert_eq!(first["kudos_rewards_issued_total"], 3.0, "{first:?}");
+    assert_eq!(first["kudos_holds_total"], 3.0);
+    assert_eq!(first["kudos_run_success"], 1.0);
+    let good = first["kudos_run_last_success_timestamp_seconds"];
+    assert_eq!(good, first["kudos_run_last_timestamp_seconds"]);
+    // A run that stops (too many bad rows): success 0, the last good run's time kept.
+    std::fs::write(
+        s.dir.join("exports/e.csv"),
+        "agent_id,date,metric,value\nx,2026-03-03,sales,nope\ny,2026-03-03,sales,nope\n",
+    )
+    .unwrap();
+    let out = s.kudos(&args).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let second = parse(&s.dir.join("kudos.prom"));
+    assert_eq!(second["kudos_run_success"], 0.0, "{second:?}");
+    assert_eq!(second["kudos_run_last_success_timestamp_seconds"], good);
+    assert_eq!(second["kudos_rows_rejected_total"], 2.0);
+    assert!(!s.dir.join("kudos.prom.tmp").exists());
+}
