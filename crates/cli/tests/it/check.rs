@@ -112,6 +112,10 @@ async fn the_command_follows_the_conventions_of_rust_clis() {
 /// The Prometheus text file, parsed back: every sample has its HELP and TYPE, the figures are
 /// the run's, and a run that stops keeps the time of the last one that finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(
+    clippy::float_cmp,
+    reason = "the file's figures are whole counts and a copied timestamp: equal exactly"
+)]
 async fn run_writes_its_figures_for_the_textfile_collector() {
     let s = Setup::new(
         "metrics-file",
