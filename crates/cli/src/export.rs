@@ -21,9 +21,8 @@ pub(crate) enum ExportCommand {
 /// The options every command that reads exports shares.
 #[derive(Debug, Args)]
 pub(crate) struct InputArgs {
-    /// Input format: auto, canonical-csv, canonical-json, wide-csv, genesys-adherence,
-    /// genesys-aggregates.
-    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    /// Input format (auto detects it).
+    #[arg(long, default_value = "auto", value_parser = format_parser())]
     pub(crate) format: Format,
     /// IANA time zone that days are computed in.
     #[arg(long = "time-zone", default_value = "UTC")]
@@ -43,8 +42,18 @@ pub(crate) struct ParseArgs {
     input: InputArgs,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse().map_err(|e: WfmError| e.to_string())
+/// The formats, listed in `--help` and checked by clap.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new([
+        "auto",
+        "canonical-csv",
+        "canonical-json",
+        "wide-csv",
+        "genesys-adherence",
+        "genesys-aggregates",
+    ])
+    .try_map(|s| s.parse::<Format>().map_err(|e: WfmError| e.to_string()))
 }
 
 impl InputArgs {
