@@ -7,8 +7,11 @@ use kudos_client::{BreakerState, ProviderStats};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The last line of `kudos run` (`docs/reference/run.md#summary`): what the run did.
+/// The last line of `kudos run` (`docs/reference/run.md#summary`): what the run did. Fields
+/// are added as the run learns to count more (`#[non_exhaustive]`: read it, or start from
+/// `Summary::default()`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Records ingested (dated on or before `--as-of`).
     pub records: u64,
@@ -166,8 +169,10 @@ impl Counters {
 }
 
 /// Counters an integrator can export (Prometheus, `OpenTelemetry`…): totals over every run of
-/// this pipeline, and the marketplace client's retries and breaker state.
+/// this pipeline, and the marketplace client's retries and breaker state. Fields are added as
+/// the pipeline counts more (`#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Rewards issued.
     pub issued: u64,
