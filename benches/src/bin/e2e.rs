@@ -171,14 +171,7 @@ async fn main() -> Result<(), Error> {
     let steps = Steps::default();
     let start = Instant::now();
     let summary = pipeline
-        .run(
-            audit,
-            RunOptions {
-                as_of: Day::parse("2026-03-10")?,
-                dry_run: false,
-            },
-            &steps,
-        )
+        .run(audit, RunOptions::new(Day::parse("2026-03-10")?), &steps)
         .await?;
     let total = start.elapsed();
     let batch_peak = peak_rss_mib();

@@ -200,14 +200,7 @@ async fn demo(dir: &Path, keep: bool) -> Result<(), Fatal> {
     let audit = AuditLog::open(&audit_path, Uuid::now_v7())?;
     let as_of = Day::parse(AS_OF).map_err(|e| Fatal(e.to_string()))?;
     let summary = match pipeline
-        .run(
-            Box::new(audit),
-            RunOptions {
-                as_of,
-                dry_run: false,
-            },
-            &NoProgress,
-        )
+        .run(Box::new(audit), RunOptions::new(as_of), &NoProgress)
         .await
     {
         Ok(s) => s,

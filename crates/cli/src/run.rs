@@ -250,10 +250,7 @@ async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
         bar
     });
     let progress = Bar(bar);
-    let options = RunOptions {
-        as_of,
-        dry_run: args.dry_run,
-    };
+    let options = RunOptions::new(as_of).dry_run(args.dry_run);
     let started = clock.now();
     let result = pipeline.run(audit, options, &progress).await;
     if let Some(bar) = &progress.0 {

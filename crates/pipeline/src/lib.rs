@@ -68,7 +68,7 @@
 //!     },
 //! });
 //! let audit = Box::new(NullAudit::new(uuid::Uuid::from_u128(1))); // or AuditLog::open(path, id)
-//! let options = RunOptions { as_of: Day::parse("2026-03-10")?, dry_run: false };
+//! let options = RunOptions::new(Day::parse("2026-03-10")?);
 //! let summary = pipeline.run(audit, options, &NoProgress).await?;
 //! assert_eq!((summary.records, summary.holds, summary.issued), (1, 1, 1));
 //! # std::fs::remove_dir_all(&dir)?;

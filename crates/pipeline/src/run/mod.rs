@@ -53,13 +53,33 @@ const BATCH: usize = 1000;
 /// together.
 const SLICE: usize = 500;
 
-/// One run's options.
+/// One run's options: `RunOptions::new(day)`, then what differs from the defaults
+/// (`.dry_run(true)`). Options are added without a breaking change (`#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// The run's day: records after it are left for later, holds are made on it.
     pub as_of: Day,
     /// Compute what the run would do from a copy of the state; write and send nothing.
     pub dry_run: bool,
+}
+
+impl RunOptions {
+    /// A real run on `as_of`.
+    #[must_use]
+    pub const fn new(as_of: Day) -> Self {
+        Self {
+            as_of,
+            dry_run: false,
+        }
+    }
+
+    /// A dry run when `yes`: the run works on a copy of the state and sends nothing.
+    #[must_use]
+    pub const fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
 }
 
 /// What a pipeline is made of.

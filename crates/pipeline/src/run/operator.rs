@@ -359,10 +359,7 @@ impl Pipeline {
 
     /// An operator's action: a run over the pipeline's own parts, on `day`.
     fn operator(&self, audit: Box<dyn AuditSink>, day: Day) -> Run<'_> {
-        let options = RunOptions {
-            as_of: day,
-            dry_run: false,
-        };
+        let options = RunOptions::new(day);
         self.start(self.real_wiring(audit), options, &NoProgress)
     }
 }

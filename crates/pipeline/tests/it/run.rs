@@ -212,10 +212,7 @@ impl World {
         pipeline
             .run(
                 Box::new(audit),
-                RunOptions {
-                    as_of: Day::parse(day).unwrap(),
-                    dry_run,
-                },
+                RunOptions::new(Day::parse(day).unwrap()).dry_run(dry_run),
                 &NoProgress,
             )
             .await
@@ -941,10 +938,7 @@ async fn a_provider_that_panics_fails_the_run_loudly_and_the_next_run_recovers()
     let run = tokio::spawn(async move {
         p.run(
             Box::new(audit),
-            RunOptions {
-                as_of: Day::parse("2026-03-10").unwrap(),
-                dry_run: false,
-            },
+            RunOptions::new(Day::parse("2026-03-10").unwrap()),
             &kudos_pipeline::NoProgress,
         )
         .await

@@ -250,10 +250,7 @@ async fn an_alert_storm_with_a_silent_webhook_neither_stalls_the_run_nor_floods_
         std::time::Duration::from_secs(120),
         Pipeline::new(parts).run(
             Box::new(audit),
-            RunOptions {
-                as_of: kudos_core::Day::parse("2026-03-10").unwrap(),
-                dry_run: false,
-            },
+            RunOptions::new(kudos_core::Day::parse("2026-03-10").unwrap()),
             &NoProgress,
         ),
     )

@@ -33,10 +33,7 @@ async fn run(w: &World, key: Option<AuditKey>, day: &str) -> Result<Uuid, Pipeli
     w.pipeline()
         .run(
             Box::new(audit),
-            RunOptions {
-                as_of: Day::parse(day).unwrap(),
-                dry_run: false,
-            },
+            RunOptions::new(Day::parse(day).unwrap()),
             &NoProgress,
         )
         .await?;
@@ -392,10 +389,7 @@ async fn an_object_store_trail_is_keyed_linked_and_anchored_alike() {
         w.pipeline()
             .run(
                 Box::new(sink),
-                RunOptions {
-                    as_of: Day::parse(day).unwrap(),
-                    dry_run: false,
-                },
+                RunOptions::new(Day::parse(day).unwrap()),
                 &NoProgress,
             )
             .await
@@ -447,10 +441,7 @@ async fn trails_sharing_a_store_are_anchored_and_linked_apart() {
     w.pipeline()
         .run(
             Box::new(AuditLog::open_keyed(&other, id, key(1)).unwrap()),
-            RunOptions {
-                as_of: Day::parse("2026-03-11").unwrap(),
-                dry_run: false,
-            },
+            RunOptions::new(Day::parse("2026-03-11").unwrap()),
             &NoProgress,
         )
         .await

@@ -58,10 +58,7 @@ async fn main() -> Result<(), Error> {
         let audit = dir.join("audit.jsonl");
         async move {
             let audit = AuditLog::open(&audit, uuid::Uuid::now_v7())?;
-            let options = RunOptions {
-                as_of: Day::parse(day)?,
-                dry_run: false,
-            };
+            let options = RunOptions::new(Day::parse(day)?);
             Ok::<_, Error>(pipeline.run(Box::new(audit), options, &NoProgress).await?)
         }
     };

@@ -84,10 +84,7 @@ path = "audit.jsonl"
     // What it does on each tick of its scheduler.
     for day in ["2026-03-31", "2026-04-01"] {
         let audit = config.audit_sink(uuid::Uuid::now_v7()).await?;
-        let options = RunOptions {
-            as_of: Day::parse(day)?,
-            dry_run: false,
-        };
+        let options = RunOptions::new(Day::parse(day)?);
         let summary = pipeline.run(audit, options, &NoProgress).await?;
         println!("{day}: {}", serde_json::to_string(&summary)?);
         if summary.needs_attention() {

@@ -363,10 +363,7 @@ async fn main() -> Result<(), Error> {
     let day1 = pipeline
         .run(
             Box::new(AuditLog::open(&audit, uuid::Uuid::now_v7())?),
-            RunOptions {
-                as_of: Day::parse("2026-03-10")?,
-                dry_run: false,
-            },
+            RunOptions::new(Day::parse("2026-03-10")?),
             &NoProgress,
         )
         .await?;
@@ -382,10 +379,7 @@ async fn main() -> Result<(), Error> {
     let day2 = pipeline
         .run(
             Box::new(AuditLog::open(&audit, uuid::Uuid::now_v7())?),
-            RunOptions {
-                as_of: Day::parse("2026-03-11")?,
-                dry_run: false,
-            },
+            RunOptions::new(Day::parse("2026-03-11")?),
             &NoProgress,
         )
         .await?;

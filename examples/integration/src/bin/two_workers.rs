@@ -101,9 +101,6 @@ async fn main() -> Result<(), Error> {
 
 async fn run(worker: &Pipeline, audit: &std::path::Path) -> Result<kudos_pipeline::Summary, Error> {
     let log = AuditLog::open(audit, uuid::Uuid::now_v7())?;
-    let options = RunOptions {
-        as_of: Day::parse("2026-03-10")?,
-        dry_run: false,
-    };
+    let options = RunOptions::new(Day::parse("2026-03-10")?);
     Ok(worker.run(Box::new(log), options, &NoProgress).await?)
 }

@@ -168,10 +168,7 @@ async fn run_once(
         left: crash.map(|n| Arc::new(AtomicU64::new(n))),
         crash: notify.clone(),
     };
-    let options = RunOptions {
-        as_of: Day::parse(day).unwrap(),
-        dry_run: false,
-    };
+    let options = RunOptions::new(Day::parse(day).unwrap());
     tokio::select! {
         r = pipeline.run(Box::new(sink), options, &NoProgress) => Some(r),
         () = notify.notified() => None,
