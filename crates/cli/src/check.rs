@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 use kudos_core::{Clock, SystemClock};
 use kudos_ledger::AuditAnchors as _;
-use kudos_pipeline::{AuditLog, AuditSettings, AuditTarget, Config};
+use kudos_pipeline::{AuditLog, AuditTarget, Config};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -135,11 +135,10 @@ fn audit(config: &Config) -> Result<String, String> {
             Ok(format!("{} can be appended to ({keyed})", path.display()))
         }
         AuditTarget::Url(_) => {
-            let settings = AuditSettings {
-                target: config.audit.clone(),
-                keys: config.audit_keys.clone(),
-            };
-            settings.trail_name().map_err(|e| error_chain(&e))?;
+            config
+                .audit_settings()
+                .trail_name()
+                .map_err(|e| error_chain(&e))?;
             Ok(format!("object storage ({keyed})"))
         }
     }

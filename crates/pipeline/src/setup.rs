@@ -267,22 +267,14 @@ impl Config {
         }
     }
 
-    /// Verifies the configured audit trail with every configured key and, given them, the
-    /// store's anchors (see [`AuditSettings::verify`](crate::AuditSettings::verify)).
-    ///
-    /// # Errors
-    ///
-    /// As [`AuditSettings::verify`](crate::AuditSettings::verify).
-    pub async fn verify_audit(
-        &self,
-        anchors: Option<&[kudos_ledger::AuditAnchor]>,
-    ) -> Result<crate::VerifyReport, PipelineError> {
+    /// `[audit]` on its own: the trail, its keys and its name — to verify it
+    /// ([`AuditSettings::verify`](crate::AuditSettings::verify)) or name it.
+    #[must_use]
+    pub fn audit_settings(&self) -> crate::AuditSettings {
         crate::AuditSettings {
             target: self.audit.clone(),
             keys: self.audit_keys.clone(),
         }
-        .verify(anchors)
-        .await
     }
 }
 

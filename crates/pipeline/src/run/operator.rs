@@ -101,8 +101,7 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<ReversalView, PipelineError> {
-        let run = self.operator(audit, day);
-        let result: Result<ReversalView, PipelineError> = async {
+        self.action(audit, day, async |run: &Run<'_>| {
             let reversal = run.claim_reversal(txn).await?;
             run.audit(AuditEvent::ReversalRetry {
                 txn_id: txn,
@@ -115,11 +114,8 @@ impl Pipeline {
             run.redrive_reversal(&reversal).await?;
             run.lapse_leases().await;
             run.reversal_view(&reversal.agent, txn).await
-        }
-        .await;
-        // What the alert sinks held back for this action, sent before it returns.
-        run.alerts.flush(run.run_id).await;
-        result
+        })
+        .await
     }
 
     /// `kudos review settle --reversed | --not-reversed`: an operator says whether the
@@ -139,8 +135,7 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<ReversalView, PipelineError> {
-        let run = self.operator(audit, day);
-        let result: Result<ReversalView, PipelineError> = async {
+        self.action(audit, day, async |run: &Run<'_>| {
             let reversal = run.claim_reversal(txn).await?;
             let (agent, of) = (reversal.agent.clone(), reversal.of);
             let status = run.provider.status(of).await;
@@ -193,11 +188,8 @@ impl Pipeline {
             run.lapse_leases().await;
             run.reversal_view(&agent, txn).await
 
-        }
-        .await;
-        // What the alert sinks held back for this action, sent before it returns.
-        run.alerts.flush(run.run_id).await;
-        result
+        })
+        .await
     }
 
     /// `kudos review retry`: sends a hold's stored request again (the same bytes, the same
@@ -218,8 +210,7 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
-        let run = self.operator(audit, day);
-        let result: Result<HoldView, PipelineError> = async {
+        self.action(audit, day, async |run: &Run<'_>| {
             let hold = run.claim(txn).await?;
             let agent = hold.agent.clone();
             run.audit(AuditEvent::ReviewRetry {
@@ -274,11 +265,8 @@ impl Pipeline {
             run.lapse_leases().await;
             run.view(&agent, txn).await
 
-        }
-        .await;
-        // What the alert sinks held back for this action, sent before it returns.
-        run.alerts.flush(run.run_id).await;
-        result
+        })
+        .await
     }
 
     /// `kudos review settle`: an operator says whether the reward was issued — the hold is
@@ -297,8 +285,7 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
-        let run = self.operator(audit, day);
-        let result: Result<HoldView, PipelineError> = async {
+        self.action(audit, day, async |run: &Run<'_>| {
             let hold = run.claim(txn).await?;
             let agent = hold.agent.clone();
             let status = run.provider.status(txn).await;
@@ -350,17 +337,23 @@ impl Pipeline {
             run.lapse_leases().await;
             run.view(&agent, txn).await
 
-        }
-        .await;
-        // What the alert sinks held back for this action, sent before it returns.
-        run.alerts.flush(run.run_id).await;
-        result
+        })
+        .await
     }
 
     /// An operator's action: a run over the pipeline's own parts, on `day`.
-    fn operator(&self, audit: Box<dyn AuditSink>, day: Day) -> Run<'_> {
-        let options = RunOptions::new(day);
-        self.start(self.real_wiring(audit), options, &NoProgress)
+    /// Runs one operator action as a run of its own on `day` (its audit chain, leases and
+    /// alerts), then sends what the alert sinks held back for it before returning.
+    async fn action<T>(
+        &self,
+        audit: Box<dyn AuditSink>,
+        day: Day,
+        steps: impl AsyncFnOnce(&Run<'_>) -> Result<T, PipelineError>,
+    ) -> Result<T, PipelineError> {
+        let run = self.start(self.real_wiring(audit), RunOptions::new(day), &NoProgress);
+        let result = steps(&run).await;
+        run.alerts.flush(run.run_id).await;
+        result
     }
 }
 

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::run::{World, agent};
 
-#[tokio::test]
-async fn the_webhook_receives_each_alert_as_json() {
+/// A webhook receiver on a local port, recording every JSON body; it answers `ok`, or never.
+async fn webhook(answers: bool) -> (std::net::SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let got: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = got.clone();
     let app = axum::Router::new().route(
@@ -24,6 +24,9 @@ async fn the_webhook_receives_each_alert_as_json() {
             let sink = sink.clone();
             async move {
                 sink.lock().unwrap().push(body);
+                if !answers {
+                    std::future::pending::<()>().await;
+                }
                 "ok"
             }
         }),
@@ -31,6 +34,12 @@ async fn the_webhook_receives_each_alert_as_json() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn the_webhook_receives_each_alert_as_json() {
+    let (addr, got) = webhook(true).await;
     let transport = ReqwestTransport::new(
         std::time::Duration::from_secs(2),
         std::time::Duration::from_secs(2),
@@ -201,22 +210,7 @@ async fn the_object_store_sink_writes_one_verifiable_object_per_run() {
 async fn an_alert_storm_with_a_silent_webhook_neither_stalls_the_run_nor_floods_the_webhook() {
     use kudos_pipeline::{NoProgress, QueueSettings, QueuedAlerts, RunOptions};
     // A webhook that reads each request, records it, and never answers.
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hooks/kudos",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                std::future::pending::<()>().await;
-                "never"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, got) = webhook(false).await;
 
     let mut sim = SimConfig::default();
     sim.inventory.insert("gift_card_small".into(), 0);
