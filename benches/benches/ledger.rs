@@ -158,11 +158,10 @@ fn fresh_schema() -> String {
 async fn postgres(url: &str, schema: &str) -> PostgresStore {
     PostgresStore::open_with(
         url,
-        &PostgresOptions {
-            max_connections: 8,
-            schema: Some(schema.to_owned()),
-            ..Default::default()
-        },
+        &PostgresOptions::default()
+            .max_connections(8)
+            .schema(schema)
+            .migrate(true),
     )
     .await
     .unwrap()

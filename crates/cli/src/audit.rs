@@ -68,7 +68,7 @@ async fn verify(args: &VerifyArgs) -> Result<serde_json::Value, Fatal> {
         (None, None)
     } else {
         let store = StoreConfig::load(config)?;
-        let store = kudos_store::open(&store.url, store.max_connections).await?;
+        let store = crate::migrate::open_store(&store).await?;
         let trail = match &args.trail {
             Some(name) => name.clone(),
             None => settings.trail_name()?,

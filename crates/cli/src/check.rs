@@ -101,7 +101,7 @@ async fn checks(args: &CheckArgs) -> Vec<Verdict> {
 }
 
 async fn store(config: &Config) -> Result<String, String> {
-    let store = kudos_store::open(&config.store.url, config.store.max_connections)
+    let store = crate::migrate::open_store(&config.store)
         .await
         .map_err(|e| error_chain(&e))?;
     store.latest_anchor("").await.map_err(|e| error_chain(&e))?;

@@ -100,10 +100,7 @@ pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
 /// The store `--store`, `--config` (its `[store]` table) or the default names.
 fn store_config(args: &StoreArgs) -> Result<StoreConfig, Fatal> {
     if let Some(url) = &args.store {
-        return Ok(StoreConfig {
-            url: url.clone(),
-            ..StoreConfig::default()
-        });
+        return Ok(StoreConfig::with_url(url.clone()));
     }
     match &args.config {
         Some(path) => Ok(StoreConfig::load(path)?),
@@ -138,10 +135,7 @@ async fn execute(args: &StoreArgs, cmd: LedgerCommand) -> Result<(), Fatal> {
         )));
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ledger = Ledger::new(
-        kudos_store::open(&store.url, store.max_connections).await?,
-        clock.clone(),
-    );
+    let ledger = Ledger::new(crate::migrate::open_store(&store).await?, clock.clone());
     let mut out = JsonLines::stdout();
     match cmd {
         LedgerCommand::Balance { agent: a, as_of } => {

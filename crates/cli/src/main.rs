@@ -12,6 +12,7 @@ mod demo;
 mod export;
 mod ledger;
 mod metrics_file;
+mod migrate;
 mod output;
 mod points;
 mod run;
@@ -60,6 +61,9 @@ enum Command {
     /// Is everything the run needs in place? Configuration, secrets, store, marketplace token,
     /// audit trail, sources: one JSON line each; exit 1 naming what failed.
     Check(check::CheckArgs),
+    /// Apply the ledger schema's pending migrations (before a new release's first run; the
+    /// service's own role then needs no right to change the schema): {"store","from_version","to_version","applied"}.
+    Migrate(migrate::MigrateArgs),
     /// Look at and adjust the points ledger.
     Ledger {
         #[command(flatten)]
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),
         Command::Check(args) => check::check(&args).into(),
+        Command::Migrate(args) => migrate::run(&args).into(),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "kudos", &mut std::io::stdout());

@@ -138,7 +138,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
 async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipeline), Fatal> {
     let config = Config::load(path)?;
     config.check_secrets()?;
-    let store = kudos_store::open(&config.store.url, config.store.max_connections)
+    let store = crate::migrate::open_store(&config.store)
         .await
         .map_err(|e| {
             Fatal(format!(
@@ -303,7 +303,7 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     if matches!(args.command, ReviewCommand::List) {
         // Listing needs only the store: no secrets, no marketplace.
         let config = Config::load(&args.config)?;
-        let store = kudos_store::open(&config.store.url, config.store.max_connections).await?;
+        let store = crate::migrate::open_store(&config.store).await?;
         let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
         holds.extend(store.holds(Some(HoldState::Review)).await?);
         write_holds(&mut out, holds)?;

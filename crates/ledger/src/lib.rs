@@ -72,6 +72,7 @@ mod ingest;
 mod lease;
 mod ledger;
 mod memory;
+pub mod schema;
 mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

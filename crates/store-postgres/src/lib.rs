@@ -20,7 +20,10 @@
 //! use kudos_store_postgres::{PostgresOptions, PostgresStore};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = PostgresOptions { max_connections: 8, schema: Some("kudos".into()), ..Default::default() };
+//! let options = PostgresOptions::default().max_connections(8).schema("kudos");
+//! // Once per release, with a role that may change the schema (or `kudos migrate`):
+//! PostgresStore::migrate("postgres://kudos_admin@db.internal/kudos", &options).await?;
+//! // The service, whose role may only read and write rows:
 //! let store = PostgresStore::open_with("postgres://kudos@db.internal/kudos", &options).await?;
 //! let ledger = Ledger::new(store, Arc::new(SystemClock));
 //! # let _ = ledger;
@@ -54,36 +57,15 @@ use uuid::Uuid;
 mod anchor;
 mod ingest;
 mod lease;
+mod options;
 mod schema;
 
-pub use schema::MIGRATIONS;
+pub use options::PostgresOptions;
+
+pub use schema::{MIGRATIONS, MIGRATIONS_TABLE};
 
 /// How many times a transaction is retried after a serialization failure or a deadlock.
 pub const MAX_TRANSACTION_RETRIES: u32 = 8;
-
-/// Connection settings.
-#[derive(Debug, Clone)]
-pub struct PostgresOptions {
-    /// The pool size (`[store] max_connections`).
-    pub max_connections: u32,
-    /// A schema to keep the tables in (created if missing); `None` uses the connection's
-    /// search path. Letters, digits and `_` only.
-    pub schema: Option<String>,
-    /// Run every transaction SERIALIZABLE, as CockroachDB always does: conflicts then surface
-    /// as 40001 and are retried. Off by default (the conditional appends are correct under
-    /// PostgreSQL's READ COMMITTED); the tests turn it on to exercise the retry path.
-    pub serializable: bool,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 8,
-            schema: None,
-            serializable: false,
-        }
-    }
-}
 
 /// The ledger's store on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -123,22 +105,55 @@ fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
 }
 
 impl PostgresStore {
-    /// Connects to a `postgres://` URL with the default options and applies pending migrations.
+    /// Connects to a `postgres://` URL with the default options and checks that the schema is
+    /// current (it changes nothing: see [`migrate`](Self::migrate)).
     ///
     /// # Errors
     ///
-    /// [`LedgerError::Store`] when the server cannot be reached or migrated.
+    /// [`LedgerError::Store`] when the server cannot be reached, or the schema is not the one
+    /// this release needs (out of date: the message names `kudos migrate`; newer: refused).
     pub async fn open(url: &str) -> Result<Self, LedgerError> {
         Self::open_with(url, &PostgresOptions::default()).await
     }
 
-    /// Connects with `options` and applies pending migrations.
+    /// Connects with `options`; applies pending migrations if `options.migrate`, else checks
+    /// that the schema is current.
     ///
     /// # Errors
     ///
-    /// [`LedgerError::Store`] when the URL or schema name is invalid, or the server cannot be
-    /// reached or migrated.
+    /// [`LedgerError::Store`] when the URL or schema name is invalid, the server cannot be
+    /// reached or migrated, or the schema is not the one this release needs.
     pub async fn open_with(url: &str, options: &PostgresOptions) -> Result<Self, LedgerError> {
+        let store = Self::connect(url, options).await?;
+        if options.migrate {
+            schema::migrate(&store.pool).await?;
+        } else {
+            schema::check(&store.pool).await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations (creating `options.schema` if missing) and reports the
+    /// schema version before and after: what `kudos migrate` runs. sqlx's migrator takes an
+    /// advisory lock on the database, so concurrent migrations take turns.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when the server cannot be reached, the role may not change the
+    /// schema, a migration fails (rolled back), or a newer release migrated the schema.
+    pub async fn migrate(
+        url: &str,
+        options: &PostgresOptions,
+    ) -> Result<kudos_ledger::schema::Migrated, LedgerError> {
+        let options = options.clone().migrate(true).max_connections(1);
+        let store = Self::connect(url, &options).await?;
+        let done = schema::migrate(&store.pool).await;
+        store.pool.close().await;
+        done
+    }
+
+    /// The pool on `url`, the schema created first when `options.migrate`.
+    async fn connect(url: &str, options: &PostgresOptions) -> Result<Self, LedgerError> {
         let mut connect: PgConnectOptions = url.parse().map_err(|e| {
             LedgerError::store("postgres: the store URL is not a postgres:// URL", e)
         })?;
@@ -155,24 +170,9 @@ impl PostgresStore {
                     source: None,
                 });
             }
-            let setup = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(connect.clone())
-                .await
-                .map_err(store_err("cannot connect"))?;
-            // A concurrent creation by another process is fine: IF NOT EXISTS, and retried once.
-            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-            if sqlx::query(sqlx::AssertSqlSafe(create.clone()))
-                .execute(&setup)
-                .await
-                .is_err()
-            {
-                sqlx::query(sqlx::AssertSqlSafe(create))
-                    .execute(&setup)
-                    .await
-                    .map_err(store_err("cannot create the schema"))?;
+            if options.migrate {
+                Self::create_schema(&connect, schema).await?;
             }
-            setup.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
         }
         if options.serializable {
@@ -184,12 +184,44 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(store_err("cannot connect"))?;
-        let store = Self {
+        Ok(Self {
             pool,
             retries: std::sync::Arc::default(),
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
+    }
+
+    /// `CREATE SCHEMA IF NOT EXISTS`, on a connection of its own.
+    async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<(), LedgerError> {
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await
+            .map_err(store_err("cannot connect"))?;
+        // Only when missing: a role may own the tables without the right to create schemas.
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema)
+                .fetch_one(&setup)
+                .await
+                .map_err(store_err("cannot read the schemas"))?;
+        if exists {
+            setup.close().await;
+            return Ok(());
+        }
+        // A concurrent creation by another process is fine: IF NOT EXISTS, and retried once.
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        if sqlx::query(sqlx::AssertSqlSafe(create.clone()))
+            .execute(&setup)
+            .await
+            .is_err()
+        {
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&setup)
+                .await
+                .map_err(store_err("cannot create the schema"))?;
+        }
+        setup.close().await;
+        Ok(())
     }
 
     /// How many transactions were retried after a serialization failure or deadlock (a counter
@@ -197,20 +229,6 @@ impl PostgresStore {
     #[must_use]
     pub fn transaction_retries(&self) -> u64 {
         self.retries.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    async fn migrate(&self) -> Result<(), LedgerError> {
-        // Two processes opening a fresh database at once can race on CREATE … IF NOT EXISTS
-        // (PostgreSQL may report a duplicate catalog row); the loser retries and finds it done.
-        let mut last = None;
-        for _ in 0..3 {
-            match schema::migrate_once(&self.pool).await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(last.unwrap_or_else(|| store_err("migrate")(sqlx::Error::PoolClosed)))
     }
 }
 

@@ -40,8 +40,10 @@
 //!   append order; the ledger folds them. The hold index rows are the views the ledger
 //!   computed.
 //! - *Runtime queries only.* No database is needed to build (no `sqlx` macros), and the schema
-//!   is created by migrations embedded in the binary ([`MIGRATIONS`]). A file written by an
-//!   earlier release is converted when it opens (`schema.rs`), keeping every entry.
+//!   is created by migrations embedded in the binary ([`MIGRATIONS`]), applied by sqlx's
+//!   migrator when the file opens (checksummed, recorded in [`MIGRATIONS_TABLE`]): a new
+//!   ledger file needs no extra step. A file written by an earlier release is converted when
+//!   it opens, keeping every entry; a file a newer release migrated is refused.
 //! - *Durability.* `synchronous = FULL`: a committed append survives a power cut, not only a
 //!   crash of the process.
 
@@ -61,7 +63,7 @@ use kudos_ledger::LedgerError;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use schema::MIGRATIONS;
+pub use schema::{MIGRATIONS, MIGRATIONS_TABLE};
 
 /// How long a writer waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,6 +111,28 @@ impl SqliteStore {
     ///
     /// [`LedgerError::Store`] when the file cannot be opened or migrated.
     pub async fn open_with(url: &str, max_connections: u32) -> Result<Self, LedgerError> {
+        let store = Self::connect(url, max_connections).await?;
+        schema::migrate(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the database at `url` and applies pending migrations,
+    /// reporting the schema version before and after — what `kudos migrate` prints. Opening
+    /// migrates too; this is for an operator who wants to see it done.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when the file cannot be opened or migrated, or a newer release
+    /// migrated it.
+    pub async fn migrate(url: &str) -> Result<kudos_ledger::schema::Migrated, LedgerError> {
+        let store = Self::connect(url, 1).await?;
+        let done = schema::migrate(&store.pool).await;
+        store.pool.close().await;
+        done
+    }
+
+    /// The pool on `url`, its file created if missing, the schema untouched.
+    async fn connect(url: &str, max_connections: u32) -> Result<Self, LedgerError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| LedgerError::store(format!("sqlite: {url:?} is not a sqlite:// URL"), e))?
             .create_if_missing(true)
@@ -136,12 +160,10 @@ impl SqliteStore {
                 }
             }
         };
-        let store = Self {
+        Ok(Self {
             pool,
             clock: Arc::new(SystemClock),
-        };
-        schema::migrate(&store.pool).await?;
-        Ok(store)
+        })
     }
 
     /// The store with its leases on `clock` instead of the system clock (a `ManualClock` in

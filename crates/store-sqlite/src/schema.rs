@@ -1,12 +1,16 @@
-//! The schema: numbered migrations applied in order when a store opens, and the conversion
-//! of rows an earlier release wrote.
+//! The schema: numbered migrations, applied by sqlx's migrator when a store opens, and the
+//! conversion of rows an earlier release wrote.
 
-use kudos_ledger::{HoldState, LedgerError, LegacyIngestKey};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use kudos_ledger::LedgerError;
+use kudos_ledger::LegacyIngestKey;
+use kudos_ledger::schema::{AppliedMigration, KnownMigration, Migrated, judge, version_of};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Row, SqlSafeStr as _, SqlitePool};
 
 use crate::store_err;
 
-/// The schema, as numbered migrations applied in order at open; never edited once released.
+/// The schema, as numbered migrations applied in order; never edited once released (each is
+/// recorded with its checksum, and a changed one is refused).
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -35,8 +39,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     );",
     ),
     // 2: the run's ingest log with a typed mark per file (taken whole, or through a day), and
-    // the hold index's `unresolved` flag that leases filter on. Rows of version 1 are
-    // converted by `convert_version_1_rows` in the same transaction.
+    // the hold index's `unresolved` flag that leases filter on (set for the unresolved holds
+    // of version 1). Ingest keys of version 1 are converted by `convert_legacy_ingest_keys`.
     (
         2,
         "CREATE TABLE ingest_log (
@@ -47,7 +51,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         at TEXT NOT NULL,
         PRIMARY KEY (hash, through)
     ) WITHOUT ROWID;
-    ALTER TABLE holds ADD COLUMN unresolved INTEGER NOT NULL DEFAULT 0;",
+    ALTER TABLE holds ADD COLUMN unresolved INTEGER NOT NULL DEFAULT 0;
+    UPDATE holds SET unresolved = 1 WHERE state IN ('open', 'in_doubt', 'review');",
     ),
     // 3: reversals are indexed (and leased) beside the holds, each row with its kind.
     // Reversals recorded before it stay in their accounts, unindexed (they were all final).
@@ -78,45 +83,164 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// Applies the migrations the file has not had yet, in one write transaction.
-pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), LedgerError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(store_err("migrate"))?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS kudos_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err("migrate"))?;
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM kudos_schema")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_err("migrate"))?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("migrate"))?;
-        if *version == 2 {
-            convert_version_1_rows(&mut tx).await?;
-        }
-        sqlx::query("INSERT INTO kudos_schema (version, applied_at) VALUES (?, datetime('now'))")
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("migrate"))?;
+/// The table sqlx's migrator records applied migrations in (sqlx's shape, Kudos' own name so
+/// that it never meets a host service's `_sqlx_migrations`).
+pub const MIGRATIONS_TABLE: &str = "kudos_migrations";
+
+/// What each migration does, as the migrations table records it.
+fn describe(version: i64) -> &'static str {
+    match version {
+        1 => "entries, holds, ingested",
+        2 => "ingest log, unresolved holds",
+        3 => "reversals beside holds",
+        4 => "audit anchors",
+        _ => "migration",
     }
-    tx.commit().await.map_err(store_err("migrate"))
 }
 
-/// Converts what release 0.1.0 wrote: its ingest keys (`<sha256>`, `<sha256>@<day>`,
-/// `<sha256>@partial`) become typed marks in `ingest_log` (a key that is none of these stays
-/// in the old table, untouched), and every hold index row gets the `unresolved` flag the
-/// ledger computes for its state.
-async fn convert_version_1_rows(tx: &mut Transaction<'static, Sqlite>) -> Result<(), LedgerError> {
+/// The migrations as sqlx's [`Migrator`] runs them (each in its own transaction, recorded with
+/// its checksum in [`MIGRATIONS_TABLE`]).
+fn migrator() -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, sql)| {
+            Migration::new(
+                *version,
+                describe(*version).into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+}
+
+/// The migrations this release carries, with their checksums.
+fn known() -> Vec<KnownMigration> {
+    migrator()
+        .iter()
+        .map(|m| KnownMigration {
+            version: m.version,
+            checksum: m.checksum.to_vec(),
+        })
+        .collect()
+}
+
+/// The rows of the migrations table, none when it does not exist yet.
+async fn applied(pool: &SqlitePool) -> Result<Vec<AppliedMigration>, LedgerError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)",
+    )
+    .bind(MIGRATIONS_TABLE)
+    .fetch_one(pool)
+    .await
+    .map_err(store_err("read the schema version"))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, checksum, success FROM {MIGRATIONS_TABLE} ORDER BY version"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(store_err("read the schema version"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, checksum, success)| AppliedMigration {
+            version,
+            checksum,
+            success,
+        })
+        .collect())
+}
+
+/// The version the numbered migrations of releases before the migrator recorded in
+/// `kudos_schema` (0 when there is no such table).
+async fn legacy_version(pool: &SqlitePool) -> Result<i64, LedgerError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kudos_schema')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(store_err("read the schema version"))?;
+    if !exists {
+        return Ok(0);
+    }
+    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM kudos_schema")
+        .fetch_one(pool)
+        .await
+        .map_err(store_err("read the schema version"))
+}
+
+/// Applies the migrations the file has not had yet, through sqlx's migrator, after adopting
+/// the versions an earlier release recorded in `kudos_schema` (marked applied, not run
+/// again), then converts any ingest keys release 0.1.0 left. Refuses a file a newer release
+/// migrated.
+///
+/// SQLite has no lock for sqlx's migrator to take: two processes migrating one new file at
+/// once make one of them fail a migration (rolled back whole), and it tries again and finds
+/// the work done.
+pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Migrated, LedgerError> {
+    let mut last = None;
+    for attempt in 0..5u64 {
+        match migrate_once(pool).await {
+            Ok(done) => return Ok(done),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
+    }
+    Err(last.unwrap_or_else(|| store_err("migrate")(sqlx::Error::PoolClosed)))
+}
+
+async fn migrate_once(pool: &SqlitePool) -> Result<Migrated, LedgerError> {
+    let before = applied(pool).await?;
+    let known = known();
+    let latest = known.iter().map(|k| k.version).max().unwrap_or(0);
+    if before.iter().any(|m| m.version > latest) {
+        // A newer release's schema: refuse before touching it (`judge` words it).
+        judge("sqlite", &known, &before).map_err(schema_err)?;
+    }
+    let migrator = migrator();
+    let legacy = legacy_version(pool).await?;
+    if legacy > 0 {
+        migrator
+            .skip(pool, Some(legacy.min(latest)))
+            .await
+            .map_err(migrate_err)?;
+    }
+    migrator.run(pool).await.map_err(migrate_err)?;
+    convert_legacy_ingest_keys(pool).await?;
+    let after = applied(pool).await?;
+    judge("sqlite", &known, &after).map_err(schema_err)?;
+    Ok(Migrated::new(
+        version_of(&before).max(legacy),
+        version_of(&after),
+    ))
+}
+
+fn schema_err(message: String) -> LedgerError {
+    LedgerError::Store {
+        message,
+        source: None,
+    }
+}
+
+fn migrate_err(e: sqlx::migrate::MigrateError) -> LedgerError {
+    LedgerError::store("sqlite: migrate the ledger's schema", e)
+}
+
+/// Converts the ingest keys release 0.1.0 wrote (`<sha256>`, `<sha256>@<day>`,
+/// `<sha256>@partial`) into typed marks in `ingest_log`, in one transaction; a key that is none
+/// of these stays in the old table, untouched. Idempotent, and run after every migration, so
+/// that a process stopped between migration 2 and the conversion loses no mark.
+async fn convert_legacy_ingest_keys(pool: &SqlitePool) -> Result<(), LedgerError> {
     let err = || store_err("convert the ledger of release 0.1.0");
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err())?;
     let rows = sqlx::query("SELECT hash, name, at FROM ingested")
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(err())?;
     for row in rows {
@@ -136,23 +260,15 @@ async fn convert_version_1_rows(tx: &mut Transaction<'static, Sqlite>) -> Result
             .bind(whole)
             .bind(row.get::<String, _>(1))
             .bind(row.get::<String, _>(2))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(err())?;
         }
         sqlx::query("DELETE FROM ingested WHERE hash = ?")
             .bind(&key)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(err())?;
     }
-    for state in HoldState::ALL {
-        sqlx::query("UPDATE holds SET unresolved = ? WHERE state = ?")
-            .bind(state.is_unresolved())
-            .bind(state.name())
-            .execute(&mut **tx)
-            .await
-            .map_err(err())?;
-    }
-    Ok(())
+    tx.commit().await.map_err(err())
 }

@@ -378,30 +378,50 @@ fn bad_input_is_named() {
 }
 
 #[test]
-#[allow(
-    clippy::print_stderr,
-    reason = "says plainly when the server is not configured"
-)]
-fn the_ledger_verbs_work_on_postgres() {
-    let Ok(server) = std::env::var("KUDOS_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "KUDOS_TEST_POSTGRES_URL is not set: the kudos ledger on PostgreSQL test did NOT run"
-        );
+fn the_ledger_verbs_work_on_postgres_once_kudos_migrate_ran() {
+    let Some(server) = crate::postgres("the kudos ledger on PostgreSQL test") else {
         return;
     };
     // A fresh schema through the connection's options, so runs never collide.
     let schema = format!("kudos_cli_{}", std::process::id());
     let sep = if server.contains('?') { '&' } else { '?' };
     let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
-    let setup = std::process::Command::new("psql")
-        .args([
-            server.as_str(),
-            "-qc",
-            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    crate::psql(
+        &server,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    // Before `kudos migrate`, the store refuses, naming the command.
+    let out = kudos(&["ledger", "balance", "u-pg", "--store", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("kudos migrate"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The URL from a variable, so a password would stay off the command line.
+    let migrate = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kudos"))
+            .args(["migrate", "--store-env", "KUDOS_TEST_MIGRATE_URL"])
+            .env("KUDOS_TEST_MIGRATE_URL", url)
+            .env_remove("KUDOS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&url);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = lines(&out);
+    assert_eq!(report[0]["from_version"].as_i64(), Some(0));
+    let latest = report[0]["to_version"].as_i64().unwrap();
+    assert!(latest >= 5, "{report:?}");
+    let out = migrate(&url);
+    assert_eq!(
+        (
+            lines(&out)[0]["from_version"].as_i64(),
+            lines(&out)[0]["applied"].as_i64()
+        ),
+        (Some(latest), Some(0)),
+        "a second migrate applies nothing"
+    );
     let out = kudos(&[
         "ledger",
         "--create",

@@ -27,6 +27,34 @@ pub(crate) fn kudos(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The PostgreSQL server of `KUDOS_TEST_POSTGRES_URL`, or `None` (after saying so); CI sets
+/// `KUDOS_REQUIRE_SERVICES`, and then a missing server fails the test instead of skipping it.
+#[allow(
+    clippy::print_stderr,
+    reason = "a test that cannot run says so in the test output"
+)]
+pub(crate) fn postgres(what: &str) -> Option<String> {
+    match std::env::var("KUDOS_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("KUDOS_REQUIRE_SERVICES").is_some() => {
+            panic!("KUDOS_REQUIRE_SERVICES is set and KUDOS_TEST_POSTGRES_URL is not: {what}")
+        }
+        _ => {
+            eprintln!("KUDOS_TEST_POSTGRES_URL is not set: {what} did NOT run");
+            None
+        }
+    }
+}
+
+/// Runs SQL on the server as its administrative user (psql, as an operator would).
+pub(crate) fn psql(server: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([server, "-qc", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }

@@ -11,11 +11,15 @@ use super::{ConfigError, Ctx, read_toml};
 
 /// `[store]`, resolved: the URL read from `url`, `url_env` or `url_file`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// `sqlite://PATH` (relative to the configuration), `postgres://…` or `memory://`.
     pub url: String,
     /// The pool size.
     pub max_connections: u32,
+    /// `[store] migrate`: a PostgreSQL store applies pending migrations when it opens (off:
+    /// only `kudos migrate` changes the schema). A SQLite file always migrates.
+    pub migrate: bool,
 }
 
 impl Default for StoreConfig {
@@ -23,11 +27,21 @@ impl Default for StoreConfig {
         Self {
             url: "sqlite://kudos.db".into(),
             max_connections: 8,
+            migrate: false,
         }
     }
 }
 
 impl StoreConfig {
+    /// The store at `url`, with the default pool and no migration at open.
+    #[must_use]
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
     /// Only the `[store]` table of a `kudos.toml` (the default store when there is none), a
     /// relative `sqlite://` path made relative to the file — for commands that touch only the
     /// ledger (`kudos ledger --config`): nothing else of the file is read or checked, so they
@@ -56,6 +70,7 @@ pub(super) struct RawStore {
     url_env: Option<String>,
     url_file: Option<String>,
     max_connections: Option<u32>,
+    migrate: Option<bool>,
 }
 
 impl RawStore {
@@ -79,6 +94,7 @@ impl RawStore {
         Ok(StoreConfig {
             url,
             max_connections,
+            migrate: self.migrate.unwrap_or(default.migrate),
         })
     }
 }

@@ -52,13 +52,94 @@ async fn memory_urls_open_a_memory_store() {
     an_adjustment_round_trips("memory://").await;
 }
 
+/// The PostgreSQL server, or `None` (after saying so) when `KUDOS_TEST_POSTGRES_URL` is not
+/// set; CI sets `KUDOS_REQUIRE_SERVICES`, and then a missing server fails the test.
+fn postgres() -> Option<String> {
+    match std::env::var("KUDOS_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("KUDOS_REQUIRE_SERVICES").is_some() => {
+            panic!("KUDOS_REQUIRE_SERVICES is set and KUDOS_TEST_POSTGRES_URL is not")
+        }
+        _ => {
+            eprintln!("KUDOS_TEST_POSTGRES_URL is not set: the PostgreSQL case did not run");
+            None
+        }
+    }
+}
+
 #[tokio::test]
-async fn postgres_urls_open_a_postgres_store() {
-    let Ok(url) = std::env::var("KUDOS_TEST_POSTGRES_URL") else {
-        eprintln!("KUDOS_TEST_POSTGRES_URL is not set: the PostgreSQL case did not run");
-        return;
+async fn postgres_urls_open_a_postgres_store_once_migrated() {
+    use sqlx::Connection as _;
+    let Some(server) = postgres() else { return };
+    let schema = format!("kudos_store_open_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let sep = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
+    let Err(e) = kudos_store::open(&url, 2).await else {
+        panic!("an unmigrated PostgreSQL schema opened")
     };
+    assert!(e.to_string().contains("kudos migrate"), "{e}");
+    let done = kudos_store::migrate(&url).await.unwrap();
+    assert_eq!(done.from, 0);
+    assert_eq!(
+        done.to,
+        *kudos_store_postgres::MIGRATIONS
+            .iter()
+            .map(|(v, _)| v)
+            .max()
+            .unwrap()
+    );
     an_adjustment_round_trips(&url).await;
+    // `[store] migrate = true`: opening migrates (here: finds nothing to do).
+    kudos_store::open_with(&url, kudos_store::StoreOptions::new(2).migrate(true))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_sqlite_file_needs_no_extra_step_and_migrate_reports_its_version() {
+    let dir = std::env::temp_dir().join(format!("kudos-store-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("kudos.db").display());
+    let latest = *kudos_store_sqlite::MIGRATIONS
+        .iter()
+        .map(|(v, _)| v)
+        .max()
+        .unwrap();
+    let done = kudos_store::migrate(&url).await.unwrap();
+    assert_eq!((done.from, done.to), (0, latest));
+    let again = kudos_store::migrate(&url).await.unwrap();
+    assert_eq!((again.from, again.to), (latest, latest));
+    // A file a newer release migrated is refused, not written.
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO kudos_migrations (version, description, success, checksum, execution_time)
+             VALUES (99, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let Err(e) = kudos_store::open(&url, 2).await else {
+        panic!("a newer schema opened")
+    };
+    assert!(
+        e.to_string().contains("version 99") && e.to_string().contains("newer release"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -152,10 +152,7 @@ async fn a_sqlite_file_of_0_1_0_opens_converted_and_complete() {
 
 #[tokio::test]
 async fn a_postgres_schema_of_0_1_0_opens_converted_and_complete() {
-    let Ok(url) = std::env::var("KUDOS_TEST_POSTGRES_URL") else {
-        eprintln!("KUDOS_TEST_POSTGRES_URL is not set: the PostgreSQL upgrade test did not run");
-        return;
-    };
+    let Some(url) = super::postgres() else { return };
     use sqlx::Connection as _;
     let schema = format!("kudos_upgrade_{}", std::process::id());
     let dump = std::fs::read_to_string(fixture("postgres.sql")).unwrap();
@@ -167,11 +164,10 @@ async fn a_postgres_schema_of_0_1_0_opens_converted_and_complete() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let options = kudos_store_postgres::PostgresOptions {
-        max_connections: 2,
-        schema: Some(schema.clone()),
-        ..Default::default()
-    };
+    let options = kudos_store_postgres::PostgresOptions::default()
+        .max_connections(2)
+        .schema(schema.clone())
+        .migrate(true);
     let store = kudos_store_postgres::PostgresStore::open_with(&url, &options)
         .await
         .unwrap();

@@ -77,7 +77,9 @@ path = "audit.jsonl"
     let config = Config::load(&path)?;
     config.check_secrets()?; // a missing secret is an error now, naming its key
     // `[store] url` names the store: sqlite://, postgres:// or memory://.
-    let store = kudos_store::open(&config.store.url, config.store.max_connections).await?;
+    let options =
+        kudos_store::StoreOptions::new(config.store.max_connections).migrate(config.store.migrate);
+    let store = kudos_store::open_with(&config.store.url, options).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let pipeline = Pipeline::from_config(&config, store.clone(), clock)?;
 

@@ -45,10 +45,9 @@ async fn main() -> Result<(), Error> {
 
     // A schema of its own, so the example never touches other data.
     let schema = format!("kudos_example_{}", std::process::id());
-    let options = PostgresOptions {
-        schema: Some(schema.clone()),
-        ..PostgresOptions::default()
-    };
+    let options = PostgresOptions::default().schema(schema.clone());
+    // `kudos migrate` in production; here the example migrates its own schema first.
+    PostgresStore::migrate(&url, &options).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut workers = Vec::new();
     for _ in 0..2 {
