@@ -1,11 +1,12 @@
-//! The audit trail in object storage (feature `object-store`): one object per run.
+//! The audit trail in object storage (feature `object-store`; `s3` for S3 and S3-compatible
+//! servers): each write of a run a new object, never a rewrite.
 
 use std::sync::Arc;
 
 use futures_util::TryStreamExt as _;
 use kudos_ledger::AuditAnchor;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutPayload};
 use uuid::Uuid;
 
 use crate::{
@@ -13,23 +14,35 @@ use crate::{
     VerifyReport,
 };
 
-/// A run's audit chain as one JSON Lines object, `<prefix>/<run_id>.jsonl`, rewritten whole
-/// after each record (object stores have no append): when `append` returns, the record is
+/// A run's audit chain in object storage, appended without rewriting: each write (one record,
+/// or the batch of [`AuditSink::append_many`]) is a new JSON Lines object,
+/// `<prefix>/<run_id>/<first seq, 10 digits>.jsonl`, created only if absent (`If-None-Match:
+/// *` on S3), so what was written is never replaced. When `append` returns, the records are
 /// stored. The lines are the file sink's — keyed, linked and anchored alike — and
-/// [`verify_objects`] checks them as [`crate::verify_file`] checks a file.
+/// [`verify_objects`] reads a run's objects in order and checks them as [`crate::verify_file`]
+/// checks a file. (Releases before this one wrote `<prefix>/<run_id>.jsonl`, one object per
+/// run; those still verify.)
 #[derive(Debug)]
 pub struct ObjectStoreAudit {
     store: Arc<dyn ObjectStore>,
-    path: Path,
+    /// `<prefix>/<run_id>`: the run's objects are under it.
+    dir: Path,
     chain: Chain,
-    body: Vec<u8>,
     trail: String,
 }
 
 fn parse(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     // The URL may carry credentials: errors name what is wrong, never the URL.
     let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    let (store, prefix) = object_store::parse_url(&parsed).map_err(|e| {
+    // object_store's usual environment for S3 (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`,
+    // `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP`, …), as its `from_env` reads it.
+    let options = std::env::vars_os().filter_map(|(key, value)| {
+        let key = key.to_str()?;
+        let value = value.into_string().ok()?;
+        key.starts_with("AWS_")
+            .then(|| (key.to_ascii_lowercase(), value))
+    });
+    let (store, prefix) = object_store::parse_url_opts(&parsed, options).map_err(|e| {
         format!(
             "{}:// is not an object store this build can open ({})",
             parsed.scheme(),
@@ -41,7 +54,7 @@ fn parse(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
 
 fn kind(e: &object_store::Error) -> &'static str {
     match e {
-        object_store::Error::NotImplemented => "not implemented",
+        object_store::Error::NotImplemented { .. } => "not implemented",
         object_store::Error::NotSupported { .. } => "not supported",
         _ => "unrecognised",
     }
@@ -59,9 +72,8 @@ impl ObjectStoreAudit {
     pub fn with_chain(store: Arc<dyn ObjectStore>, prefix: &Path, chain: Chain) -> Self {
         Self {
             store,
-            path: prefix.child(format!("{}.jsonl", chain.run_id())),
+            dir: prefix.clone().join(chain.run_id().to_string().as_str()),
             chain,
-            body: Vec::new(),
             trail: format!("object-store:{prefix}"),
         }
     }
@@ -90,6 +102,49 @@ impl ObjectStoreAudit {
         Ok(Self::with_chain(store, &prefix, chain).with_trail(object_trail_name(url)?))
     }
 
+    /// Writes `events` as one new object; the chain advances only when it is stored.
+    async fn write(&mut self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, AuditError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut chain = self.chain.clone();
+        let mut records = Vec::with_capacity(events.len());
+        let mut body = Vec::new();
+        for event in events {
+            let record = chain.next(event.name(), event.data())?;
+            serde_json::to_writer(&mut body, &record).map_err(|e| AuditError::Io {
+                path: self.dir.to_string(),
+                error: std::io::Error::other(e),
+            })?;
+            body.push(b'\n');
+            chain.advance(&record);
+            records.push(record);
+        }
+        let first = records.first().map_or(0, |r| r.seq);
+        let path = self.dir.clone().join(format!("{first:010}.jsonl").as_str());
+        let io = |e: object_store::Error| AuditError::Io {
+            path: path.to_string(),
+            error: std::io::Error::other(e),
+        };
+        let payload = PutPayload::from(body);
+        // Created only if absent: a record once written is never replaced, even by a retry
+        // of a write whose answer was lost. A store without conditional puts (S3 with
+        // `conditional_put` disabled) gets a plain put: the name is still new.
+        match self
+            .store
+            .put_opts(&path, payload.clone(), PutMode::Create.into())
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.store.put(&path, payload).await.map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+        self.chain = chain;
+        Ok(records)
+    }
+
     /// Names the trail `name` (`[audit] trail`; from a URL, [`object_trail_name`] by default).
     #[must_use]
     pub fn with_trail(mut self, name: impl Into<String>) -> Self {
@@ -105,22 +160,15 @@ impl AuditSink for ObjectStoreAudit {
     }
 
     async fn append(&mut self, event: &AuditEvent) -> Result<AuditRecord, AuditError> {
-        let record = self.chain.next(event.name(), event.data())?;
-        let io = |error: std::io::Error| AuditError::Io {
-            path: self.path.to_string(),
-            error,
-        };
-        let mut line = serde_json::to_vec(&record).map_err(|e| io(std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let mut body = self.body.clone();
-        body.extend_from_slice(&line);
-        self.store
-            .put(&self.path, PutPayload::from(body.clone()))
-            .await
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        self.body = body;
-        self.chain.advance(&record);
-        Ok(record)
+        let mut records = self.write(std::slice::from_ref(event)).await?;
+        records.pop().ok_or_else(|| AuditError::Io {
+            path: self.dir.to_string(),
+            error: std::io::Error::other("no record was written"),
+        })
+    }
+
+    async fn append_many(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        self.write(events).await.map(|_| ())
     }
 
     fn link_to(&mut self, link: Link, hash: &str) {

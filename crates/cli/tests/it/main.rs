@@ -9,6 +9,7 @@ mod ledger;
 mod points;
 mod review;
 mod run;
+mod s3;
 mod sim;
 
 use std::path::{Path, PathBuf};

@@ -37,7 +37,7 @@ impl Setup {
         Self::with_store(name, sim, extra, "sqlite://kudos.db").await
     }
 
-    async fn with_store(name: &str, sim: SimConfig, extra: &str, store: &str) -> Self {
+    pub(crate) async fn with_store(name: &str, sim: SimConfig, extra: &str, store: &str) -> Self {
         let dir = scratch(name);
         let sim = Simulator::start(sim).await.unwrap();
         std::fs::create_dir_all(dir.join("exports")).unwrap();

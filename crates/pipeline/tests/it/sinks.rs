@@ -178,28 +178,42 @@ async fn an_unavailable_directory_makes_no_hold_and_says_so_without_the_agent() 
 
 #[cfg(feature = "object-store")]
 #[tokio::test]
-async fn the_object_store_sink_writes_one_verifiable_object_per_run() {
-    use kudos_pipeline::{AuditSink as _, ObjectStoreAudit, verify};
+async fn the_object_store_sink_appends_new_objects_and_never_replaces_one() {
+    use kudos_pipeline::{AuditEvent, AuditSink as _, ObjectStoreAudit, verify_objects};
     let dir = crate::run::scratch("object-store");
     let url = format!("file://{}", dir.join("audit").display());
     std::fs::create_dir_all(dir.join("audit")).unwrap();
+    let event = |i| AuditEvent::Accrued {
+        agents: i,
+        entries: 0,
+    };
     for run in 1..=2u128 {
         let mut sink = ObjectStoreAudit::from_url(&url, Uuid::from_u128(run)).unwrap();
-        for i in 0..3 {
-            let event = kudos_pipeline::AuditEvent::Accrued {
-                agents: i,
-                entries: 0,
-            };
-            sink.append(&event).await.unwrap();
-        }
+        sink.append(&event(0)).await.unwrap();
+        sink.append_many(&[event(1), event(2)]).await.unwrap();
     }
-    for run in 1..=2u128 {
-        let object = dir
-            .join("audit")
-            .join(format!("{}.jsonl", Uuid::from_u128(run)));
-        let report = verify(&object).unwrap();
-        assert_eq!((report.runs, report.records), (1, 3));
-    }
+    // One object per write: the single record, then the batch of two.
+    let run_dir = dir.join("audit").join(Uuid::from_u128(1).to_string());
+    let mut names: Vec<String> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["0000000001.jsonl", "0000000002.jsonl"]);
+    let report = verify_objects(&url, &[], None).await.unwrap();
+    assert_eq!((report.runs, report.records), (2, 6));
+
+    // The name of the next write is already taken (a write whose answer was lost, say): the
+    // sink refuses rather than replace it, and what is there stays.
+    let taken = dir.join("audit").join(Uuid::from_u128(3).to_string());
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("0000000001.jsonl"), "already here\n").unwrap();
+    let mut sink = ObjectStoreAudit::from_url(&url, Uuid::from_u128(3)).unwrap();
+    assert!(sink.append(&event(0)).await.is_err());
+    assert_eq!(
+        std::fs::read_to_string(taken.join("0000000001.jsonl")).unwrap(),
+        "already here\n"
+    );
     assert!(ObjectStoreAudit::from_url("nope://x", Uuid::nil()).is_err());
 }
 

@@ -404,28 +404,47 @@ async fn an_object_store_trail_is_keyed_linked_and_anchored_alike() {
         (report.runs, report.keyed_runs, report.anchored_runs),
         (3, 3, Some(3))
     );
-    let object = |id: Uuid| dir.join(format!("{id}.jsonl"));
+    // Each write of a run is an object of its own under `<run_id>/`, never rewritten.
+    let objects = |id: Uuid| {
+        let mut paths: Vec<_> = std::fs::read_dir(dir.join(id.to_string()))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert!(objects(ids[2]).len() > 1, "{:?}", objects(ids[2]));
+    let holding = |id: Uuid, seq: u64| {
+        objects(id)
+            .into_iter()
+            .find(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .contains(&format!("\"seq\":{seq},"))
+            })
+            .unwrap()
+    };
 
     // A rewritten record.
-    let c = std::fs::read_to_string(object(ids[2])).unwrap();
-    std::fs::write(
-        object(ids[2]),
-        c.replacen("\"seq\":2", "\"seq\":2,\"x\":1", 1),
-    )
-    .unwrap();
+    let second = holding(ids[2], 2);
+    let c = std::fs::read_to_string(&second).unwrap();
+    std::fs::write(&second, c.replacen("\"seq\":2", "\"seq\":2,\"x\":1", 1)).unwrap();
     let err = check().await.unwrap_err().to_string();
     assert!(
         err.contains(&format!("run {}: seq 2 was edited", ids[2])),
         "{err}"
     );
-    // The last run cut short.
-    let cut: Vec<&str> = c.lines().collect();
-    std::fs::write(object(ids[2]), cut[..cut.len() - 1].join("\n") + "\n").unwrap();
+    std::fs::write(&second, &c).unwrap();
+    check().await.unwrap();
+    // The last run cut short: its last write deleted.
+    let last = objects(ids[2]).pop().unwrap();
+    let kept = std::fs::read(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
     let err = check().await.unwrap_err().to_string();
     assert!(err.contains("the run was cut short"), "{err}");
     // A run deleted.
-    std::fs::write(object(ids[2]), &c).unwrap();
-    std::fs::remove_file(object(ids[1])).unwrap();
+    std::fs::write(&last, kept).unwrap();
+    std::fs::remove_dir_all(dir.join(ids[1].to_string())).unwrap();
     let err = check().await.unwrap_err().to_string();
     assert!(err.contains(&format!("links to run {}", ids[1])), "{err}");
 }
