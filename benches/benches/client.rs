@@ -54,11 +54,7 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    let config = HttpProviderConfig {
-        base_url: sim.base_url(),
-        integration_id: "bench".into(),
-        ..HttpProviderConfig::default()
-    };
+    let config = HttpProviderConfig::new(sim.base_url(), "bench");
     let transport =
         Arc::new(ReqwestTransport::new(Duration::from_secs(10), Duration::from_secs(45)).unwrap());
     let provider = Arc::new(HttpRewardProvider::new(

@@ -26,7 +26,7 @@ use kudos_ledger::RunStore;
 use kudos_pipeline::{
     LogAlerts, NullAudit, Parts, PayloadSettings, Pipeline, Progress, RunConfig, RunOptions, Source,
 };
-use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
+use kudos_privacy::{Pseudonymizer, SecretSource, SecretString};
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -98,11 +98,7 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     std::fs::write(dir.join("secret"), "kudos-sim-secret")?;
     let provider = HttpRewardProvider::new(
-        HttpProviderConfig {
-            base_url: sim.base_url(),
-            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-            ..HttpProviderConfig::default()
-        },
+        HttpProviderConfig::new(sim.base_url(), "GENESYS-WFM-INTEGRATION-01"),
         Arc::new(ReqwestTransport::new(
             Duration::from_secs(10),
             Duration::from_secs(45),
@@ -134,27 +130,25 @@ async fn main() -> Result<(), Error> {
          [[rule]]\nid = 'aht'\nmetric = 'aht_secs'\nbands = [{ from = 0, to = 240, points = 1 }]\n\
          [[tier]]\nid = 'voucher'\nreward_type = 'gift_card_10_usd'\nthreshold = 100\n",
     )?;
-    let pipeline = Pipeline::new(Parts {
-        settings: RunConfig {
-            max_in_flight: usize::try_from(in_flight)?,
-            ..RunConfig::default()
-        },
-        sources: vec![Source {
+    let pipeline = Pipeline::new(
+        Parts::new(
+            rules,
+            store,
+            Arc::new(provider),
+            clock,
+            PayloadSettings::new(Pseudonymizer::new(SecretString::from("bench key"))),
+        )
+        .settings({
+            let mut s = RunConfig::default();
+            s.max_in_flight = usize::try_from(in_flight)?;
+            s
+        })
+        .sources(vec![Source {
             pattern: dir.join("exports/*.csv"),
             options: kudos_wfm::ParseOptions::default(),
-        }],
-        rules,
-        store,
-        provider: Arc::new(provider),
-        alerts: Arc::new(LogAlerts),
-        clock,
-        payload: PayloadSettings {
-            pseudonyms: Pseudonymizer::new(SecretString::from("bench key")),
-            metadata: Default::default(),
-            policy: PayloadPolicy::default(),
-            recipient: None,
-        },
-    });
+        }])
+        .alerts(Arc::new(LogAlerts)),
+    );
     // `KUDOS_E2E_AUDIT=keyed` writes a keyed audit file (synced per write, anchored in the
     // store after each write) instead of none, to show what the audit trail costs.
     let audit: Box<dyn kudos_pipeline::AuditSink> =

@@ -16,7 +16,7 @@ use kudos_pipeline::{
     Alert, AlertSink, AnswerKind, AuditEvent, AuditLog, AuditRecord, NoProgress, Parts,
     PayloadSettings, Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
-use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
+use kudos_privacy::{Pseudonymizer, SecretSource, SecretString};
 use kudos_rules::RuleSet;
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
 use kudos_store_sqlite::SqliteStore;
@@ -133,14 +133,9 @@ async fn demo(dir: &Path, keep: bool) -> Result<(), Fatal> {
         Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.join("kudos.db").display())).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let provider = HttpRewardProvider::new(
-        HttpProviderConfig {
-            base_url: sim.base_url(),
-            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-            max_retries: 3,
-            backoff_base: Duration::from_millis(50),
-            backoff_cap: Duration::from_millis(200),
-            ..HttpProviderConfig::default()
-        },
+        HttpProviderConfig::new(sim.base_url(), "GENESYS-WFM-INTEGRATION-01")
+            .max_retries(3)
+            .backoff(Duration::from_millis(50), Duration::from_millis(200)),
         Arc::new(ReqwestTransport::new(
             Duration::from_secs(10),
             Duration::from_secs(45),
@@ -164,13 +159,21 @@ async fn demo(dir: &Path, keep: bool) -> Result<(), Fatal> {
     metadata.insert("source_platform".to_owned(), "Genesys Cloud CX".to_owned());
     metadata.insert("wfm_export_version".to_owned(), "v2.1".to_owned());
     let alerts = Arc::new(Kept::default());
-    let pipeline = Pipeline::new(Parts {
-        // One reward at a time, so the story reads in order.
-        settings: RunConfig {
-            max_in_flight: 1,
-            ..RunConfig::default()
-        },
-        sources: vec![
+    // One reward at a time (max_in_flight = 1), so the story reads in order.
+    let pipeline = Pipeline::new(
+        Parts::new(
+            RuleSet::from_toml(RULES)?,
+            store.clone(),
+            Arc::new(provider),
+            clock,
+            PayloadSettings::new(Pseudonymizer::new(SecretString::from(key))).metadata(metadata),
+        )
+        .settings({
+            let mut s = RunConfig::default();
+            s.max_in_flight = 1;
+            s
+        })
+        .sources(vec![
             Source {
                 pattern: adherence,
                 options: options.clone(),
@@ -183,19 +186,9 @@ async fn demo(dir: &Path, keep: bool) -> Result<(), Fatal> {
                 pattern: performance,
                 options: csv,
             },
-        ],
-        rules: RuleSet::from_toml(RULES)?,
-        store: store.clone(),
-        provider: Arc::new(provider),
-        alerts: alerts.clone(),
-        clock,
-        payload: PayloadSettings {
-            pseudonyms: Pseudonymizer::new(SecretString::from(key)),
-            metadata,
-            policy: PayloadPolicy::default(),
-            recipient: None,
-        },
-    });
+        ])
+        .alerts(alerts.clone()),
+    );
     let audit_path = dir.join("audit.jsonl");
     let audit = AuditLog::open(&audit_path, Uuid::now_v7())?;
     let as_of = Day::parse(AS_OF).map_err(|e| Fatal(e.to_string()))?;

@@ -54,6 +54,7 @@ mod provider;
 mod rate;
 mod schedule;
 mod signing;
+pub mod telemetry;
 mod token;
 mod transport;
 

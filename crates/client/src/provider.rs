@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use kudos_core::{Clock, TxnId};
 use kudos_privacy::{ExposeSecret, SecretSource};
 use serde_json::Value;
+use tracing::Instrument as _;
 
+use crate::telemetry;
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
     BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, SignedParts,
@@ -104,8 +106,18 @@ pub struct ProviderStats {
     pub breaker: Option<BreakerState>,
 }
 
-/// Settings of the HTTP provider (`[marketplace]`).
+/// Settings of the HTTP provider (`[marketplace]`): [`HttpProviderConfig::new`] and the
+/// builder methods (fields may be added in a minor release).
+///
+/// ```
+/// use std::time::Duration;
+/// let config = kudos_client::HttpProviderConfig::new("https://rewards.example.com", "GENESYS-WFM-01")
+///     .max_retries(5)
+///     .backoff(Duration::from_millis(100), Duration::from_secs(10));
+/// assert_eq!(config.max_retries, 5);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpProviderConfig {
     /// `https://rewards.example.com`.
     pub base_url: String,
@@ -143,6 +155,68 @@ impl Default for HttpProviderConfig {
             requests_per_second: 0,
             signing: None,
         }
+    }
+}
+
+impl HttpProviderConfig {
+    /// The marketplace at `base_url`, as `integration_id`, with the defaults for the rest.
+    #[must_use]
+    pub fn new(base_url: impl Into<String>, integration_id: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            integration_id: integration_id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Retries after the first attempt, within one call.
+    #[must_use]
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// The first backoff ceiling and the largest wait.
+    #[must_use]
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_cap = cap;
+        self
+    }
+
+    /// The jitter seed.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The most time one call may spend waiting between retries.
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The breaker opens after failing this long without a success.
+    #[must_use]
+    pub fn breaker_open_after(mut self, after: Duration) -> Self {
+        self.breaker_open_after = after;
+        self
+    }
+
+    /// Requests per second (0: unlimited).
+    #[must_use]
+    pub fn requests_per_second(mut self, rate: u32) -> Self {
+        self.requests_per_second = rate;
+        self
+    }
+
+    /// Signs requests with this secret.
+    #[must_use]
+    pub fn signing(mut self, signing: Option<SecretSource>) -> Self {
+        self.signing = signing;
+        self
     }
 }
 
@@ -247,6 +321,7 @@ impl HttpRewardProvider {
     /// limit and the breaker. `Ok` is an answer the caller reads; `Err` is the final outcome.
     async fn call(
         &self,
+        endpoint: &'static str,
         method: &'static str,
         path: &str,
         request_id: &str,
@@ -330,21 +405,43 @@ impl HttpRewardProvider {
                 headers,
                 body: body.to_vec(),
             };
-            let (retry_after, failure) = match self.transport.send(request).await {
+            // A span per attempt: the endpoint, the transaction, the attempt's number, then
+            // its status, latency and (when it is retried) why. Never a header or a body.
+            let span = tracing::debug_span!(
+                "kudos_client_attempt",
+                endpoint,
+                txn = request_id,
+                attempt = attempt + 1,
+                status = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+                retry_reason = tracing::field::Empty,
+            );
+            let started = self.clock.now();
+            let answered = self.transport.send(request).instrument(span.clone()).await;
+            let latency = (self.clock.now() - started).to_std().unwrap_or_default();
+            let status = answered.as_ref().ok().map(|a| a.status);
+            span.record("status", telemetry::status_label(status).as_str());
+            span.record("latency_ms", latency.as_millis());
+            telemetry::attempt(endpoint, status, latency);
+            let (retry_after, failure) = match answered {
                 Err(e) => {
                     sent |= !matches!(e, TransportError::Connect(_));
                     self.breaker.record_failure();
+                    telemetry::breaker(self.breaker.state());
                     (None, e.to_string())
                 }
                 Ok(answer) => {
                     sent = true;
-                    match classify(answer.status) {
-                        Verdict::Answered => {
-                            self.breaker.record_success();
-                            return Ok(answer);
-                        }
+                    let verdict = classify(answer.status);
+                    match verdict {
+                        Verdict::Retry => self.breaker.record_failure(),
+                        Verdict::RefreshToken if !refreshed => {}
+                        _ => self.breaker.record_success(),
+                    }
+                    telemetry::breaker(self.breaker.state());
+                    match verdict {
+                        Verdict::Answered => return Ok(answer),
                         Verdict::Retry => {
-                            self.breaker.record_failure();
                             let retry_after = answer
                                 .header("retry-after")
                                 .and_then(|v| retry_after(v, self.clock.now()));
@@ -352,18 +449,17 @@ impl HttpRewardProvider {
                         }
                         Verdict::RefreshToken if !refreshed => {
                             refreshed = true;
+                            span.record("retry_reason", "token_refresh");
                             self.tokens.invalidate(&token).await;
                             continue;
                         }
                         Verdict::RefreshToken | Verdict::Review => {
-                            self.breaker.record_success();
                             return Err(Outcome::NeedsReview {
                                 status: answer.status,
                                 reason: short(&answer.body),
                             });
                         }
                         Verdict::InDoubt => {
-                            self.breaker.record_success();
                             return Err(Outcome::InDoubt {
                                 reason: format!(
                                     "status {}: {}",
@@ -392,6 +488,8 @@ impl HttpRewardProvider {
                 return Err(unsent_or_in_doubt(sent, reason));
             }
             waited += wait;
+            span.record("retry_reason", telemetry::retry_reason(status));
+            telemetry::retry(endpoint, status);
             self.sleep(wait).await;
             self.retries
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -405,7 +503,7 @@ impl RewardProvider for HttpRewardProvider {
     async fn issue(&self, txn: TxnId, payload: &[u8]) -> Outcome {
         let id = txn.to_string();
         let answer = match self
-            .call("POST", "/v1/rewards/issue", &id, true, payload)
+            .call("issue", "POST", "/v1/rewards/issue", &id, true, payload)
             .await
         {
             Ok(a) => a,
@@ -439,7 +537,14 @@ impl RewardProvider for HttpRewardProvider {
     async fn status(&self, txn: TxnId) -> StatusOutcome {
         let id = txn.to_string();
         match self
-            .call("GET", &format!("/v1/rewards/{id}"), &id, false, &[])
+            .call(
+                "status",
+                "GET",
+                &format!("/v1/rewards/{id}"),
+                &id,
+                false,
+                &[],
+            )
             .await
         {
             Err(Outcome::NeedsReview { status: 404, .. }) => StatusOutcome::NotFound,
@@ -480,6 +585,7 @@ impl RewardProvider for HttpRewardProvider {
     async fn reverse(&self, reversal: TxnId, of: TxnId, payload: &[u8]) -> ReverseOutcome {
         match self
             .call(
+                "reverse",
                 "POST",
                 &format!("/v1/rewards/{of}/reverse"),
                 &reversal.to_string(),

@@ -11,6 +11,7 @@ use kudos_core::Clock;
 use kudos_privacy::{ExposeSecret, SecretSource, SecretString};
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, HttpRequest, HttpResponse, TokenResponse, TokenUrl};
+use tracing::Instrument as _;
 
 use crate::{ClientError, ReqwestTransport, Transport, TransportError};
 
@@ -207,8 +208,13 @@ impl TokenSource {
         let response = client
             .exchange_client_credentials()
             .request_async(&caller)
+            .instrument(tracing::debug_span!("kudos_client_token_request"))
             .await
-            .map_err(|e| ClientError::Token(token_error(&e)))?;
+            .map_err(|e| {
+                crate::telemetry::token_refresh(false);
+                ClientError::Token(token_error(&e))
+            })?;
+        crate::telemetry::token_refresh(true);
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let lifetime = response.expires_in().unwrap_or(Duration::from_secs(300));
         let refresh_in =

@@ -33,7 +33,7 @@
 //! use kudos_core::{Day, ManualClock, TxnId};
 //! use kudos_ledger::MemoryStore;
 //! use kudos_pipeline::*;
-//! use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretString};
+//! use kudos_privacy::{Pseudonymizer, SecretString};
 //!
 //! #[derive(Debug)]
 //! struct Yes; // a marketplace that issues everything
@@ -52,21 +52,17 @@
 //!     "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
 //!      [[tier]]\nid = 'mug'\nreward_type = 'mug'\nthreshold = 100",
 //! )?;
-//! let pipeline = Pipeline::new(Parts {
-//!     settings: RunConfig::default(),
-//!     sources: vec![Source { pattern: dir.join("*.csv"), options: Default::default() }],
-//!     rules,
-//!     store: Arc::new(MemoryStore::new()),
-//!     provider: Arc::new(Yes),
-//!     alerts: Arc::new(LogAlerts),
-//!     clock: Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z")?),
-//!     payload: PayloadSettings {
-//!         pseudonyms: Pseudonymizer::new(SecretString::from("pseudonym key")),
-//!         metadata: Default::default(),
-//!         policy: PayloadPolicy::default(),
-//!         recipient: None,
-//!     },
-//! });
+//! let pipeline = Pipeline::new(
+//!     Parts::new(
+//!         rules,
+//!         Arc::new(MemoryStore::new()),
+//!         Arc::new(Yes),
+//!         Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z")?),
+//!         PayloadSettings::new(Pseudonymizer::new(SecretString::from("pseudonym key"))),
+//!     )
+//!     .sources(vec![Source { pattern: dir.join("*.csv"), options: Default::default() }])
+//!     .alerts(Arc::new(LogAlerts)),
+//! );
 //! let audit = Box::new(NullAudit::new(uuid::Uuid::from_u128(1))); // or AuditLog::open(path, id)
 //! let options = RunOptions::new(Day::parse("2026-03-10")?);
 //! let summary = pipeline.run(audit, options, &NoProgress).await?;
@@ -101,6 +97,7 @@ mod event;
 mod object;
 mod run;
 mod setup;
+pub mod telemetry;
 
 pub use alert::{Alert, AlertKind, AlertSink, Alerts, LogAlerts, WebhookAlerts};
 pub use alert_queue::{QueueSettings, QueuedAlerts};

@@ -136,16 +136,12 @@ impl Config {
                 .try_into()
                 .unwrap_or([0; 8]),
         );
-        let config = HttpProviderConfig {
-            base_url: m.base_url.clone(),
-            integration_id: m.integration_id.clone(),
-            max_retries: m.max_retries,
-            breaker_open_after: Duration::from_secs(m.breaker_open_after_secs),
-            requests_per_second: m.requests_per_second,
-            signing: m.signing.clone(),
-            seed,
-            ..HttpProviderConfig::default()
-        };
+        let config = HttpProviderConfig::new(m.base_url.clone(), m.integration_id.clone())
+            .max_retries(m.max_retries)
+            .breaker_open_after(Duration::from_secs(m.breaker_open_after_secs))
+            .requests_per_second(m.requests_per_second)
+            .signing(m.signing.clone())
+            .seed(seed);
         Ok(HttpRewardProvider::new(
             config,
             transport,

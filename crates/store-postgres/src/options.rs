@@ -19,7 +19,7 @@ pub struct PostgresOptions {
     /// the connection's search path. Letters, digits and `_` only.
     pub schema: Option<String>,
     /// Apply pending migrations when the store opens (`[store] migrate = true`). Off by
-    /// default: only `kudos migrate` (or [`PostgresStore::migrate`]) changes the schema, and an
+    /// default: only `kudos migrate` (or [`PostgresStore::migrate`](crate::PostgresStore::migrate)) changes the schema, and an
     /// open only checks it, so the service's role needs no DDL right.
     pub migrate: bool,
     /// Run every transaction SERIALIZABLE, as CockroachDB always does: conflicts then surface

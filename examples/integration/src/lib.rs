@@ -88,13 +88,8 @@ pub fn provider(
         Duration::from_secs(45),
     )?;
     Ok(HttpRewardProvider::new(
-        HttpProviderConfig {
-            base_url: sim.base_url(),
-            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-            backoff_base: Duration::from_millis(20),
-            backoff_cap: Duration::from_millis(200),
-            ..HttpProviderConfig::default()
-        },
+        HttpProviderConfig::new(sim.base_url(), "GENESYS-WFM-INTEGRATION-01")
+            .backoff(Duration::from_millis(20), Duration::from_millis(200)),
         Arc::new(ReqwestTransport::new(
             Duration::from_secs(10),
             Duration::from_secs(45),

@@ -15,8 +15,9 @@ use crate::text;
 const CELL: &str = "Cnry7cell";
 /// Planted in a header (a dimension's name, which must be lower case).
 const HEADER: &str = "cnry7dim";
-/// The secrets of the setup: must never be seen.
-const SECRETS: [&str; 2] = ["kudos-sim-secret", "pseudonym-key"];
+/// The secrets of the setup, and the prefix of every access token the simulator issues: must
+/// never be seen.
+const SECRETS: [&str; 3] = ["kudos-sim-secret", "pseudonym-key", "sim-token-"];
 /// What the marketplace echoes: shaped like personal data, so the detector must catch it.
 const ECHO_EMAIL: &str = "cnry7.echo@example.com";
 const ECHO_PHONE: &str = "+1 555 010 4477";
@@ -41,10 +42,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{addr}/hook"), got)
 }
 
-/// Every output of one `kudos run` at trace level, with the webhook's bodies.
+/// Every output of one `kudos run` at `RUST_LOG=trace` — every crate's events, the
+/// dependencies' included (HTTP, TLS, SQL) — with the webhook's bodies.
 async fn run_and_collect(s: &Setup, hook: &Arc<Mutex<Vec<String>>>) -> (Option<i32>, String) {
     let mut c = s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"]);
-    c.env("KUDOS_LOG", "trace");
+    c.env_remove("KUDOS_LOG").env("RUST_LOG", "trace");
     let out = tokio::task::spawn_blocking(move || c.output().unwrap())
         .await
         .unwrap();
@@ -126,6 +128,11 @@ async fn a_whole_run_leaks_no_cell_agent_id_answer_text_or_secret() {
         all.contains("[redacted]"),
         "the echo was met and scrubbed: {all}"
     );
+    // Trace level really reached the client's attempt spans and the dependencies: hyper's
+    // connection pool, sqlx's statements.
+    for seen in ["kudos_client_attempt", "http1 handshake complete", "db.statement"] {
+        assert!(all.contains(seen), "{seen} not in:\n{all}");
+    }
     assert_clean(&all, &[CELL, HEADER, ECHO_EMAIL, "555 010 4477"]);
 }
 

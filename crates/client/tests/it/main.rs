@@ -497,14 +497,9 @@ mod provider {
             )
             .unwrap(),
         );
-        let mut config = HttpProviderConfig {
-            base_url: sim.base_url(),
-            integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-            max_retries: 3,
-            backoff_base: Duration::from_millis(5),
-            backoff_cap: Duration::from_millis(50),
-            ..HttpProviderConfig::default()
-        };
+        let mut config = HttpProviderConfig::new(sim.base_url(), "GENESYS-WFM-INTEGRATION-01")
+            .backoff(Duration::from_millis(5), Duration::from_millis(50))
+            .max_retries(3);
         tweak(&mut config);
         let transport = Arc::new(
             ReqwestTransport::new(Duration::from_secs(2), Duration::from_millis(500)).unwrap(),
@@ -814,12 +809,7 @@ mod provider {
             .unwrap(),
         );
         let provider = HttpRewardProvider::new(
-            HttpProviderConfig {
-                base_url: base,
-                integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-                max_retries: 0,
-                ..HttpProviderConfig::default()
-            },
+            HttpProviderConfig::new(base, "GENESYS-WFM-INTEGRATION-01").max_retries(0),
             Arc::new(
                 ReqwestTransport::new(Duration::from_secs(2), Duration::from_secs(2)).unwrap(),
             ),
@@ -1088,13 +1078,9 @@ mod seam {
         net.expect_send()
             .times(1)
             .returning(|_| Err(TransportError::MayHaveBeenSent("reset".into())));
-        let config = HttpProviderConfig {
-            base_url: "http://unused".into(),
-            integration_id: "i".into(),
-            max_retries: 0,
-            breaker_open_after: Duration::ZERO,
-            ..HttpProviderConfig::default()
-        };
+        let config = HttpProviderConfig::new("http://unused", "i")
+            .max_retries(0)
+            .breaker_open_after(Duration::ZERO);
         let provider = HttpRewardProvider::new(config, Arc::new(net), tokens, clock);
         let txn = TxnId::from_uuid(uuid::Uuid::from_u128(1));
         assert!(matches!(
@@ -1137,15 +1123,10 @@ mod seam {
             std::fs::remove_file(&signing).unwrap();
             Err(TransportError::MayHaveBeenSent("reset".into()))
         });
-        let config = HttpProviderConfig {
-            base_url: "http://unused".into(),
-            integration_id: "i".into(),
-            max_retries: 3,
-            backoff_base: Duration::from_millis(1),
-            backoff_cap: Duration::from_millis(2),
-            signing: Some(SecretSource::File(dir.join("signing"))),
-            ..HttpProviderConfig::default()
-        };
+        let config = HttpProviderConfig::new("http://unused", "i")
+            .backoff(Duration::from_millis(1), Duration::from_millis(2))
+            .max_retries(3)
+            .signing(Some(SecretSource::File(dir.join("signing"))));
         let provider = HttpRewardProvider::new(config, Arc::new(net), tokens, clock);
         let outcome = provider
             .issue(TxnId::from_uuid(uuid::Uuid::from_u128(2)), b"{}")

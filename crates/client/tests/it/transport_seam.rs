@@ -50,12 +50,7 @@ fn body() -> Vec<u8> {
 }
 
 fn config(sim: &Simulator) -> HttpProviderConfig {
-    HttpProviderConfig {
-        base_url: sim.base_url(),
-        integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-        max_retries: 0,
-        ..HttpProviderConfig::default()
-    }
+    HttpProviderConfig::new(sim.base_url(), "GENESYS-WFM-INTEGRATION-01").max_retries(0)
 }
 
 #[tokio::test]

@@ -51,9 +51,11 @@ pub enum ConfigError {
     },
 }
 
-/// `[run]`.
+/// `[run]`: `RunConfig::default()`, then set the fields you need (fields may be added in a
+/// minor release).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RunConfig {
     /// The run's day is today in this zone (`--as-of` overrides).
     pub time_zone: String,

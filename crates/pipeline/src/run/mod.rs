@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::dry::{DryProvider, DryStore};
+use crate::telemetry;
 use crate::{Alert, AlertKind, AlertSink, Alerts, AuditEvent, AuditSink, NullAudit, RunConfig};
 
 mod accrue;
@@ -82,8 +83,10 @@ impl RunOptions {
     }
 }
 
-/// What a pipeline is made of.
+/// What a pipeline is made of: [`Parts::new`] with what has no default, then the builder
+/// methods (fields may be added in a minor release).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Parts {
     /// `[run]`.
     pub settings: RunConfig,
@@ -101,6 +104,52 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Request bodies.
     pub payload: PayloadSettings,
+}
+
+impl Parts {
+    /// The parts with no default: the rule set, the store, the marketplace, the clock and how
+    /// request bodies are built. `[run]` settings are the defaults, there is no source, and
+    /// alerts are only logged, until the builder methods say otherwise.
+    #[must_use]
+    pub fn new(
+        rules: RuleSet,
+        store: Arc<dyn RunStore>,
+        provider: Arc<dyn RewardProvider>,
+        clock: Arc<dyn Clock>,
+        payload: PayloadSettings,
+    ) -> Self {
+        Self {
+            settings: RunConfig::default(),
+            sources: Vec::new(),
+            rules,
+            store,
+            provider,
+            alerts: Arc::new(Alerts::log_only()),
+            clock,
+            payload,
+        }
+    }
+
+    /// The `[run]` settings.
+    #[must_use]
+    pub fn settings(mut self, settings: RunConfig) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The `[[source]]`s.
+    #[must_use]
+    pub fn sources(mut self, sources: Vec<Source>) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Where alerts go.
+    #[must_use]
+    pub fn alerts(mut self, alerts: Arc<dyn AlertSink>) -> Self {
+        self.alerts = alerts;
+        self
+    }
 }
 
 /// The run, ready to go: [`Pipeline::run`] once a day (or an hour).
@@ -338,6 +387,45 @@ impl Run<'_> {
     }
 
     async fn go(&self) -> Result<Summary, PipelineError> {
+        let started = self.parts.clock.now();
+        let result = self.go_and_report().await;
+        if !self.dry_run {
+            let ended = match &result {
+                Ok(_) => telemetry::Ended::Finished,
+                Err(PipelineError::Stopped { .. }) => telemetry::Ended::Stopped,
+                Err(_) => telemetry::Ended::Failed,
+            };
+            let now = self.parts.clock.now();
+            let duration = (now - started).to_std().unwrap_or_default();
+            let summary = self.counts.summary(self.run_id);
+            let unresolved = self.unresolved().await;
+            telemetry::run_ended(&summary, ended, duration, now.timestamp(), unresolved);
+        }
+        result
+    }
+
+    /// The store's unresolved holds and reversals, for the gauges (`None` if unreadable).
+    async fn unresolved(&self) -> Option<telemetry::Unresolved> {
+        use kudos_ledger::{HoldState, ReversalState};
+        Some(telemetry::Unresolved {
+            holds_in_doubt: self.store.holds(Some(HoldState::InDoubt)).await.ok()?.len(),
+            holds_review: self.store.holds(Some(HoldState::Review)).await.ok()?.len(),
+            reversals_in_doubt: self
+                .store
+                .reversals(Some(ReversalState::InDoubt))
+                .await
+                .ok()?
+                .len(),
+            reversals_review: self
+                .store
+                .reversals(Some(ReversalState::Review))
+                .await
+                .ok()?
+                .len(),
+        })
+    }
+
+    async fn go_and_report(&self) -> Result<Summary, PipelineError> {
         self.audit(AuditEvent::RunStarted {
             as_of: self.as_of,
             dry_run: self.dry_run,

@@ -22,8 +22,10 @@ pub struct RecipientSettings {
     pub directory: Arc<dyn RecipientDirectory>,
 }
 
-/// How reward request bodies are built.
+/// How reward request bodies are built: [`PayloadSettings::new`] and the builder methods
+/// (fields may be added in a minor release).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct PayloadSettings {
     /// The keyed pseudonyms (`agent_id` in the body, and in logs, audit and alerts).
     pub pseudonyms: Pseudonymizer,
@@ -33,6 +35,41 @@ pub struct PayloadSettings {
     pub policy: PayloadPolicy,
     /// Recipient fields, when configured.
     pub recipient: Option<RecipientSettings>,
+}
+
+impl PayloadSettings {
+    /// Bodies that name agents by `pseudonyms`, with no metadata, the default outbound check
+    /// and no recipient fields.
+    #[must_use]
+    pub fn new(pseudonyms: Pseudonymizer) -> Self {
+        Self {
+            pseudonyms,
+            metadata: BTreeMap::new(),
+            policy: PayloadPolicy::default(),
+            recipient: None,
+        }
+    }
+
+    /// `marketplace.metadata`.
+    #[must_use]
+    pub fn metadata(mut self, metadata: BTreeMap<String, String>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The outbound check.
+    #[must_use]
+    pub fn policy(mut self, policy: PayloadPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Recipient fields.
+    #[must_use]
+    pub fn recipient(mut self, recipient: Option<RecipientSettings>) -> Self {
+        self.recipient = recipient;
+        self
+    }
 }
 
 impl Run<'_> {

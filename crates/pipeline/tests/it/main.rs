@@ -8,6 +8,7 @@ mod reversal;
 mod run;
 mod simulation;
 mod sinks;
+mod telemetry;
 mod trail;
 mod upgrade;
 

@@ -15,7 +15,7 @@ use kudos_pipeline::{
     Alert, AlertKind, AlertSink, AuditEvent, AuditLog, AuditRecord, NoProgress, Operator, Parts,
     PayloadSettings, Pipeline, PipelineError, RunConfig, RunOptions, Source, Summary, verify,
 };
-use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretSource, SecretString};
+use kudos_privacy::{Pseudonymizer, SecretSource, SecretString};
 use kudos_rules::RuleSet;
 use kudos_sim::{FaultPlan, SimConfig, Simulator};
 use kudos_store_sqlite::SqliteStore;
@@ -117,9 +117,10 @@ impl World {
             store,
             clock,
             alerts: Arc::new(Captured::default()),
-            settings: RunConfig {
-                lease_secs: 60,
-                ..RunConfig::default()
+            settings: {
+                let mut s = RunConfig::default();
+                s.lease_secs = 60;
+                s
             },
             max_retries: 2,
             read_timeout: Duration::from_millis(800),
@@ -156,38 +157,29 @@ impl World {
         )
         .unwrap();
         let provider = HttpRewardProvider::new(
-            HttpProviderConfig {
-                base_url: self.sim.base_url(),
-                integration_id: "GENESYS-WFM-INTEGRATION-01".into(),
-                max_retries: self.max_retries,
-                backoff_base: Duration::from_millis(5),
-                backoff_cap: Duration::from_millis(20),
-                ..HttpProviderConfig::default()
-            },
+            HttpProviderConfig::new(self.sim.base_url(), "GENESYS-WFM-INTEGRATION-01")
+                .backoff(Duration::from_millis(5), Duration::from_millis(20))
+                .max_retries(self.max_retries),
             Arc::new(ReqwestTransport::new(Duration::from_secs(2), self.read_timeout).unwrap()),
             Arc::new(tokens),
             clock.clone(),
         );
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("source_platform".to_owned(), "Genesys Cloud CX".to_owned());
-        Parts {
-            settings: self.settings.clone(),
-            sources: vec![Source {
-                pattern: self.dir.join("exports/*.csv"),
-                options: ParseOptions::default(),
-            }],
-            rules: RuleSet::from_toml(RULES).unwrap(),
+        Parts::new(
+            RuleSet::from_toml(RULES).unwrap(),
             store,
-            provider: Arc::new(provider),
-            alerts: self.alerts.clone(),
+            Arc::new(provider),
             clock,
-            payload: PayloadSettings {
-                pseudonyms: Pseudonymizer::new(SecretString::from("pseudonym-key")),
-                metadata,
-                policy: PayloadPolicy::default(),
-                recipient: None,
-            },
-        }
+            PayloadSettings::new(Pseudonymizer::new(SecretString::from("pseudonym-key")))
+                .metadata(metadata),
+        )
+        .settings(self.settings.clone())
+        .sources(vec![Source {
+            pattern: self.dir.join("exports/*.csv"),
+            options: ParseOptions::default(),
+        }])
+        .alerts(self.alerts.clone())
     }
 
     pub(crate) fn audit_path(&self) -> PathBuf {

@@ -16,10 +16,9 @@ use kudos_core::{AgentId, Clock, Day, SystemClock};
 use kudos_examples::{Error, SALES_RULES, provider, sales_export, scratch};
 use kudos_ledger::{Ledger, RunStore};
 use kudos_pipeline::{
-    AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
-    Source,
+    AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunOptions, Source,
 };
-use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretString};
+use kudos_privacy::{Pseudonymizer, SecretString};
 use kudos_rules::RuleSet;
 use kudos_sim::{SimConfig, Simulator};
 use kudos_store_sqlite::SqliteStore;
@@ -33,24 +32,21 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<dyn RunStore> =
         Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.join("kudos.db").display())).await?);
-    let pipeline = Pipeline::new(Parts {
-        settings: RunConfig::default(), // reversal_window_days = 30, reversal_min_debt = 0
-        sources: vec![Source {
+    // The default [run] settings: reversal_window_days = 30, reversal_min_debt = 0.
+    let pipeline = Pipeline::new(
+        Parts::new(
+            RuleSet::from_toml(SALES_RULES)?,
+            store.clone(),
+            Arc::new(provider(&sim, &dir, clock.clone())?),
+            clock.clone(),
+            PayloadSettings::new(Pseudonymizer::new(SecretString::from("pseudonym key"))),
+        )
+        .sources(vec![Source {
             pattern: dir.join("exports/*.csv"),
             options: Default::default(),
-        }],
-        rules: RuleSet::from_toml(SALES_RULES)?,
-        store: store.clone(),
-        provider: Arc::new(provider(&sim, &dir, clock.clone())?),
-        alerts: Arc::new(LogAlerts),
-        clock: clock.clone(),
-        payload: PayloadSettings {
-            pseudonyms: Pseudonymizer::new(SecretString::from("pseudonym key")),
-            metadata: Default::default(),
-            policy: PayloadPolicy::default(),
-            recipient: None,
-        },
-    });
+        }])
+        .alerts(Arc::new(LogAlerts)),
+    );
     let ledger = Ledger::new(store.clone(), clock);
     let agent = AgentId::new(AGENT)?;
     let run = |day: &'static str| {

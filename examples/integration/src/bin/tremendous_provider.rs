@@ -36,7 +36,7 @@ use kudos_pipeline::{
     AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
     Source,
 };
-use kudos_privacy::{ExposeSecret as _, PayloadPolicy, Pseudonymizer, SecretString};
+use kudos_privacy::{ExposeSecret as _, Pseudonymizer, SecretString};
 use kudos_rules::RuleSet;
 use serde_json::{Value, json};
 
@@ -338,27 +338,25 @@ async fn main() -> Result<(), Error> {
         )]),
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pipeline = Pipeline::new(Parts {
-        settings: RunConfig {
-            max_in_flight: 1,
-            ..RunConfig::default()
-        },
-        sources: vec![Source {
+    let pipeline = Pipeline::new(
+        Parts::new(
+            RuleSet::from_toml(SALES_RULES)?,
+            Arc::new(MemoryStore::new()),
+            Arc::new(provider),
+            clock,
+            PayloadSettings::new(Pseudonymizer::new(SecretString::from("pseudonym key"))),
+        )
+        .settings({
+            let mut s = RunConfig::default();
+            s.max_in_flight = 1;
+            s
+        })
+        .sources(vec![Source {
             pattern: dir.join("exports/*.csv"),
             options: Default::default(),
-        }],
-        rules: RuleSet::from_toml(SALES_RULES)?,
-        store: Arc::new(MemoryStore::new()),
-        provider: Arc::new(provider),
-        alerts: Arc::new(LogAlerts),
-        clock,
-        payload: PayloadSettings {
-            pseudonyms: Pseudonymizer::new(SecretString::from("pseudonym key")),
-            metadata: Default::default(),
-            policy: PayloadPolicy::default(),
-            recipient: None,
-        },
-    });
+        }])
+        .alerts(Arc::new(LogAlerts)),
+    );
     let audit = dir.join("audit.jsonl");
     let day1 = pipeline
         .run(

@@ -18,10 +18,9 @@ use kudos_core::{Clock, Day, SystemClock};
 use kudos_examples::{Error, SALES_RULES, provider, sales_export, scratch};
 use kudos_ledger::RunStore;
 use kudos_pipeline::{
-    AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
-    Source,
+    AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunOptions, Source,
 };
-use kudos_privacy::{PayloadPolicy, Pseudonymizer, SecretString};
+use kudos_privacy::{Pseudonymizer, SecretString};
 use kudos_rules::RuleSet;
 use kudos_sim::{SimConfig, Simulator};
 use kudos_store_postgres::{PostgresOptions, PostgresStore};
@@ -52,24 +51,20 @@ async fn main() -> Result<(), Error> {
     let mut workers = Vec::new();
     for _ in 0..2 {
         let store: Arc<dyn RunStore> = Arc::new(PostgresStore::open_with(&url, &options).await?);
-        workers.push(Pipeline::new(Parts {
-            settings: RunConfig::default(),
-            sources: vec![Source {
+        workers.push(Pipeline::new(
+            Parts::new(
+                RuleSet::from_toml(SALES_RULES)?,
+                store,
+                Arc::new(provider(&sim, &dir, clock.clone())?),
+                clock.clone(),
+                PayloadSettings::new(Pseudonymizer::new(SecretString::from("pseudonym key"))),
+            )
+            .sources(vec![Source {
                 pattern: dir.join("exports/*.csv"),
                 options: Default::default(),
-            }],
-            rules: RuleSet::from_toml(SALES_RULES)?,
-            store,
-            provider: Arc::new(provider(&sim, &dir, clock.clone())?),
-            alerts: Arc::new(LogAlerts),
-            clock: clock.clone(),
-            payload: PayloadSettings {
-                pseudonyms: Pseudonymizer::new(SecretString::from("pseudonym key")),
-                metadata: Default::default(),
-                policy: PayloadPolicy::default(),
-                recipient: None,
-            },
-        }));
+            }])
+            .alerts(Arc::new(LogAlerts)),
+        ));
     }
     let audit = dir.join("audit.jsonl"); // one file, shared: each run is its own chain
     let (a, b) = tokio::join!(run(&workers[0], &audit), run(&workers[1], &audit));
