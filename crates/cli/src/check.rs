@@ -91,7 +91,7 @@ async fn checks(args: &CheckArgs) -> Vec<Verdict> {
     });
     v.push(Verdict {
         check: "audit",
-        result: audit(&config),
+        result: audit(&config).await,
     });
     v.push(Verdict {
         check: "sources",
@@ -121,7 +121,7 @@ async fn token(config: &Config) -> Result<String, String> {
     Ok("a token was issued".to_owned())
 }
 
-fn audit(config: &Config) -> Result<String, String> {
+async fn audit(config: &Config) -> Result<String, String> {
     config.audit_keys.all().map_err(|e| error_chain(&e))?;
     let keyed = if config.audit_keys.key.is_some() {
         "keyed"
@@ -134,12 +134,16 @@ fn audit(config: &Config) -> Result<String, String> {
             AuditLog::open(path, Uuid::nil()).map_err(|e| error_chain(&e))?;
             Ok(format!("{} can be appended to ({keyed})", path.display()))
         }
-        AuditTarget::Url(_) => {
-            config
+        AuditTarget::Url(url) => {
+            let trail = config
                 .audit_settings()
                 .trail_name()
                 .map_err(|e| error_chain(&e))?;
-            Ok(format!("object storage ({keyed})"))
+            // Listing writes nothing and proves the endpoint and credentials.
+            let objects = kudos_pipeline::probe_objects(url).await?;
+            Ok(format!(
+                "object storage answers: {objects} object(s) in trail {trail} ({keyed})"
+            ))
         }
     }
 }

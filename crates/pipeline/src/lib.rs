@@ -113,7 +113,7 @@ pub use config::{
 pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
 pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
-pub use object::{ObjectStoreAudit, object_trail_name, verify_objects};
+pub use object::{ObjectStoreAudit, object_trail_name, probe_objects, verify_objects};
 pub use run::{
     Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
     RecipientSettings, ReviewKind, RunOptions, Source, Summary,

@@ -52,11 +52,15 @@ fn parse(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), String> {
     Ok((Arc::from(store), prefix))
 }
 
+/// What kind of failure an object store reported, in words that carry no path or secret.
 fn kind(e: &object_store::Error) -> &'static str {
     match e {
         object_store::Error::NotImplemented { .. } => "not implemented",
         object_store::Error::NotSupported { .. } => "not supported",
-        _ => "unrecognised",
+        object_store::Error::NotFound { .. } => "not found",
+        object_store::Error::PermissionDenied { .. } => "permission denied",
+        object_store::Error::Unauthenticated { .. } => "not authenticated",
+        _ => "unrecognised, or the store did not answer",
     }
 }
 
@@ -202,6 +206,21 @@ pub fn object_trail_name(url: &str) -> Result<String, String> {
         parsed.host_str().unwrap_or_default(),
         parsed.path()
     ))
+}
+
+/// Counts the objects under the URL's prefix, writing nothing: whether the store answers with
+/// the credentials at hand (`kudos check`).
+///
+/// # Errors
+///
+/// A message naming what failed (never the URL or a credential).
+pub async fn probe_objects(url: &str) -> Result<usize, String> {
+    let (store, prefix) = parse(url)?;
+    store
+        .list(Some(&prefix))
+        .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+        .await
+        .map_err(|e| format!("cannot list the trail's objects ({})", kind(&e)))
 }
 
 /// Checks every run's object under the URL's prefix as [`crate::verify_file`] checks a file:

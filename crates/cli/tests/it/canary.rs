@@ -130,7 +130,11 @@ async fn a_whole_run_leaks_no_cell_agent_id_answer_text_or_secret() {
     );
     // Trace level really reached the client's attempt spans and the dependencies: hyper's
     // connection pool, sqlx's statements.
-    for seen in ["kudos_client_attempt", "http1 handshake complete", "db.statement"] {
+    for seen in [
+        "kudos_client_attempt",
+        "http1 handshake complete",
+        "db.statement",
+    ] {
         assert!(all.contains(seen), "{seen} not in:\n{all}");
     }
     assert_clean(&all, &[CELL, HEADER, ECHO_EMAIL, "555 010 4477"]);

@@ -87,6 +87,26 @@ async fn the_audit_trail_on_s3_is_appended_never_rewritten_and_verifies() {
         .unwrap();
     let prefix = Path::from(prefix.as_str());
 
+    // `kudos check` reaches the bucket with the environment's credentials, writing nothing.
+    let out = s
+        .command(&["check", "--config", "kudos.toml"])
+        .output()
+        .unwrap();
+    let audit_line = text(&out.stdout)
+        .lines()
+        .find(|l| l.contains("\"audit\""))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        audit_line.contains("\"ok\":true") && audit_line.contains("object storage answers"),
+        "{audit_line}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        objects(&store, &prefix).await.is_empty(),
+        "check wrote nothing"
+    );
+
     s.export("d1.csv", &[(1, 150.0), (2, 150.0), (3, 40.0)]);
     let (out, summary) = s.run().await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
