@@ -12,7 +12,7 @@ pub const REQUESTS_TOTAL: &str = "kudos_client_requests_total";
 /// Each attempt's latency in seconds, by `endpoint` and `status`.
 pub const REQUEST_DURATION_SECONDS: &str = "kudos_client_request_duration_seconds";
 /// Requests sent again after a retryable failure, by `endpoint` and `reason` (`status_429`,
-/// `status_5xx`, `transport_error`).
+/// `status_5xx`, `status_other` (a 408, say), `transport_error`).
 pub const RETRIES_TOTAL: &str = "kudos_client_retries_total";
 /// OAuth token requests, by `outcome` (`ok`, `error`).
 pub const TOKEN_REFRESHES_TOTAL: &str = "kudos_client_token_refreshes_total";
@@ -38,7 +38,8 @@ pub(crate) fn retry_reason(status: Option<u16>) -> &'static str {
     match status {
         None => "transport_error",
         Some(429) => "status_429",
-        Some(_) => "status_5xx",
+        Some(500..=599) => "status_5xx",
+        Some(_) => "status_other",
     }
 }
 
@@ -71,4 +72,19 @@ pub(crate) fn breaker(state: BreakerState) {
         BreakerState::Open => 2.0,
     };
     metrics::gauge!(BREAKER_STATE).set(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_fixed_words() {
+        assert_eq!(status_label(Some(503)), "503");
+        assert_eq!(status_label(None), "transport_error");
+        assert_eq!(retry_reason(Some(429)), "status_429");
+        assert_eq!(retry_reason(Some(502)), "status_5xx");
+        assert_eq!(retry_reason(Some(408)), "status_other");
+        assert_eq!(retry_reason(None), "transport_error");
+    }
 }

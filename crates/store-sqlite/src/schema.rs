@@ -184,6 +184,13 @@ async fn legacy_version(pool: &SqlitePool) -> Result<i64, LedgerError> {
 /// once make one of them fail a migration (rolled back whole), and it tries again and finds
 /// the work done.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<Migrated, LedgerError> {
+    // A newer release's schema: refuse at once, before touching it (`judge` words it).
+    let known = known();
+    let latest = known.iter().map(|k| k.version).max().unwrap_or(0);
+    let before = applied(pool).await?;
+    if before.iter().any(|m| m.version > latest) {
+        judge("sqlite", &known, &before).map_err(schema_err)?;
+    }
     let mut last = None;
     for attempt in 0..5u64 {
         match migrate_once(pool).await {
@@ -199,10 +206,6 @@ async fn migrate_once(pool: &SqlitePool) -> Result<Migrated, LedgerError> {
     let before = applied(pool).await?;
     let known = known();
     let latest = known.iter().map(|k| k.version).max().unwrap_or(0);
-    if before.iter().any(|m| m.version > latest) {
-        // A newer release's schema: refuse before touching it (`judge` words it).
-        judge("sqlite", &known, &before).map_err(schema_err)?;
-    }
     let migrator = migrator();
     let legacy = legacy_version(pool).await?;
     if legacy > 0 {
@@ -238,6 +241,14 @@ fn migrate_err(e: sqlx::migrate::MigrateError) -> LedgerError {
 /// that a process stopped between migration 2 and the conversion loses no mark.
 async fn convert_legacy_ingest_keys(pool: &SqlitePool) -> Result<(), LedgerError> {
     let err = || store_err("convert the ledger of release 0.1.0");
+    // Nothing to convert (every ledger but one of 0.1.0): no write lock taken.
+    let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ingested)")
+        .fetch_one(pool)
+        .await
+        .map_err(err())?;
+    if !pending {
+        return Ok(());
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err())?;
     let rows = sqlx::query("SELECT hash, name, at FROM ingested")
         .fetch_all(&mut *tx)
