@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::Outcome;
-use crate::output::{Fatal, JsonLines, diag};
+use crate::output::{Fatal, JsonLines};
 
 /// Where the ledger is.
 #[derive(Debug, Args)]
@@ -78,23 +78,7 @@ fn parse_state(s: &str) -> Result<HoldState, String> {
 }
 
 pub(crate) fn run(store: &StoreArgs, cmd: LedgerCommand) -> Outcome {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            diag(format_args!("error: cannot start the runtime: {e}"));
-            return Outcome::Fatal;
-        }
-    };
-    match runtime.block_on(execute(store, cmd)) {
-        Ok(()) => Outcome::Ok,
-        Err(Fatal(message)) => {
-            diag(format_args!("error: {message}"));
-            Outcome::Fatal
-        }
-    }
+    crate::output::run_fatal(execute(store, cmd))
 }
 
 /// The store `--store`, `--config` (its `[store]` table) or the default names.

@@ -10,7 +10,7 @@ use kudos_pipeline::StoreConfig;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::output::{Fatal, JsonLines, diag};
+use crate::output::{Fatal, JsonLines};
 
 /// `kudos migrate (--config kudos.toml | --store URL | --store-env VAR)`
 #[derive(Debug, Args)]
@@ -36,23 +36,7 @@ pub(crate) async fn open_store(store: &StoreConfig) -> Result<Arc<dyn RunStore>,
 }
 
 pub(crate) fn run(args: &MigrateArgs) -> Outcome {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            diag(format_args!("error: cannot start the runtime: {e}"));
-            return Outcome::Fatal;
-        }
-    };
-    match runtime.block_on(migrate(args)) {
-        Ok(()) => Outcome::Ok,
-        Err(Fatal(message)) => {
-            diag(format_args!("error: {message}"));
-            Outcome::Fatal
-        }
-    }
+    crate::output::run_fatal(migrate(args))
 }
 
 /// The store's URL from the flag, the variable or the configuration.

@@ -75,3 +75,32 @@ impl JsonLines {
         }
     }
 }
+
+/// A runtime on this thread, for a command's async work; when it cannot start, says so.
+pub(crate) fn current_thread() -> Result<tokio::runtime::Runtime, crate::Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            diag(format_args!("error: cannot start the runtime: {e}"));
+            crate::Outcome::Fatal
+        })
+}
+
+/// Runs a command's `work` on a runtime on this thread: `Ok` is exit 0, a [`Fatal`] is
+/// printed as `error: …` and is exit 1.
+pub(crate) fn run_fatal(
+    work: impl std::future::Future<Output = Result<(), Fatal>>,
+) -> crate::Outcome {
+    let runtime = match current_thread() {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
+    };
+    match runtime.block_on(work) {
+        Ok(()) => crate::Outcome::Ok,
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
+            crate::Outcome::Fatal
+        }
+    }
+}

@@ -32,17 +32,10 @@ pub(crate) struct PointsArgs {
 }
 
 pub(crate) fn run(args: &PointsArgs) -> Outcome {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            diag(format_args!("error: cannot start the runtime: {e}"));
-            return Outcome::Fatal;
-        }
-    };
-    runtime.block_on(points(args))
+    match crate::output::current_thread() {
+        Ok(runtime) => runtime.block_on(points(args)),
+        Err(outcome) => outcome,
+    }
 }
 
 async fn points(args: &PointsArgs) -> Outcome {
