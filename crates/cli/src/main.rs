@@ -10,6 +10,7 @@ mod check;
 #[cfg(feature = "sim")]
 mod demo;
 mod export;
+mod genesys;
 mod ledger;
 mod metrics_file;
 mod migrate;
@@ -39,6 +40,9 @@ enum Command {
     /// Read workforce exports.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// Pull data straight from Genesys Cloud (`[genesys]`) into its staging directory.
+    #[command(subcommand)]
+    Genesys(genesys::GenesysCommand),
     /// Balances from exports and a rule set: {"agent_id","balance","tier"} per agent, sorted.
     Points(points::PointsArgs),
     /// The reward-marketplace simulator.
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Export(cmd) => export::run(cmd).into(),
+        Command::Genesys(cmd) => genesys::run(cmd).into(),
         Command::Ledger { store, command } => ledger::run(&store, command).into(),
         Command::Points(args) => points::run(&args).into(),
         Command::Audit(cmd) => audit::run(cmd).into(),

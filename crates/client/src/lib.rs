@@ -64,7 +64,7 @@ pub use outcome::Outcome;
 pub use payload::{Recipient, issue_payload};
 pub use provider::{
     HttpProviderConfig, HttpRewardProvider, ProviderStats, ReverseOutcome, RewardProvider,
-    StatusOutcome,
+    StatusOutcome, retry_after,
 };
 pub use rate::RateLimit;
 #[cfg(feature = "backoff")]

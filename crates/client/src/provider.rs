@@ -622,7 +622,14 @@ impl RewardProvider for HttpRewardProvider {
 
 /// A `Retry-After` value as a wait from `now`: delay-seconds, or an HTTP date (RFC 9110;
 /// a date in the past is no wait). `None` for anything else.
-fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+///
+/// ```
+/// let now = chrono::DateTime::parse_from_rfc3339("2026-03-04T06:00:00Z").unwrap().to_utc();
+/// assert_eq!(kudos_client::retry_after("7", now), Some(std::time::Duration::from_secs(7)));
+/// assert_eq!(kudos_client::retry_after("soon", now), None);
+/// ```
+#[must_use]
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -108,7 +108,8 @@ pub use audit::{
 };
 pub use config::{
     AuditKeys, AuditSettings, AuditTarget, ClientCertificate, ClientIdSetting, Config, ConfigError,
-    MarketplaceConfig, PrivacyConfig, RunConfig, SourceConfig, StoreConfig,
+    GenesysLocation, GenesysSettings, MarketplaceConfig, PULL_KINDS, PrivacyConfig, RunConfig,
+    SourceConfig, StoreConfig,
 };
 pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
 pub use event::{AnswerKind, AuditEvent};

@@ -72,6 +72,7 @@ mod delay;
 mod error;
 mod faults;
 mod gate;
+pub mod genesys;
 mod handlers;
 mod records;
 mod server;

@@ -5,6 +5,7 @@ mod canary;
 mod check;
 mod demo;
 mod export;
+mod genesys;
 mod ledger;
 mod points;
 mod review;

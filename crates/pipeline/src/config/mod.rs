@@ -1,11 +1,13 @@
 //! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
 mod audit;
+mod genesys;
 mod store;
 mod text;
 
 use audit::RawAudit;
 pub use audit::{AuditKeys, AuditSettings, AuditTarget};
+pub use genesys::{GenesysLocation, GenesysSettings, PULL_KINDS};
 use store::RawStore;
 pub use store::StoreConfig;
 
@@ -225,6 +227,7 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     alerts: RawAlerts,
+    genesys: Option<genesys::RawGenesys>,
 }
 
 /// `[marketplace]`, resolved.
@@ -313,6 +316,9 @@ pub struct Config {
     pub audit_keys: AuditKeys,
     /// `[alerts] webhook_url` (empty: alerts are only logged).
     pub webhook_url: String,
+    /// `[genesys]`, when the data comes straight from Genesys Cloud (its staging directory is
+    /// then also a source).
+    pub genesys: Option<GenesysSettings>,
 }
 
 struct Ctx<'a> {
@@ -455,6 +461,11 @@ impl Config {
                 ..s
             })
             .collect();
+        let genesys = raw.genesys.map(|g| g.resolved(&c)).transpose()?;
+        let mut sources: Vec<SourceConfig> = sources;
+        if let Some(g) = &genesys {
+            sources.push(g.source());
+        }
         let store = raw.store.resolved(&c)?;
         let m = raw.marketplace;
         let oauth = m.oauth.unwrap_or_default();
@@ -582,6 +593,7 @@ impl Config {
                 }
                 None => String::new(),
             },
+            genesys,
         })
     }
 
@@ -620,6 +632,9 @@ impl Config {
             key: "audit.key".into(),
             reason: e.to_string(),
         })?;
+        if let Some(g) = &self.genesys {
+            check("genesys.client_secret", &g.client_secret)?;
+        }
         Ok(())
     }
 }

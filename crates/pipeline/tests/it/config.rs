@@ -395,3 +395,57 @@ fn strip_webhook_url(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+fn the_genesys_table_adds_its_staging_directory_as_a_source_and_names_its_mistakes() {
+    const GENESYS: &str = "[genesys]\nregion = \"mypurecloud.com\"\nclient_id = \"id\"\n\
+        client_secret_env = \"GENESYS_SECRET\"\ntime_zone = \"America/New_York\"\nstaging = \"pulled\"\n";
+    let p = write("genesys", &format!("{EXAMPLE}{GENESYS}"));
+    let c = Config::load(&p).unwrap();
+    let g = c.genesys.as_ref().unwrap();
+    assert_eq!(g.pull, ["surveys", "conversations"], "the default");
+    assert_eq!(g.staging, p.parent().unwrap().join("pulled"));
+    let last = c.sources.last().unwrap();
+    assert_eq!(
+        (last.path.as_str(), last.time_zone.as_deref()),
+        (
+            p.parent().unwrap().join("pulled/*.json").to_str().unwrap(),
+            Some("America/New_York")
+        )
+    );
+    // Alone, for `kudos genesys pull`: nothing else of the file is needed.
+    let alone = write("genesys-alone", GENESYS);
+    assert!(kudos_pipeline::GenesysSettings::load(&alone).is_ok());
+
+    for (change, says) in [
+        (
+            GENESYS.replace(
+                "region = \"mypurecloud.com\"\n",
+                "region = \"x\"\napi_url = \"https://a\"\n",
+            ),
+            "genesys.region: give region, or both api_url and login_url",
+        ),
+        (
+            format!("{GENESYS}pull = [\"adherence\"]\n"),
+            "genesys.pull: adherence is not pulled by this release yet",
+        ),
+        (
+            format!("{GENESYS}pull = [\"queues\"]\n"),
+            "genesys.pull: \"queues\" is not one of",
+        ),
+        (
+            GENESYS.replace("America/New_York", "Mars/Olympus"),
+            "genesys.time_zone: not an IANA time zone",
+        ),
+        (
+            GENESYS.replace("client_secret_env = \"GENESYS_SECRET\"\n", ""),
+            "genesys.client_secret",
+        ),
+    ] {
+        let p = write("genesys-bad", &change);
+        let e = kudos_pipeline::GenesysSettings::load(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The simulator over real HTTP: every behaviour a client relies on.
 
+mod genesys;
 mod real;
 
 use std::time::Duration;

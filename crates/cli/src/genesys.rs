@@ -1,0 +1,118 @@
+//! `kudos genesys pull`: the data straight from Genesys Cloud into the staging directory,
+//! which `kudos run` then reads like any other source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use kudos_core::{Clock, Day, SystemClock};
+use kudos_genesys::{AggregateKind, Endpoints, GenesysApi, Staging, pull_aggregates};
+use kudos_pipeline::{GenesysLocation, GenesysSettings};
+use serde_json::json;
+
+use crate::Outcome;
+use crate::output::{Fatal, JsonLines};
+
+/// `kudos genesys …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum GenesysCommand {
+    /// Pull `[genesys] pull` for the days --start to --end (both inclusive) into the staging
+    /// directory: {"kind","interval","path","bytes"} per file written, then
+    /// {"written","unchanged","start","end"}. A response that says what the last file for the
+    /// same days said, in any order, writes nothing.
+    Pull(PullArgs),
+}
+
+/// `kudos genesys pull --config kudos.toml --start DAY --end DAY`
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// The configuration (flag, else KUDOS_CONFIG, else ./kudos.toml); only its `[genesys]`
+    /// table is read.
+    #[arg(long, env = "KUDOS_CONFIG", default_value = "kudos.toml")]
+    config: PathBuf,
+    /// The first day (YYYY-MM-DD), in the `[genesys]` time zone.
+    #[arg(long)]
+    start: String,
+    /// The last day (inclusive).
+    #[arg(long)]
+    end: String,
+}
+
+pub(crate) fn run(cmd: GenesysCommand) -> Outcome {
+    match cmd {
+        GenesysCommand::Pull(args) => crate::output::run_fatal(pull(args)),
+    }
+}
+
+fn day(flag: &str, text: &str) -> Result<Day, Fatal> {
+    Day::parse(text).map_err(|e| Fatal(format!("{flag}: {e}")))
+}
+
+async fn pull(args: PullArgs) -> Result<(), Fatal> {
+    let (start, end) = (day("--start", &args.start)?, day("--end", &args.end)?);
+    let settings = GenesysSettings::load(&args.config)?;
+    let endpoints = match &settings.location {
+        GenesysLocation::Region(region) => Endpoints::region(region)?,
+        GenesysLocation::Explicit { api, login } => Endpoints::explicit(api, login)?,
+        other => return Err(Fatal(format!("genesys: {other:?} is not supported"))),
+    };
+    let time_zone: chrono_tz::Tz = settings
+        .time_zone
+        .parse()
+        .map_err(|_| Fatal("genesys.time_zone: not an IANA time zone".into()))?;
+    let kinds = settings
+        .pull
+        .iter()
+        .map(|k| AggregateKind::parse(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let transport = Arc::new(kudos_client::ReqwestTransport::new(
+        Duration::from_secs(10),
+        Duration::from_secs(120),
+    )?);
+    let api = GenesysApi::new(
+        endpoints,
+        &settings.client_id,
+        settings.client_secret.clone(),
+        transport,
+        clock.clone(),
+    )?;
+    let staging = Staging::open(&settings.staging)?;
+    let report = pull_aggregates(
+        &api,
+        &staging,
+        &kinds,
+        start,
+        end,
+        time_zone,
+        clock.as_ref(),
+    )
+    .await?;
+    let mut out = JsonLines::stdout();
+    let write = |out: &mut JsonLines, value: &serde_json::Value| {
+        out.write(value)
+            .map(|_| ())
+            .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
+    };
+    for file in &report.written {
+        write(
+            &mut out,
+            &json!({
+                "kind": file.kind,
+                "interval": file.interval,
+                "path": file.path.display().to_string(),
+                "bytes": file.bytes,
+            }),
+        )?;
+    }
+    write(
+        &mut out,
+        &json!({
+            "written": report.written.len(),
+            "unchanged": report.unchanged,
+            "start": start.to_string(),
+            "end": end.to_string(),
+        }),
+    )
+}

@@ -1,0 +1,123 @@
+//! Kudos's Genesys Cloud source: the data pulled straight from the Platform API.
+//!
+//! # Overview
+//!
+//! [`GenesysApi`] speaks to one organisation: OAuth client credentials against its region's
+//! login host ([`Endpoints`]), every request through the reward client's
+//! [`Transport`](kudos_client::Transport) (rustls, timeouts, a client certificate), a budget
+//! under the per-token limit, `429` waited out as `Retry-After` says, `5xx` retried.
+//! [`pull_aggregates`] asks the analytics aggregate queries for a range of days — `P1D`
+//! buckets grouped by user in the business unit's time zone, the range cut into
+//! [`stretches`] — and [`Staging`] keeps each response as the raw JSON Genesys returned, one
+//! file per response, named in pull order, so that the existing `genesys-aggregates` parser,
+//! ingestion by content hash, restatement and the audit trail work on it unchanged. A pull of
+//! the same days that returns the same data, in any order, writes nothing.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kudos_core::{Day, SystemClock};
+//! use kudos_genesys::*;
+//! use kudos_privacy::SecretSource;
+//!
+//! # async fn pull() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = Arc::new(SystemClock);
+//! let transport = Arc::new(kudos_client::ReqwestTransport::new(
+//!     std::time::Duration::from_secs(10),
+//!     std::time::Duration::from_secs(60),
+//! )?);
+//! let api = GenesysApi::new(
+//!     Endpoints::region("mypurecloud.com")?,
+//!     "my-oauth-client-id",
+//!     SecretSource::Env("GENESYS_CLIENT_SECRET".into()),
+//!     transport,
+//!     clock.clone(),
+//! )?;
+//! let staging = Staging::open("genesys/")?;
+//! let report = pull_aggregates(
+//!     &api,
+//!     &staging,
+//!     &[AggregateKind::Surveys, AggregateKind::Conversations],
+//!     Day::parse("2026-03-02")?,
+//!     Day::parse("2026-03-08")?,
+//!     "America/New_York".parse()?,
+//!     clock.as_ref(),
+//! )
+//! .await?;
+//! println!("{} file(s) written, {} unchanged", report.written.len(), report.unchanged);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design notes
+//!
+//! - *Raw responses, staged.* Nothing is translated here: the parsers of `kudos-wfm` read
+//!   the files, as they read an export a user downloaded, so a replay from the staging
+//!   directory is exactly what the run saw.
+//! - *No secret out.* Tokens go only in the `Authorization` header to the configured hosts;
+//!   errors name the endpoint and the interval, never a token or a response's data.
+
+mod aggregates;
+mod api;
+mod error;
+mod region;
+mod staging;
+
+pub use aggregates::{AggregateKind, MAX_DAYS_PER_QUERY, Stretch, stretches};
+pub use api::{DEFAULT_REQUESTS_PER_MINUTE, GenesysApi, MAX_ATTEMPTS};
+pub use error::GenesysError;
+pub use region::{Endpoints, REGIONS};
+pub use staging::{StagedFile, Staging};
+
+use chrono_tz::Tz;
+use kudos_core::{Clock, Day};
+
+/// What a pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PullReport {
+    /// The files it wrote, in the order written.
+    pub written: Vec<StagedFile>,
+    /// Responses that said what the last file for the same kind and days said (not written).
+    pub unchanged: usize,
+}
+
+/// Pulls `kinds` of analytics aggregates for the days `first..=last` in `time_zone` into
+/// `staging`: one query per kind and [`Stretch`], each answer staged.
+///
+/// # Errors
+///
+/// The first [`GenesysError`] of a query or of the staging directory; the files staged
+/// before it stay (a repeated pull writes only what changed).
+pub async fn pull_aggregates(
+    api: &GenesysApi,
+    staging: &Staging,
+    kinds: &[AggregateKind],
+    first: Day,
+    last: Day,
+    time_zone: Tz,
+    clock: &dyn Clock,
+) -> Result<PullReport, GenesysError> {
+    let mut report = PullReport::default();
+    for stretch in stretches(first, last)? {
+        let interval = stretch.interval(time_zone);
+        for kind in kinds {
+            let query = kind.query(&interval, time_zone);
+            let context = format!("{} {interval}", kind.name());
+            let body = api.post_json(&kind.path(), &query, &context).await?;
+            match staging.stage(
+                kind.name(),
+                stretch.first,
+                stretch.last,
+                &interval,
+                &body,
+                clock.now(),
+            )? {
+                Some(file) => report.written.push(file),
+                None => report.unchanged += 1,
+            }
+        }
+    }
+    Ok(report)
+}

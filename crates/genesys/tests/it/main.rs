@@ -1,0 +1,268 @@
+//! `kudos-genesys` against the Genesys Cloud simulator over real HTTP: the token, the
+//! aggregate queries and their intervals, staging, a repeated pull, rate limits, server
+//! errors, refused credentials — and what a staged file becomes through the parsers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use kudos_core::{Day, SystemClock};
+use kudos_genesys::{AggregateKind, Endpoints, GenesysApi, GenesysError, Staging, pull_aggregates};
+use kudos_privacy::SecretSource;
+use kudos_sim::genesys::{GenesysConfig, GenesysSimulator};
+use serde_json::Value;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("genesys-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn day(s: &str) -> Day {
+    Day::parse(s).unwrap()
+}
+
+fn new_york() -> Tz {
+    "America/New_York".parse().unwrap()
+}
+
+fn api(sim: &GenesysSimulator, dir: &Path, secret: &str) -> GenesysApi {
+    std::fs::write(dir.join("secret"), format!("{secret}\n")).unwrap();
+    let transport = Arc::new(
+        kudos_client::ReqwestTransport::new(Duration::from_secs(2), Duration::from_secs(5))
+            .unwrap(),
+    );
+    GenesysApi::new(
+        Endpoints::explicit(&sim.base_url(), &sim.base_url()).unwrap(),
+        "genesys-sim-client",
+        SecretSource::File(dir.join("secret")),
+        transport,
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+    .backoff(Duration::from_millis(20))
+}
+
+fn staged(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_pull_stages_each_answer_and_a_repeat_with_the_items_reordered_writes_nothing() {
+    let sim = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let dir = scratch("pull");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let kinds = [AggregateKind::Surveys, AggregateKind::Conversations];
+    let report = pull_aggregates(
+        &api,
+        &staging,
+        &kinds,
+        day("2026-03-02"),
+        day("2026-03-03"),
+        new_york(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.written.len(), report.unchanged),
+        (2, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.written[0].interval,
+        "2026-03-02T05:00:00.000Z/2026-03-04T05:00:00.000Z"
+    );
+    // The query asked for what docs/genesys.md says: P1D, the zone, grouped by user.
+    let query: Value = serde_json::from_str(&sim.requests()[0].body).unwrap();
+    assert_eq!(query["granularity"], "P1D");
+    assert_eq!(query["timeZone"], "America/New_York");
+    assert_eq!(query["groupBy"][0], "userId");
+
+    // The staged file is what Genesys returned, and the parsers read it like an export.
+    let files = staged(staging.dir());
+    assert_eq!(files.len(), 2);
+    let options = kudos_wfm::ParseOptions {
+        time_zone: new_york(),
+        ..Default::default()
+    };
+    let records: Vec<_> = kudos_wfm::open(&files[0], &options)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.metric.as_str() == "oSurveyTotalScore.avg" && r.day == day("2026-03-02")),
+        "{records:?}"
+    );
+
+    // Again: the simulator returns the same data in another order; nothing new is written.
+    let again = pull_aggregates(
+        &api,
+        &staging,
+        &kinds,
+        day("2026-03-02"),
+        day("2026-03-03"),
+        new_york(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.written.len(), again.unchanged), (0, 2), "{again:?}");
+    assert_eq!(staged(staging.dir()), files);
+    assert_eq!(sim.tokens_issued(), 1, "the token is cached");
+}
+
+#[tokio::test]
+async fn a_range_over_the_limit_is_cut_at_local_midnights_across_the_clock_change() {
+    let sim = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let dir = scratch("range");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    pull_aggregates(
+        &api,
+        &staging,
+        &[AggregateKind::Users],
+        day("2026-03-02"),
+        day("2026-03-12"),
+        new_york(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    let intervals: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["interval"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // 7 days, then 4; the second starts at the local midnight after the 23-hour 8 March.
+    assert_eq!(
+        intervals,
+        [
+            "2026-03-02T05:00:00.000Z/2026-03-09T04:00:00.000Z",
+            "2026-03-09T04:00:00.000Z/2026-03-13T04:00:00.000Z",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_waited_out_and_retried() {
+    let sim = GenesysSimulator::start(GenesysConfig {
+        too_many_requests: vec![1],
+        unavailable: vec![2],
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("retry");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let report = pull_aggregates(
+        &api,
+        &staging,
+        &[AggregateKind::Evaluations],
+        day("2026-03-02"),
+        day("2026-03-03"),
+        new_york(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.written.len(), 1);
+    assert_eq!(sim.requests().len(), 3, "429, 503, then the answer");
+}
+
+#[tokio::test]
+async fn failures_name_the_endpoint_and_interval_and_never_a_secret_or_token() {
+    let sim = GenesysSimulator::start(GenesysConfig {
+        unavailable: (1..=10).collect(),
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("fail");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let pull = |api: GenesysApi| {
+        let staging = &staging;
+        async move {
+            pull_aggregates(
+                &api,
+                staging,
+                &[AggregateKind::Surveys],
+                day("2026-03-02"),
+                day("2026-03-02"),
+                new_york(),
+                &SystemClock,
+            )
+            .await
+            .unwrap_err()
+        }
+    };
+    // Refused credentials: a token error, without the secret.
+    let e = pull(api(&sim, &dir, "not-the-secret")).await;
+    assert!(matches!(e, GenesysError::Token(_)), "{e}");
+    assert!(!e.to_string().contains("not-the-secret"), "{e}");
+    // A server that keeps failing: the endpoint, the interval and the attempts.
+    let e = pull(api(&sim, &dir, "genesys-sim-secret"))
+        .await
+        .to_string();
+    assert!(
+        e.contains("POST /api/v2/analytics/surveys/aggregates/query")
+            && e.contains("2026-03-02T05:00:00.000Z/2026-03-03T05:00:00.000Z")
+            && e.contains("gave up after 6 attempts"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("genesys-sim-token") && !e.contains("genesys-sim-secret"),
+        "{e}"
+    );
+    assert!(staged(staging.dir()).is_empty(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_request_budget_keeps_requests_under_the_per_minute_limit() {
+    let sim = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let dir = scratch("budget");
+    let clock = Arc::new(SystemClock);
+    let api = api(&sim, &dir, "genesys-sim-secret").requests_per_minute(2);
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    // Two queries fit; a third would wait most of a minute, so stop it after a moment.
+    let pull = pull_aggregates(
+        &api,
+        &staging,
+        &[
+            AggregateKind::Surveys,
+            AggregateKind::Conversations,
+            AggregateKind::Users,
+        ],
+        day("2026-03-02"),
+        day("2026-03-03"),
+        new_york(),
+        clock.as_ref(),
+    );
+    let timed_out = tokio::time::timeout(Duration::from_millis(1500), pull).await;
+    assert!(timed_out.is_err(), "the third query waited for the budget");
+    assert_eq!(sim.requests().len(), 2);
+}
