@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use kudos_core::{Clock, Day, SystemClock};
-use kudos_genesys::{AggregateKind, Endpoints, GenesysApi, Staging, pull_aggregates};
-use kudos_pipeline::{GenesysLocation, GenesysSettings};
+use kudos_genesys::{AggregateKind, Staging, pull_aggregates};
+use kudos_pipeline::GenesysSettings;
 use serde_json::json;
 
 use crate::Outcome;
@@ -52,11 +51,6 @@ fn day(flag: &str, text: &str) -> Result<Day, Fatal> {
 async fn pull(args: PullArgs) -> Result<(), Fatal> {
     let (start, end) = (day("--start", &args.start)?, day("--end", &args.end)?);
     let settings = GenesysSettings::load(&args.config)?;
-    let endpoints = match &settings.location {
-        GenesysLocation::Region(region) => Endpoints::region(region)?,
-        GenesysLocation::Explicit { api, login } => Endpoints::explicit(api, login)?,
-        other => return Err(Fatal(format!("genesys: {other:?} is not supported"))),
-    };
     let time_zone: chrono_tz::Tz = settings
         .time_zone
         .parse()
@@ -67,17 +61,7 @@ async fn pull(args: PullArgs) -> Result<(), Fatal> {
         .map(|k| AggregateKind::parse(k))
         .collect::<Result<Vec<_>, _>>()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let transport = Arc::new(kudos_client::ReqwestTransport::new(
-        Duration::from_secs(10),
-        Duration::from_secs(120),
-    )?);
-    let api = GenesysApi::new(
-        endpoints,
-        &settings.client_id,
-        settings.client_secret.clone(),
-        transport,
-        clock.clone(),
-    )?;
+    let api = settings.api(clock.clone())?;
     let staging = Staging::open(&settings.staging)?;
     let report = pull_aggregates(
         &api,

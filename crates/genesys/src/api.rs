@@ -148,12 +148,36 @@ impl GenesysApi {
         body: &Value,
         context: &str,
     ) -> Result<Vec<u8>, GenesysError> {
-        let endpoint = format!("POST {path}");
-        let url = format!("{}{path}", self.endpoints.api);
         let payload = serde_json::to_vec(body).map_err(|_| GenesysError::Body {
-            endpoint: endpoint.clone(),
+            endpoint: format!("POST {path}"),
             context: context.to_owned(),
         })?;
+        self.send("POST", path, payload, context).await
+    }
+
+    /// `GET path_and_query`; the answer's bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`post_json`](Self::post_json).
+    pub async fn get_json(
+        &self,
+        path_and_query: &str,
+        context: &str,
+    ) -> Result<Vec<u8>, GenesysError> {
+        self.send("GET", path_and_query, Vec::new(), context).await
+    }
+
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        payload: Vec<u8>,
+        context: &str,
+    ) -> Result<Vec<u8>, GenesysError> {
+        // The endpoint as errors name it: the path without its query.
+        let endpoint = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let url = format!("{}{path}", self.endpoints.api);
         let mut wait = self.backoff;
         let mut renewed = false;
         let mut last = String::new();
@@ -166,17 +190,20 @@ impl GenesysApi {
                 .token()
                 .await
                 .map_err(|e| GenesysError::Token(e.to_string()))?;
+            let mut headers = vec![
+                (
+                    "authorization".to_owned(),
+                    format!("Bearer {}", token.expose_secret()),
+                ),
+                ("accept".to_owned(), "application/json".to_owned()),
+            ];
+            if !payload.is_empty() {
+                headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            }
             let request = Request {
-                method: "POST",
+                method,
                 url: url.clone(),
-                headers: vec![
-                    (
-                        "authorization".to_owned(),
-                        format!("Bearer {}", token.expose_secret()),
-                    ),
-                    ("content-type".to_owned(), "application/json".to_owned()),
-                    ("accept".to_owned(), "application/json".to_owned()),
-                ],
+                headers,
                 body: payload.clone(),
             };
             let span = tracing::debug_span!("kudos_genesys_request", %endpoint, context, attempt);

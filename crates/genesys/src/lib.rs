@@ -63,12 +63,14 @@ mod api;
 mod error;
 mod region;
 mod staging;
+mod users;
 
 pub use aggregates::{AggregateKind, MAX_DAYS_PER_QUERY, Stretch, stretches};
 pub use api::{DEFAULT_REQUESTS_PER_MINUTE, GenesysApi, MAX_ATTEMPTS};
 pub use error::GenesysError;
 pub use region::{Endpoints, REGIONS};
 pub use staging::{StagedFile, Staging};
+pub use users::{USERS_PAGE_SIZE, user_fields};
 
 use chrono_tz::Tz;
 use kudos_core::{Clock, Day};

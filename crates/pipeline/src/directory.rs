@@ -126,6 +126,33 @@ impl FileDirectory {
     }
 }
 
+/// `fields` of `agent` from `entries`: `None` for an unknown agent, an error naming the first
+/// missing or empty field.
+fn pick(
+    entries: &HashMap<String, Map<String, Value>>,
+    agent: &AgentId,
+    fields: &[String],
+) -> Result<Option<Value>, DirectoryError> {
+    let Some(entry) = entries.get(agent.as_str()) else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    for f in fields {
+        match entry.get(f) {
+            Some(v) if !v.is_null() && v.as_str() != Some("") => {
+                out.insert(f.clone(), v.clone());
+            }
+            _ => {
+                return Err(DirectoryError::MissingField {
+                    agent: agent.clone(),
+                    field: f.clone(),
+                });
+            }
+        }
+    }
+    Ok(Some(Value::Object(out)))
+}
+
 #[async_trait]
 impl RecipientDirectory for FileDirectory {
     async fn recipient(
@@ -133,23 +160,64 @@ impl RecipientDirectory for FileDirectory {
         agent: &AgentId,
         fields: &[String],
     ) -> Result<Option<Value>, DirectoryError> {
-        let Some(entry) = self.entries.get(agent.as_str()) else {
-            return Ok(None);
-        };
-        let mut out = Map::new();
-        for f in fields {
-            match entry.get(f) {
-                Some(v) if !v.is_null() && v.as_str() != Some("") => {
-                    out.insert(f.clone(), v.clone());
-                }
-                _ => {
-                    return Err(DirectoryError::MissingField {
-                        agent: agent.clone(),
-                        field: f.clone(),
-                    });
-                }
-            }
+        pick(&self.entries, agent, fields)
+    }
+}
+
+/// The Genesys Cloud users API as a directory (`[privacy] directory = "genesys"`): every
+/// user's configured recipient fields, fetched once per pipeline (so once per `kudos run`)
+/// on first use and held in memory only — never staged, logged or written.
+pub struct GenesysDirectory {
+    api: kudos_genesys::GenesysApi,
+    fields: Vec<String>,
+    users: tokio::sync::OnceCell<Result<Entries, String>>,
+}
+
+/// Recipient fields by agent id.
+type Entries = HashMap<String, Map<String, Value>>;
+
+impl std::fmt::Debug for GenesysDirectory {
+    // Never prints the users: they are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenesysDirectory")
+            .field("fields", &self.fields)
+            .field("fetched", &self.users.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GenesysDirectory {
+    /// A directory over `api` that fetches `fields` (the configured `recipient_fields`).
+    #[must_use]
+    pub fn new(api: kudos_genesys::GenesysApi, fields: Vec<String>) -> Self {
+        Self {
+            api,
+            fields,
+            users: tokio::sync::OnceCell::new(),
         }
-        Ok(Some(Value::Object(out)))
+    }
+}
+
+#[async_trait]
+impl RecipientDirectory for GenesysDirectory {
+    async fn recipient(
+        &self,
+        agent: &AgentId,
+        fields: &[String],
+    ) -> Result<Option<Value>, DirectoryError> {
+        let users = self
+            .users
+            .get_or_init(|| async {
+                kudos_genesys::user_fields(&self.api, &self.fields)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        match users {
+            Ok(users) => pick(users, agent, fields),
+            Err(reason) => Err(DirectoryError::Unavailable {
+                reason: reason.clone(),
+            }),
+        }
     }
 }

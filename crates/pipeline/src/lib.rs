@@ -111,7 +111,7 @@ pub use config::{
     GenesysLocation, GenesysSettings, MarketplaceConfig, PULL_KINDS, PrivacyConfig, RunConfig,
     SourceConfig, StoreConfig,
 };
-pub use directory::{DirectoryError, FileDirectory, RecipientDirectory};
+pub use directory::{DirectoryError, FileDirectory, GenesysDirectory, RecipientDirectory};
 pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
 pub use object::{ObjectStoreAudit, object_trail_name, probe_objects, verify_objects};

@@ -180,18 +180,33 @@ impl Config {
                 .map_err(|e| invalid("privacy.encryption_key", e))?;
             let cipher =
                 RecipientCipher::new(&secret).map_err(|e| invalid("privacy.encryption_key", e))?;
-            let path = p.directory.as_ref().ok_or_else(|| {
-                invalid(
-                    "privacy.directory",
-                    "recipient_fields are set: give directory",
-                )
-            })?;
-            let directory =
-                FileDirectory::load(path).map_err(|e| invalid("privacy.directory", e))?;
+            let directory: Arc<dyn crate::RecipientDirectory> = if p.directory_is_genesys {
+                let genesys = self.genesys.as_ref().ok_or_else(|| {
+                    invalid(
+                        "privacy.directory",
+                        "directory = \"genesys\" needs a [genesys] table",
+                    )
+                })?;
+                let api = genesys
+                    .api(Arc::new(kudos_core::SystemClock))
+                    .map_err(|e| invalid("genesys", e))?;
+                Arc::new(crate::GenesysDirectory::new(
+                    api,
+                    p.recipient_fields.clone(),
+                ))
+            } else {
+                let path = p.directory.as_ref().ok_or_else(|| {
+                    invalid(
+                        "privacy.directory",
+                        "recipient_fields are set: give directory",
+                    )
+                })?;
+                Arc::new(FileDirectory::load(path).map_err(|e| invalid("privacy.directory", e))?)
+            };
             Some(RecipientSettings {
                 cipher,
                 fields: p.recipient_fields.clone(),
-                directory: Arc::new(directory),
+                directory,
             })
         };
         Ok(PayloadSettings {

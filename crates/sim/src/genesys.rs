@@ -8,6 +8,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `POST /oauth/token` | HTTP Basic client credentials → `{"access_token","token_type","expires_in"}` |
+//! | `GET /api/v2/users?pageSize=N&pageNumber=P` | [`GenesysConfig::users`] users (`id`, `name`, `email`, `title`, `state`), paged (`entities`, `pageSize`, `pageNumber`, `total`, `pageCount`) |
 //! | `POST /api/v2/analytics/{conversations,surveys,evaluations,users}/aggregates/query` | the sample's results whose `P1D` buckets start inside the query's `interval` (`400` for a query without `interval`, `granularity`, `timeZone` or a `userId` group, or an interval over the limit) |
 
 use std::net::SocketAddr;
@@ -65,6 +66,10 @@ pub struct GenesysConfig {
     pub too_many_requests: Vec<u64>,
     /// Answer `503` to these API requests.
     pub unavailable: Vec<u64>,
+    /// How many users the organisation has: user `n` has the id of agent `n` in the sample
+    /// exports (`a1b2c3d4-0000-4000-8000-00000000000n`, zero-padded) and an invented name
+    /// and e-mail address.
+    pub users: u32,
 }
 
 impl Default for GenesysConfig {
@@ -75,6 +80,7 @@ impl Default for GenesysConfig {
             token_ttl_secs: 86_399,
             too_many_requests: Vec::new(),
             unavailable: Vec::new(),
+            users: 5,
         }
     }
 }
@@ -82,7 +88,7 @@ impl Default for GenesysConfig {
 /// A request the simulator received: method, path and body (never a header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenesysRequest {
-    /// `POST`.
+    /// `POST` or `GET`.
     pub method: String,
     /// The path.
     pub path: String,
@@ -142,6 +148,7 @@ impl GenesysSimulator {
         });
         let router = Router::new()
             .route("/oauth/token", post(token))
+            .route("/api/v2/users", axum::routing::get(users))
             .route(
                 "/api/v2/analytics/{kind}/aggregates/query",
                 post(aggregates),
@@ -231,12 +238,17 @@ fn authorised(shared: &Shared, headers: &HeaderMap) -> bool {
 }
 
 /// Counts an API request and answers the fault planned for it, if any.
-fn planned_fault(shared: &Shared, path: &str, body: &Bytes) -> (u64, Option<Response>) {
+fn planned_fault(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    body: &Bytes,
+) -> (u64, Option<Response>) {
     let mut state = shared.lock();
     state.api_requests += 1;
     let n = state.api_requests;
     state.requests.push(GenesysRequest {
-        method: "POST".into(),
+        method: method.to_owned(),
         path: path.to_owned(),
         body: String::from_utf8_lossy(body).into_owned(),
     });
@@ -282,7 +294,7 @@ async fn aggregates(
     body: Bytes,
 ) -> Response {
     let path = format!("/api/v2/analytics/{kind}/aggregates/query");
-    let (n, fault) = planned_fault(&shared, &path, &body);
+    let (n, fault) = planned_fault(&shared, "POST", &path, &body);
     if let Some(response) = fault {
         return response;
     }
@@ -370,4 +382,59 @@ async fn aggregates(
         }
     }
     Json(json!({ "results": results })).into_response()
+}
+
+/// A number parameter of a query string.
+fn param(uri: &axum::http::Uri, name: &str) -> Option<u32> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// User `n` as the users API describes it (all invented).
+fn user(n: u32) -> Value {
+    json!({
+        "id": format!("a1b2c3d4-0000-4000-8000-{n:012}"),
+        "name": format!("Agent Number{n}"),
+        "email": format!("agent.{n}@example.com"),
+        "title": "Agent",
+        "state": "active",
+        "version": 1,
+    })
+}
+
+async fn users(
+    State(shared): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = "/api/v2/users";
+    let (_, fault) = planned_fault(&shared, "GET", path, &Bytes::new());
+    if let Some(response) = fault {
+        return response;
+    }
+    if !authorised(&shared, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    }
+    let size = param(&uri, "pageSize").unwrap_or(25).clamp(1, 500);
+    let number = param(&uri, "pageNumber").unwrap_or(1).max(1);
+    let total = shared.config.users;
+    let first = (number - 1).saturating_mul(size) + 1;
+    let entities: Vec<Value> = (first..first.saturating_add(size))
+        .filter(|n| *n <= total)
+        .map(user)
+        .collect();
+    Json(json!({
+        "entities": entities,
+        "pageSize": size,
+        "pageNumber": number,
+        "total": total,
+        "pageCount": total.div_ceil(size),
+    }))
+    .into_response()
 }

@@ -129,3 +129,92 @@ fn a_pull_without_the_genesys_table_or_with_a_bad_day_says_so() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_come_from_the_genesys_users_api_sealed_and_are_written_nowhere() {
+    let genesys = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let s = Setup::new(
+        "genesys-recipients",
+        SimConfig {
+            recipient_key: Some("recipient-secret".into()),
+            ..SimConfig::default()
+        },
+        "",
+    )
+    .await;
+    std::fs::write(s.dir.join("rules.toml"), RULES).unwrap();
+    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
+    std::fs::write(s.dir.join("recipient-key"), "recipient-secret\n").unwrap();
+    let config = std::fs::read_to_string(s.dir.join("kudos.toml"))
+        .unwrap()
+        .replace(
+            "[privacy]\n",
+            "[privacy]\nrecipient_fields = [\"email\"]\ndirectory = \"genesys\"\n\
+             encryption_key_file = \"recipient-key\"\n",
+        );
+    std::fs::write(
+        s.dir.join("kudos.toml"),
+        format!(
+            "{config}[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\n\
+             client_id = \"genesys-sim-client\"\nclient_secret_file = \"genesys-secret\"\n\
+             time_zone = \"America/New_York\"\npull = [\"surveys\"]\n",
+            base = genesys.base_url()
+        ),
+    )
+    .unwrap();
+    let out = s
+        .command(&[
+            "genesys",
+            "pull",
+            "--config",
+            "kudos.toml",
+            "--start",
+            "2026-03-02",
+            "--end",
+            "2026-03-03",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (out, summary) = s.run().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(summary["issued"], 3, "{summary}");
+    let mut recipients: Vec<Value> = s
+        .sim
+        .rewards()
+        .into_iter()
+        .map(|r| r.recipient.unwrap().unwrap())
+        .collect();
+    recipients.sort_by_key(|r| r["email"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        recipients,
+        [
+            serde_json::json!({"email": "agent.1@example.com"}),
+            serde_json::json!({"email": "agent.2@example.com"}),
+            serde_json::json!({"email": "agent.3@example.com"}),
+        ],
+        "the marketplace opens the sealed field, and only it"
+    );
+    // The users were fetched with paging, once for the run, and their e-mail addresses are
+    // in no request body in clear, in no output, no staged file and no audit record.
+    let user_pages = genesys
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/users")
+        .count();
+    assert_eq!(user_pages, 1);
+    let mut written = text(&out.stdout) + &text(&out.stderr);
+    written.push_str(&std::fs::read_to_string(s.dir.join("audit.jsonl")).unwrap());
+    for entry in std::fs::read_dir(s.dir.join("genesys")).unwrap() {
+        written.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for r in s.sim.requests() {
+        written.push_str(&r.body);
+    }
+    assert!(
+        !written.contains("@example.com"),
+        "an e-mail address leaked"
+    );
+}

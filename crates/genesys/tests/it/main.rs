@@ -266,3 +266,82 @@ async fn a_request_budget_keeps_requests_under_the_per_minute_limit() {
     assert!(timed_out.is_err(), "the third query waited for the budget");
     assert_eq!(sim.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn a_pull_interrupted_and_repeated_stages_everything_once() {
+    // The second query fails on every attempt (requests 2 to 7); later requests succeed.
+    let sim = GenesysSimulator::start(GenesysConfig {
+        unavailable: (2..=7).collect(),
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("interrupted");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let kinds = [AggregateKind::Surveys, AggregateKind::Conversations];
+    let pull = || {
+        pull_aggregates(
+            &api,
+            &staging,
+            &kinds,
+            day("2026-03-02"),
+            day("2026-03-03"),
+            new_york(),
+            &SystemClock,
+        )
+    };
+    let e = pull().await.unwrap_err();
+    assert!(e.to_string().contains("conversations"), "{e}");
+    let after_first = staged(staging.dir());
+    assert_eq!(
+        after_first.len(),
+        1,
+        "what was pulled before the failure stays"
+    );
+
+    let report = pull().await.unwrap();
+    assert_eq!(
+        (report.written.len(), report.unchanged),
+        (1, 1),
+        "{report:?}"
+    );
+    let after_second = staged(staging.dir());
+    assert_eq!(after_second.len(), 2);
+    assert_eq!(after_second[0], after_first[0], "nothing staged twice");
+    assert!(
+        after_second[1]
+            .to_str()
+            .unwrap()
+            .ends_with("-conversations-2026-03-02-2026-03-03.json")
+    );
+    // No temporary file is left behind.
+    assert!(
+        std::fs::read_dir(staging.dir()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp"))
+    );
+}
+
+#[tokio::test]
+async fn the_users_directory_reads_every_page_and_keeps_only_the_fields_asked_for() {
+    let sim = GenesysSimulator::start(GenesysConfig {
+        users: 250,
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("users");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let users = kudos_genesys::user_fields(&api, &["email".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 250);
+    let one = &users["a1b2c3d4-0000-4000-8000-000000000001"];
+    assert_eq!(one.len(), 1, "only the field asked for: {:?}", one.keys());
+    assert_eq!(one["email"], "agent.1@example.com");
+    let pages: Vec<String> = sim.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(pages, ["GET", "GET", "GET"], "three pages of 100");
+}

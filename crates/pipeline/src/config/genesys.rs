@@ -58,6 +58,37 @@ impl GenesysSettings {
         }
     }
 
+    /// The Platform API client these settings describe: the region's (or explicit) hosts,
+    /// tokens with the client credentials, over a transport of its own (rustls; 10 s to
+    /// connect, 120 s to answer).
+    ///
+    /// # Errors
+    ///
+    /// [`kudos_genesys::GenesysError::Config`] for a region or URL that is not usable.
+    pub fn api(
+        &self,
+        clock: std::sync::Arc<dyn kudos_core::Clock>,
+    ) -> Result<kudos_genesys::GenesysApi, kudos_genesys::GenesysError> {
+        let endpoints = match &self.location {
+            GenesysLocation::Region(region) => kudos_genesys::Endpoints::region(region)?,
+            GenesysLocation::Explicit { api, login } => {
+                kudos_genesys::Endpoints::explicit(api, login)?
+            }
+        };
+        let transport = kudos_client::ReqwestTransport::new(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(120),
+        )
+        .map_err(|e| kudos_genesys::GenesysError::Config(format!("genesys: {e}")))?;
+        kudos_genesys::GenesysApi::new(
+            endpoints,
+            &self.client_id,
+            self.client_secret.clone(),
+            std::sync::Arc::new(transport),
+            clock,
+        )
+    }
+
     /// Only the `[genesys]` table of a `kudos.toml`, for `kudos genesys pull`: nothing else of
     /// the file is read or checked.
     ///

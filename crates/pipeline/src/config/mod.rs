@@ -291,6 +291,9 @@ pub struct PrivacyConfig {
     pub recipient_fields: Vec<String>,
     /// The recipient directory (CSV or JSON).
     pub directory: Option<PathBuf>,
+    /// `directory = "genesys"`: the recipients come from the Genesys Cloud users API of
+    /// `[genesys]`, fetched per run and held in memory only (`directory` is then `None`).
+    pub directory_is_genesys: bool,
 }
 
 /// A validated `kudos.toml`, paths made absolute against its directory.
@@ -568,8 +571,15 @@ impl Config {
             pseudonym_key,
             encryption_key,
             recipient_fields: p.recipient_fields,
-            directory: p.directory.map(|d| c.path(&d)),
+            directory_is_genesys: p.directory.as_deref() == Some("genesys"),
+            directory: p.directory.filter(|d| d != "genesys").map(|d| c.path(&d)),
         };
+        if privacy.directory_is_genesys && genesys.is_none() {
+            return Err(c.err(
+                "privacy.directory",
+                "directory = \"genesys\" needs a [genesys] table",
+            ));
+        }
         let (audit, audit_keys) = c.audit(raw.audit)?;
         Ok(Self {
             file: path.to_owned(),
