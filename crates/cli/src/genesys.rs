@@ -58,12 +58,13 @@ async fn pull(args: PullArgs) -> Result<(), Fatal> {
     let kinds = settings
         .pull
         .iter()
+        .filter(|k| k.as_str() != "adherence")
         .map(|k| AggregateKind::parse(k))
         .collect::<Result<Vec<_>, _>>()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let api = settings.api(clock.clone())?;
     let staging = Staging::open(&settings.staging)?;
-    let report = pull_aggregates(
+    let mut report = pull_aggregates(
         &api,
         &staging,
         &kinds,
@@ -73,6 +74,25 @@ async fn pull(args: PullArgs) -> Result<(), Fatal> {
         clock.as_ref(),
     )
     .await?;
+    if settings.pull.iter().any(|k| k == "adherence") {
+        let units = if settings.management_units.is_empty() {
+            kudos_genesys::management_units(&api).await?
+        } else {
+            settings.management_units.clone()
+        };
+        let adherence = kudos_genesys::pull_adherence(
+            &api,
+            &staging,
+            &units,
+            start,
+            end,
+            time_zone,
+            kudos_genesys::JobPolling::default(),
+        )
+        .await?;
+        report.written.extend(adherence.written);
+        report.unchanged += adherence.unchanged;
+    }
     let mut out = JsonLines::stdout();
     let write = |out: &mut JsonLines, value: &serde_json::Value| {
         out.write(value)

@@ -163,6 +163,15 @@ fn midnight(day: Day, zone: Tz) -> String {
 ///
 /// [`GenesysError::Config`] when `last` is before `first`.
 pub fn stretches(first: Day, last: Day) -> Result<Vec<Stretch>, GenesysError> {
+    stretches_of(first, last, MAX_DAYS_PER_QUERY)
+}
+
+/// `first..=last` cut into stretches of at most `days` days.
+///
+/// # Errors
+///
+/// [`GenesysError::Config`] when `last` is before `first`.
+pub fn stretches_of(first: Day, last: Day, days: i64) -> Result<Vec<Stretch>, GenesysError> {
     if last < first {
         return Err(GenesysError::Config(format!(
             "--end {last} is before --start {first}"
@@ -171,9 +180,7 @@ pub fn stretches(first: Day, last: Day) -> Result<Vec<Stretch>, GenesysError> {
     let mut out = Vec::new();
     let mut from = first;
     loop {
-        let to = from
-            .add_days(MAX_DAYS_PER_QUERY - 1)
-            .map_or(last, |d| d.min(last));
+        let to = from.add_days(days.max(1) - 1).map_or(last, |d| d.min(last));
         out.push(Stretch {
             first: from,
             last: to,

@@ -98,6 +98,12 @@ impl GenesysApi {
         self
     }
 
+    /// The clock the client waits and stamps on.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// The endpoints.
     #[must_use]
     pub fn endpoints(&self) -> &Endpoints {
@@ -152,7 +158,8 @@ impl GenesysApi {
             endpoint: format!("POST {path}"),
             context: context.to_owned(),
         })?;
-        self.send("POST", path, payload, context).await
+        let url = format!("{}{path}", self.endpoints.api);
+        self.send("POST", path, &url, payload, context, true).await
     }
 
     /// `GET path_and_query`; the answer's bytes.
@@ -165,19 +172,39 @@ impl GenesysApi {
         path_and_query: &str,
         context: &str,
     ) -> Result<Vec<u8>, GenesysError> {
-        self.send("GET", path_and_query, Vec::new(), context).await
+        let url = format!("{}{path_and_query}", self.endpoints.api);
+        self.send("GET", path_and_query, &url, Vec::new(), context, true)
+            .await
+    }
+
+    /// `GET url`, a presigned download Genesys handed out (`downloadUrls`): sent without the
+    /// bearer token (the URL carries its own signature), and only to an `https://` URL (or
+    /// `http://` on loopback, a local simulator). Errors name the download's path, never its
+    /// signature.
+    ///
+    /// # Errors
+    ///
+    /// As [`post_json`](Self::post_json); [`GenesysError::Config`] for a URL of another kind.
+    pub async fn download(&self, url: &str, context: &str) -> Result<Vec<u8>, GenesysError> {
+        crate::region::safe_url("downloadUrls", url)?;
+        let path = url::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        self.send("GET", &path, url, Vec::new(), context, false)
+            .await
     }
 
     async fn send(
         &self,
         method: &'static str,
         path: &str,
+        url: &str,
         payload: Vec<u8>,
         context: &str,
+        bearer: bool,
     ) -> Result<Vec<u8>, GenesysError> {
         // The endpoint as errors name it: the path without its query.
         let endpoint = format!("{method} {}", path.split('?').next().unwrap_or(path));
-        let url = format!("{}{path}", self.endpoints.api);
         let mut wait = self.backoff;
         let mut renewed = false;
         let mut last = String::new();
@@ -185,24 +212,29 @@ impl GenesysApi {
         while attempt < MAX_ATTEMPTS {
             attempt += 1;
             self.take_budget().await;
-            let token = self
-                .tokens
-                .token()
-                .await
-                .map_err(|e| GenesysError::Token(e.to_string()))?;
-            let mut headers = vec![
-                (
+            let token = if bearer {
+                Some(
+                    self.tokens
+                        .token()
+                        .await
+                        .map_err(|e| GenesysError::Token(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+            if let Some(token) = &token {
+                headers.push((
                     "authorization".to_owned(),
                     format!("Bearer {}", token.expose_secret()),
-                ),
-                ("accept".to_owned(), "application/json".to_owned()),
-            ];
+                ));
+            }
             if !payload.is_empty() {
                 headers.push(("content-type".to_owned(), "application/json".to_owned()));
             }
             let request = Request {
                 method,
-                url: url.clone(),
+                url: url.to_owned(),
                 headers,
                 body: payload.clone(),
             };
@@ -222,9 +254,11 @@ impl GenesysApi {
                     }
                     return Ok(a.body);
                 }
-                Ok(a) if a.status == 401 && !renewed => {
+                Ok(a) if a.status == 401 && !renewed && token.is_some() => {
                     renewed = true;
-                    self.tokens.invalidate(&token).await;
+                    if let Some(token) = &token {
+                        self.tokens.invalidate(token).await;
+                    }
                     attempt -= 1;
                     continue;
                 }

@@ -35,6 +35,14 @@ pub enum GenesysError {
         /// The last failure.
         last: String,
     },
+    /// An asynchronous job failed, or did not complete in time.
+    #[error("genesys job ({context}): {reason}")]
+    Job {
+        /// What it was for.
+        context: String,
+        /// What happened.
+        reason: String,
+    },
     /// Genesys answered 2xx with a body that is not JSON.
     #[error("genesys {endpoint} ({context}): the answer is not JSON")]
     Body {

@@ -11,7 +11,9 @@
 //! [`stretches`] — and [`Staging`] keeps each response as the raw JSON Genesys returned, one
 //! file per response, named in pull order, so that the existing `genesys-aggregates` parser,
 //! ingestion by content hash, restatement and the audit trail work on it unchanged. A pull of
-//! the same days that returns the same data, in any order, writes nothing.
+//! the same days that returns the same data, in any order, writes nothing. [`pull_adherence`]
+//! runs WFM historical adherence as bulk jobs (submit, poll, download every presigned URL);
+//! [`user_fields`] reads the users API for recipient fields, held in memory only.
 //!
 //! # Example
 //!
@@ -58,6 +60,7 @@
 //! - *No secret out.* Tokens go only in the `Authorization` header to the configured hosts;
 //!   errors name the endpoint and the interval, never a token or a response's data.
 
+mod adherence;
 mod aggregates;
 mod api;
 mod error;
@@ -65,7 +68,8 @@ mod region;
 mod staging;
 mod users;
 
-pub use aggregates::{AggregateKind, MAX_DAYS_PER_QUERY, Stretch, stretches};
+pub use adherence::{JobPolling, MAX_ADHERENCE_DAYS, management_units, pull_adherence};
+pub use aggregates::{AggregateKind, MAX_DAYS_PER_QUERY, Stretch, stretches, stretches_of};
 pub use api::{DEFAULT_REQUESTS_PER_MINUTE, GenesysApi, MAX_ATTEMPTS};
 pub use error::GenesysError;
 pub use region::{Endpoints, REGIONS};

@@ -79,6 +79,12 @@ impl Endpoints {
     }
 }
 
+/// `url` (named `key` in errors) if it is `https://` or loopback `http://`, without
+/// credentials; the error never quotes the URL.
+pub(crate) fn safe_url(key: &str, url: &str) -> Result<String, GenesysError> {
+    checked(key, url)
+}
+
 /// `url` without a trailing slash, if it is `https://` or loopback `http://`.
 fn checked(key: &str, url: &str) -> Result<String, GenesysError> {
     let parsed = url::Url::parse(url)

@@ -8,6 +8,10 @@
 //! | route | answers |
 //! |---|---|
 //! | `POST /oauth/token` | HTTP Basic client credentials → `{"access_token","token_type","expires_in"}` |
+//! | `GET /api/v2/workforcemanagement/managementunits` | the management unit of the sample adherence download |
+//! | `POST /api/v2/workforcemanagement/adherence/historical/bulk` | `202` with a `Processing` job (`400` over 31 days, or 7 with exceptions) |
+//! | `GET /api/v2/workforcemanagement/adherence/historical/bulk/jobs/{id}` | the job: `Processing` for [`GenesysConfig::polls_to_complete`] polls, then `Complete` with `downloadUrls` on another path — to the client that started it only (`404` to another) |
+//! | `GET /downloads/{id}/{n}?sig=…` | a presigned download, no token: the sample bulk result when the job's range covers its days, else an empty result |
 //! | `GET /api/v2/users?pageSize=N&pageNumber=P` | [`GenesysConfig::users`] users (`id`, `name`, `email`, `title`, `state`), paged (`entities`, `pageSize`, `pageNumber`, `total`, `pageCount`) |
 //! | `POST /api/v2/analytics/{conversations,surveys,evaluations,users}/aggregates/query` | the sample's results whose `P1D` buckets start inside the query's `interval` (`400` for a query without `interval`, `granularity`, `timeZone` or a `userId` group, or an interval over the limit) |
 
@@ -52,6 +56,19 @@ const SAMPLES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The sample bulk adherence download (`data/genesys/`, equal to the fixture).
+const ADHERENCE_SAMPLE: &str = include_str!("../data/genesys/wfm_historical_adherence_bulk.json");
+
+/// A bulk adherence job: who started it, its range, how often it was polled.
+#[derive(Debug, Clone)]
+struct Job {
+    creator: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    unit: String,
+    polls: u32,
+}
+
 /// What the Genesys simulator does.
 #[derive(Debug, Clone)]
 pub struct GenesysConfig {
@@ -66,6 +83,8 @@ pub struct GenesysConfig {
     pub too_many_requests: Vec<u64>,
     /// Answer `503` to these API requests.
     pub unavailable: Vec<u64>,
+    /// Polls a bulk adherence job answers `Processing` before `Complete`.
+    pub polls_to_complete: u32,
     /// How many users the organisation has: user `n` has the id of agent `n` in the sample
     /// exports (`a1b2c3d4-0000-4000-8000-00000000000n`, zero-padded) and an invented name
     /// and e-mail address.
@@ -81,6 +100,7 @@ impl Default for GenesysConfig {
             too_many_requests: Vec::new(),
             unavailable: Vec::new(),
             users: 5,
+            polls_to_complete: 2,
         }
     }
 }
@@ -98,7 +118,10 @@ pub struct GenesysRequest {
 
 #[derive(Debug, Default)]
 struct State0 {
+    /// Each token, when it expires, and the client it was issued to.
     tokens: Vec<(String, tokio::time::Instant)>,
+    token_clients: std::collections::HashMap<String, String>,
+    jobs: Vec<Job>,
     api_requests: u64,
     requests: Vec<GenesysRequest>,
 }
@@ -149,6 +172,19 @@ impl GenesysSimulator {
         let router = Router::new()
             .route("/oauth/token", post(token))
             .route("/api/v2/users", axum::routing::get(users))
+            .route(
+                "/api/v2/workforcemanagement/managementunits",
+                axum::routing::get(management_units),
+            )
+            .route(
+                "/api/v2/workforcemanagement/adherence/historical/bulk",
+                post(submit_adherence),
+            )
+            .route(
+                "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/{id}",
+                axum::routing::get(poll_adherence),
+            )
+            .route("/downloads/{id}/{n}", axum::routing::get(download))
             .route(
                 "/api/v2/analytics/{kind}/aggregates/query",
                 post(aggregates),
@@ -216,6 +252,11 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     let token = format!("genesys-sim-token-{}", state.tokens.len() + 1);
     let expires = tokio::time::Instant::now() + std::time::Duration::from_secs(ttl);
     state.tokens.push((token.clone(), expires));
+    if let Some(client) = credentials.as_deref().and_then(|c| c.split_once(':')) {
+        state
+            .token_clients
+            .insert(token.clone(), client.0.to_owned());
+    }
     Json(json!({ "access_token": token, "token_type": "bearer", "expires_in": ttl }))
         .into_response()
 }
@@ -435,6 +476,208 @@ async fn users(
         "pageNumber": number,
         "total": total,
         "pageCount": total.div_ceil(size),
+    }))
+    .into_response()
+}
+
+/// The client id the bearer token of `headers` was issued to, if it is live.
+fn caller(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    if !authorised(shared, headers) {
+        return None;
+    }
+    let token = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    shared.lock().token_clients.get(token).cloned()
+}
+
+/// The management unit of the sample.
+fn sample_unit() -> String {
+    serde_json::from_str::<Value>(ADHERENCE_SAMPLE)
+        .ok()
+        .and_then(|v| v["managementUnitId"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+async fn management_units(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let path = "/api/v2/workforcemanagement/managementunits";
+    if let (_, Some(response)) = planned_fault(&shared, "GET", path, &Bytes::new()) {
+        return response;
+    }
+    if caller(&shared, &headers).is_none() {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    }
+    Json(json!({
+        "entities": [{ "id": sample_unit(), "name": "Sample unit" }],
+        "pageSize": 25, "pageNumber": 1, "total": 1, "pageCount": 1,
+    }))
+    .into_response()
+}
+
+async fn submit_adherence(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = "/api/v2/workforcemanagement/adherence/historical/bulk";
+    if let (_, Some(response)) = planned_fault(&shared, "POST", path, &body) {
+        return response;
+    }
+    let Some(client) = caller(&shared, &headers) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    };
+    let Ok(query) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "the body is not JSON",
+        );
+    };
+    let item = &query["items"][0];
+    let instant = |v: &Value| {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(start), Some(end), Some(unit), true) = (
+        instant(&item["startDate"]),
+        instant(&item["endDate"]),
+        item["managementUnitId"].as_str(),
+        query["timeZone"].is_string(),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "timeZone and items[].managementUnitId, startDate and endDate are required",
+        );
+    };
+    let limit = if item["includeExceptions"] == true {
+        7
+    } else {
+        31
+    };
+    if end <= start || (end - start).num_days() > limit {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "the range is over the limit",
+        );
+    }
+    let mut state = shared.lock();
+    state.jobs.push(Job {
+        creator: client,
+        start,
+        end,
+        unit: unit.to_owned(),
+        polls: 0,
+    });
+    let id = format!("job-{}", state.jobs.len());
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": { "id": id, "status": "Processing" }, "downloadUrls": null })),
+    )
+        .into_response()
+}
+
+async fn poll_adherence(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = "/api/v2/workforcemanagement/adherence/historical/bulk/jobs";
+    if let (_, Some(response)) = planned_fault(&shared, "GET", path, &Bytes::new()) {
+        return response;
+    }
+    let Some(client) = caller(&shared, &headers) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad.credentials",
+            "Invalid login credentials.",
+        );
+    };
+    let index = id
+        .strip_prefix("job-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1));
+    let mut state = shared.lock();
+    // Only the client that started a job may read it.
+    let Some(job) = index
+        .and_then(|i| state.jobs.get_mut(i))
+        .filter(|j| j.creator == client)
+    else {
+        return error(StatusCode::NOT_FOUND, "not.found", "no such job");
+    };
+    job.polls += 1;
+    if job.polls <= shared.config.polls_to_complete {
+        return Json(json!({ "job": { "id": id, "status": "Processing" } })).into_response();
+    }
+    Json(json!({
+        "job": { "id": id, "status": "Complete" },
+        "downloadUrls": [format!("http://{}/downloads/{id}/1?sig=presigned-{id}", headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1"))],
+    }))
+    .into_response()
+}
+
+async fn download(
+    State(shared): State<Arc<Shared>>,
+    Path((id, _n)): Path<(String, u32)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    // A presigned URL carries its own signature: a bearer token sent to it is a leak.
+    if headers.contains_key("authorization") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "a presigned download takes no Authorization header",
+        );
+    }
+    let index = id
+        .strip_prefix("job-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1));
+    let expected = format!("sig=presigned-{id}");
+    let job = index.and_then(|i| shared.lock().jobs.get(i).cloned());
+    let (Some(job), true) = (job, uri.query() == Some(expected.as_str())) else {
+        return error(StatusCode::FORBIDDEN, "forbidden", "bad signature");
+    };
+    let Ok(sample) = serde_json::from_str::<Value>(ADHERENCE_SAMPLE) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "sample");
+    };
+    let covers = |field: &str| {
+        sample[field]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let fits = matches!((covers("startDate"), covers("endDate")), (Some(s), Some(e)) if job.start <= s && e <= job.end)
+        && job.unit == sample["managementUnitId"];
+    if fits {
+        return (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            ADHERENCE_SAMPLE,
+        )
+            .into_response();
+    }
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    Json(json!({
+        "startDate": at(job.start),
+        "endDate": at(job.end),
+        "managementUnitId": job.unit,
+        "userResults": [],
     }))
     .into_response()
 }

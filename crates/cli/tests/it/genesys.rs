@@ -218,3 +218,55 @@ async fn recipients_come_from_the_genesys_users_api_sealed_and_are_written_nowhe
         "an e-mail address leaked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_adherence_from_a_bulk_job_becomes_points_on_its_local_days() {
+    let genesys = GenesysSimulator::start(GenesysConfig {
+        polls_to_complete: 0,
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let s = Setup::new("genesys-adherence", SimConfig::default(), "").await;
+    std::fs::write(
+        s.dir.join("rules.toml"),
+        "window_days = 90\n[[rule]]\nid = 'adherent'\nmetric = 'adherence_pct'\nper_unit = 1\n\
+         [[tier]]\nid = 'thanks'\nreward_type = 'gift_card_small'\nthreshold = 150\n",
+    )
+    .unwrap();
+    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
+    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
+    config.push_str(&format!(
+        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
+         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n\
+         pull = [\"adherence\"]\n",
+        base = genesys.base_url()
+    ));
+    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    let out = s
+        .command(&[
+            "genesys",
+            "pull",
+            "--config",
+            "kudos.toml",
+            "--start",
+            "2026-03-08",
+            "--end",
+            "2026-03-09",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pulled = lines(&out);
+    assert!(
+        pulled[0]["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("adherence-"),
+        "{pulled:?}"
+    );
+    let (out, summary) = s.run().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(summary["records"].as_u64().unwrap() > 0, "{summary}");
+    assert!(summary["issued"].as_u64().unwrap() >= 1, "{summary}");
+}

@@ -345,3 +345,100 @@ async fn the_users_directory_reads_every_page_and_keeps_only_the_fields_asked_fo
     let pages: Vec<String> = sim.requests().into_iter().map(|r| r.method).collect();
     assert_eq!(pages, ["GET", "GET", "GET"], "three pages of 100");
 }
+
+#[tokio::test]
+async fn adherence_is_a_bulk_job_polled_until_complete_and_its_download_staged() {
+    use kudos_genesys::{JobPolling, management_units, pull_adherence};
+    let sim = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let dir = scratch("adherence");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let units = management_units(&api).await.unwrap();
+    assert_eq!(units.len(), 1);
+    let polling = JobPolling::new(Duration::from_millis(10), Duration::from_secs(10));
+    // The sample covers 8 and 9 March in New York: the 23-hour day, then a whole one.
+    let pull = || {
+        pull_adherence(
+            &api,
+            &staging,
+            &units,
+            day("2026-03-08"),
+            day("2026-03-09"),
+            new_york(),
+            polling,
+        )
+    };
+    let report = pull().await.unwrap();
+    assert_eq!(report.written.len(), 1, "{report:?}");
+    let submitted: Value = serde_json::from_str(
+        &sim.requests()
+            .iter()
+            .find(|r| r.path.ends_with("/historical/bulk"))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        submitted["items"][0]["startDate"],
+        "2026-03-08T05:00:00.000Z"
+    );
+    assert_eq!(submitted["items"][0]["endDate"], "2026-03-10T04:00:00.000Z");
+    let polls = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/bulk/jobs"))
+        .count();
+    assert_eq!(polls, 3, "Processing twice, then Complete");
+
+    // The download (fetched without the token: the simulator refuses one) parses as adherence,
+    // each day on its local date.
+    let options = kudos_wfm::ParseOptions {
+        time_zone: new_york(),
+        ..Default::default()
+    };
+    let records: Vec<_> = kudos_wfm::open(&report.written[0].path, &options)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let days: std::collections::BTreeSet<Day> = records.iter().map(|r| r.day).collect();
+    assert_eq!(
+        days.into_iter().collect::<Vec<_>>(),
+        [day("2026-03-08"), day("2026-03-09")]
+    );
+
+    // Again: nothing new.
+    let again = pull().await.unwrap();
+    assert_eq!((again.written.len(), again.unchanged), (0, 1));
+}
+
+#[tokio::test]
+async fn an_adherence_job_that_never_completes_is_an_error_naming_it() {
+    use kudos_genesys::{JobPolling, pull_adherence};
+    let sim = GenesysSimulator::start(GenesysConfig {
+        polls_to_complete: 1000,
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("adherence-slow");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let e = pull_adherence(
+        &api,
+        &staging,
+        &["unit-1".to_owned()],
+        day("2026-03-08"),
+        day("2026-03-09"),
+        new_york(),
+        JobPolling::new(Duration::from_millis(10), Duration::from_millis(200)),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("adherence of unit unit-1") && e.contains("not complete"),
+        "{e}"
+    );
+}

@@ -9,8 +9,14 @@ use serde::Deserialize;
 
 use super::{ConfigError, Ctx, read_toml};
 
-/// The kinds a pull may name; the ones after the aggregates are not pulled by this release.
-pub const PULL_KINDS: &[&str] = &["conversations", "surveys", "evaluations", "users"];
+/// The kinds a pull may name: WFM historical adherence, and the analytics aggregates.
+pub const PULL_KINDS: &[&str] = &[
+    "adherence",
+    "conversations",
+    "surveys",
+    "evaluations",
+    "users",
+];
 
 /// Where the API is: a region's domain, or explicit base URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +47,10 @@ pub struct GenesysSettings {
     pub time_zone: String,
     /// The staging directory (relative paths resolved against the configuration).
     pub staging: PathBuf,
-    /// What to pull (`conversations`, `surveys`, `evaluations`, `users`).
+    /// What to pull (`adherence`, `conversations`, `surveys`, `evaluations`, `users`).
     pub pull: Vec<String>,
+    /// The management units whose adherence is pulled (empty: every unit the client can see).
+    pub management_units: Vec<String>,
 }
 
 impl GenesysSettings {
@@ -125,6 +133,8 @@ pub(super) struct RawGenesys {
     staging: Option<String>,
     #[serde(default)]
     pull: Vec<String>,
+    #[serde(default)]
+    management_units: Vec<String>,
 }
 
 impl RawGenesys {
@@ -191,13 +201,6 @@ impl RawGenesys {
             self.pull
         };
         for kind in &pull {
-            if kind == "adherence" {
-                return Err(c.err(
-                    "genesys.pull",
-                    "adherence is not pulled by this release yet (conversations, surveys, \
-                     evaluations and users are); download its files as docs/genesys.md shows",
-                ));
-            }
             if !PULL_KINDS.contains(&kind.as_str()) {
                 return Err(c.err(
                     "genesys.pull",
@@ -212,6 +215,7 @@ impl RawGenesys {
             time_zone,
             staging: c.path(self.staging.as_deref().unwrap_or("genesys")),
             pull,
+            management_units: self.management_units,
         })
     }
 }

@@ -426,10 +426,6 @@ fn the_genesys_table_adds_its_staging_directory_as_a_source_and_names_its_mistak
             "genesys.region: give region, or both api_url and login_url",
         ),
         (
-            format!("{GENESYS}pull = [\"adherence\"]\n"),
-            "genesys.pull: adherence is not pulled by this release yet",
-        ),
-        (
             format!("{GENESYS}pull = [\"queues\"]\n"),
             "genesys.pull: \"queues\" is not one of",
         ),

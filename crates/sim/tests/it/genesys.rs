@@ -8,8 +8,13 @@ use serde_json::{Value, json};
 #[test]
 fn the_samples_are_the_fixtures_byte_for_byte() {
     let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for kind in ["conversations", "surveys", "evaluations", "users"] {
-        let name = format!("analytics_{kind}_aggregates_response.json");
+    let names = ["conversations", "surveys", "evaluations", "users"]
+        .map(|kind| format!("analytics_{kind}_aggregates_response.json"));
+    for name in names
+        .iter()
+        .cloned()
+        .chain(["wfm_historical_adherence_bulk.json".to_owned()])
+    {
         assert_eq!(
             std::fs::read(crate_dir.join("data/genesys").join(&name)).unwrap(),
             std::fs::read(crate_dir.join("../../fixtures/genesys").join(&name)).unwrap(),
