@@ -51,6 +51,41 @@ fn day(flag: &str, text: &str) -> Result<Day, Fatal> {
 async fn pull(args: PullArgs) -> Result<(), Fatal> {
     let (start, end) = (day("--start", &args.start)?, day("--end", &args.end)?);
     let settings = GenesysSettings::load(&args.config)?;
+    let report = pull_into(&settings, start, end).await?;
+    let mut out = JsonLines::stdout();
+    let write = |out: &mut JsonLines, value: &serde_json::Value| {
+        out.write(value)
+            .map(|_| ())
+            .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
+    };
+    for file in &report.written {
+        write(
+            &mut out,
+            &json!({
+                "kind": file.kind,
+                "interval": file.interval,
+                "path": file.path.display().to_string(),
+                "bytes": file.bytes,
+            }),
+        )?;
+    }
+    write(
+        &mut out,
+        &json!({
+            "written": report.written.len(),
+            "unchanged": report.unchanged,
+            "start": start.to_string(),
+            "end": end.to_string(),
+        }),
+    )
+}
+
+/// Pulls what `settings` names for the days `start..=end` into its staging directory.
+pub(crate) async fn pull_into(
+    settings: &GenesysSettings,
+    start: Day,
+    end: Day,
+) -> Result<kudos_genesys::PullReport, Fatal> {
     let time_zone: chrono_tz::Tz = settings
         .time_zone
         .parse()
@@ -93,30 +128,5 @@ async fn pull(args: PullArgs) -> Result<(), Fatal> {
         report.written.extend(adherence.written);
         report.unchanged += adherence.unchanged;
     }
-    let mut out = JsonLines::stdout();
-    let write = |out: &mut JsonLines, value: &serde_json::Value| {
-        out.write(value)
-            .map(|_| ())
-            .map_err(|e| Fatal(format!("cannot write to stdout: {e}")))
-    };
-    for file in &report.written {
-        write(
-            &mut out,
-            &json!({
-                "kind": file.kind,
-                "interval": file.interval,
-                "path": file.path.display().to_string(),
-                "bytes": file.bytes,
-            }),
-        )?;
-    }
-    write(
-        &mut out,
-        &json!({
-            "written": report.written.len(),
-            "unchanged": report.unchanged,
-            "start": start.to_string(),
-            "end": end.to_string(),
-        }),
-    )
+    Ok(report)
 }

@@ -235,6 +235,23 @@ async fn run_once(args: &RunArgs, terminal: bool) -> Result<Summary, RunError> {
     let fatal = |f: Fatal| (f.0, None);
     let (config, pipeline) = pipeline(&args.config, clock.clone()).await.map_err(fatal)?;
     let as_of = run_day(&config, args.as_of.as_deref(), clock.as_ref()).map_err(fatal)?;
+    // `[genesys] pull_before_run_days`: the days before the run's day, pulled first (not on a
+    // dry run, which writes nothing). A pull that fails stops the run before anything else.
+    if let Some(genesys) = config.genesys.as_ref().filter(|_| !args.dry_run)
+        && let Some(days) = genesys.pull_before_run_days
+    {
+        let day = |n: i64| as_of.add_days(-n).map_err(|e| Fatal(e.to_string()));
+        let first = day(i64::from(days)).map_err(fatal)?;
+        let last = day(1).map_err(fatal)?;
+        let report = crate::genesys::pull_into(genesys, first, last)
+            .await
+            .map_err(|f| (format!("the pull from Genesys Cloud failed: {}", f.0), None))?;
+        tracing::info!(
+            written = report.written.len(),
+            unchanged = report.unchanged,
+            "pulled from Genesys Cloud"
+        );
+    }
     let run_id = Uuid::now_v7();
     let audit = config
         .audit_sink(run_id)

@@ -238,14 +238,18 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         "{}:{}",
         shared.config.client_id, shared.config.client_secret
     );
+    // The login host answers in OAuth's shape (RFC 6749, section 5.2).
+    let oauth_error = |status: StatusCode, code: &str| {
+        (status, Json(json!({ "error": code, "description": code }))).into_response()
+    };
     if credentials.as_deref() != Some(expected.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "invalid_client", "invalid client");
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     if !String::from_utf8_lossy(&body)
         .split('&')
         .any(|f| f == "grant_type=client_credentials")
     {
-        return error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant");
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     let ttl = shared.config.token_ttl_secs;
     let mut state = shared.lock();

@@ -270,3 +270,61 @@ async fn pulled_adherence_from_a_bulk_job_becomes_points_on_its_local_days() {
     assert!(summary["records"].as_u64().unwrap() > 0, "{summary}");
     assert!(summary["issued"].as_u64().unwrap() >= 1, "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_can_pull_first_and_stops_before_anything_when_the_pull_fails() {
+    let genesys = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let s = Setup::new("genesys-run-pulls", SimConfig::default(), "").await;
+    std::fs::write(s.dir.join("rules.toml"), RULES).unwrap();
+    std::fs::write(s.dir.join("genesys-secret"), "not-the-secret\n").unwrap();
+    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
+    config.push_str(&format!(
+        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
+         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n\
+         pull = [\"surveys\"]\npull_before_run_days = 8\n",
+        base = genesys.base_url()
+    ));
+    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    // A refused client: the run says so and does nothing else.
+    let out = s
+        .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid_client"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("the pull from Genesys Cloud failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("not-the-secret"));
+    assert!(s.sim.rewards().is_empty());
+
+    // With the right secret, `kudos run` (day 2026-03-10) pulls 2 to 9 March, then issues.
+    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
+    let (out, summary) = s.run().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(summary["issued"], 3, "{summary}");
+    let asked: Vec<String> = genesys
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["interval"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "2026-03-02T05:00:00.000Z/2026-03-09T04:00:00.000Z",
+            "2026-03-09T04:00:00.000Z/2026-03-10T04:00:00.000Z",
+        ]
+    );
+}

@@ -442,3 +442,38 @@ async fn an_adherence_job_that_never_completes_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    let sim = GenesysSimulator::start(GenesysConfig {
+        token_ttl_secs: 1,
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("renew");
+    let api = api(&sim, &dir, "genesys-sim-secret");
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let pull = || {
+        pull_aggregates(
+            &api,
+            &staging,
+            &[AggregateKind::Surveys],
+            day("2026-03-02"),
+            day("2026-03-02"),
+            new_york(),
+            &SystemClock,
+        )
+    };
+    pull().await.unwrap();
+    // Past 80 % of its one-second life the cached token is not used again: a new one is
+    // fetched before the old one expires, and no request is refused.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    pull().await.unwrap();
+    assert_eq!(sim.tokens_issued(), 2);
+    assert_eq!(
+        sim.requests().len(),
+        2,
+        "no request was refused and retried"
+    );
+}

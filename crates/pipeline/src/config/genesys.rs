@@ -51,6 +51,9 @@ pub struct GenesysSettings {
     pub pull: Vec<String>,
     /// The management units whose adherence is pulled (empty: every unit the client can see).
     pub management_units: Vec<String>,
+    /// `pull_before_run_days`: `kudos run` first pulls this many days before its day (its day
+    /// excluded: a day is pulled once it is over), so a schedule needs one command.
+    pub pull_before_run_days: Option<u32>,
 }
 
 impl GenesysSettings {
@@ -135,6 +138,7 @@ pub(super) struct RawGenesys {
     pull: Vec<String>,
     #[serde(default)]
     management_units: Vec<String>,
+    pull_before_run_days: Option<u32>,
 }
 
 impl RawGenesys {
@@ -216,6 +220,15 @@ impl RawGenesys {
             staging: c.path(self.staging.as_deref().unwrap_or("genesys")),
             pull,
             management_units: self.management_units,
+            pull_before_run_days: match self.pull_before_run_days {
+                Some(0) => {
+                    return Err(c.err(
+                        "genesys.pull_before_run_days",
+                        "must be at least 1 (leave it out to pull separately)",
+                    ));
+                }
+                days => days,
+            },
         })
     }
 }
