@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use kudos_core::{Clock, Day, SystemClock};
@@ -11,7 +12,7 @@ use kudos_pipeline::GenesysSettings;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::output::{Fatal, JsonLines};
+use crate::output::{Fatal, JsonLines, diag};
 
 /// `kudos genesys …`
 #[derive(Debug, Subcommand)]
@@ -40,7 +41,21 @@ pub(crate) struct PullArgs {
 
 pub(crate) fn run(cmd: GenesysCommand) -> Outcome {
     match cmd {
-        GenesysCommand::Pull(args) => crate::output::run_fatal(pull(args)),
+        GenesysCommand::Pull(args) => {
+            let runtime = match crate::output::current_thread() {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
+            };
+            match runtime.block_on(pull(args)) {
+                Ok(false) => Outcome::Ok,
+                // Pulled, but something came back empty: exit 3, as a run that needs a look.
+                Ok(true) => Outcome::Attention,
+                Err(Fatal(message)) => {
+                    diag(format_args!("error: {message}"));
+                    Outcome::Fatal
+                }
+            }
+        }
     }
 }
 
@@ -48,10 +63,22 @@ fn day(flag: &str, text: &str) -> Result<Day, Fatal> {
     Day::parse(text).map_err(|e| Fatal(format!("{flag}: {e}")))
 }
 
-async fn pull(args: PullArgs) -> Result<(), Fatal> {
+/// Pulls and prints; whether anything came back empty.
+async fn pull(args: PullArgs) -> Result<bool, Fatal> {
     let (start, end) = (day("--start", &args.start)?, day("--end", &args.end)?);
     let settings = GenesysSettings::load(&args.config)?;
-    let report = pull_into(&settings, start, end).await?;
+    // On a terminal, a spinner while Genesys works (adherence jobs take minutes).
+    let spinner = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("pulling {start} to {end} from Genesys Cloud"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let report = pull_into(&settings, start, end).await;
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     let mut out = JsonLines::stdout();
     let write = |out: &mut JsonLines, value: &serde_json::Value| {
         out.write(value)
@@ -74,10 +101,17 @@ async fn pull(args: PullArgs) -> Result<(), Fatal> {
         &json!({
             "written": report.written.len(),
             "unchanged": report.unchanged,
+            "empty": report.empty.len(),
             "start": start.to_string(),
             "end": end.to_string(),
         }),
-    )
+    )?;
+    for context in &report.empty {
+        diag(format_args!(
+            "warning: no data for {context} (a missing permission or division answers with nothing)"
+        ));
+    }
+    Ok(!report.empty.is_empty())
 }
 
 /// Pulls what `settings` names for the days `start..=end` into its staging directory.
@@ -127,6 +161,7 @@ pub(crate) async fn pull_into(
         .await?;
         report.written.extend(adherence.written);
         report.unchanged += adherence.unchanged;
+        report.empty.extend(adherence.empty);
     }
     Ok(report)
 }

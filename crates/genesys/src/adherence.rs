@@ -128,6 +128,9 @@ pub async fn pull_adherence(
             let urls = wait_for(api, &job, &context, polling, clock).await?;
             for (n, url) in urls.iter().enumerate() {
                 let bytes = api.download(url, &context).await?;
+                if crate::is_empty(&bytes) {
+                    report.empty.push(context.clone());
+                }
                 let kind = format!("adherence-{unit}-{}", n + 1);
                 match staging.stage(
                     &kind,

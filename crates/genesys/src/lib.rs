@@ -87,6 +87,21 @@ pub struct PullReport {
     pub written: Vec<StagedFile>,
     /// Responses that said what the last file for the same kind and days said (not written).
     pub unchanged: usize,
+    /// What came back with no data at all (`surveys 2026-03-02T05:00:00.000Z/…`): worth a
+    /// look — a role missing a permission or a division answers with nothing, not an error.
+    pub empty: Vec<String>,
+}
+
+/// Whether a staged response carries no data: no `results` (aggregates) and no
+/// `userResults` (adherence).
+fn is_empty(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        let none = |k: &str| {
+            v.get(k)
+                .is_none_or(|x| x.as_array().is_none_or(Vec::is_empty))
+        };
+        none("results") && none("userResults")
+    })
 }
 
 /// Pulls `kinds` of analytics aggregates for the days `first..=last` in `time_zone` into
@@ -112,6 +127,9 @@ pub async fn pull_aggregates(
             let query = kind.query(&interval, time_zone);
             let context = format!("{} {interval}", kind.name());
             let body = api.post_json(&kind.path(), &query, &context).await?;
+            if is_empty(&body) {
+                report.empty.push(context.clone());
+            }
             match staging.stage(
                 kind.name(),
                 stretch.first,

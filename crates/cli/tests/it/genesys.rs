@@ -328,3 +328,39 @@ async fn a_run_can_pull_first_and_stops_before_anything_when_the_pull_fails() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_that_brings_back_nothing_exits_3_and_says_what() {
+    let genesys = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let s = Setup::new("genesys-empty", SimConfig::default(), "").await;
+    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
+    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
+    config.push_str(&format!(
+        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
+         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\npull = [\"surveys\"]\n",
+        base = genesys.base_url()
+    ));
+    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    let out = s
+        .command(&[
+            "genesys",
+            "pull",
+            "--config",
+            "kudos.toml",
+            "--start",
+            "2026-04-01",
+            "--end",
+            "2026-04-01",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning: no data for surveys 2026-04-01T04:00:00.000Z"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(lines(&out).last().unwrap()["empty"], 1);
+}

@@ -477,3 +477,143 @@ async fn a_token_is_renewed_before_it_expires() {
         "no request was refused and retried"
     );
 }
+
+#[tokio::test]
+async fn under_a_seeded_storm_of_429s_and_503s_every_pull_stages_what_a_calm_one_does() {
+    // The calm pull, for reference.
+    let calm = GenesysSimulator::start(GenesysConfig::default())
+        .await
+        .unwrap();
+    let dir = scratch("storm-calm");
+    let api_calm = api(&calm, &dir, "genesys-sim-secret");
+    let staging_calm = Staging::open(dir.join("staging")).unwrap();
+    let kinds = AggregateKind::ALL;
+    pull_aggregates(
+        &api_calm,
+        &staging_calm,
+        &kinds,
+        day("2026-03-02"),
+        day("2026-03-03"),
+        new_york(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    let expected: Vec<Value> = staged(staging_calm.dir())
+        .iter()
+        .map(|p| canonical(&std::fs::read(p).unwrap()))
+        .collect();
+    for seed in 1..=3 {
+        let stormy = GenesysSimulator::start(GenesysConfig {
+            fault_rate: 0.4,
+            fault_seed: seed,
+            ..GenesysConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = scratch(&format!("storm-{seed}"));
+        let api = api(&stormy, &dir, "genesys-sim-secret");
+        let staging = Staging::open(dir.join("staging")).unwrap();
+        let report = pull_aggregates(
+            &api,
+            &staging,
+            &kinds,
+            day("2026-03-02"),
+            day("2026-03-03"),
+            new_york(),
+            &SystemClock,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.written.len(), kinds.len(), "seed {seed}");
+        let got: Vec<Value> = staged(staging.dir())
+            .iter()
+            .map(|p| canonical(&std::fs::read(p).unwrap()))
+            .collect();
+        assert_eq!(got, expected, "seed {seed}: the same data, each kind once");
+        assert!(
+            stormy.requests().len() > kinds.len(),
+            "seed {seed}: the storm really hit"
+        );
+    }
+}
+
+/// A response with every array sorted, so two answers in different orders compare equal.
+fn canonical(bytes: &[u8]) -> Value {
+    fn sort(v: Value) -> Value {
+        match v {
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.into_iter().map(sort).collect();
+                items.sort_by_key(std::string::ToString::to_string);
+                Value::Array(items)
+            }
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, sort(v))).collect())
+            }
+            other => other,
+        }
+    }
+    sort(serde_json::from_slice(bytes).unwrap())
+}
+
+#[tokio::test]
+async fn a_job_is_its_creators_alone_and_an_empty_answer_is_reported() {
+    use kudos_genesys::JobPolling;
+    let sim = GenesysSimulator::start(GenesysConfig {
+        other_client: Some(("rotated-client".into(), "rotated-secret".into())),
+        ..GenesysConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("creator");
+    let first = api(&sim, &dir, "genesys-sim-secret");
+    let body = first
+        .post_json(
+            "/api/v2/workforcemanagement/adherence/historical/bulk",
+            &serde_json::json!({"timeZone": "America/New_York", "items": [{
+                "managementUnitId": "unit-1",
+                "startDate": "2026-04-01T04:00:00.000Z",
+                "endDate": "2026-04-02T04:00:00.000Z"}]}),
+            "submit",
+        )
+        .await
+        .unwrap();
+    let job: Value = serde_json::from_slice(&body).unwrap();
+    let path = format!(
+        "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/{}",
+        job["job"]["id"].as_str().unwrap()
+    );
+    // Another client of the same organisation (a rotated one, say) cannot read it.
+    std::fs::write(dir.join("rotated"), "rotated-secret\n").unwrap();
+    let transport = Arc::new(
+        kudos_client::ReqwestTransport::new(Duration::from_secs(2), Duration::from_secs(5))
+            .unwrap(),
+    );
+    let rotated = GenesysApi::new(
+        Endpoints::explicit(&sim.base_url(), &sim.base_url()).unwrap(),
+        "rotated-client",
+        SecretSource::File(dir.join("rotated")),
+        transport,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let e = rotated.get_json(&path, "poll").await.unwrap_err();
+    assert!(matches!(e, GenesysError::Api { status: 404, .. }), "{e}");
+    assert!(first.get_json(&path, "poll").await.is_ok());
+
+    // A pull of days with no data stages the empty answer and says so.
+    let staging = Staging::open(dir.join("staging")).unwrap();
+    let report = kudos_genesys::pull_adherence(
+        &first,
+        &staging,
+        &["unit-1".to_owned()],
+        day("2026-04-01"),
+        day("2026-04-01"),
+        new_york(),
+        JobPolling::new(Duration::from_millis(10), Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.empty.len(), 1, "{report:?}");
+    assert!(report.empty[0].contains("unit-1"), "{report:?}");
+}

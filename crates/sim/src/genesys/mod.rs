@@ -32,6 +32,9 @@ use tokio::net::TcpListener;
 
 use crate::SimError;
 
+mod wfm;
+use wfm::{download, management_units, poll_adherence, submit_adherence};
+
 /// The longest interval an aggregate query may span, in days (the simulator refuses longer
 /// ones with `400`, as the Platform API does past its limit).
 pub const MAX_QUERY_DAYS: i64 = 31;
@@ -40,24 +43,25 @@ pub const MAX_QUERY_DAYS: i64 = 31;
 const SAMPLES: [(&str, &str); 4] = [
     (
         "conversations",
-        include_str!("../data/genesys/analytics_conversations_aggregates_response.json"),
+        include_str!("../../data/genesys/analytics_conversations_aggregates_response.json"),
     ),
     (
         "surveys",
-        include_str!("../data/genesys/analytics_surveys_aggregates_response.json"),
+        include_str!("../../data/genesys/analytics_surveys_aggregates_response.json"),
     ),
     (
         "evaluations",
-        include_str!("../data/genesys/analytics_evaluations_aggregates_response.json"),
+        include_str!("../../data/genesys/analytics_evaluations_aggregates_response.json"),
     ),
     (
         "users",
-        include_str!("../data/genesys/analytics_users_aggregates_response.json"),
+        include_str!("../../data/genesys/analytics_users_aggregates_response.json"),
     ),
 ];
 
 /// The sample bulk adherence download (`data/genesys/`, equal to the fixture).
-const ADHERENCE_SAMPLE: &str = include_str!("../data/genesys/wfm_historical_adherence_bulk.json");
+const ADHERENCE_SAMPLE: &str =
+    include_str!("../../data/genesys/wfm_historical_adherence_bulk.json");
 
 /// A bulk adherence job: who started it, its range, how often it was polled.
 #[derive(Debug, Clone)]
@@ -76,6 +80,9 @@ pub struct GenesysConfig {
     pub client_id: String,
     /// The OAuth client secret it accepts.
     pub client_secret: String,
+    /// A second OAuth client (id, secret) of the same organisation: it may call the API too,
+    /// but not read the jobs the first one started (a job is its creator's).
+    pub other_client: Option<(String, String)>,
     /// How long a token lives.
     pub token_ttl_secs: u64,
     /// Answer `429` with `Retry-After: 1` to these API requests (1-based, counting every
@@ -83,6 +90,12 @@ pub struct GenesysConfig {
     pub too_many_requests: Vec<u64>,
     /// Answer `503` to these API requests.
     pub unavailable: Vec<u64>,
+    /// A seeded fault plan on top of the planned ones: each API request is answered `429`
+    /// (`Retry-After: 1`) or `503` with this probability (half each), drawn from
+    /// [`fault_seed`](Self::fault_seed) — the same seed, the same faults.
+    pub fault_rate: f64,
+    /// The seed of the fault draws.
+    pub fault_seed: u64,
     /// Polls a bulk adherence job answers `Processing` before `Complete`.
     pub polls_to_complete: u32,
     /// How many users the organisation has: user `n` has the id of agent `n` in the sample
@@ -96,11 +109,14 @@ impl Default for GenesysConfig {
         Self {
             client_id: "genesys-sim-client".into(),
             client_secret: "genesys-sim-secret".into(),
+            other_client: None,
             token_ttl_secs: 86_399,
             too_many_requests: Vec::new(),
             unavailable: Vec::new(),
             users: 5,
             polls_to_complete: 2,
+            fault_rate: 0.0,
+            fault_seed: 0,
         }
     }
 }
@@ -121,6 +137,8 @@ struct State0 {
     /// Each token, when it expires, and the client it was issued to.
     tokens: Vec<(String, tokio::time::Instant)>,
     token_clients: std::collections::HashMap<String, String>,
+    /// The seeded fault draws (created at start from `fault_seed`).
+    draws: Option<kudos_core::SeededRng>,
     jobs: Vec<Job>,
     api_requests: u64,
     requests: Vec<GenesysRequest>,
@@ -242,7 +260,14 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     let oauth_error = |status: StatusCode, code: &str| {
         (status, Json(json!({ "error": code, "description": code }))).into_response()
     };
-    if credentials.as_deref() != Some(expected.as_str()) {
+    let other = shared
+        .config
+        .other_client
+        .as_ref()
+        .map(|(id, secret)| format!("{id}:{secret}"));
+    if credentials.as_deref() != Some(expected.as_str())
+        && (other.is_none() || credentials != other)
+    {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     if !String::from_utf8_lossy(&body)
@@ -297,8 +322,23 @@ fn planned_fault(
         path: path.to_owned(),
         body: String::from_utf8_lossy(body).into_owned(),
     });
+    let draw = if shared.config.fault_rate > 0.0 {
+        let seed = shared.config.fault_seed;
+        let rng = state
+            .draws
+            .get_or_insert_with(|| kudos_core::SeededRng::new(seed));
+        Some(rng.next_f64())
+    } else {
+        None
+    };
     drop(state);
-    if shared.config.too_many_requests.contains(&n) {
+    let rate = shared.config.fault_rate;
+    let (seeded_429, seeded_503) = match draw {
+        Some(x) if x < rate / 2.0 => (true, false),
+        Some(x) if x < rate => (false, true),
+        _ => (false, false),
+    };
+    if shared.config.too_many_requests.contains(&n) || seeded_429 {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "too.many.requests.retry.after",
@@ -309,7 +349,7 @@ fn planned_fault(
             .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         return (n, Some(response));
     }
-    if shared.config.unavailable.contains(&n) {
+    if shared.config.unavailable.contains(&n) || seeded_503 {
         return (
             n,
             Some(error(
@@ -480,208 +520,6 @@ async fn users(
         "pageNumber": number,
         "total": total,
         "pageCount": total.div_ceil(size),
-    }))
-    .into_response()
-}
-
-/// The client id the bearer token of `headers` was issued to, if it is live.
-fn caller(shared: &Shared, headers: &HeaderMap) -> Option<String> {
-    if !authorised(shared, headers) {
-        return None;
-    }
-    let token = headers
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    shared.lock().token_clients.get(token).cloned()
-}
-
-/// The management unit of the sample.
-fn sample_unit() -> String {
-    serde_json::from_str::<Value>(ADHERENCE_SAMPLE)
-        .ok()
-        .and_then(|v| v["managementUnitId"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-async fn management_units(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let path = "/api/v2/workforcemanagement/managementunits";
-    if let (_, Some(response)) = planned_fault(&shared, "GET", path, &Bytes::new()) {
-        return response;
-    }
-    if caller(&shared, &headers).is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
-    }
-    Json(json!({
-        "entities": [{ "id": sample_unit(), "name": "Sample unit" }],
-        "pageSize": 25, "pageNumber": 1, "total": 1, "pageCount": 1,
-    }))
-    .into_response()
-}
-
-async fn submit_adherence(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = "/api/v2/workforcemanagement/adherence/historical/bulk";
-    if let (_, Some(response)) = planned_fault(&shared, "POST", path, &body) {
-        return response;
-    }
-    let Some(client) = caller(&shared, &headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
-    };
-    let Ok(query) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "the body is not JSON",
-        );
-    };
-    let item = &query["items"][0];
-    let instant = |v: &Value| {
-        v.as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    let (Some(start), Some(end), Some(unit), true) = (
-        instant(&item["startDate"]),
-        instant(&item["endDate"]),
-        item["managementUnitId"].as_str(),
-        query["timeZone"].is_string(),
-    ) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "timeZone and items[].managementUnitId, startDate and endDate are required",
-        );
-    };
-    let limit = if item["includeExceptions"] == true {
-        7
-    } else {
-        31
-    };
-    if end <= start || (end - start).num_days() > limit {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "the range is over the limit",
-        );
-    }
-    let mut state = shared.lock();
-    state.jobs.push(Job {
-        creator: client,
-        start,
-        end,
-        unit: unit.to_owned(),
-        polls: 0,
-    });
-    let id = format!("job-{}", state.jobs.len());
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({ "job": { "id": id, "status": "Processing" }, "downloadUrls": null })),
-    )
-        .into_response()
-}
-
-async fn poll_adherence(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let path = "/api/v2/workforcemanagement/adherence/historical/bulk/jobs";
-    if let (_, Some(response)) = planned_fault(&shared, "GET", path, &Bytes::new()) {
-        return response;
-    }
-    let Some(client) = caller(&shared, &headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
-    };
-    let index = id
-        .strip_prefix("job-")
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|n| n.checked_sub(1));
-    let mut state = shared.lock();
-    // Only the client that started a job may read it.
-    let Some(job) = index
-        .and_then(|i| state.jobs.get_mut(i))
-        .filter(|j| j.creator == client)
-    else {
-        return error(StatusCode::NOT_FOUND, "not.found", "no such job");
-    };
-    job.polls += 1;
-    if job.polls <= shared.config.polls_to_complete {
-        return Json(json!({ "job": { "id": id, "status": "Processing" } })).into_response();
-    }
-    Json(json!({
-        "job": { "id": id, "status": "Complete" },
-        "downloadUrls": [format!("http://{}/downloads/{id}/1?sig=presigned-{id}", headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1"))],
-    }))
-    .into_response()
-}
-
-async fn download(
-    State(shared): State<Arc<Shared>>,
-    Path((id, _n)): Path<(String, u32)>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
-    // A presigned URL carries its own signature: a bearer token sent to it is a leak.
-    if headers.contains_key("authorization") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "a presigned download takes no Authorization header",
-        );
-    }
-    let index = id
-        .strip_prefix("job-")
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|n| n.checked_sub(1));
-    let expected = format!("sig=presigned-{id}");
-    let job = index.and_then(|i| shared.lock().jobs.get(i).cloned());
-    let (Some(job), true) = (job, uri.query() == Some(expected.as_str())) else {
-        return error(StatusCode::FORBIDDEN, "forbidden", "bad signature");
-    };
-    let Ok(sample) = serde_json::from_str::<Value>(ADHERENCE_SAMPLE) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "sample");
-    };
-    let covers = |field: &str| {
-        sample[field]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    let fits = matches!((covers("startDate"), covers("endDate")), (Some(s), Some(e)) if job.start <= s && e <= job.end)
-        && job.unit == sample["managementUnitId"];
-    if fits {
-        return (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            ADHERENCE_SAMPLE,
-        )
-            .into_response();
-    }
-    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    Json(json!({
-        "startDate": at(job.start),
-        "endDate": at(job.end),
-        "managementUnitId": job.unit,
-        "userResults": [],
     }))
     .into_response()
 }
