@@ -21,6 +21,19 @@ reward_type = 'gift_card_small'
 threshold = 100
 ";
 
+/// Adds a `[genesys]` table for `genesys` (the right secret in `genesys-secret`) and `extra`
+/// keys to the setup's configuration.
+fn with_genesys(s: &Setup, genesys: &GenesysSimulator, extra: &str) {
+    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
+    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
+    config.push_str(&format!(
+        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
+         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n{extra}",
+        base = genesys.base_url()
+    ));
+    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+}
+
 fn lines(out: &std::process::Output) -> Vec<Value> {
     text(&out.stdout)
         .lines()
@@ -35,15 +48,11 @@ async fn pulled_survey_aggregates_become_rewards_and_a_second_pull_changes_nothi
         .unwrap();
     let s = Setup::new("genesys-pull", SimConfig::default(), "").await;
     std::fs::write(s.dir.join("rules.toml"), RULES).unwrap();
-    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
-    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
-    config.push_str(&format!(
-        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
-         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n\
-         staging = \"genesys\"\npull = [\"surveys\"]\n",
-        base = genesys.base_url()
-    ));
-    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    with_genesys(
+        &s,
+        &genesys,
+        "staging = \"genesys\"\npull = [\"surveys\"]\n",
+    );
     let pull = || {
         s.command(&[
             "genesys",
@@ -145,7 +154,6 @@ async fn recipients_come_from_the_genesys_users_api_sealed_and_are_written_nowhe
     )
     .await;
     std::fs::write(s.dir.join("rules.toml"), RULES).unwrap();
-    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
     std::fs::write(s.dir.join("recipient-key"), "recipient-secret\n").unwrap();
     let config = std::fs::read_to_string(s.dir.join("kudos.toml"))
         .unwrap()
@@ -154,16 +162,8 @@ async fn recipients_come_from_the_genesys_users_api_sealed_and_are_written_nowhe
             "[privacy]\nrecipient_fields = [\"email\"]\ndirectory = \"genesys\"\n\
              encryption_key_file = \"recipient-key\"\n",
         );
-    std::fs::write(
-        s.dir.join("kudos.toml"),
-        format!(
-            "{config}[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\n\
-             client_id = \"genesys-sim-client\"\nclient_secret_file = \"genesys-secret\"\n\
-             time_zone = \"America/New_York\"\npull = [\"surveys\"]\n",
-            base = genesys.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    with_genesys(&s, &genesys, "pull = [\"surveys\"]\n");
     let out = s
         .command(&[
             "genesys",
@@ -234,15 +234,7 @@ async fn pulled_adherence_from_a_bulk_job_becomes_points_on_its_local_days() {
          [[tier]]\nid = 'thanks'\nreward_type = 'gift_card_small'\nthreshold = 150\n",
     )
     .unwrap();
-    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
-    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
-    config.push_str(&format!(
-        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
-         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n\
-         pull = [\"adherence\"]\n",
-        base = genesys.base_url()
-    ));
-    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    with_genesys(&s, &genesys, "pull = [\"adherence\"]\n");
     let out = s
         .command(&[
             "genesys",
@@ -278,15 +270,12 @@ async fn a_run_can_pull_first_and_stops_before_anything_when_the_pull_fails() {
         .unwrap();
     let s = Setup::new("genesys-run-pulls", SimConfig::default(), "").await;
     std::fs::write(s.dir.join("rules.toml"), RULES).unwrap();
+    with_genesys(
+        &s,
+        &genesys,
+        "pull = [\"surveys\"]\npull_before_run_days = 8\n",
+    );
     std::fs::write(s.dir.join("genesys-secret"), "not-the-secret\n").unwrap();
-    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
-    config.push_str(&format!(
-        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
-         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\n\
-         pull = [\"surveys\"]\npull_before_run_days = 8\n",
-        base = genesys.base_url()
-    ));
-    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
     // A refused client: the run says so and does nothing else.
     let out = s
         .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
@@ -335,14 +324,7 @@ async fn a_pull_that_brings_back_nothing_exits_3_and_says_what() {
         .await
         .unwrap();
     let s = Setup::new("genesys-empty", SimConfig::default(), "").await;
-    std::fs::write(s.dir.join("genesys-secret"), "genesys-sim-secret\n").unwrap();
-    let mut config = std::fs::read_to_string(s.dir.join("kudos.toml")).unwrap();
-    config.push_str(&format!(
-        "[genesys]\napi_url = \"{base}\"\nlogin_url = \"{base}\"\nclient_id = \"genesys-sim-client\"\n\
-         client_secret_file = \"genesys-secret\"\ntime_zone = \"America/New_York\"\npull = [\"surveys\"]\n",
-        base = genesys.base_url()
-    ));
-    std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
+    with_genesys(&s, &genesys, "pull = [\"surveys\"]\n");
     let out = s
         .command(&[
             "genesys",

@@ -46,6 +46,17 @@ fn api(sim: &GenesysSimulator, dir: &Path, secret: &str) -> GenesysApi {
     .backoff(Duration::from_millis(20))
 }
 
+/// `kinds` for the days `first..=last` in New York, stamped on the system clock.
+async fn pull(
+    api: &GenesysApi,
+    staging: &Staging,
+    kinds: &[AggregateKind],
+    first: Day,
+    last: Day,
+) -> Result<kudos_genesys::PullReport, GenesysError> {
+    pull_aggregates(api, staging, kinds, first, last, new_york(), &SystemClock).await
+}
+
 fn staged(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -65,17 +76,9 @@ async fn a_pull_stages_each_answer_and_a_repeat_with_the_items_reordered_writes_
     let api = api(&sim, &dir, "genesys-sim-secret");
     let staging = Staging::open(dir.join("staging")).unwrap();
     let kinds = [AggregateKind::Surveys, AggregateKind::Conversations];
-    let report = pull_aggregates(
-        &api,
-        &staging,
-        &kinds,
-        day("2026-03-02"),
-        day("2026-03-03"),
-        new_york(),
-        &SystemClock,
-    )
-    .await
-    .unwrap();
+    let report = pull(&api, &staging, &kinds, day("2026-03-02"), day("2026-03-03"))
+        .await
+        .unwrap();
     assert_eq!(
         (report.written.len(), report.unchanged),
         (2, 0),
@@ -110,17 +113,9 @@ async fn a_pull_stages_each_answer_and_a_repeat_with_the_items_reordered_writes_
     );
 
     // Again: the simulator returns the same data in another order; nothing new is written.
-    let again = pull_aggregates(
-        &api,
-        &staging,
-        &kinds,
-        day("2026-03-02"),
-        day("2026-03-03"),
-        new_york(),
-        &SystemClock,
-    )
-    .await
-    .unwrap();
+    let again = pull(&api, &staging, &kinds, day("2026-03-02"), day("2026-03-03"))
+        .await
+        .unwrap();
     assert_eq!((again.written.len(), again.unchanged), (0, 2), "{again:?}");
     assert_eq!(staged(staging.dir()), files);
     assert_eq!(sim.tokens_issued(), 1, "the token is cached");
@@ -134,14 +129,12 @@ async fn a_range_over_the_limit_is_cut_at_local_midnights_across_the_clock_chang
     let dir = scratch("range");
     let api = api(&sim, &dir, "genesys-sim-secret");
     let staging = Staging::open(dir.join("staging")).unwrap();
-    pull_aggregates(
+    pull(
         &api,
         &staging,
         &[AggregateKind::Users],
         day("2026-03-02"),
         day("2026-03-12"),
-        new_york(),
-        &SystemClock,
     )
     .await
     .unwrap();
@@ -177,14 +170,12 @@ async fn rate_limits_and_server_errors_are_waited_out_and_retried() {
     let dir = scratch("retry");
     let api = api(&sim, &dir, "genesys-sim-secret");
     let staging = Staging::open(dir.join("staging")).unwrap();
-    let report = pull_aggregates(
+    let report = pull(
         &api,
         &staging,
         &[AggregateKind::Evaluations],
         day("2026-03-02"),
         day("2026-03-03"),
-        new_york(),
-        &SystemClock,
     )
     .await
     .unwrap();
@@ -205,14 +196,12 @@ async fn failures_name_the_endpoint_and_interval_and_never_a_secret_or_token() {
     let pull = |api: GenesysApi| {
         let staging = &staging;
         async move {
-            pull_aggregates(
+            pull(
                 &api,
                 staging,
                 &[AggregateKind::Surveys],
                 day("2026-03-02"),
                 day("2026-03-02"),
-                new_york(),
-                &SystemClock,
             )
             .await
             .unwrap_err()
@@ -280,17 +269,7 @@ async fn a_pull_interrupted_and_repeated_stages_everything_once() {
     let api = api(&sim, &dir, "genesys-sim-secret");
     let staging = Staging::open(dir.join("staging")).unwrap();
     let kinds = [AggregateKind::Surveys, AggregateKind::Conversations];
-    let pull = || {
-        pull_aggregates(
-            &api,
-            &staging,
-            &kinds,
-            day("2026-03-02"),
-            day("2026-03-03"),
-            new_york(),
-            &SystemClock,
-        )
-    };
+    let pull = || pull(&api, &staging, &kinds, day("2026-03-02"), day("2026-03-03"));
     let e = pull().await.unwrap_err();
     assert!(e.to_string().contains("conversations"), "{e}");
     let after_first = staged(staging.dir());
@@ -455,14 +434,12 @@ async fn a_token_is_renewed_before_it_expires() {
     let api = api(&sim, &dir, "genesys-sim-secret");
     let staging = Staging::open(dir.join("staging")).unwrap();
     let pull = || {
-        pull_aggregates(
+        pull(
             &api,
             &staging,
             &[AggregateKind::Surveys],
             day("2026-03-02"),
             day("2026-03-02"),
-            new_york(),
-            &SystemClock,
         )
     };
     pull().await.unwrap();
@@ -488,14 +465,12 @@ async fn under_a_seeded_storm_of_429s_and_503s_every_pull_stages_what_a_calm_one
     let api_calm = api(&calm, &dir, "genesys-sim-secret");
     let staging_calm = Staging::open(dir.join("staging")).unwrap();
     let kinds = AggregateKind::ALL;
-    pull_aggregates(
+    pull(
         &api_calm,
         &staging_calm,
         &kinds,
         day("2026-03-02"),
         day("2026-03-03"),
-        new_york(),
-        &SystemClock,
     )
     .await
     .unwrap();
@@ -514,17 +489,9 @@ async fn under_a_seeded_storm_of_429s_and_503s_every_pull_stages_what_a_calm_one
         let dir = scratch(&format!("storm-{seed}"));
         let api = api(&stormy, &dir, "genesys-sim-secret");
         let staging = Staging::open(dir.join("staging")).unwrap();
-        let report = pull_aggregates(
-            &api,
-            &staging,
-            &kinds,
-            day("2026-03-02"),
-            day("2026-03-03"),
-            new_york(),
-            &SystemClock,
-        )
-        .await
-        .unwrap();
+        let report = pull(&api, &staging, &kinds, day("2026-03-02"), day("2026-03-03"))
+            .await
+            .unwrap();
         assert_eq!(report.written.len(), kinds.len(), "seed {seed}");
         let got: Vec<Value> = staged(staging.dir())
             .iter()

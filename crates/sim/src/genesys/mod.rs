@@ -384,11 +384,7 @@ async fn aggregates(
         return response;
     }
     if !authorised(&shared, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return wfm::unauthorised();
     }
     let Some((_, sample)) = SAMPLES.iter().find(|(k, _)| *k == kind) else {
         return error(StatusCode::NOT_FOUND, "not.found", "no such resource");
@@ -500,11 +496,7 @@ async fn users(
         return response;
     }
     if !authorised(&shared, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return wfm::unauthorised();
     }
     let size = param(&uri, "pageSize").unwrap_or(25).clamp(1, 500);
     let number = param(&uri, "pageNumber").unwrap_or(1).max(1);

@@ -26,6 +26,22 @@ fn caller(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     shared.lock().token_clients.get(token).cloned()
 }
 
+/// The position of job `job-<n>` in the list of jobs.
+fn job_index(id: &str) -> Option<usize> {
+    id.strip_prefix("job-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1))
+}
+
+/// The platform's answer to a missing or expired token.
+pub(super) fn unauthorised() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "bad.credentials",
+        "Invalid login credentials.",
+    )
+}
+
 /// The management unit of the sample.
 fn sample_unit() -> String {
     serde_json::from_str::<Value>(ADHERENCE_SAMPLE)
@@ -43,11 +59,7 @@ pub(super) async fn management_units(
         return response;
     }
     if caller(&shared, &headers).is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorised();
     }
     Json(json!({
         "entities": [{ "id": sample_unit(), "name": "Sample unit" }],
@@ -66,11 +78,7 @@ pub(super) async fn submit_adherence(
         return response;
     }
     let Some(client) = caller(&shared, &headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorised();
     };
     let Ok(query) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -135,16 +143,9 @@ pub(super) async fn poll_adherence(
         return response;
     }
     let Some(client) = caller(&shared, &headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "bad.credentials",
-            "Invalid login credentials.",
-        );
+        return unauthorised();
     };
-    let index = id
-        .strip_prefix("job-")
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|n| n.checked_sub(1));
+    let index = job_index(&id);
     let mut state = shared.lock();
     // Only the client that started a job may read it.
     let Some(job) = index
@@ -181,10 +182,7 @@ pub(super) async fn download(
             "a presigned download takes no Authorization header",
         );
     }
-    let index = id
-        .strip_prefix("job-")
-        .and_then(|n| n.parse::<usize>().ok())
-        .and_then(|n| n.checked_sub(1));
+    let index = job_index(&id);
     let expected = format!("sig=presigned-{id}");
     let job = index.and_then(|i| shared.lock().jobs.get(i).cloned());
     let (Some(job), true) = (job, uri.query() == Some(expected.as_str())) else {
