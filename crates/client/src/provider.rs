@@ -624,9 +624,10 @@ impl RewardProvider for HttpRewardProvider {
 /// a date in the past is no wait). `None` for anything else.
 ///
 /// ```
-/// let now = chrono::DateTime::parse_from_rfc3339("2026-03-04T06:00:00Z").unwrap().to_utc();
+/// let now = chrono::DateTime::parse_from_rfc3339("2026-03-04T06:00:00Z")?.to_utc();
 /// assert_eq!(kudos_client::retry_after("7", now), Some(std::time::Duration::from_secs(7)));
 /// assert_eq!(kudos_client::retry_after("soon", now), None);
+/// # Ok::<(), chrono::ParseError>(())
 /// ```
 #[must_use]
 pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {

@@ -67,19 +67,6 @@ pub async fn management_units(api: &GenesysApi) -> Result<Vec<String>, GenesysEr
     Ok(units)
 }
 
-/// `day`'s local midnight as the instant Genesys wants (`2026-03-02T05:00:00.000Z`).
-fn bound(day: Day, time_zone: Tz) -> String {
-    crate::Stretch {
-        first: day,
-        last: day,
-    }
-    .interval(time_zone)
-    .split('/')
-    .next()
-    .unwrap_or_default()
-    .to_owned()
-}
-
 /// Pulls WFM historical adherence for the days `first..=last` in `time_zone`, for `units`,
 /// into `staging`: one bulk job per unit and stretch of at most [`MAX_ADHERENCE_DAYS`] days,
 /// each download staged as `adherence-<unit>-<n>` (stamped on the client's clock).
@@ -102,17 +89,14 @@ pub async fn pull_adherence(
     let mut report = PullReport::default();
     for stretch in stretches_of(first, last, MAX_ADHERENCE_DAYS)? {
         let interval = stretch.interval(time_zone);
-        let end = stretch
-            .last
-            .add_days(1)
-            .map_or_else(|_| bound(stretch.last, time_zone), |d| bound(d, time_zone));
+        let (start, end) = stretch.bounds(time_zone);
         for unit in units {
             let context = format!("adherence of unit {unit} {interval}");
             let query = json!({
                 "timeZone": time_zone.name(),
                 "items": [{
                     "managementUnitId": unit,
-                    "startDate": bound(stretch.first, time_zone),
+                    "startDate": start,
                     "endDate": end,
                     "includeExceptions": false,
                 }],

@@ -124,12 +124,20 @@ impl Stretch {
     /// a day of 23 or 25 hours is whole.
     #[must_use]
     pub fn interval(self, time_zone: Tz) -> String {
+        let (start, end) = self.bounds(time_zone);
+        format!("{start}/{end}")
+    }
+
+    /// The interval's two ends: the first day's local midnight and the local midnight after
+    /// the last day, as UTC instants with milliseconds.
+    #[must_use]
+    pub fn bounds(self, time_zone: Tz) -> (String, String) {
         let start = midnight(self.first, time_zone);
         let end = self.last.add_days(1).map_or_else(
             |_| midnight(self.last, time_zone),
             |d| midnight(d, time_zone),
         );
-        format!("{start}/{end}")
+        (start, end)
     }
 }
 
@@ -153,10 +161,10 @@ fn midnight(day: Day, zone: Tz) -> String {
 ///
 /// ```
 /// use kudos_core::Day;
-/// let d = |s| Day::parse(s).unwrap();
-/// let s = kudos_genesys::stretches(d("2026-03-01"), d("2026-03-10")).unwrap();
+/// let s = kudos_genesys::stretches(Day::parse("2026-03-01")?, Day::parse("2026-03-10")?)?;
 /// assert_eq!(s.len(), 2);
-/// assert_eq!((s[1].first, s[1].last), (d("2026-03-08"), d("2026-03-10")));
+/// assert_eq!((s[1].first, s[1].last), (Day::parse("2026-03-08")?, Day::parse("2026-03-10")?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors

@@ -36,10 +36,11 @@ impl Endpoints {
     /// The endpoints of a region named by its domain (`mypurecloud.com`, `cac1.pure.cloud`…).
     ///
     /// ```
-    /// let e = kudos_genesys::Endpoints::region("mypurecloud.ie").unwrap();
+    /// let e = kudos_genesys::Endpoints::region("mypurecloud.ie")?;
     /// assert_eq!(e.api, "https://api.mypurecloud.ie");
     /// assert_eq!(e.token_url(), "https://login.mypurecloud.ie/oauth/token");
     /// assert!(kudos_genesys::Endpoints::region("oauth.genesyscloud.com").is_err());
+    /// # Ok::<(), kudos_genesys::GenesysError>(())
     /// ```
     ///
     /// # Errors

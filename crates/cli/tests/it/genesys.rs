@@ -34,6 +34,22 @@ fn with_genesys(s: &Setup, genesys: &GenesysSimulator, extra: &str) {
     std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
 }
 
+/// `kudos genesys pull` of the setup's configuration for `start..=end`.
+fn pull(s: &Setup, start: &str, end: &str) -> std::process::Output {
+    s.command(&[
+        "genesys",
+        "pull",
+        "--config",
+        "kudos.toml",
+        "--start",
+        start,
+        "--end",
+        end,
+    ])
+    .output()
+    .unwrap()
+}
+
 fn lines(out: &std::process::Output) -> Vec<Value> {
     text(&out.stdout)
         .lines()
@@ -53,22 +69,9 @@ async fn pulled_survey_aggregates_become_rewards_and_a_second_pull_changes_nothi
         &genesys,
         "staging = \"genesys\"\npull = [\"surveys\"]\n",
     );
-    let pull = || {
-        s.command(&[
-            "genesys",
-            "pull",
-            "--config",
-            "kudos.toml",
-            "--start",
-            "2026-03-02",
-            "--end",
-            "2026-03-03",
-        ])
-        .output()
-        .unwrap()
-    };
+    let pull_days = || pull(&s, "2026-03-02", "2026-03-03");
 
-    let out = pull();
+    let out = pull_days();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let pulled = lines(&out);
     assert_eq!(pulled.len(), 2, "{pulled:?}");
@@ -88,7 +91,7 @@ async fn pulled_survey_aggregates_become_rewards_and_a_second_pull_changes_nothi
 
     // The same days again: the simulator answers in another order; nothing is written, and
     // the next run finds nothing new.
-    let out = pull();
+    let out = pull_days();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let again = lines(&out);
     assert_eq!((again.len(), &again[0]["unchanged"]), (1, &Value::from(1)));
@@ -164,19 +167,7 @@ async fn recipients_come_from_the_genesys_users_api_sealed_and_are_written_nowhe
         );
     std::fs::write(s.dir.join("kudos.toml"), config).unwrap();
     with_genesys(&s, &genesys, "pull = [\"surveys\"]\n");
-    let out = s
-        .command(&[
-            "genesys",
-            "pull",
-            "--config",
-            "kudos.toml",
-            "--start",
-            "2026-03-02",
-            "--end",
-            "2026-03-03",
-        ])
-        .output()
-        .unwrap();
+    let out = pull(&s, "2026-03-02", "2026-03-03");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (out, summary) = s.run().await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -235,19 +226,7 @@ async fn pulled_adherence_from_a_bulk_job_becomes_points_on_its_local_days() {
     )
     .unwrap();
     with_genesys(&s, &genesys, "pull = [\"adherence\"]\n");
-    let out = s
-        .command(&[
-            "genesys",
-            "pull",
-            "--config",
-            "kudos.toml",
-            "--start",
-            "2026-03-08",
-            "--end",
-            "2026-03-09",
-        ])
-        .output()
-        .unwrap();
+    let out = pull(&s, "2026-03-08", "2026-03-09");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let pulled = lines(&out);
     assert!(
@@ -325,19 +304,7 @@ async fn a_pull_that_brings_back_nothing_exits_3_and_says_what() {
         .unwrap();
     let s = Setup::new("genesys-empty", SimConfig::default(), "").await;
     with_genesys(&s, &genesys, "pull = [\"surveys\"]\n");
-    let out = s
-        .command(&[
-            "genesys",
-            "pull",
-            "--config",
-            "kudos.toml",
-            "--start",
-            "2026-04-01",
-            "--end",
-            "2026-04-01",
-        ])
-        .output()
-        .unwrap();
+    let out = pull(&s, "2026-04-01", "2026-04-01");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("warning: no data for surveys 2026-04-01T04:00:00.000Z"),
