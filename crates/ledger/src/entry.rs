@@ -25,7 +25,10 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldState {
-    /// Made, not yet answered.
+    /// Made, and waiting for an operator's approval (`kudos review approve`): its points are
+    /// reserved, and nothing has been sent. Approval moves it to `open`; rejection releases it.
+    AwaitingApproval,
+    /// Made (or approved), not yet answered.
     Open,
     /// The marketplace may have issued the reward; re-driven at the next run.
     InDoubt,
@@ -42,6 +45,7 @@ impl HoldState {
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
+            Self::AwaitingApproval => "awaiting_approval",
             Self::Open => "open",
             Self::InDoubt => "in_doubt",
             Self::Review => "review",
@@ -50,15 +54,19 @@ impl HoldState {
         }
     }
 
-    /// Whether the hold is still unresolved (open, in doubt or in review): it blocks new holds
-    /// for its agent.
+    /// Whether the hold is still unresolved (awaiting approval, open, in doubt or in review):
+    /// it blocks new holds for its agent.
     #[must_use]
     pub const fn is_unresolved(self) -> bool {
-        matches!(self, Self::Open | Self::InDoubt | Self::Review)
+        matches!(
+            self,
+            Self::AwaitingApproval | Self::Open | Self::InDoubt | Self::Review
+        )
     }
 
     /// All states, in lifecycle order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
+        Self::AwaitingApproval,
         Self::Open,
         Self::InDoubt,
         Self::Review,
@@ -73,7 +81,7 @@ impl std::str::FromStr for HoldState {
         Self::ALL
             .into_iter()
             .find(|h| h.name() == s)
-            .ok_or_else(|| format!("unknown hold state {s:?} (expected open, in_doubt, review, committed or released)"))
+            .ok_or_else(|| format!("unknown hold state {s:?} (expected awaiting_approval, open, in_doubt, review, committed or released)"))
     }
 }
 

@@ -303,16 +303,22 @@ macro_rules! forward {
 
 forward!(&T, std::sync::Arc<T>, Box<T>);
 
-/// Everything a run needs from one database: the ledger's port and the run's three ports
-/// (leases, the ingest log, the audit anchors). Implemented for every type that implements
-/// the four.
+/// Everything a run needs from one database: the ledger's port and the run's four ports
+/// (leases, the ingest log, the audit anchors, the programme's controls). Implemented for
+/// every type that implements the five.
 pub trait RunStore:
-    crate::LedgerStore + crate::LeaseStore + IngestLog + crate::AuditAnchors
+    crate::LedgerStore + crate::LeaseStore + IngestLog + crate::AuditAnchors + crate::ControlStore
 {
 }
 
-impl<T: crate::LedgerStore + crate::LeaseStore + IngestLog + crate::AuditAnchors + ?Sized> RunStore
-    for T
+impl<
+    T: crate::LedgerStore
+        + crate::LeaseStore
+        + IngestLog
+        + crate::AuditAnchors
+        + crate::ControlStore
+        + ?Sized,
+> RunStore for T
 {
 }
 

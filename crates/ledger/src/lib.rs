@@ -66,6 +66,7 @@
 
 mod account;
 mod anchor;
+mod control;
 mod entry;
 mod error;
 mod ingest;
@@ -79,6 +80,9 @@ pub mod testkit;
 
 pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
 pub use anchor::{AuditAnchor, AuditAnchors};
+pub use control::{
+    BudgetClaim, BudgetLimit, ClaimView, ControlStore, Pause, Waiting, decide_claims,
+};
 pub use entry::{Entry, HoldState, Op, ReversalState, transition_id};
 pub use error::LedgerError;
 pub use ingest::{

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use kudos_core::{AgentId, Clock, Day, SystemClock, TxnId};
+use kudos_core::{AgentId, Clock, Day, Points, SystemClock, TxnId};
 use uuid::Uuid;
 
+use crate::control::decide_claims;
 use crate::{
-    AuditAnchor, AuditAnchors, ContentHash, Entry, HoldState, HoldView, IngestLog, IngestMark,
+    AuditAnchor, AuditAnchors, BudgetClaim, ClaimView, ContentHash, ControlStore, Pause, Waiting, Entry, HoldState, HoldView, IngestLog, IngestMark,
     Lease, LeaseStore, LedgerError, LedgerStore, ReversalState, ReversalView, Stored,
 };
 
@@ -32,6 +33,13 @@ struct Inner {
     /// When each anchor (by index) last moved, and the count of moves.
     anchor_moved: HashMap<usize, u64>,
     anchor_moves: u64,
+    /// Budget claims, in the order made, and the points each bucket counts.
+    claims: Vec<ClaimView>,
+    spent: HashMap<String, i64>,
+    /// Rewards waiting, by agent.
+    waiting: BTreeMap<AgentId, Waiting>,
+    /// The pause switch.
+    pause: Option<Pause>,
 }
 
 /// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
@@ -336,5 +344,92 @@ impl AuditAnchors for MemoryStore {
         trails.sort();
         trails.dedup();
         Ok(trails)
+    }
+}
+
+#[async_trait]
+impl ControlStore for MemoryStore {
+    async fn claim_budget(&self, claims: &[BudgetClaim]) -> Result<Vec<bool>, LedgerError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let known: std::collections::HashSet<TxnId> = inner.claims.iter().map(|c| c.txn).collect();
+        let mut spent = inner.spent.clone();
+        let granted = decide_claims(claims, &mut spent, |txn| known.contains(&txn));
+        let mut added = std::collections::HashSet::new();
+        for (claim, granted) in claims.iter().zip(&granted) {
+            if *granted && !known.contains(&claim.txn) && added.insert(claim.txn) {
+                inner.claims.push(ClaimView::of(claim, now));
+            }
+        }
+        inner.spent = spent;
+        Ok(granted)
+    }
+
+    async fn return_budget(&self, txns: &[TxnId]) -> Result<u64, LedgerError> {
+        let mut inner = self.lock();
+        let wanted: std::collections::HashSet<&TxnId> = txns.iter().collect();
+        let mut given = Vec::new();
+        for claim in &mut inner.claims {
+            if !claim.returned && wanted.contains(&claim.txn) {
+                claim.returned = true;
+                given.push((claim.buckets.clone(), claim.points.get()));
+            }
+        }
+        for (buckets, points) in &given {
+            for bucket in buckets {
+                if let Some(spent) = inner.spent.get_mut(bucket) {
+                    *spent = spent.saturating_sub(*points);
+                }
+            }
+        }
+        Ok(given.len() as u64)
+    }
+
+    async fn budget_spent(&self, bucket: &str) -> Result<Points, LedgerError> {
+        Ok(Points::new(
+            self.lock().spent.get(bucket).copied().unwrap_or(0),
+        ))
+    }
+
+    async fn budget_claims(&self, since: Day) -> Result<Vec<ClaimView>, LedgerError> {
+        Ok(self
+            .lock()
+            .claims
+            .iter()
+            .filter(|c| c.day >= since)
+            .cloned()
+            .collect())
+    }
+
+    async fn waiting(&self) -> Result<Vec<Waiting>, LedgerError> {
+        let mut out: Vec<Waiting> = self.lock().waiting.values().cloned().collect();
+        out.sort_by(|a, b| (a.since, &a.agent).cmp(&(b.since, &b.agent)));
+        Ok(out)
+    }
+
+    async fn set_waiting(&self, wait: &[Waiting], done: &[AgentId]) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        for agent in done {
+            inner.waiting.remove(agent);
+        }
+        for w in wait {
+            let since = inner
+                .waiting
+                .get(&w.agent)
+                .map_or(w.since, |old| old.since.min(w.since));
+            inner
+                .waiting
+                .insert(w.agent.clone(), Waiting { since, ..w.clone() });
+        }
+        Ok(())
+    }
+
+    async fn pause_state(&self) -> Result<Option<Pause>, LedgerError> {
+        Ok(self.lock().pause.clone())
+    }
+
+    async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
+        let mut inner = self.lock();
+        Ok(std::mem::replace(&mut inner.pause, pause.cloned()))
     }
 }

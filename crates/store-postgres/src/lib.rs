@@ -55,6 +55,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 mod anchor;
+mod control;
 mod ingest;
 mod lease;
 mod options;
@@ -100,7 +101,7 @@ pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ 
     move |e| LedgerError::store(format!("postgres: {what}"), e)
 }
 
-fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
+pub(crate) fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("postgres: {what}"), e)
 }
 

@@ -100,6 +100,33 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ON CONFLICT (name) DO NOTHING;
     DROP SEQUENCE IF EXISTS kudos_audit_anchor_order;",
     ),
+    // 6: the programme's controls: budget claims (one per hold, its JSON view, in the order
+    // made) and the points each budget bucket counts, the rewards waiting on a budget, and
+    // named switches (the pause).
+    (
+        6,
+        "CREATE TABLE IF NOT EXISTS kudos_budget_claims (
+        txn UUID PRIMARY KEY,
+        day TEXT NOT NULL,
+        returned BOOLEAN NOT NULL,
+        view TEXT NOT NULL,
+        made TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX IF NOT EXISTS kudos_budget_claims_by_day ON kudos_budget_claims (day, made);
+    CREATE TABLE IF NOT EXISTS kudos_budget_spent (
+        bucket TEXT PRIMARY KEY,
+        points BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS kudos_waiting (
+        agent TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        view TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS kudos_controls (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
+    ),
 ];
 
 /// The table sqlx's migrator records applied migrations in (sqlx's shape, Kudos' own name so
@@ -114,6 +141,7 @@ fn describe(version: i64) -> &'static str {
         3 => "reversals beside holds",
         4 => "audit anchors",
         5 => "anchor order from a counter row",
+        6 => "budgets, waiting rewards, switches",
         _ => "migration",
     }
 }

@@ -48,6 +48,7 @@
 //!   crash of the process.
 
 mod anchor;
+mod control;
 mod ingest;
 mod lease;
 mod ledger;

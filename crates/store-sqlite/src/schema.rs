@@ -81,6 +81,32 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX audit_anchors_first ON audit_anchors (first);
     CREATE INDEX audit_anchors_moved ON audit_anchors (moved);",
     ),
+    // 5: the programme's controls: budget claims (one per hold, its JSON view) and the points
+    // each budget bucket counts, the rewards waiting on a budget, and named switches (the
+    // pause).
+    (
+        5,
+        "CREATE TABLE budget_claims (
+        txn TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        returned INTEGER NOT NULL,
+        view TEXT NOT NULL
+    );
+    CREATE INDEX budget_claims_by_day ON budget_claims (day);
+    CREATE TABLE budget_spent (
+        bucket TEXT PRIMARY KEY,
+        points INTEGER NOT NULL
+    );
+    CREATE TABLE waiting (
+        agent TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        view TEXT NOT NULL
+    );
+    CREATE TABLE controls (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
+    ),
 ];
 
 /// The table sqlx's migrator records applied migrations in (sqlx's shape, Kudos' own name so
@@ -94,6 +120,7 @@ fn describe(version: i64) -> &'static str {
         2 => "ingest log, unresolved holds",
         3 => "reversals beside holds",
         4 => "audit anchors",
+        5 => "budgets, waiting rewards, switches",
         _ => "migration",
     }
 }

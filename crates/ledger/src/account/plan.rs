@@ -43,7 +43,8 @@ pub enum Command {
         /// The request payload, fixed now.
         payload: Vec<u8>,
     },
-    /// Move an unresolved hold to `open`, `in_doubt` or `review`, with its attempt count.
+    /// Move an unresolved hold to `open`, `in_doubt` or `review`, with its attempt count; or
+    /// a hold never sent to `awaiting_approval` (and, approved, back to `open`).
     Mark {
         /// The hold.
         txn: TxnId,
@@ -269,7 +270,7 @@ impl Account {
         let hold = self.hold(txn)?;
         if !state.is_unresolved() {
             return Err(self.invalid(format!(
-                "a hold is marked open, in_doubt or review, not {}",
+                "a hold is marked awaiting_approval, open, in_doubt or review, not {}",
                 state.name()
             )));
         }
@@ -282,6 +283,25 @@ impl Account {
         }
         if hold.state == state && hold.attempts == attempts {
             return Ok(Plan::Nothing(None));
+        }
+        // A hold awaits approval only from the start (never sent), and leaves it only when
+        // approved (to open, still unsent) or rejected (released): nothing else may send it.
+        if state == HoldState::AwaitingApproval
+            && (hold.state != HoldState::Open || hold.attempts != 0 || attempts != 0)
+        {
+            return Err(self.invalid(format!(
+                "hold {txn} cannot await approval: it is {} after {} attempts (only a hold never sent can)",
+                hold.state.name(),
+                hold.attempts
+            )));
+        }
+        if hold.state == HoldState::AwaitingApproval
+            && (state != HoldState::Open || attempts != 0)
+        {
+            return Err(self.invalid(format!(
+                "hold {txn} awaits approval: approve it (open) or reject it (release), not {}",
+                state.name()
+            )));
         }
         let id = transition_id(txn, state.name(), attempts);
         self.idempotent(
@@ -313,6 +333,11 @@ impl Account {
                 state: hold.state.name(),
                 asked,
             });
+        }
+        if hold.state == HoldState::AwaitingApproval && to == HoldState::Committed {
+            return Err(self.invalid(format!(
+                "hold {txn} awaits approval and was never sent: it cannot be committed"
+            )));
         }
         Ok(Plan::Append(transition_id(txn, to.name(), 0), op))
     }

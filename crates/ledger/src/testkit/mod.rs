@@ -2,7 +2,8 @@
 //! [`ledger_conformance`] for a [`LedgerStore`], [`lease_conformance`] for a
 //! [`LeaseStore`](crate::LeaseStore), [`ingest_conformance`] for an
 //! [`IngestLog`](crate::IngestLog), [`anchor_conformance`] for the
-//! [`AuditAnchors`](crate::AuditAnchors); [`conformance`] runs all four on a
+//! [`AuditAnchors`](crate::AuditAnchors), [`control_conformance`] for the
+//! [`ControlStore`](crate::ControlStore); [`conformance`] runs all five on a
 //! [`RunStore`](crate::RunStore).
 //!
 //! Call one from an async test with a store (it may already hold data: each check uses fresh
@@ -109,11 +110,16 @@ pub(crate) async fn account_with_a_hold<S: LedgerStore + ?Sized>(
 }
 
 mod anchor;
+mod control;
 mod ingest;
 mod lease;
 mod reversal;
 
 pub use anchor::{anchor_conformance, anchors_only_move_forward};
+pub use control::{
+    budgets_are_never_exceeded, concurrent_claims_stay_within_the_limit, control_conformance,
+    the_pause_switch_is_shared, waiting_rewards_keep_their_first_day,
+};
 pub use ingest::{
     files_are_marked_whole_or_through_a_day, ingest_conformance,
     marks_are_read_and_recorded_many_at_once,
@@ -127,6 +133,7 @@ pub async fn conformance(store: &dyn crate::RunStore) {
     lease_conformance(store).await;
     ingest_conformance(store).await;
     anchor_conformance(store).await;
+    control_conformance(store).await;
 }
 
 /// Runs every check of the ledger's port.

@@ -1,0 +1,221 @@
+//! The programme's controls, kept in the ledger's store so that every worker sees them: the
+//! budgets' claims (points spent per day and month, each claim by the hold it pays for),
+//! the rewards waiting on a budget, and the pause switch.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, Day, Points, RewardType, TierId, TxnId};
+use serde::{Deserialize, Serialize};
+
+use crate::LedgerError;
+
+/// One budget a claim must stay within: its bucket (`day:2026-03-04`,
+/// `month:2026-03:gift_card_50_usd`…) and its limit in points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetLimit {
+    /// The bucket: what the spent points are counted under.
+    pub bucket: String,
+    /// The most points the bucket may count.
+    pub limit: Points,
+}
+
+impl BudgetLimit {
+    /// `limit` points in `bucket`.
+    #[must_use]
+    pub fn new(bucket: impl Into<String>, limit: Points) -> Self {
+        Self {
+            bucket: bucket.into(),
+            limit,
+        }
+    }
+}
+
+/// A claim on the budgets for one hold, made just before the hold: granted only if every one
+/// of its buckets stays within its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetClaim {
+    /// The hold it pays for (its id; one claim per hold).
+    pub txn: TxnId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The run's day.
+    pub day: Day,
+    /// The reward type.
+    pub reward_type: RewardType,
+    /// The points it spends.
+    pub points: Points,
+    /// The budgets it must stay within (none: granted, and only recorded).
+    pub limits: Vec<BudgetLimit>,
+}
+
+/// A claim as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimView {
+    /// The hold it pays for.
+    pub txn: TxnId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The run's day.
+    pub day: Day,
+    /// The reward type.
+    pub reward_type: RewardType,
+    /// The points.
+    pub points: Points,
+    /// The buckets it counts in.
+    pub buckets: Vec<String>,
+    /// Whether it was given back (its hold was released, or never made).
+    pub returned: bool,
+    /// When it was made (the store's clock).
+    pub at: DateTime<Utc>,
+}
+
+impl ClaimView {
+    /// The view of `claim`, made at `at`, not given back.
+    #[must_use]
+    pub fn of(claim: &BudgetClaim, at: DateTime<Utc>) -> Self {
+        Self {
+            txn: claim.txn,
+            agent: claim.agent.clone(),
+            day: claim.day,
+            reward_type: claim.reward_type.clone(),
+            points: claim.points,
+            buckets: claim.limits.iter().map(|l| l.bucket.clone()).collect(),
+            returned: false,
+            at,
+        }
+    }
+}
+
+/// A reward waiting for a budget (or for funds): no hold was made, the points stay the
+/// agent's, and it goes before newer ones when the budget allows (oldest `since` first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The agent.
+    pub agent: AgentId,
+    /// The tier it would get.
+    pub tier: TierId,
+    /// Its reward type.
+    pub reward_type: RewardType,
+    /// Its cost.
+    pub points: Points,
+    /// The first run's day it waited on (kept when it waits again).
+    pub since: Day,
+    /// Why it waits: the budget's bucket, or `funds`.
+    pub reason: String,
+}
+
+/// The pause switch, when on: who set it, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Why (the operator's words).
+    pub reason: String,
+    /// Who paused.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The programme's controls, in the store every worker shares.
+///
+/// `testkit::control_conformance` (feature `testkit`) checks an implementation, including
+/// that concurrent claims never take a bucket past its limit.
+#[async_trait]
+pub trait ControlStore: Send + Sync + std::fmt::Debug {
+    /// Claims budget for holds, in order, atomically with every other claim (whatever
+    /// process makes it): each is granted only if, with the claims granted before it, every
+    /// bucket it names stays within its limit; a refused claim changes nothing. A claim whose
+    /// hold already has one (granted, or given back) is answered `true` and counted once.
+    async fn claim_budget(&self, claims: &[BudgetClaim]) -> Result<Vec<bool>, LedgerError>;
+
+    /// Gives back the claims of `txns` (their holds were released, or never made): their
+    /// points no longer count. Idempotent; a hold without a claim is ignored. Returns how
+    /// many were given back now.
+    async fn return_budget(&self, txns: &[TxnId]) -> Result<u64, LedgerError>;
+
+    /// The points counted in `bucket` now (claims made and not given back).
+    async fn budget_spent(&self, bucket: &str) -> Result<Points, LedgerError>;
+
+    /// The claims made on or after `since` (the run's day), given back or not, oldest first.
+    async fn budget_claims(&self, since: Day) -> Result<Vec<ClaimView>, LedgerError>;
+
+    /// The rewards waiting, oldest first.
+    async fn waiting(&self) -> Result<Vec<Waiting>, LedgerError>;
+
+    /// Records rewards that wait (an agent already waiting keeps its `since`, the rest is
+    /// replaced) and forgets the agents in `done` (they got a hold, or no longer afford one).
+    async fn set_waiting(&self, wait: &[Waiting], done: &[AgentId]) -> Result<(), LedgerError>;
+
+    /// The pause switch: `Some` while paused.
+    async fn pause_state(&self) -> Result<Option<Pause>, LedgerError>;
+
+    /// Sets the pause switch (`None` resumes). Returns the state it replaced.
+    async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError>;
+}
+
+/// Forwards every method to the store behind a reference or a smart pointer.
+macro_rules! forward {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<T: ControlStore + ?Sized> ControlStore for $ty {
+            async fn claim_budget(&self, claims: &[BudgetClaim]) -> Result<Vec<bool>, LedgerError> {
+                (**self).claim_budget(claims).await
+            }
+            async fn return_budget(&self, txns: &[TxnId]) -> Result<u64, LedgerError> {
+                (**self).return_budget(txns).await
+            }
+            async fn budget_spent(&self, bucket: &str) -> Result<Points, LedgerError> {
+                (**self).budget_spent(bucket).await
+            }
+            async fn budget_claims(&self, since: Day) -> Result<Vec<ClaimView>, LedgerError> {
+                (**self).budget_claims(since).await
+            }
+            async fn waiting(&self) -> Result<Vec<Waiting>, LedgerError> {
+                (**self).waiting().await
+            }
+            async fn set_waiting(&self, wait: &[Waiting], done: &[AgentId]) -> Result<(), LedgerError> {
+                (**self).set_waiting(wait, done).await
+            }
+            async fn pause_state(&self) -> Result<Option<Pause>, LedgerError> {
+                (**self).pause_state().await
+            }
+            async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
+                (**self).set_pause(pause).await
+            }
+        }
+    )*};
+}
+
+forward!(&T, std::sync::Arc<T>, Box<T>);
+
+/// Decides a batch of claims against the points each bucket counts now (`spent`, updated as
+/// claims are granted): the one rule every store applies inside its own atomic section.
+/// `known` says whether a claim's hold already has a claim (then it is granted, uncounted).
+pub fn decide_claims(
+    claims: &[BudgetClaim],
+    spent: &mut std::collections::HashMap<String, i64>,
+    known: impl Fn(TxnId) -> bool,
+) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    claims
+        .iter()
+        .map(|claim| {
+            if known(claim.txn) || !seen.insert(claim.txn) {
+                return true;
+            }
+            let points = claim.points.get();
+            let fits = claim.limits.iter().all(|l| {
+                let now = spent.get(&l.bucket).copied().unwrap_or(0);
+                now.checked_add(points).is_some_and(|total| total <= l.limit.get())
+            });
+            if fits {
+                for l in &claim.limits {
+                    let now = spent.entry(l.bucket.clone()).or_insert(0);
+                    *now = now.saturating_add(points);
+                }
+            } else {
+                seen.remove(&claim.txn);
+            }
+            fits
+        })
+        .collect()
+}
