@@ -14,6 +14,8 @@ pub enum Verdict {
     /// 409 (the same key is in progress) and any status not listed: the reward may have been
     /// issued; kept, re-driven later by a status lookup.
     InDoubt,
+    /// 402 (insufficient funds): nothing was issued; the reward waits for funds.
+    Unfunded,
 }
 
 /// Classifies an HTTP status.
@@ -23,6 +25,7 @@ pub fn classify(status: u16) -> Verdict {
         200 | 201 => Verdict::Answered,
         500 | 502 | 503 | 504 | 408 | 429 => Verdict::Retry,
         401 => Verdict::RefreshToken,
+        402 => Verdict::Unfunded,
         400 | 403 | 404 | 422 => Verdict::Review,
         _ => Verdict::InDoubt,
     }

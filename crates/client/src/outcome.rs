@@ -1,7 +1,9 @@
 //! The outcome of one reward request.
 
 /// How one issue call ended, and so what happens to its hold (`docs/reference/issuing.md#outcome-table`).
+/// Outcomes may be added (`#[non_exhaustive]`): treat one you do not know as in doubt.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// `200/201` with `ISSUED` and the same request id: commit the hold.
     Issued {
@@ -30,6 +32,12 @@ pub enum Outcome {
     /// every attempt failed to connect): keep the hold open; try again later.
     NotSent {
         /// Why.
+        reason: String,
+    },
+    /// `402`: the marketplace account has not the funds. Nothing was issued: release the
+    /// hold; the reward waits for funds.
+    Unfunded {
+        /// What the marketplace said.
         reason: String,
     },
 }

@@ -7,7 +7,7 @@ use std::sync::PoisonError;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kudos_core::{Clock, TxnId};
+use kudos_core::{Clock, Money, TxnId};
 use kudos_privacy::{ExposeSecret, SecretSource};
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -94,6 +94,17 @@ pub trait RewardProvider: Send + Sync + fmt::Debug {
     /// Counters for metrics: retries so far and the breaker's state. The default knows none.
     fn stats(&self) -> ProviderStats {
         ProviderStats::default()
+    }
+
+    /// The funds the marketplace account has available to issue rewards with, where the
+    /// marketplace can say (`Ok(None)`: it cannot). The run asks before each issuing round.
+    /// The default cannot say.
+    ///
+    /// # Errors
+    ///
+    /// What went wrong asking (the run then issues as if it could not say, and alerts).
+    async fn balance(&self) -> Result<Option<Money>, String> {
+        Ok(None)
     }
 }
 
@@ -459,6 +470,11 @@ impl HttpRewardProvider {
                                 reason: short(&answer.body),
                             });
                         }
+                        Verdict::Unfunded => {
+                            return Err(Outcome::Unfunded {
+                                reason: short(&answer.body),
+                            });
+                        }
                         Verdict::InDoubt => {
                             return Err(Outcome::InDoubt {
                                 reason: format!(
@@ -582,6 +598,31 @@ impl RewardProvider for HttpRewardProvider {
         }
     }
 
+    async fn balance(&self) -> Result<Option<Money>, String> {
+        let id = TxnId::generate(self.clock.as_ref()).to_string();
+        match self
+            .call("balance", "GET", "/v1/account/balance", &id, false, &[])
+            .await
+        {
+            // The marketplace has no balance to tell.
+            Err(Outcome::NeedsReview { status: 404, .. }) => Ok(None),
+            Err(o) => Err(format!("the balance could not be read: {o:?}")),
+            Ok(answer) => {
+                let body: Value = serde_json::from_slice(&answer.body)
+                    .map_err(|_| "the balance answer is not JSON".to_owned())?;
+                let amount = match &body["available"] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return Err("the balance answer has no available amount".to_owned()),
+                };
+                let currency = body["currency"].as_str().unwrap_or_default();
+                Money::new(&amount, currency)
+                    .map(Some)
+                    .map_err(|_| "the balance answer's amount or currency is not readable".to_owned())
+            }
+        }
+    }
+
     async fn reverse(&self, reversal: TxnId, of: TxnId, payload: &[u8]) -> ReverseOutcome {
         match self
             .call(
@@ -599,6 +640,10 @@ impl RewardProvider for HttpRewardProvider {
                 ReverseOutcome::Refused { status, reason }
             }
             Err(Outcome::InDoubt { reason }) => ReverseOutcome::InDoubt { reason },
+            Err(Outcome::Unfunded { reason }) => ReverseOutcome::Refused {
+                status: 402,
+                reason,
+            },
             Err(other) => ReverseOutcome::InDoubt {
                 reason: format!("{other:?}"),
             },

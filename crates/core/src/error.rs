@@ -65,6 +65,14 @@ pub enum CoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An amount of money is not `AMOUNT CURRENCY` (`50.00 USD`), or is out of range.
+    #[error("{value:?} is not an amount of money: {reason}")]
+    InvalidMoney {
+        /// The text given (escaped for display).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A transaction id is not a UUID.
     #[error("{value:?} is not a transaction id (expected a UUID)")]
     InvalidTxnId {

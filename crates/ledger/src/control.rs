@@ -46,6 +46,8 @@ pub struct BudgetClaim {
     pub points: Points,
     /// The budgets it must stay within (none: granted, and only recorded).
     pub limits: Vec<BudgetLimit>,
+    /// When it is made (the run's clock, as the hold's creation time will be).
+    pub at: DateTime<Utc>,
 }
 
 /// A claim as the store keeps it.
@@ -65,14 +67,14 @@ pub struct ClaimView {
     pub buckets: Vec<String>,
     /// Whether it was given back (its hold was released, or never made).
     pub returned: bool,
-    /// When it was made (the store's clock).
+    /// When it was made (the run's clock).
     pub at: DateTime<Utc>,
 }
 
 impl ClaimView {
-    /// The view of `claim`, made at `at`, not given back.
+    /// The view of `claim`, not given back.
     #[must_use]
-    pub fn of(claim: &BudgetClaim, at: DateTime<Utc>) -> Self {
+    pub fn of(claim: &BudgetClaim) -> Self {
         Self {
             txn: claim.txn,
             agent: claim.agent.clone(),
@@ -81,7 +83,7 @@ impl ClaimView {
             points: claim.points,
             buckets: claim.limits.iter().map(|l| l.bucket.clone()).collect(),
             returned: false,
-            at,
+            at: claim.at,
         }
     }
 }

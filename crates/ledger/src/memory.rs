@@ -350,7 +350,6 @@ impl AuditAnchors for MemoryStore {
 #[async_trait]
 impl ControlStore for MemoryStore {
     async fn claim_budget(&self, claims: &[BudgetClaim]) -> Result<Vec<bool>, LedgerError> {
-        let now = self.clock.now();
         let mut inner = self.lock();
         let known: std::collections::HashSet<TxnId> = inner.claims.iter().map(|c| c.txn).collect();
         let mut spent = inner.spent.clone();
@@ -358,7 +357,7 @@ impl ControlStore for MemoryStore {
         let mut added = std::collections::HashSet::new();
         for (claim, granted) in claims.iter().zip(&granted) {
             if *granted && !known.contains(&claim.txn) && added.insert(claim.txn) {
-                inner.claims.push(ClaimView::of(claim, now));
+                inner.claims.push(ClaimView::of(claim));
             }
         }
         inner.spent = spent;

@@ -37,6 +37,18 @@ pub enum AlertKind {
     /// The marketplace voided a reward after it was issued (a cancelled order, a bounced
     /// delivery); its points went back to the agent.
     RewardVoided,
+    /// Rewards wait: a budget (`[budget]`) would be exceeded. No hold was made; their points
+    /// stay the agents', and a later run issues them, oldest first.
+    BudgetExceeded,
+    /// Rewards wait for an operator's approval (`kudos review approve`), their points held.
+    ApprovalNeeded,
+    /// The programme is paused (`kudos pause`): no new hold was made and no new request sent.
+    Paused,
+    /// The marketplace's balance is below `[funding] low_balance_below`.
+    LowBalance,
+    /// Rewards wait for funds: the balance could not cover them, or the marketplace answered
+    /// `402`. Nothing was issued for them.
+    InsufficientFunds,
 }
 
 impl AlertKind {
@@ -55,6 +67,11 @@ impl AlertKind {
             Self::PayloadRefused => "payload_refused",
             Self::LedgerError => "ledger_error",
             Self::RewardVoided => "reward_voided",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::ApprovalNeeded => "approval_needed",
+            Self::Paused => "paused",
+            Self::LowBalance => "low_balance",
+            Self::InsufficientFunds => "insufficient_funds",
         }
     }
 }

@@ -178,3 +178,57 @@ impl kudos_ledger::AuditAnchors for DryStore {
         self.real.trails().await
     }
 }
+
+/// Budgets as the real store counts them, with the dry run's own claims on top (the limits
+/// are lowered by what the real store has spent, and the copy counts the rest); the pause
+/// switch and the waiting rewards as the real store has them. Nothing reaches the real store.
+#[async_trait]
+impl kudos_ledger::ControlStore for DryStore {
+    async fn claim_budget(
+        &self,
+        claims: &[kudos_ledger::BudgetClaim],
+    ) -> Result<Vec<bool>, LedgerError> {
+        let mut lowered = Vec::with_capacity(claims.len());
+        for claim in claims {
+            let mut claim = claim.clone();
+            for limit in &mut claim.limits {
+                let real = self.real.budget_spent(&limit.bucket).await?;
+                limit.limit = kudos_core::Points::new(limit.limit.get().saturating_sub(real.get()));
+            }
+            lowered.push(claim);
+        }
+        self.copy.claim_budget(&lowered).await
+    }
+    async fn return_budget(&self, txns: &[TxnId]) -> Result<u64, LedgerError> {
+        self.copy.return_budget(txns).await
+    }
+    async fn budget_spent(&self, bucket: &str) -> Result<kudos_core::Points, LedgerError> {
+        let real = self.real.budget_spent(bucket).await?;
+        let dry = self.copy.budget_spent(bucket).await?;
+        Ok(kudos_core::Points::new(real.get().saturating_add(dry.get())))
+    }
+    async fn budget_claims(&self, since: Day) -> Result<Vec<kudos_ledger::ClaimView>, LedgerError> {
+        let mut claims = self.real.budget_claims(since).await?;
+        claims.extend(self.copy.budget_claims(since).await?);
+        Ok(claims)
+    }
+    async fn waiting(&self) -> Result<Vec<kudos_ledger::Waiting>, LedgerError> {
+        self.real.waiting().await
+    }
+    async fn set_waiting(
+        &self,
+        _wait: &[kudos_ledger::Waiting],
+        _done: &[AgentId],
+    ) -> Result<(), LedgerError> {
+        Ok(())
+    }
+    async fn pause_state(&self) -> Result<Option<kudos_ledger::Pause>, LedgerError> {
+        self.real.pause_state().await
+    }
+    async fn set_pause(
+        &self,
+        _pause: Option<&kudos_ledger::Pause>,
+    ) -> Result<Option<kudos_ledger::Pause>, LedgerError> {
+        self.real.pause_state().await
+    }
+}

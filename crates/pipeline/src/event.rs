@@ -268,6 +268,44 @@ pub enum AuditEvent {
         /// Why.
         reason: String,
     },
+    /// An operator approved a reward that waited for an approval (`kudos review approve`):
+    /// the next run sends it. When is the record's time.
+    ReviewApproved {
+        /// The hold.
+        txn_id: TxnId,
+        /// The agent's pseudonym.
+        agent: String,
+        /// The points it reserves.
+        cost: Points,
+        /// Who.
+        operator: String,
+    },
+    /// An operator rejected a reward that waited for an approval (`kudos review reject`): its
+    /// hold was released, its points returned.
+    ReviewRejected {
+        /// The hold.
+        txn_id: TxnId,
+        /// The agent's pseudonym.
+        agent: String,
+        /// The points it returned.
+        cost: Points,
+        /// Who.
+        operator: String,
+    },
+    /// An operator paused the programme (`kudos pause`).
+    Paused {
+        /// Why.
+        reason: String,
+        /// Who.
+        operator: String,
+    },
+    /// An operator resumed the programme (`kudos resume`).
+    Resumed {
+        /// Who.
+        operator: String,
+        /// The reason the pause had been given (empty if it was not paused).
+        reason: String,
+    },
 }
 
 /// What a marketplace answer (or a call that got none) was, as `reward_answered` records it.
@@ -285,6 +323,8 @@ pub enum AnswerKind {
     Review,
     /// Nothing reached the marketplace.
     NotSent,
+    /// `402`: the marketplace account had not the funds; nothing was issued.
+    Unfunded,
 }
 
 impl AnswerKind {
@@ -298,6 +338,7 @@ impl AnswerKind {
             Self::InDoubt => "in_doubt",
             Self::Review => "review",
             Self::NotSent => "not_sent",
+            Self::Unfunded => "unfunded",
         }
     }
 }
@@ -331,6 +372,10 @@ impl AuditEvent {
             Self::ReviewRetry { .. } => "review_retry",
             Self::ReviewSettled { .. } => "review_settled",
             Self::ReviewRefused { .. } => "review_refused",
+            Self::ReviewApproved { .. } => "review_approved",
+            Self::ReviewRejected { .. } => "review_rejected",
+            Self::Paused { .. } => "paused",
+            Self::Resumed { .. } => "resumed",
         }
     }
 

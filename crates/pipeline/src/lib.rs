@@ -90,6 +90,7 @@ mod alert;
 mod alert_queue;
 mod audit;
 mod config;
+mod controls;
 mod directory;
 mod dry;
 mod event;
@@ -111,6 +112,7 @@ pub use config::{
     GenesysLocation, GenesysSettings, MarketplaceConfig, PULL_KINDS, PrivacyConfig, RunConfig,
     SourceConfig, StoreConfig,
 };
+pub use controls::{Budget, Controls, Limits};
 pub use directory::{DirectoryError, FileDirectory, GenesysDirectory, RecipientDirectory};
 pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]

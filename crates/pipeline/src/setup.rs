@@ -302,7 +302,23 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         let rules = RuleSet::from_path(&config.rules)
             .map_err(|e| invalid("rules.path", error_chain(&e)))?;
+        if !config.controls.prices.is_empty() {
+            // Spend is counted in money only if every reward the rules can give has a price.
+            for tier in rules.tiers() {
+                if !config.controls.prices.contains_key(tier.reward_type()) {
+                    return Err(invalid(
+                        "prices",
+                        format!(
+                            "reward type {} (tier {}) has no price: give every reward type of the rules one, or none",
+                            tier.reward_type(),
+                            tier.id()
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(Self::new(Parts {
+            controls: config.controls.clone(),
             settings: config.run.clone(),
             sources: config.parse_sources()?,
             rules,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kudos_core::{Clock, SystemClock};
+use kudos_core::{Clock, Money, SystemClock};
 
 use crate::FaultPlan;
 
@@ -58,6 +58,12 @@ pub struct SimConfig {
     /// The clock of `Retry-After` dates and of signature timestamps (the client's, in a
     /// simulation on a manual clock).
     pub clock: Arc<dyn Clock>,
+    /// The account's funds (`None`: unlimited, and `GET /v1/account/balance` answers `404`).
+    /// Each reward issued takes its price; one the funds cannot cover is answered `402`,
+    /// unprocessed.
+    pub balance: Option<Money>,
+    /// What each reward type costs the account (a type not listed costs nothing).
+    pub prices: HashMap<String, Money>,
 }
 
 impl Default for SimConfig {
@@ -79,6 +85,8 @@ impl Default for SimConfig {
             rate_limit_per_sec: None,
             answer_echo: None,
             clock: Arc::new(SystemClock),
+            balance: None,
+            prices: HashMap::new(),
         }
     }
 }

@@ -95,6 +95,17 @@ impl Simulator {
         }
     }
 
+    /// The account's funds left (`None`: unlimited).
+    pub fn balance(&self) -> Option<kudos_core::Money> {
+        self.marketplace.lock().balance.clone()
+    }
+
+    /// Sets the account's funds (a top-up, or a drain): rewards the old funds could not cover
+    /// are issued when asked again.
+    pub fn set_balance(&self, balance: Option<kudos_core::Money>) {
+        self.marketplace.lock().balance = balance;
+    }
+
     /// Forgets every completed issue request's idempotency key, as the marketplace does once
     /// its retention has passed: a repeat is then processed afresh (a second reward). Rewards
     /// and their lookups stay. Returns how many keys were forgotten.

@@ -60,6 +60,8 @@ pub(crate) struct MarketplaceState {
     pub(crate) reversals: HashMap<String, Value>,
     /// Request ids answered `PENDING` that ended without a reward (lookups say `FAILED`).
     pub(crate) failed: std::collections::HashSet<String>,
+    /// The account's funds left (`None`: unlimited).
+    pub(crate) balance: Option<kudos_core::Money>,
 }
 
 /// An idempotency key: the client (`X-Integration-ID`) and the request id. Two clients'
@@ -115,6 +117,7 @@ impl Marketplace {
             stock: config.inventory.clone(),
             reversals: HashMap::new(),
             failed: std::collections::HashSet::new(),
+            balance: config.balance.clone(),
         };
         Self {
             config,

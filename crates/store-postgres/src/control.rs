@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, Day, Points, TxnId};
 use kudos_ledger::{
     BudgetClaim, ClaimView, ControlStore, LedgerError, Pause, Waiting, decide_claims,
@@ -66,10 +65,6 @@ impl ControlStore for PostgresStore {
         .collect();
         let before = spent.clone();
         let granted = decide_claims(claims, &mut spent, |txn| known.contains(txn.as_uuid()));
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_err(what))?;
         let (mut c_txn, mut c_day, mut c_view) = (Vec::new(), Vec::new(), Vec::new());
         let mut added = std::collections::HashSet::new();
         for (claim, ok) in claims.iter().zip(&granted) {
@@ -80,7 +75,7 @@ impl ControlStore for PostgresStore {
             c_txn.push(txn);
             c_day.push(claim.day.to_string());
             c_view.push(
-                serde_json::to_string(&ClaimView::of(claim, now))
+                serde_json::to_string(&ClaimView::of(claim))
                     .map_err(json_err("a budget claim does not encode"))?,
             );
         }

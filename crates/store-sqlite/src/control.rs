@@ -18,7 +18,6 @@ impl ControlStore for SqliteStore {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let at = self.clock.now();
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -73,7 +72,7 @@ impl ControlStore for SqliteStore {
             if !*ok || known.contains(&txn) || !added.insert(txn.clone()) {
                 continue;
             }
-            let view = serde_json::to_string(&ClaimView::of(claim, at))
+            let view = serde_json::to_string(&ClaimView::of(claim))
                 .map_err(json_err("a budget claim does not encode"))?;
             sqlx::query(
                 "INSERT INTO budget_claims (txn, day, returned, view) VALUES (?, ?, 0, ?)",

@@ -26,6 +26,7 @@ fn claim(bucket: &str, limit: i64, points: i64, on: &str) -> BudgetClaim {
         reward_type: RewardType::new("gift_card_50_usd").expect("a reward type"),
         points: Points::new(points),
         limits: vec![BudgetLimit::new(bucket, Points::new(limit))],
+        at: now(),
     }
 }
 

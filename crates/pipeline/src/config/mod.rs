@@ -1,6 +1,7 @@
 //! `kudos.toml`: the run's configuration (`docs/reference/configuration.md`), validated on load.
 
 mod audit;
+mod controls;
 mod genesys;
 mod store;
 mod text;
@@ -228,6 +229,13 @@ struct RawConfig {
     #[serde(default)]
     alerts: RawAlerts,
     genesys: Option<genesys::RawGenesys>,
+    #[serde(default)]
+    prices: BTreeMap<String, String>,
+    #[serde(default)]
+    budget: controls::RawBudget,
+    #[serde(default)]
+    approval: controls::RawApproval,
+    funding: Option<controls::RawFunding>,
 }
 
 /// `[marketplace]`, resolved.
@@ -322,6 +330,8 @@ pub struct Config {
     /// `[genesys]`, when the data comes straight from Genesys Cloud (its staging directory is
     /// then also a source).
     pub genesys: Option<GenesysSettings>,
+    /// `[prices]`, `[budget]`, `[approval]` and `[funding]`: the programme owner's controls.
+    pub controls: crate::Controls,
 }
 
 struct Ctx<'a> {
@@ -581,7 +591,14 @@ impl Config {
             ));
         }
         let (audit, audit_keys) = c.audit(raw.audit)?;
+        let controls = c.controls(controls::RawControls {
+            prices: raw.prices,
+            budget: raw.budget,
+            approval: raw.approval,
+            funding: raw.funding,
+        })?;
         Ok(Self {
+            controls,
             file: path.to_owned(),
             run,
             sources,

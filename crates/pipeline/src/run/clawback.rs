@@ -20,6 +20,9 @@ pub(super) const REVERSAL_BODY: &[u8] = br#"{"reason":"points_clawback"}"#;
 impl Run<'_> {
     pub(super) async fn clawback(&self, agents: &[AgentId]) -> Result<(), PipelineError> {
         self.progress.step("clawback", Some(agents.len() as u64));
+        if self.paused().is_some() {
+            return Ok(()); // paused: no new reversal is requested
+        }
         let window = TimeDelta::days(i64::from(self.parts.settings.reversal_window_days));
         let now = self.now();
         for chunk in agents.chunks(BATCH) {

@@ -12,6 +12,7 @@ use kudos_ledger::{AccountCommands, Command, HoldState, LedgerError};
 use serde_json::json;
 use tracing::Instrument as _;
 
+use super::controls::Candidate;
 use super::settle::{Answered, Next};
 use super::{AbortOnDrop, BATCH, Count, PipelineError, Run, SLICE, error::redact};
 use crate::{AlertKind, AuditEvent};
@@ -51,13 +52,31 @@ impl Run<'_> {
     /// was issued go round again, up to `max_rewards_per_agent_per_run` rounds.
     pub(super) async fn issue(&self, agents: &[AgentId]) -> Result<(), PipelineError> {
         self.progress.step("issue", None);
+        if self.paused().is_some() {
+            self.report_pause().await;
+            return Ok(());
+        }
         let in_flight = self.parts.settings.max_in_flight.max(1);
-        let mut due: Vec<AgentId> = agents.to_vec();
+        // Rewards that waited (on a budget or funds) go first, oldest first.
+        let waiting_before = self.store.waiting().await?;
+        let mut due: Vec<AgentId> = Vec::with_capacity(agents.len());
+        let known: std::collections::HashSet<&AgentId> = agents.iter().collect();
+        due.extend(
+            waiting_before
+                .iter()
+                .filter(|w| known.contains(&w.agent))
+                .map(|w| w.agent.clone()),
+        );
+        let first: std::collections::HashSet<&AgentId> =
+            waiting_before.iter().map(|w| &w.agent).collect();
+        due.extend(agents.iter().filter(|a| !first.contains(a)).cloned());
         let mut not_sent: Vec<AgentId> = Vec::new();
         for _ in 0..self.parts.settings.max_rewards_per_agent_per_run {
-            if due.is_empty() {
+            if due.is_empty() || self.is_unfunded() {
                 break;
             }
+            self.reconcile_budget().await?;
+            self.round_funds().await;
             let mut next_round = Vec::new();
             for done in self.issue_round(&due, in_flight).await? {
                 match done.next {
@@ -92,6 +111,16 @@ impl Run<'_> {
             .filter(|a| matches!(a.outcome, Outcome::NotSent { .. }))
             .count();
         self.settle_many(again, false).await?;
+        self.settle_waiting(&waiting_before).await?;
+        let awaiting = self.counts.get(Count::AwaitingApproval);
+        if awaiting > 0 {
+            self.alert(
+                AlertKind::ApprovalNeeded,
+                format!("{awaiting} rewards wait for an approval (kudos review list; approve or reject each)"),
+                json!({"holds": awaiting}),
+            )
+            .await;
+        }
         if still > 0 {
             self.alert(
                 AlertKind::CircuitOpen,
@@ -132,6 +161,7 @@ impl Run<'_> {
         // stages (folding accounts, encoding entries) never keeps an answer waiting.
         let provider = Arc::clone(&self.provider);
         let lost = Arc::clone(&self.lost);
+        let unfunded = Arc::clone(&self.unfunded);
         let mut requests = AbortOnDrop(tokio::spawn(
             async move {
                 let mut made_rx = made_rx;
@@ -140,6 +170,7 @@ impl Run<'_> {
                         let span = tracing::info_span!("reward", txn = %made.txn, agent = %made.pseudonym, tier = %made.tier.id());
                         let provider = Arc::clone(&provider);
                         let lost = Arc::clone(&lost);
+                        let unfunded = Arc::clone(&unfunded);
                         async move {
                             // A hold whose lease this run lost (it lapsed, and another run
                             // took it) is no longer this run's to send.
@@ -151,7 +182,15 @@ impl Run<'_> {
                                 tracing::warn!("lease lost before sending; the hold is left to the run that has it");
                                 return None;
                             }
-                            let outcome = provider.issue(made.txn, &made.payload).await;
+                            // Funds ran out (a `402`) since this hold was made: it is not
+                            // sent, and released as unfunded; the reward waits for funds.
+                            let outcome = if unfunded.load(std::sync::atomic::Ordering::Relaxed) {
+                                Outcome::Unfunded {
+                                    reason: "not sent: the marketplace answered 402 earlier in this run".to_owned(),
+                                }
+                            } else {
+                                provider.issue(made.txn, &made.payload).await
+                            };
                             let answered = Answered {
                                 agent: made.agent,
                                 txn: made.txn,
@@ -250,15 +289,20 @@ impl Run<'_> {
                         continue;
                     }
                 };
-                work.push(AccountCommands::new(
-                    agent.clone(),
-                    vec![Command::Hold {
+                let mut commands = vec![Command::Hold {
+                    txn,
+                    day: self.as_of,
+                    tier: tier.clone(),
+                    payload: payload.clone(),
+                }];
+                if self.parts.controls.needs_approval(tier.cost()) {
+                    commands.push(Command::Mark {
                         txn,
-                        day: self.as_of,
-                        tier: tier.clone(),
-                        payload: payload.clone(),
-                    }],
-                ));
+                        state: HoldState::AwaitingApproval,
+                        attempts: 0,
+                    });
+                }
+                work.push(AccountCommands::new(agent.clone(), commands));
                 loaded.push(account);
                 made.push(Made {
                     agent: agent.clone(),
@@ -272,9 +316,32 @@ impl Run<'_> {
             if work.is_empty() {
                 continue;
             }
+            let candidates: Vec<Candidate<'_>> = made
+                .iter()
+                .map(|m| Candidate {
+                    agent: &m.agent,
+                    tier: &m.tier,
+                    txn: m.txn,
+                })
+                .collect();
+            let admitted = self.admit(&candidates).await?;
+            drop(candidates);
+            let mut keep = admitted.iter();
+            work.retain(|_| *keep.next().unwrap_or(&false));
+            let mut keep = admitted.iter();
+            loaded.retain(|_| *keep.next().unwrap_or(&false));
+            let mut keep = admitted.iter();
+            made.retain(|_| *keep.next().unwrap_or(&false));
+            if work.is_empty() {
+                continue;
+            }
             let results = self.ledger.execute_many_on(&work, loaded).await?;
             let mut kept = Vec::with_capacity(made.len());
+            let mut unclaimed = Vec::new();
             for (m, result) in made.into_iter().zip(results) {
+                if result.is_err() {
+                    unclaimed.push(m.txn);
+                }
                 match result {
                     Ok(_) => kept.push(m),
                     // Another run got there first, or the balance moved: nothing to do here.
@@ -290,10 +357,11 @@ impl Run<'_> {
                     }
                 }
             }
-            let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
-            let granted = self.lease_new_holds(&txns).await?;
+            if !unclaimed.is_empty() && self.parts.controls.budget.is_set() {
+                self.store.return_budget(&unclaimed).await?; // no hold: its claim goes back
+            }
             self.add(Count::Holds, kept.len() as u64);
-            let records: Vec<AuditEvent> = kept
+            let mut records: Vec<AuditEvent> = kept
                 .iter()
                 .map(|m| AuditEvent::HoldMade {
                     txn_id: m.txn,
@@ -304,7 +372,19 @@ impl Run<'_> {
                     day: self.as_of,
                 })
                 .collect();
+            // A reward above the approval amount waits for an operator: held, never sent here.
+            let (awaiting, kept): (Vec<Made>, Vec<Made>) = kept
+                .into_iter()
+                .partition(|m| self.parts.controls.needs_approval(m.tier.cost()));
+            records.extend(awaiting.iter().map(|m| AuditEvent::HoldMarked {
+                txn_id: m.txn,
+                state: HoldState::AwaitingApproval,
+                attempts: 0,
+            }));
+            self.add(Count::AwaitingApproval, awaiting.len() as u64);
             self.audit_many(&records).await?;
+            let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
+            let granted = self.lease_new_holds(&txns).await?;
             // A hold whose lease went to another run (its recovery took it in the instant
             // between the hold and the lease) is that run's to send, not this one's.
             for (made, granted) in kept.into_iter().zip(granted) {

@@ -23,12 +23,14 @@ use crate::{Alert, AlertKind, AlertSink, Alerts, AuditEvent, AuditSink, NullAudi
 
 mod accrue;
 mod clawback;
+mod controls;
 mod error;
 mod ingest;
 mod issue;
 mod lease;
 mod operator;
 mod payload;
+mod programme;
 mod progress;
 mod recheck;
 mod recover;
@@ -104,6 +106,8 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Request bodies.
     pub payload: PayloadSettings,
+    /// The programme owner's controls: prices, budgets, approvals, the funding floor.
+    pub controls: crate::Controls,
 }
 
 impl Parts {
@@ -127,7 +131,15 @@ impl Parts {
             alerts: Arc::new(Alerts::log_only()),
             clock,
             payload,
+            controls: crate::Controls::default(),
         }
+    }
+
+    /// The programme owner's controls (none by default).
+    #[must_use]
+    pub fn controls(mut self, controls: crate::Controls) -> Self {
+        self.controls = controls;
+        self
     }
 
     /// The `[run]` settings.
@@ -245,6 +257,12 @@ impl Pipeline {
             leases: Arc::new(Mutex::new(BTreeSet::new())),
             lost: Arc::new(Mutex::new(BTreeSet::new())),
             progress,
+            pause: std::sync::OnceLock::new(),
+            funds: Mutex::new(None),
+            unfunded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            low_alerted: std::sync::atomic::AtomicBool::new(false),
+            waits: Mutex::new(Vec::new()),
+            unfunded_agents: Mutex::new(Vec::new()),
         }
     }
 }
@@ -287,6 +305,18 @@ struct Run<'a> {
     /// Holds whose lease this run lost (another run took them): never sent by this run.
     lost: Arc<Mutex<BTreeSet<TxnId>>>,
     progress: &'a dyn Progress,
+    /// The pause switch, read at the start of the run.
+    pause: std::sync::OnceLock<Option<kudos_ledger::Pause>>,
+    /// What this round may still spend, from the marketplace's balance (`None`: no limit).
+    funds: Mutex<Option<kudos_core::Money>>,
+    /// Whether the marketplace answered `402` this run: no new hold.
+    unfunded: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the low-balance alert was raised this run.
+    low_alerted: std::sync::atomic::AtomicBool,
+    /// Rewards that waited this run (on a budget or funds).
+    waits: Mutex<Vec<kudos_ledger::Waiting>>,
+    /// Agents whose hold a `402` released.
+    unfunded_agents: Mutex<Vec<AgentId>>,
 }
 
 impl Run<'_> {
@@ -469,6 +499,7 @@ impl Run<'_> {
     }
 
     async fn steps(&self) -> Result<(), PipelineError> {
+        self.load_pause().await?;
         self.recover()
             .instrument(tracing::info_span!("recover"))
             .await?;

@@ -213,6 +213,14 @@ impl Pipeline {
         self.action(audit, day, async |run: &Run<'_>| {
             let hold = run.claim(txn).await?;
             let agent = hold.agent.clone();
+            if hold.state == kudos_ledger::HoldState::AwaitingApproval {
+                let reason = "it awaits an approval: kudos review approve (the next run sends it) or kudos review reject".to_owned();
+                return run.refuse(txn, operator, "retry", reason).await;
+            }
+            if run.paused().is_some() {
+                let reason = "the programme is paused: nothing new is sent until kudos resume".to_owned();
+                return run.refuse(txn, operator, "retry", reason).await;
+            }
             run.audit(AuditEvent::ReviewRetry {
                 txn_id: txn,
                 agent: run.pseudonym(&agent),
@@ -288,6 +296,10 @@ impl Pipeline {
         self.action(audit, day, async |run: &Run<'_>| {
             let hold = run.claim(txn).await?;
             let agent = hold.agent.clone();
+            if hold.state == kudos_ledger::HoldState::AwaitingApproval {
+                let reason = "it awaits an approval and was never sent: kudos review approve or kudos review reject".to_owned();
+                return run.refuse(txn, operator, "settle", reason).await;
+            }
             let status = run.provider.status(txn).await;
             let agrees = match &status {
                 // Issued, then voided: it was issued (and the voiding is recorded with it).
@@ -344,14 +356,17 @@ impl Pipeline {
     /// An operator's action: a run over the pipeline's own parts, on `day`.
     /// Runs one operator action as a run of its own on `day` (its audit chain, leases and
     /// alerts), then sends what the alert sinks held back for it before returning.
-    async fn action<T>(
+    pub(super) async fn action<T>(
         &self,
         audit: Box<dyn AuditSink>,
         day: Day,
         steps: impl AsyncFnOnce(&Run<'_>) -> Result<T, PipelineError>,
     ) -> Result<T, PipelineError> {
         let run = self.start(self.real_wiring(audit), RunOptions::new(day), &NoProgress);
-        let result = steps(&run).await;
+        let result = match run.load_pause().await {
+            Ok(()) => steps(&run).await,
+            Err(e) => Err(e),
+        };
         run.alerts.flush(run.run_id).await;
         result
     }
@@ -359,7 +374,7 @@ impl Pipeline {
 
 impl Run<'_> {
     /// Records a refused operator action, ends the claim, and returns the refusal.
-    async fn refuse<T>(
+    pub(super) async fn refuse<T>(
         &self,
         txn: TxnId,
         operator: &Operator,

@@ -121,6 +121,8 @@ impl Run<'_> {
                 return self.record_voided(&hold.agent, hold.txn).await;
             }
             StatusOutcome::Rejected { reason } => Outcome::Rejected { reason },
+            // Paused: the marketplace never had it, and nothing new is sent. It waits, as it is.
+            StatusOutcome::NotFound if self.paused().is_some() => return Ok(()),
             StatusOutcome::NotFound => {
                 let account = self.ledger.account(&hold.agent).await?;
                 let Some(payload) = account.holds().get(&hold.txn).map(|h| h.payload.clone())

@@ -49,13 +49,24 @@ pub struct Summary {
     pub recovered: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Rewards that wait, no hold made: a budget would be exceeded, or the funds do not cover
+    /// them (`[budget]`, `[funding]`). A later run issues them, oldest first.
+    #[serde(default)]
+    pub waiting: u64,
+    /// Holds made this run that wait for an operator's approval (`[approval] above_cost`).
+    #[serde(default)]
+    pub awaiting_approval: u64,
+    /// Whether the programme was paused (`kudos pause`): no new hold, no new request.
+    #[serde(default)]
+    pub paused: bool,
     /// The run's id (also the audit chain's).
     pub run_id: Uuid,
 }
 
 impl Summary {
-    /// Whether something needs an operator: rows rejected, an alert, or a hold or reversal
-    /// left in doubt or in review.
+    /// Whether something needs an operator: rows rejected, an alert, a hold or reversal left
+    /// in doubt or in review, a reward waiting (on a budget, funds or an approval), or the
+    /// programme paused.
     #[must_use]
     pub fn needs_attention(&self) -> bool {
         self.rejected_rows > 0
@@ -64,6 +75,9 @@ impl Summary {
             || self.review > 0
             || self.reversals_in_doubt > 0
             || self.reversals_review > 0
+            || self.waiting > 0
+            || self.awaiting_approval > 0
+            || self.paused
     }
 }
 
@@ -86,6 +100,9 @@ pub(super) enum Count {
     ReversalsReview,
     Recovered,
     Alerts,
+    Waiting,
+    AwaitingApproval,
+    Paused,
 }
 
 /// Counters: one set per run (its [`Summary`]), one cumulative set per pipeline (its
@@ -108,6 +125,9 @@ pub(super) struct Counters {
     reversals_review: AtomicU64,
     recovered: AtomicU64,
     alerts: AtomicU64,
+    waiting: AtomicU64,
+    awaiting_approval: AtomicU64,
+    paused: AtomicU64,
 }
 
 impl Counters {
@@ -129,6 +149,9 @@ impl Counters {
             Count::ReversalsReview => &self.reversals_review,
             Count::Recovered => &self.recovered,
             Count::Alerts => &self.alerts,
+            Count::Waiting => &self.waiting,
+            Count::AwaitingApproval => &self.awaiting_approval,
+            Count::Paused => &self.paused,
         }
     }
 
@@ -163,6 +186,9 @@ impl Counters {
             reversals_review: self.get(Count::ReversalsReview),
             recovered: self.get(Count::Recovered),
             alerts: self.get(Count::Alerts),
+            waiting: self.get(Count::Waiting),
+            awaiting_approval: self.get(Count::AwaitingApproval),
+            paused: self.get(Count::Paused) > 0,
             run_id,
         }
     }

@@ -75,6 +75,9 @@ impl Run<'_> {
         if self.lease_lost(reversal.txn) {
             return Ok(()); // another run drives it now
         }
+        if self.paused().is_some() {
+            return Ok(()); // paused: nothing new is sent; the next run after resuming sends it
+        }
         let outcome = self
             .provider
             .reverse(reversal.txn, reversal.of, payload)

@@ -52,11 +52,14 @@ pub(super) fn target_state(
 ) -> Option<HoldState> {
     match outcome {
         Outcome::Issued { .. } => Some(HoldState::Committed),
-        Outcome::Rejected { .. } => Some(HoldState::Released),
+        // Nothing was issued: the funds did not cover it. The reward waits for funds.
+        Outcome::Rejected { .. } | Outcome::Unfunded { .. } => Some(HoldState::Released),
         Outcome::InDoubt { .. } if recovering && attempts > review_after => Some(HoldState::Review),
         Outcome::InDoubt { .. } => Some(HoldState::InDoubt),
         Outcome::NeedsReview { .. } => Some(HoldState::Review),
         Outcome::NotSent { .. } => None,
+        // An outcome this release does not know: it may have issued.
+        _ => Some(HoldState::InDoubt),
     }
 }
 
@@ -170,6 +173,12 @@ impl Run<'_> {
                         records.push(AuditEvent::HoldCommitted { txn_id: txn });
                         Next::Continue
                     }
+                    HoldState::Released if matches!(a.outcome, Outcome::Unfunded { .. }) => {
+                        self.bump(Count::Released);
+                        records.push(AuditEvent::HoldReleased { txn_id: txn });
+                        self.out_of_funds(&a.agent, &why);
+                        Next::Stop
+                    }
                     HoldState::Released => {
                         self.bump(Count::Rejected);
                         self.bump(Count::Released);
@@ -256,6 +265,8 @@ fn describe(outcome: &Outcome) -> Described {
             (AnswerKind::Review, format!("{status}: {reason}"))
         }
         Outcome::NotSent { reason } => (AnswerKind::NotSent, reason.clone()),
+        Outcome::Unfunded { reason } => (AnswerKind::Unfunded, reason.clone()),
+        other => (AnswerKind::InDoubt, format!("{other:?}")),
     };
     Described { kind, reason }
 }

@@ -123,7 +123,15 @@ async fn process_issue(
         return response;
     }
     let status = StatusCode::OK; // `REJECTED` included: it is an answer, not an error
-    let answer = issue_or_reject(&marketplace, &request, chosen.action());
+    let Some(answer) = issue_or_reject(&marketplace, &request, chosen.action()) else {
+        // Not processed: the funds do not cover it. A retry (once funded) is processed afresh.
+        marketplace.lock().idempotency.remove(&key);
+        let message = match &marketplace.config.answer_echo {
+            Some(echo) => format!("insufficient funds {echo}"),
+            None => "insufficient funds".to_owned(),
+        };
+        return error_response(StatusCode::PAYMENT_REQUIRED, &message);
+    };
     marketplace.lock().idempotency.insert(
         key,
         IdempotencySlot::Done {
@@ -262,13 +270,14 @@ fn replay_or_claim(
 }
 
 /// Processes a claimed request and returns the answer: `REJECTED` when the reward type is out
-/// of stock or the fault says so; otherwise the reward is issued (stock taken, recipient
+/// of stock or the fault says so; `None` (answered `402`) when the account's funds do not
+/// cover its price; otherwise the reward is issued (stock and price taken, recipient
 /// decrypted if sent) and answered `ISSUED`, or `PENDING` if the fault says so.
 fn issue_or_reject(
     marketplace: &Marketplace,
     request: &ValidIssue,
     action: Option<&Action>,
-) -> Value {
+) -> Option<Value> {
     let ValidIssue {
         request_id, body, ..
     } = request;
@@ -276,7 +285,7 @@ fn issue_or_reject(
     let stock = state.stock.get(&body.reward_type).copied();
     if action == Some(&Action::PendingThenFailed) {
         state.failed.insert(request_id.clone());
-        return json!({ "request_id": request_id, "reward_id": null, "status": "PENDING" });
+        return Some(json!({ "request_id": request_id, "reward_id": null, "status": "PENDING" }));
     }
     if action == Some(&Action::Rejected) || stock == Some(0) {
         let reason = if stock == Some(0) {
@@ -288,7 +297,19 @@ fn issue_or_reject(
             Some(echo) => format!("{reason} {echo}"),
             None => reason.to_owned(),
         };
-        return json!({ "request_id": request_id, "reward_id": null, "status": "REJECTED", "reason": reason });
+        return Some(
+            json!({ "request_id": request_id, "reward_id": null, "status": "REJECTED", "reason": reason }),
+        );
+    }
+    if let (Some(balance), Some(price)) = (
+        state.balance.as_ref(),
+        marketplace.config.prices.get(&body.reward_type),
+    ) {
+        let left = balance.checked_sub(price);
+        match left {
+            Some(left) if left.units() >= 0 => state.balance = Some(left),
+            _ => return None,
+        }
     }
     if let Some(left) = state.stock.get_mut(&body.reward_type) {
         *left -= 1;
@@ -318,5 +339,5 @@ fn issue_or_reject(
     } else {
         "ISSUED"
     };
-    json!({ "request_id": request_id, "reward_id": reward_id, "status": shown })
+    Some(json!({ "request_id": request_id, "reward_id": reward_id, "status": shown }))
 }

@@ -10,6 +10,7 @@
 //! | `POST /v1/rewards/issue` | [`issue::issue`] | bearer; the fault after validation and the idempotency claim |
 //! | `POST /v1/rewards/{request_id}/reverse` | [`rewards::reverse`] | bearer; the fault after the `X-Request-ID` check |
 //! | `GET /v1/rewards/{request_id}` | [`rewards::lookup`] | bearer; the body is not read |
+//! | `GET /v1/account/balance` | [`rewards::balance`] | bearer; the body is not read |
 //! | `GET /_sim/requests`, `GET /_sim/rewards` | [`inspect`] | none: not recorded, never faulted |
 
 mod inspect;
@@ -54,7 +55,17 @@ pub(crate) fn router(marketplace: &Arc<Marketplace>) -> Router {
         body: BodyRecording::NotRead,
         fault: FaultTiming::AtTheGate,
     };
+    let balance_gate = Gate {
+        path: "/v1/account/balance",
+        credential: Credential::Bearer,
+        body: BodyRecording::NotRead,
+        fault: FaultTiming::AtTheGate,
+    };
     Router::new()
+        .route(
+            balance_gate.path,
+            balance_gate.guard(marketplace, get(rewards::balance)),
+        )
         .route(
             token_gate.path,
             token_gate.guard(marketplace, post(token::token)),

@@ -117,3 +117,14 @@ pub(super) async fn lookup(
         None => error_response(StatusCode::NOT_FOUND, "no such request"),
     }
 }
+
+/// The account's funds: `{"available":"1234.50","currency":"USD"}`, or `404` when the
+/// simulator has no funds configured (unlimited).
+pub(super) async fn balance(State(marketplace): State<Arc<Marketplace>>) -> Response {
+    let Some(balance) = marketplace.lock().balance.clone() else {
+        return error_response(StatusCode::NOT_FOUND, "no account balance");
+    };
+    let text = balance.to_string();
+    let amount = text.split(' ').next().unwrap_or_default();
+    Json(json!({ "available": amount, "currency": balance.currency() })).into_response()
+}
