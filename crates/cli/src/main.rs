@@ -3,7 +3,8 @@
 //! Machine-readable output is JSON Lines on stdout; diagnostics go to stderr. Exit codes:
 //! 0 all good; 1 fatal (unreadable or unusable input, bad configuration, store unreachable,
 //! missing secret, a run stopped before issuing, a broken audit chain); 2 usage error;
-//! 3 finished, with rows rejected or rewards rejected, in doubt or in review.
+//! 3 finished, with rows rejected or rewards rejected, in doubt or in review, waiting on a
+//! budget, funds or an approval, or the programme paused.
 
 mod audit;
 mod check;
@@ -16,6 +17,7 @@ mod metrics_file;
 mod migrate;
 mod output;
 mod points;
+mod programme;
 mod run;
 #[cfg(feature = "sim")]
 mod sim;
@@ -51,8 +53,14 @@ enum Command {
     Sim(sim::SimCommand),
     /// The batch: recover, ingest, accrue, claw back, hold, issue, settle; a JSON summary last.
     Run(run::RunArgs),
-    /// Holds in doubt or in review: list, retry, or settle by hand.
+    /// Holds awaiting an approval, in doubt or in review: list, approve or reject, retry, or
+    /// settle by hand.
     Review(run::ReviewArgs),
+    /// Pause the programme (every worker on the store): runs still ingest, accrue and settle
+    /// what is in doubt by lookup, but make no new hold and send nothing new, and exit 3.
+    Pause(programme::SwitchArgs),
+    /// End a pause: runs issue again.
+    Resume(programme::SwitchArgs),
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -118,6 +126,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args).into(),
         Command::Run(args) => run::run(&args).into(),
         Command::Review(args) => run::review(&args).into(),
+        Command::Pause(args) => programme::switch(&args, true).into(),
+        Command::Resume(args) => programme::switch(&args, false).into(),
         #[cfg(feature = "sim")]
         Command::Sim(cmd) => sim::run(cmd).into(),
     }

@@ -68,9 +68,26 @@ pub(crate) struct ReviewArgs {
 
 #[derive(Debug, Subcommand)]
 enum ReviewCommand {
-    /// Holds and reversals in doubt or in review: holds as `ledger holds` prints them
-    /// (`"kind":"hold"`), then reversals (`"kind":"reversal"`).
+    /// Holds awaiting an approval, in doubt or in review: holds as `ledger holds` prints them
+    /// (`"kind":"hold"`), then reversals in doubt or in review (`"kind":"reversal"`).
     List,
+    /// Approve a reward that waits for an approval (`[approval] above_cost`): the next run
+    /// sends it.
+    Approve {
+        /// The hold's transaction id.
+        txn: String,
+        /// Who is acting, for the audit trail (default: the login name).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Reject a reward that waits for an approval: it is never sent; its points return.
+    Reject {
+        /// The hold's transaction id.
+        txn: String,
+        /// Who is acting, for the audit trail (default: the login name).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// Send a hold's stored request again (same bytes, same idempotency key) and settle the answer.
     /// A hold older than `[run] idempotency_key_retention_hours` is looked up instead, never re-sent.
     /// A reversal's redemption is looked up; the reversal is recorded if the marketplace
@@ -135,7 +152,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
 }
 
 /// Loads the configuration, checks every secret, opens the store and builds the pipeline.
-async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipeline), Fatal> {
+pub(crate) async fn pipeline(
+    path: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<(Config, Pipeline), Fatal> {
     let config = Config::load(path)?;
     config.check_secrets()?;
     let store = crate::migrate::open_store(&config.store)
@@ -152,7 +172,11 @@ async fn pipeline(path: &Path, clock: Arc<dyn Clock>) -> Result<(Config, Pipelin
 }
 
 /// Today in the run's zone, or `--as-of`.
-fn run_day(config: &Config, as_of: Option<&str>, clock: &dyn Clock) -> Result<Day, Fatal> {
+pub(crate) fn run_day(
+    config: &Config,
+    as_of: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<Day, Fatal> {
     if let Some(text) = as_of {
         return Day::parse(text).map_err(|e| Fatal(format!("--as-of: {e}")));
     }
@@ -321,7 +345,8 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
         // Listing needs only the store: no secrets, no marketplace.
         let config = Config::load(&args.config)?;
         let store = crate::migrate::open_store(&config.store).await?;
-        let mut holds = store.holds(Some(HoldState::InDoubt)).await?;
+        let mut holds = store.holds(Some(HoldState::AwaitingApproval)).await?;
+        holds.extend(store.holds(Some(HoldState::InDoubt)).await?);
         holds.extend(store.holds(Some(HoldState::Review)).await?);
         write_holds(&mut out, holds)?;
         let mut reversals = store.reversals(Some(ReversalState::Open)).await?;
@@ -343,6 +368,21 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
     let parse = |t: &str| t.parse::<TxnId>().map_err(|e| Fatal(e.to_string()));
     let (line, unresolved) = match &args.command {
         ReviewCommand::List => return Ok(Outcome::Ok),
+        ReviewCommand::Approve { txn, operator } => {
+            let operator = Operator::named(operator_name(operator.as_deref()));
+            let h = pipeline
+                .review_approve(audit, parse(txn)?, day, &operator)
+                .await?;
+            // Approved is what the operator asked for: nothing left to do by hand.
+            (hold_line(&h), false)
+        }
+        ReviewCommand::Reject { txn, operator } => {
+            let operator = Operator::named(operator_name(operator.as_deref()));
+            let h = pipeline
+                .review_reject(audit, parse(txn)?, day, &operator)
+                .await?;
+            (hold_line(&h), false)
+        }
         ReviewCommand::Retry { txn, operator } => {
             let operator = Operator::named(operator_name(operator.as_deref()));
             let txn = parse(txn)?;
@@ -399,7 +439,7 @@ async fn review_once(args: &ReviewArgs) -> Result<Outcome, Fatal> {
 }
 
 /// `--operator`, or the login name (`USER`, `LOGNAME`), or `unknown`.
-fn operator_name(given: Option<&str>) -> String {
+pub(crate) fn operator_name(given: Option<&str>) -> String {
     given
         .map(str::to_owned)
         .or_else(|| std::env::var("USER").ok())

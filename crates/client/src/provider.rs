@@ -616,9 +616,9 @@ impl RewardProvider for HttpRewardProvider {
                     _ => return Err("the balance answer has no available amount".to_owned()),
                 };
                 let currency = body["currency"].as_str().unwrap_or_default();
-                Money::new(&amount, currency)
-                    .map(Some)
-                    .map_err(|_| "the balance answer's amount or currency is not readable".to_owned())
+                Money::new(&amount, currency).map(Some).map_err(|_| {
+                    "the balance answer's amount or currency is not readable".to_owned()
+                })
             }
         }
     }

@@ -62,7 +62,9 @@ impl Money {
             reason,
         };
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(bad("the currency is not a three-letter code in capitals (USD, EUR)"));
+            return Err(bad(
+                "the currency is not a three-letter code in capitals (USD, EUR)",
+            ));
         }
         let (negative, digits) = match amount.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -79,9 +81,7 @@ impl Money {
         if fraction.len() > 4 {
             return Err(bad("the amount has more than four decimals"));
         }
-        let whole: i64 = whole
-            .parse()
-            .map_err(|_| bad("the amount is too large"))?;
+        let whole: i64 = whole.parse().map_err(|_| bad("the amount is too large"))?;
         let mut frac: i64 = 0;
         for (i, b) in fraction.bytes().enumerate() {
             let place = 10_i64.pow(3 - u32::try_from(i).unwrap_or(3));
@@ -198,20 +198,36 @@ mod tests {
             assert_eq!(Money::parse(given).unwrap().to_string(), shown, "{given}");
         }
         let tenth = Money::parse("0.10 USD").unwrap();
-        let sum = (0..3).try_fold(Money::zero("USD").unwrap(), |acc, _| acc.checked_add(&tenth));
-        assert_eq!(sum.unwrap(), Money::parse("0.30 USD").unwrap(), "no float rounding");
+        let sum = (0..3).try_fold(Money::zero("USD").unwrap(), |acc, _| {
+            acc.checked_add(&tenth)
+        });
+        assert_eq!(
+            sum.unwrap(),
+            Money::parse("0.30 USD").unwrap(),
+            "no float rounding"
+        );
     }
 
     #[test]
     fn bad_amounts_are_named() {
         for bad in [
-            "50", "50 usd", "50 US", "5O.00 USD", ".5 USD", "5. USD", "1.00001 USD",
-            "99999999999999999 USD", "", "50.00 USD EUR",
+            "50",
+            "50 usd",
+            "50 US",
+            "5O.00 USD",
+            ".5 USD",
+            "5. USD",
+            "1.00001 USD",
+            "99999999999999999 USD",
+            "",
+            "50.00 USD EUR",
         ] {
             assert!(Money::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(
-            Money::parse("1 USD").unwrap().checked_add(&Money::parse("1 EUR").unwrap()),
+            Money::parse("1 USD")
+                .unwrap()
+                .checked_add(&Money::parse("1 EUR").unwrap()),
             None,
             "no sum across currencies"
         );

@@ -152,6 +152,20 @@ pub trait ControlStore: Send + Sync + std::fmt::Debug {
 
     /// Sets the pause switch (`None` resumes). Returns the state it replaced.
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError>;
+
+    /// Takes the lock `name` for `owner` until `length` from now on the store's clock:
+    /// granted when it is free, lapsed, or `owner`'s already. Workers that make holds
+    /// against a budget take it around each batch, so that no claim of one worker is refused
+    /// for a claim another worker is about to give back.
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        length: std::time::Duration,
+    ) -> Result<bool, LedgerError>;
+
+    /// Gives the lock `name` back, if `owner` has it.
+    async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError>;
 }
 
 /// Forwards every method to the store behind a reference or a smart pointer.
@@ -183,6 +197,12 @@ macro_rules! forward {
             async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
                 (**self).set_pause(pause).await
             }
+            async fn try_lock(&self, name: &str, owner: &str, length: std::time::Duration) -> Result<bool, LedgerError> {
+                (**self).try_lock(name, owner, length).await
+            }
+            async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+                (**self).unlock(name, owner).await
+            }
         }
     )*};
 }
@@ -207,7 +227,8 @@ pub fn decide_claims(
             let points = claim.points.get();
             let fits = claim.limits.iter().all(|l| {
                 let now = spent.get(&l.bucket).copied().unwrap_or(0);
-                now.checked_add(points).is_some_and(|total| total <= l.limit.get())
+                now.checked_add(points)
+                    .is_some_and(|total| total <= l.limit.get())
             });
             if fits {
                 for l in &claim.limits {

@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::control::decide_claims;
 use crate::{
-    AuditAnchor, AuditAnchors, BudgetClaim, ClaimView, ContentHash, ControlStore, Pause, Waiting, Entry, HoldState, HoldView, IngestLog, IngestMark,
-    Lease, LeaseStore, LedgerError, LedgerStore, ReversalState, ReversalView, Stored,
+    AuditAnchor, AuditAnchors, BudgetClaim, ClaimView, ContentHash, ControlStore, Entry, HoldState,
+    HoldView, IngestLog, IngestMark, Lease, LeaseStore, LedgerError, LedgerStore, Pause,
+    ReversalState, ReversalView, Stored, Waiting,
 };
 
 #[derive(Debug, Default)]
@@ -40,6 +41,8 @@ struct Inner {
     waiting: BTreeMap<AgentId, Waiting>,
     /// The pause switch.
     pause: Option<Pause>,
+    /// Named locks: owner and until.
+    locks: HashMap<String, (String, DateTime<Utc>)>,
 }
 
 /// A `LedgerStore` (with the run's `LeaseStore` and `IngestLog`) in memory: for tests, `kudos points`, dry runs and `memory://` stores.
@@ -430,5 +433,38 @@ impl ControlStore for MemoryStore {
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
         let mut inner = self.lock();
         Ok(std::mem::replace(&mut inner.pause, pause.cloned()))
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        length: Duration,
+    ) -> Result<bool, LedgerError> {
+        let now = self.clock.now();
+        let until = now + TimeDelta::from_std(length).unwrap_or(TimeDelta::MAX / 2);
+        let mut inner = self.lock();
+        let free = inner
+            .locks
+            .get(name)
+            .is_none_or(|(held_by, lapses)| *lapses <= now || held_by == owner);
+        if free {
+            inner
+                .locks
+                .insert(name.to_owned(), (owner.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+        let mut inner = self.lock();
+        if inner
+            .locks
+            .get(name)
+            .is_some_and(|(held_by, _)| held_by == owner)
+        {
+            inner.locks.remove(name);
+        }
+        Ok(())
     }
 }

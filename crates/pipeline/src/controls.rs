@@ -151,11 +151,19 @@ mod tests {
         };
         let day = Day::parse("2026-03-04").unwrap();
         let names = |rt| -> Vec<String> {
-            budget.limits(day, rt).into_iter().map(|l| l.bucket).collect()
+            budget
+                .limits(day, rt)
+                .into_iter()
+                .map(|l| l.bucket)
+                .collect()
         };
         assert_eq!(
             names(&gift),
-            ["day:2026-03-04", "month:2026-03", "month:2026-03:gift_card_50_usd"]
+            [
+                "day:2026-03-04",
+                "month:2026-03",
+                "month:2026-03:gift_card_50_usd"
+            ]
         );
         assert_eq!(names(&other), ["day:2026-03-04", "month:2026-03"]);
         assert!(Budget::default().limits(day, &gift).is_empty());

@@ -205,7 +205,9 @@ impl kudos_ledger::ControlStore for DryStore {
     async fn budget_spent(&self, bucket: &str) -> Result<kudos_core::Points, LedgerError> {
         let real = self.real.budget_spent(bucket).await?;
         let dry = self.copy.budget_spent(bucket).await?;
-        Ok(kudos_core::Points::new(real.get().saturating_add(dry.get())))
+        Ok(kudos_core::Points::new(
+            real.get().saturating_add(dry.get()),
+        ))
     }
     async fn budget_claims(&self, since: Day) -> Result<Vec<kudos_ledger::ClaimView>, LedgerError> {
         let mut claims = self.real.budget_claims(since).await?;
@@ -230,5 +232,16 @@ impl kudos_ledger::ControlStore for DryStore {
         _pause: Option<&kudos_ledger::Pause>,
     ) -> Result<Option<kudos_ledger::Pause>, LedgerError> {
         self.real.pause_state().await
+    }
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        length: std::time::Duration,
+    ) -> Result<bool, LedgerError> {
+        self.copy.try_lock(name, owner, length).await
+    }
+    async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+        self.copy.unlock(name, owner).await
     }
 }

@@ -238,12 +238,11 @@ impl ControlStore for PostgresStore {
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
         let what = "set_pause";
         let mut tx = self.pool.begin().await.map_err(store_err(what))?;
-        let old: Option<String> = sqlx::query_scalar(
-            "SELECT value FROM kudos_controls WHERE name = 'pause' FOR UPDATE",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_err(what))?;
+        let old: Option<String> =
+            sqlx::query_scalar("SELECT value FROM kudos_controls WHERE name = 'pause' FOR UPDATE")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_err(what))?;
         match pause {
             Some(pause) => {
                 let value = serde_json::to_string(pause)
@@ -267,5 +266,38 @@ impl ControlStore for PostgresStore {
         tx.commit().await.map_err(store_err(what))?;
         old.map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
             .transpose()
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        length: std::time::Duration,
+    ) -> Result<bool, LedgerError> {
+        let micros = i64::try_from(length.as_micros()).unwrap_or(i64::MAX);
+        let granted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO kudos_locks (name, owner, until)
+             VALUES ($1, $2, now() + make_interval(secs => $3::DOUBLE PRECISION / 1000000))
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+             WHERE kudos_locks.until <= now() OR kudos_locks.owner = excluded.owner
+             RETURNING owner",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(micros)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("try_lock"))?;
+        Ok(granted.is_some())
+    }
+
+    async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM kudos_locks WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("unlock"))?;
+        Ok(())
     }
 }

@@ -102,7 +102,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // 6: the programme's controls: budget claims (one per hold, its JSON view, in the order
     // made) and the points each budget bucket counts, the rewards waiting on a budget, and
-    // named switches (the pause).
+    // named switches (the pause), and named locks (the budget's, around a batch of holds).
     (
         6,
         "CREATE TABLE IF NOT EXISTS kudos_budget_claims (
@@ -125,6 +125,11 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TABLE IF NOT EXISTS kudos_controls (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS kudos_locks (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until TIMESTAMPTZ NOT NULL
     );",
     ),
 ];

@@ -74,15 +74,13 @@ impl ControlStore for SqliteStore {
             }
             let view = serde_json::to_string(&ClaimView::of(claim))
                 .map_err(json_err("a budget claim does not encode"))?;
-            sqlx::query(
-                "INSERT INTO budget_claims (txn, day, returned, view) VALUES (?, ?, 0, ?)",
-            )
-            .bind(&txn)
-            .bind(claim.day.to_string())
-            .bind(view)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err("claim_budget"))?;
+            sqlx::query("INSERT INTO budget_claims (txn, day, returned, view) VALUES (?, ?, 0, ?)")
+                .bind(&txn)
+                .bind(claim.day.to_string())
+                .bind(view)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err("claim_budget"))?;
         }
         for (bucket, points) in &spent {
             if before.get(bucket) != Some(points) {
@@ -122,8 +120,8 @@ impl ControlStore for SqliteStore {
                 .await
                 .map_err(store_err("return_budget"))?;
             for view in views {
-                let claim: ClaimView =
-                    serde_json::from_str(&view).map_err(json_err("a budget claim does not decode"))?;
+                let claim: ClaimView = serde_json::from_str(&view)
+                    .map_err(json_err("a budget claim does not decode"))?;
                 for bucket in &claim.buckets {
                     sqlx::query(
                         "UPDATE budget_spent SET points = MAX(points - ?, 0) WHERE bucket = ?",
@@ -194,11 +192,12 @@ impl ControlStore for SqliteStore {
                 .map_err(store_err("set_waiting"))?;
         }
         for w in wait {
-            let old: Option<String> = sqlx::query_scalar("SELECT since FROM waiting WHERE agent = ?")
-                .bind(w.agent.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_err("set_waiting"))?;
+            let old: Option<String> =
+                sqlx::query_scalar("SELECT since FROM waiting WHERE agent = ?")
+                    .bind(w.agent.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_err("set_waiting"))?;
             let since = old
                 .and_then(|d| Day::parse(&d).ok())
                 .map_or(w.since, |d| d.min(w.since));
@@ -264,5 +263,39 @@ impl ControlStore for SqliteStore {
         tx.commit().await.map_err(store_err("set_pause"))?;
         old.map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
             .transpose()
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        length: std::time::Duration,
+    ) -> Result<bool, LedgerError> {
+        let now = self.clock.now();
+        let until = now + chrono::TimeDelta::from_std(length).unwrap_or(chrono::TimeDelta::MAX / 2);
+        let granted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+             WHERE locks.until <= ? OR locks.owner = excluded.owner
+             RETURNING owner",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(crate::ts(until))
+        .bind(crate::ts(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err("try_lock"))?;
+        Ok(granted.is_some())
+    }
+
+    async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM locks WHERE name = ? AND owner = ?")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("unlock"))?;
+        Ok(())
     }
 }

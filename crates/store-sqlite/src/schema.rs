@@ -83,7 +83,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // 5: the programme's controls: budget claims (one per hold, its JSON view) and the points
     // each budget bucket counts, the rewards waiting on a budget, and named switches (the
-    // pause).
+    // pause), and named locks (the budget's, around a batch of holds).
     (
         5,
         "CREATE TABLE budget_claims (
@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TABLE controls (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until TEXT NOT NULL
     );",
     ),
 ];

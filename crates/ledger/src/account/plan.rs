@@ -295,8 +295,7 @@ impl Account {
                 hold.attempts
             )));
         }
-        if hold.state == HoldState::AwaitingApproval
-            && (state != HoldState::Open || attempts != 0)
+        if hold.state == HoldState::AwaitingApproval && (state != HoldState::Open || attempts != 0)
         {
             return Err(self.invalid(format!(
                 "hold {txn} awaits approval: approve it (open) or reject it (release), not {}",

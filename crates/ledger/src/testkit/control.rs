@@ -12,6 +12,7 @@ pub async fn control_conformance(store: &dyn ControlStore) {
     concurrent_claims_stay_within_the_limit(store).await;
     waiting_rewards_keep_their_first_day(store).await;
     the_pause_switch_is_shared(store).await;
+    a_lock_has_one_owner_at_a_time(store).await;
 }
 
 fn day(text: &str) -> Day {
@@ -43,23 +44,52 @@ pub async fn budgets_are_never_exceeded(store: &dyn ControlStore) {
         .claim_budget(&[a.clone(), b.clone(), c.clone(), small.clone()])
         .await
         .expect("claim");
-    assert_eq!(granted, [true, true, false, true], "400+400 fit 1000, then only 200 does");
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(1000));
     assert_eq!(
-        store.claim_budget(std::slice::from_ref(&a)).await.expect("again"),
+        granted,
+        [true, true, false, true],
+        "400+400 fit 1000, then only 200 does"
+    );
+    assert_eq!(
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(1000)
+    );
+    assert_eq!(
+        store
+            .claim_budget(std::slice::from_ref(&a))
+            .await
+            .expect("again"),
         [true],
         "a hold's claim made again is granted, not counted twice"
     );
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(1000));
-    assert_eq!(store.return_budget(&[a.txn, c.txn]).await.expect("return"), 1);
-    assert_eq!(store.return_budget(&[a.txn]).await.expect("again"), 0, "given back once");
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(600));
     assert_eq!(
-        store.claim_budget(std::slice::from_ref(&c)).await.expect("claim c"),
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(1000)
+    );
+    assert_eq!(
+        store.return_budget(&[a.txn, c.txn]).await.expect("return"),
+        1
+    );
+    assert_eq!(
+        store.return_budget(&[a.txn]).await.expect("again"),
+        0,
+        "given back once"
+    );
+    assert_eq!(
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(600)
+    );
+    assert_eq!(
+        store
+            .claim_budget(std::slice::from_ref(&c))
+            .await
+            .expect("claim c"),
         [true],
         "what was given back can be spent"
     );
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(1000));
+    assert_eq!(
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(1000)
+    );
     let claims: Vec<_> = store
         .budget_claims(day("2026-03-04"))
         .await
@@ -68,7 +98,11 @@ pub async fn budgets_are_never_exceeded(store: &dyn ControlStore) {
         .filter(|v| v.buckets == [bucket.clone()])
         .collect();
     assert_eq!(claims.len(), 4, "every claim made is kept: {claims:?}");
-    let returned: Vec<_> = claims.iter().filter(|v| v.returned).map(|v| v.txn).collect();
+    let returned: Vec<_> = claims
+        .iter()
+        .filter(|v| v.returned)
+        .map(|v| v.txn)
+        .collect();
     assert_eq!(returned, [a.txn]);
     let from_the_fifth = store
         .budget_claims(day("2026-03-05"))
@@ -90,27 +124,45 @@ pub async fn budgets_are_never_exceeded(store: &dyn ControlStore) {
         [false],
         "a claim must fit every budget it names"
     );
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(1000));
+    assert_eq!(
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(1000)
+    );
 }
 
 /// Many claims at once, from many tasks, against a limit that affords exactly some: exactly
 /// that many are granted.
 pub async fn concurrent_claims_stay_within_the_limit(store: &dyn ControlStore) {
     let bucket = format!("month:test-{}", Uuid::now_v7());
-    let claims: Vec<BudgetClaim> = (0..24).map(|_| claim(&bucket, 700, 100, "2026-03-04")).collect();
-    let answers = futures_join(claims.iter().map(|c| store.claim_budget(std::slice::from_ref(c)))).await;
+    let claims: Vec<BudgetClaim> = (0..24)
+        .map(|_| claim(&bucket, 700, 100, "2026-03-04"))
+        .collect();
+    let answers = futures_join(
+        claims
+            .iter()
+            .map(|c| store.claim_budget(std::slice::from_ref(c))),
+    )
+    .await;
     let granted = answers
         .into_iter()
         .map(|a| a.expect("claim"))
         .filter(|g| g == &[true])
         .count();
-    assert_eq!(granted, 7, "a limit of 700 affords exactly seven claims of 100");
-    assert_eq!(store.budget_spent(&bucket).await.expect("spent"), Points::new(700));
+    assert_eq!(
+        granted, 7,
+        "a limit of 700 affords exactly seven claims of 100"
+    );
+    assert_eq!(
+        store.budget_spent(&bucket).await.expect("spent"),
+        Points::new(700)
+    );
 }
 
 /// Polls every future together (on one task: a store with a pool runs them on as many
 /// connections), without a runtime of our own.
-async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -180,15 +232,60 @@ pub async fn waiting_rewards_keep_their_first_day(store: &dyn ControlStore) {
 pub async fn the_pause_switch_is_shared(store: &dyn ControlStore) {
     let before = store.pause_state().await.expect("state");
     store.set_pause(None).await.expect("resume");
-    assert_eq!(store.pause_state().await.expect("state"), None, "resumed, it is not paused");
+    assert_eq!(
+        store.pause_state().await.expect("state"),
+        None,
+        "resumed, it is not paused"
+    );
     let pause = Pause {
         reason: "rule change under review".into(),
         by: "ops-oncall".into(),
         at: now(),
     };
     assert_eq!(store.set_pause(Some(&pause)).await.expect("pause"), None);
-    assert_eq!(store.pause_state().await.expect("state"), Some(pause.clone()));
+    assert_eq!(
+        store.pause_state().await.expect("state"),
+        Some(pause.clone())
+    );
     assert_eq!(store.set_pause(None).await.expect("resume"), Some(pause));
     assert_eq!(store.pause_state().await.expect("state"), None);
     store.set_pause(before.as_ref()).await.expect("restore");
+}
+
+/// A named lock has one owner at a time; its owner may take it again; another owner's unlock
+/// changes nothing; a lapsed lock can be taken.
+pub async fn a_lock_has_one_owner_at_a_time(store: &dyn ControlStore) {
+    let name = format!("lock-{}", Uuid::now_v7());
+    let long = std::time::Duration::from_secs(60);
+    assert!(
+        store.try_lock(&name, "a", long).await.expect("lock"),
+        "a free lock is granted"
+    );
+    assert!(
+        !store.try_lock(&name, "b", long).await.expect("lock"),
+        "held by a"
+    );
+    assert!(
+        store.try_lock(&name, "a", long).await.expect("lock"),
+        "a takes it again"
+    );
+    store.unlock(&name, "b").await.expect("unlock");
+    assert!(
+        !store.try_lock(&name, "b", long).await.expect("lock"),
+        "b's unlock did nothing"
+    );
+    store.unlock(&name, "a").await.expect("unlock");
+    assert!(
+        store.try_lock(&name, "b", long).await.expect("lock"),
+        "given back, b has it"
+    );
+    store.unlock(&name, "b").await.expect("unlock");
+    let short = std::time::Duration::from_millis(1);
+    assert!(store.try_lock(&name, "c", short).await.expect("lock"));
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(
+        store.try_lock(&name, "d", long).await.expect("lock"),
+        "a lapsed lock can be taken"
+    );
+    store.unlock(&name, "d").await.expect("unlock");
 }

@@ -117,8 +117,9 @@ mod reversal;
 
 pub use anchor::{anchor_conformance, anchors_only_move_forward};
 pub use control::{
-    budgets_are_never_exceeded, concurrent_claims_stay_within_the_limit, control_conformance,
-    the_pause_switch_is_shared, waiting_rewards_keep_their_first_day,
+    a_lock_has_one_owner_at_a_time, budgets_are_never_exceeded,
+    concurrent_claims_stay_within_the_limit, control_conformance, the_pause_switch_is_shared,
+    waiting_rewards_keep_their_first_day,
 };
 pub use ingest::{
     files_are_marked_whole_or_through_a_day, ingest_conformance,

@@ -40,14 +40,21 @@ fn only_approval_or_rejection_moves_it() {
         (HoldState::Review, 1),
         (HoldState::Open, 1),
     ] {
-        let refused = b.run(Command::Mark { txn, state, attempts });
+        let refused = b.run(Command::Mark {
+            txn,
+            state,
+            attempts,
+        });
         assert!(
             matches!(refused, Err(LedgerError::Invalid { .. })),
             "{state:?} after {attempts}: {refused:?}"
         );
     }
     let commit = b.run(Command::Commit { txn });
-    assert!(matches!(commit, Err(LedgerError::Invalid { .. })), "{commit:?}");
+    assert!(
+        matches!(commit, Err(LedgerError::Invalid { .. })),
+        "{commit:?}"
+    );
     assert_eq!(state(&b, txn), HoldState::AwaitingApproval);
     b.run(Command::Mark {
         txn,

@@ -80,7 +80,10 @@ impl Ctx<'_> {
         for (name, limits) in b.reward_type {
             let key = format!("budget.reward_type.{name}");
             let limits = Limits {
-                per_day: self.points(&format!("{key}.max_points_per_day"), limits.max_points_per_day)?,
+                per_day: self.points(
+                    &format!("{key}.max_points_per_day"),
+                    limits.max_points_per_day,
+                )?,
                 per_month: self.points(
                     &format!("{key}.max_points_per_month"),
                     limits.max_points_per_month,

@@ -17,6 +17,9 @@ use crate::AlertKind;
 /// The reason a reward waits for funds.
 const FUNDS: &str = "funds";
 
+/// The store lock workers take around a batch of holds against a budget.
+const BUDGET_LOCK: &str = "budget";
+
 /// A reward about to be held, as the controls judge it.
 pub(super) struct Candidate<'a> {
     pub(super) agent: &'a AgentId,
@@ -74,8 +77,8 @@ impl Run<'_> {
                 states.insert(hold.txn, hold.state);
             }
         }
-        let lease = chrono::TimeDelta::from_std(self.lease_length() * 2)
-            .unwrap_or(chrono::TimeDelta::MAX);
+        let lease =
+            chrono::TimeDelta::from_std(self.lease_length() * 2).unwrap_or(chrono::TimeDelta::MAX);
         let orphaned_before = self.now().checked_sub_signed(lease);
         let mut back = Vec::new();
         for claim in active {
@@ -95,6 +98,27 @@ impl Run<'_> {
             tracing::info!(given, "budget given back for released holds");
         }
         Ok(())
+    }
+
+    /// Takes the store's budget lock for this run (waiting for it), when a budget is set.
+    /// Returns whether it was taken.
+    pub(super) async fn lock_budget(&self) -> Result<bool, PipelineError> {
+        if !self.parts.controls.budget.is_set() || self.dry_run {
+            return Ok(false);
+        }
+        while !self
+            .store
+            .try_lock(BUDGET_LOCK, &self.owner, self.lease_length())
+            .await?
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(true)
+    }
+
+    /// Gives the budget lock back.
+    pub(super) async fn unlock_budget(&self) -> Result<(), PipelineError> {
+        Ok(self.store.unlock(BUDGET_LOCK, &self.owner).await?)
     }
 
     /// Before a round: the marketplace's balance, when `[funding]` asks for it — what the
@@ -141,7 +165,10 @@ impl Run<'_> {
 
     /// Which candidates may be held: those the round's funds cover (at their price) and whose
     /// budget claim is granted, in order. The others wait, recorded for the end of the run.
-    pub(super) async fn admit(&self, candidates: &[Candidate<'_>]) -> Result<Vec<bool>, PipelineError> {
+    pub(super) async fn admit(
+        &self,
+        candidates: &[Candidate<'_>],
+    ) -> Result<Vec<bool>, PipelineError> {
         let controls = &self.parts.controls;
         let mut admitted = Vec::with_capacity(candidates.len());
         {
@@ -214,7 +241,9 @@ impl Run<'_> {
                 return Ok(limit.bucket.clone());
             }
         }
-        Ok(limits.first().map_or_else(String::new, |l| l.bucket.clone()))
+        Ok(limits
+            .first()
+            .map_or_else(String::new, |l| l.bucket.clone()))
     }
 
     fn wait(&self, c: &Candidate<'_>, reason: String) {
@@ -238,7 +267,8 @@ impl Run<'_> {
         &self,
         waiting_before: &[Waiting],
     ) -> Result<(), PipelineError> {
-        let mut waits = std::mem::take(&mut *self.waits.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut waits =
+            std::mem::take(&mut *self.waits.lock().unwrap_or_else(PoisonError::into_inner));
         // Agents whose `402` released their hold wait for funds, at the tier they were held for.
         let unfunded = std::mem::take(
             &mut *self
@@ -248,7 +278,11 @@ impl Run<'_> {
         );
         for agent in unfunded {
             let account = self.ledger.account(&agent).await?;
-            if let Some(tier) = self.parts.rules.tier_for(account.balance(self.as_of).balance) {
+            if let Some(tier) = self
+                .parts
+                .rules
+                .tier_for(account.balance(self.as_of).balance)
+            {
                 waits.push(Waiting {
                     agent,
                     tier: tier.id().clone(),
@@ -312,4 +346,3 @@ fn month_start(day: Day) -> Day {
     use chrono::Datelike as _;
     Day::from_ymd(day.naive().year(), day.naive().month(), 1).unwrap_or(day)
 }
-

@@ -112,6 +112,8 @@ impl Run<'_> {
             .count();
         self.settle_many(again, false).await?;
         self.settle_waiting(&waiting_before).await?;
+        // What this run released (rejected, unfunded) gives its budget back now.
+        self.reconcile_budget().await?;
         let awaiting = self.counts.get(Count::AwaitingApproval);
         if awaiting > 0 {
             self.alert(
@@ -262,6 +264,22 @@ impl Run<'_> {
     async fn make_holds(&self, agents: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
         let mut out = Vec::new();
         for chunk in agents.chunks(BATCH) {
+            // Against a budget, one worker at a time loads, claims and holds, so that no
+            // worker's claim is refused for one another worker is about to give back.
+            let locked = self.lock_budget().await?;
+            let made = self.hold_chunk(chunk).await;
+            if locked {
+                self.unlock_budget().await?;
+            }
+            out.extend(made?);
+        }
+        Ok(out)
+    }
+
+    /// [`make_holds`](Self::make_holds) for one batch of agents.
+    async fn hold_chunk(&self, chunk: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
+        let mut out = Vec::new();
+        {
             let mut work = Vec::new();
             let mut loaded = Vec::new();
             let mut made = Vec::new();
@@ -314,7 +332,7 @@ impl Run<'_> {
                 });
             }
             if work.is_empty() {
-                continue;
+                return Ok(out);
             }
             let candidates: Vec<Candidate<'_>> = made
                 .iter()
@@ -333,7 +351,7 @@ impl Run<'_> {
             let mut keep = admitted.iter();
             made.retain(|_| *keep.next().unwrap_or(&false));
             if work.is_empty() {
-                continue;
+                return Ok(out);
             }
             let results = self.ledger.execute_many_on(&work, loaded).await?;
             let mut kept = Vec::with_capacity(made.len());

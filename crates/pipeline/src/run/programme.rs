@@ -75,7 +75,8 @@ impl Pipeline {
                 operator: operator.name.clone(),
             })
             .await?;
-            run.resolve(&hold.agent, Command::Release { txn, day }).await?;
+            run.resolve(&hold.agent, Command::Release { txn, day })
+                .await?;
             run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;
             if self.parts.controls.budget.is_set() {
                 run.store.return_budget(&[txn]).await?;
@@ -141,7 +142,10 @@ impl Pipeline {
             let before = run.store.pause_state().await?;
             run.audit(AuditEvent::Resumed {
                 operator: operator.name.clone(),
-                reason: before.as_ref().map(|p| p.reason.clone()).unwrap_or_default(),
+                reason: before
+                    .as_ref()
+                    .map(|p| p.reason.clone())
+                    .unwrap_or_default(),
             })
             .await?;
             run.store.set_pause(None).await?;

@@ -4,6 +4,7 @@
 mod config;
 mod directory;
 mod money;
+mod programme;
 mod reversal;
 mod run;
 mod simulation;
