@@ -7,7 +7,10 @@
 //! A small stand-in for the marketplace runs in-process, keeping Tremendous's idempotency
 //! rules; the first order gets a `503` (the provider retries with the same bytes), the second
 //! waits for approval (`PENDING APPROVAL`, in doubt) and is approved before the next run, which
-//! settles it by looking the order up by its `external_id`.
+//! settles it by looking the order up by its `external_id`. Before each issuing round the run
+//! asks for the account's balance (`[funding]`): the provider reads Tremendous's `balance`
+//! funding source (`GET /funding_sources`, `meta.available_cents`), and the run issues only
+//! what it covers at the configured prices, with a low-balance alert below the floor.
 //!
 //! Run with:
 //!
@@ -17,7 +20,7 @@
 
 #![allow(clippy::print_stdout, reason = "an example program talks to its user")]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,11 +32,11 @@ use axum::routing::{get, post};
 use kudos_client::{
     Outcome, Request, ReqwestTransport, ReverseOutcome, RewardProvider, StatusOutcome, Transport,
 };
-use kudos_core::{Clock, Day, SystemClock, TxnId};
+use kudos_core::{Clock, Day, Money, RewardType, SystemClock, TxnId};
 use kudos_examples::{Error, SALES_RULES, fixtures, sales_export, scratch};
 use kudos_ledger::MemoryStore;
 use kudos_pipeline::{
-    AuditLog, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
+    AuditLog, Controls, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
     Source,
 };
 use kudos_privacy::{ExposeSecret as _, Pseudonymizer, SecretString};
@@ -189,6 +192,26 @@ impl RewardProvider for TremendousProvider {
         }
     }
 
+    async fn balance(&self) -> Result<Option<Money>, String> {
+        // Tremendous: the `balance` funding source's available cents, in USD.
+        let (status, answer) = self.send("GET", "/funding_sources", Vec::new()).await?;
+        if status != 200 {
+            return Err(format!("funding sources answered {status}"));
+        }
+        let balance = answer["funding_sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|source| source["method"] == "balance")
+            .and_then(|source| source["meta"]["available_cents"].as_i64());
+        let Some(cents) = balance else {
+            return Ok(None); // no balance funding source: the run cannot judge funds
+        };
+        Money::new(&format!("{}.{:02}", cents / 100, cents % 100), "USD")
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
     async fn reverse(&self, _reversal: TxnId, of: TxnId, _payload: &[u8]) -> ReverseOutcome {
         // Tremendous cancels only rewards whose delivery failed; a redeemed one gets 422.
         let order = match self.send("GET", &format!("/orders/{of}"), Vec::new()).await {
@@ -232,6 +255,19 @@ impl RewardProvider for TremendousProvider {
 struct Market {
     orders: HashMap<String, (Vec<u8>, Value)>,
     posts: u32,
+    /// The balance funding source, in cents: each order takes its $10.
+    balance_cents: i64,
+}
+
+/// The funding sources: the balance, and a card the API cannot pay with.
+async fn funding_sources(State(market): State<Shared>) -> Response {
+    let cents = lock(&market).balance_cents;
+    axum::Json(json!({"funding_sources": [
+        {"id": "GCTHLCMFVYMD", "method": "balance", "usage_permissions": ["api_orders"],
+         "status": "active", "meta": {"available_cents": cents, "pending_cents": 0}},
+        {"id": "CC1", "method": "credit_card", "status": "active", "meta": {}}
+    ]}))
+    .into_response()
 }
 
 type Shared = Arc<Mutex<Market>>;
@@ -282,6 +318,7 @@ async fn create(
         "rewards": [{"id": format!("RWD{n:08}"), "value": order["reward"]["value"],
             "recipient": order["reward"]["recipient"], "delivery": {"method": "LINK", "status": "SUCCEEDED"}}],
     }});
+    m.balance_cents -= 1000;
     m.orders
         .insert(external_id, (body.to_vec(), answer.clone()));
     (StatusCode::OK, axum::Json(answer)).into_response()
@@ -306,11 +343,16 @@ async fn cancel() -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let market: Shared = Arc::default();
+    // $25 in the balance: two $10 rewards, below the $50 floor.
+    let market: Shared = Arc::new(Mutex::new(Market {
+        balance_cents: 2500,
+        ..Market::default()
+    }));
     let app = axum::Router::new()
         .route("/orders", post(create))
         .route("/orders/{id}", get(lookup))
         .route("/rewards/{id}/cancel", post(cancel))
+        .route("/funding_sources", get(funding_sources))
         .with_state(market.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
@@ -323,6 +365,7 @@ async fn main() -> Result<(), Error> {
             ("a1b2c3d4-0000-4000-8000-000000000001", "2026-03-02", 130),
             ("a1b2c3d4-0000-4000-8000-000000000002", "2026-03-02", 110),
             ("a1b2c3d4-0000-4000-8000-000000000003", "2026-03-02", 40),
+            ("a1b2c3d4-0000-4000-8000-000000000004", "2026-03-09", 100),
         ],
     )?;
     let provider = TremendousProvider {
@@ -355,7 +398,15 @@ async fn main() -> Result<(), Error> {
             pattern: dir.join("exports/*.csv"),
             options: Default::default(),
         }])
-        .alerts(Arc::new(LogAlerts)),
+        .alerts(Arc::new(LogAlerts))
+        .controls(
+            Controls::new()
+                .prices(BTreeMap::from([(
+                    RewardType::new("gift_card_10_usd")?,
+                    Money::parse("10.00 USD")?,
+                )]))
+                .check_funds(Some(Money::parse("50.00 USD")?)),
+        ),
     );
     let audit = dir.join("audit.jsonl");
     let day1 = pipeline
@@ -366,13 +417,17 @@ async fn main() -> Result<(), Error> {
         )
         .await?;
     println!(
-        "day 1: {} orders placed, {} executed, {} waiting for approval (in doubt)",
-        day1.holds, day1.issued, day1.in_doubt
+        "day 1: {} orders placed, {} executed, {} waiting for approval (in doubt), {} waiting for funds (a low_balance alert)",
+        day1.holds, day1.issued, day1.in_doubt, day1.waiting
     );
 
-    // An approver approves the pending order at Tremendous.
-    for (_, answer) in lock(&market).orders.values_mut() {
-        answer["order"]["status"] = json!("EXECUTED");
+    // An approver approves the pending order at Tremendous, and finance adds $100.
+    {
+        let mut m = lock(&market);
+        for (_, answer) in m.orders.values_mut() {
+            answer["order"]["status"] = json!("EXECUTED");
+        }
+        m.balance_cents += 10_000;
     }
     let day2 = pipeline
         .run(
@@ -382,7 +437,7 @@ async fn main() -> Result<(), Error> {
         )
         .await?;
     println!(
-        "day 2: {} recovered by looking the order up by external_id; {} new orders",
+        "day 2: {} recovered by looking the order up by external_id; {} new order (what waited for funds)",
         day2.recovered, day2.holds
     );
     let m = lock(&market);
@@ -396,10 +451,12 @@ async fn main() -> Result<(), Error> {
             day1.holds,
             day1.issued,
             day1.in_doubt,
+            day1.waiting,
             day2.recovered,
+            day2.issued,
             m.orders.len()
         ),
-        (2, 1, 1, 1, 2)
+        (2, 1, 1, 1, 1, 2, 3)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
