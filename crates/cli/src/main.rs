@@ -61,6 +61,11 @@ enum Command {
     Pause(programme::SwitchArgs),
     /// End a pause: runs issue again.
     Resume(programme::SwitchArgs),
+    /// An agent's points statement: a JSON line per movement (earned by rule and day,
+    /// restatements, penalties, expiries, holds, rewards, clawbacks, adjustments), then the
+    /// balance, the debt and what expires in the next 30 days. `--expiring-within DAYS`
+    /// lists, by pseudonym, the agents whose points expire soon.
+    Statement(programme::StatementArgs),
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
         Command::Review(args) => run::review(&args).into(),
         Command::Pause(args) => programme::switch(&args, true).into(),
         Command::Resume(args) => programme::switch(&args, false).into(),
+        Command::Statement(args) => programme::statement(&args).into(),
         #[cfg(feature = "sim")]
         Command::Sim(cmd) => sim::run(cmd).into(),
     }

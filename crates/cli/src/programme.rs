@@ -1,5 +1,6 @@
-//! The programme owner's switches: `kudos pause --reason TEXT` and `kudos resume`. The state
-//! is in the store, so every worker on it sees it.
+//! The programme owner's commands: `kudos pause --reason TEXT` and `kudos resume` (the state
+//! is in the store, so every worker on it sees it), and `kudos statement` (an agent's
+//! movements, adding up to its balance; or who has points expiring soon).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +68,117 @@ async fn switch_once(args: &SwitchArgs, on: bool) -> Result<Outcome, Fatal> {
         "by": now.as_ref().map(|p| &p.by),
         "since": now.as_ref().map(|p| p.at),
         "was": was.map(|p| json!({"reason": p.reason, "by": p.by, "since": p.at})),
+    }))?;
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// `kudos statement AGENT` and `kudos statement --expiring-within DAYS`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).multiple(false))]
+pub(crate) struct StatementArgs {
+    /// The agent (its id in the exports).
+    #[arg(group = "who")]
+    agent: Option<String>,
+    /// Instead of one agent's statement: every agent (by pseudonym) with points that expire
+    /// within DAYS of the run's day, and whether their reward waits on a budget or funds.
+    #[arg(long, value_name = "DAYS", group = "who")]
+    expiring_within: Option<u32>,
+    /// The configuration (flag, else KUDOS_CONFIG, else ./kudos.toml).
+    #[arg(long, env = "KUDOS_CONFIG", default_value = "kudos.toml")]
+    config: PathBuf,
+    /// The first day listed (earlier movements make the opening line).
+    #[arg(long)]
+    from: Option<String>,
+    /// The last day listed, and the day of the closing balance (default: today in
+    /// `[run] time_zone`).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+/// Prints an agent's statement: a line per movement, the last with the balance, the debt and
+/// what expires in the next 30 days; or the agents whose points expire soon.
+pub(crate) fn statement(args: &StatementArgs) -> Outcome {
+    match runtime().and_then(|rt| rt.block_on(statement_once(args))) {
+        Ok(outcome) => outcome,
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
+            Outcome::Fatal
+        }
+    }
+}
+
+async fn statement_once(args: &StatementArgs) -> Result<Outcome, Fatal> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let config = kudos_pipeline::Config::load(&args.config)?;
+    let to = run_day(&config, args.to.as_deref(), clock.as_ref())?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|d| kudos_core::Day::parse(d).map_err(|e| Fatal(format!("--from: {e}"))))
+        .transpose()?;
+    if from.is_some_and(|f| f > to) {
+        return Err(Fatal(format!("--from is after --to ({to})")));
+    }
+    let store = crate::migrate::open_store(&config.store).await?;
+    let ledger = kudos_ledger::Ledger::new(store.clone(), clock);
+    let mut out = JsonLines::stdout();
+    if let Some(days) = args.expiring_within {
+        let pseudonyms = config.payload_settings()?.pseudonyms;
+        let waiting: std::collections::HashMap<_, _> = store
+            .waiting()
+            .await?
+            .into_iter()
+            .map(|w| (w.agent.clone(), w))
+            .collect();
+        for chunk in store.agents().await?.chunks(1000) {
+            for (agent, account) in chunk.iter().zip(ledger.accounts(chunk).await?) {
+                let account = account?;
+                let soon = kudos_ledger::expiring(&account, to, i64::from(days));
+                if soon.is_empty() {
+                    continue;
+                }
+                let points: i64 = soon.iter().map(|e| e.points).sum();
+                let waits = waiting.get(agent).map(|w| {
+                    json!({"reason": w.reason, "since": w.since, "tier": w.tier, "points": w.points})
+                });
+                if !out.write(&json!({
+                    "agent": pseudonyms.pseudonym(agent),
+                    "points": points,
+                    "expiring": soon,
+                    "waiting": waits,
+                }))? {
+                    break;
+                }
+            }
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let Some(agent) = args.agent.as_deref() else {
+        return Err(Fatal("give an AGENT or --expiring-within DAYS".into()));
+    };
+    let agent = kudos_core::AgentId::new(agent).map_err(|e| Fatal(format!("AGENT: {e}")))?;
+    if store.load(&agent).await?.version == 0 {
+        return Err(Fatal(format!(
+            "agent {agent} has no account in this ledger"
+        )));
+    }
+    let s = ledger.statement(&agent, from, to).await?;
+    if s.from.is_some()
+        && !out.write(&json!({"kind": "opening", "day": s.from, "points": s.opening}))?
+    {
+        return Ok(Outcome::Ok);
+    }
+    for m in &s.movements {
+        if !out.write(&serde_json::to_value(m).map_err(|e| Fatal(e.to_string()))?)? {
+            return Ok(Outcome::Ok);
+        }
+    }
+    out.write(&json!({
+        "kind": "closing", "agent_id": s.agent, "day": s.to, "balance": s.balance,
+        "available": s.available, "reserved": s.reserved, "debt": s.debt,
+        "expiring": s.expiring, "later": s.later,
     }))?;
     out.flush()?;
     Ok(Outcome::Ok)

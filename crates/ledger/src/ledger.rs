@@ -94,6 +94,23 @@ impl<S: LedgerStore> Ledger<S> {
         Ok(account)
     }
 
+    /// An agent's statement from `from` to `to` ([`Statement`](crate::Statement)): every
+    /// movement of its balance, adding up to the balance on `to`, with its debt and the points
+    /// that expire in the 30 days after `to`.
+    ///
+    /// # Errors
+    ///
+    /// A store error, or [`LedgerError::Corrupt`].
+    pub async fn statement(
+        &self,
+        agent: &AgentId,
+        from: Option<kudos_core::Day>,
+        to: kudos_core::Day,
+    ) -> Result<crate::Statement, LedgerError> {
+        let stored = self.store.load(agent).await?;
+        crate::Statement::of(agent, &stored.entries, from, to)
+    }
+
     /// Loads and folds several accounts with one [`LedgerStore::load_many`], in the order
     /// asked. An account that does not fold is its own error; the others are still returned.
     ///

@@ -74,6 +74,7 @@ mod lease;
 mod ledger;
 mod memory;
 pub mod schema;
+mod statement;
 mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -93,4 +94,5 @@ pub use ledger::{
     AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Ledger, hold_view, reversal_view,
 };
 pub use memory::MemoryStore;
+pub use statement::{EXPIRING_DAYS, Expiring, Movement, MovementKind, Statement, expiring};
 pub use store::{AppendItem, HoldView, LedgerStore, ReversalView, Stored};

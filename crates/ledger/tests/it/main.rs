@@ -8,4 +8,5 @@ mod conformance;
 mod idempotency;
 mod model;
 mod reversal;
+mod statement;
 mod worked;

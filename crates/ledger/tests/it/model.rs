@@ -274,3 +274,64 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever happened to an account, its statement's movements add up to the balance the
+    /// ledger reports on the statement's last day, for any first day; its closing figures are
+    /// the ledger's, and what it says expires is what the ledger would stop counting.
+    #[test]
+    fn a_statement_adds_up_to_the_balance(
+        actions in proptest::collection::vec(action(), 1..50),
+        to in 0i64..100,
+        from in proptest::option::of(0i64..100),
+    ) {
+        let base = day("09-01");
+        let at = |d: i64| base.add_days(d).unwrap();
+        let mut b = Book::new();
+        let mut txns: Vec<TxnId> = Vec::new();
+        for (step, a) in actions.iter().enumerate() {
+            let open = txns.iter().copied().find(|t| b.account.holds()[t].state == HoldState::Open);
+            let _ = match a {
+                Action::Accrue { key: k, day: d, points } => {
+                    let d = at(*d);
+                    let event = kudos_core::PointEvent::new(key(&agent(), d, &format!("k{k}")), Points::new(*points));
+                    b.run(Command::Accrue { event, expires: d.add_days(WINDOW).unwrap() })
+                }
+                Action::Hold { day: d, cost } => {
+                    let txn = TxnId::from_uuid(Uuid::from_u128(step as u128 + 1));
+                    let made = b.run(Command::Hold { txn, day: at(*d), tier: tier(*cost), payload: vec![] });
+                    if made.is_ok() { txns.push(txn); }
+                    made
+                }
+                Action::Commit => match open { Some(txn) => b.run(Command::Commit { txn }), None => Ok(None) },
+                Action::Release { day: d } => match open { Some(txn) => b.run(Command::Release { txn, day: at(*d) }), None => Ok(None) },
+                Action::Reverse { day: d } => {
+                    let of = txns.iter().rev().copied().find(|t| b.account.holds()[t].state == HoldState::Committed && b.account.holds()[t].reversed_by.is_none());
+                    match of {
+                        Some(of) => b.run(Command::Reverse { txn: TxnId::from_uuid(Uuid::from_u128(10_000 + step as u128)), of, day: at(*d) }),
+                        None => Ok(None),
+                    }
+                }
+            };
+        }
+        let to = at(to);
+        let from = from.map(at);
+        let s = kudos_ledger::Statement::of(&agent(), b.account.entries(), from, to).unwrap();
+        let balance = b.account.balance(to);
+        prop_assert_eq!(s.total(), balance.balance.get(), "movements add up: {:?}", s);
+        prop_assert_eq!((s.balance, s.available, s.reserved, s.debt),
+            (balance.balance.get(), balance.available.get(), balance.reserved.get(), balance.debt.get()));
+        prop_assert!(s.movements.iter().all(|m| from.is_none_or(|f| m.day >= f) && m.day <= to));
+        // What expires within 30 days is what a statement to that day shows expiring on it.
+        for e in &s.expiring {
+            prop_assert!(e.day > to && e.points > 0);
+            let then = kudos_ledger::Statement::of(&agent(), b.account.entries(), Some(e.day), e.day).unwrap();
+            let expired: i64 = then.movements.iter()
+                .filter(|m| m.kind == kudos_ledger::MovementKind::Expired)
+                .map(|m| m.points).sum();
+            prop_assert_eq!(expired, -e.points, "on {}", e.day);
+        }
+    }
+}

@@ -36,8 +36,8 @@ use kudos_core::{Clock, Day, Money, RewardType, SystemClock, TxnId};
 use kudos_examples::{Error, SALES_RULES, fixtures, sales_export, scratch};
 use kudos_ledger::MemoryStore;
 use kudos_pipeline::{
-    AuditLog, Controls, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig, RunOptions,
-    Source,
+    AuditLog, Controls, LogAlerts, NoProgress, Parts, PayloadSettings, Pipeline, RunConfig,
+    RunOptions, Source,
 };
 use kudos_privacy::{ExposeSecret as _, Pseudonymizer, SecretString};
 use kudos_rules::RuleSet;
