@@ -66,6 +66,9 @@ enum Command {
     /// balance, the debt and what expires in the next 30 days. `--expiring-within DAYS`
     /// lists, by pseudonym, the agents whose points expire soon.
     Statement(programme::StatementArgs),
+    /// Reports for finance and auditors.
+    #[command(subcommand)]
+    Report(programme::ReportCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
         Command::Pause(args) => programme::switch(&args, true).into(),
         Command::Resume(args) => programme::switch(&args, false).into(),
         Command::Statement(args) => programme::statement(&args).into(),
+        Command::Report(cmd) => programme::report(&cmd).into(),
         #[cfg(feature = "sim")]
         Command::Sim(cmd) => sim::run(cmd).into(),
     }

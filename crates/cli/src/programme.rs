@@ -183,3 +183,117 @@ async fn statement_once(args: &StatementArgs) -> Result<Outcome, Fatal> {
     out.flush()?;
     Ok(Outcome::Ok)
 }
+
+/// `kudos report …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Rewards held from one day to another, by reward type, in points and money: issued,
+    /// released, reversed, in flight and waiting; then every disagreement with the
+    /// marketplace (each reward looked up; the marketplace's own list where it has one).
+    Spend(SpendArgs),
+}
+
+/// `kudos report spend`.
+#[derive(Debug, Args)]
+pub(crate) struct SpendArgs {
+    /// The configuration (flag, else KUDOS_CONFIG, else ./kudos.toml).
+    #[arg(long, env = "KUDOS_CONFIG", default_value = "kudos.toml")]
+    config: PathBuf,
+    /// The first day (of the holds: the runs' days).
+    #[arg(long)]
+    from: String,
+    /// The last day.
+    #[arg(long)]
+    to: String,
+    /// Count only: do not ask the marketplace.
+    #[arg(long)]
+    no_reconcile: bool,
+}
+
+/// Runs a report.
+pub(crate) fn report(command: &ReportCommand) -> Outcome {
+    let ReportCommand::Spend(args) = command;
+    match runtime().and_then(|rt| rt.block_on(spend_once(args))) {
+        Ok(outcome) => outcome,
+        Err(Fatal(message)) => {
+            diag(format_args!("error: {message}"));
+            Outcome::Fatal
+        }
+    }
+}
+
+async fn spend_once(args: &SpendArgs) -> Result<Outcome, Fatal> {
+    let day = |flag: &str, text: &str| {
+        kudos_core::Day::parse(text).map_err(|e| Fatal(format!("{flag}: {e}")))
+    };
+    let (from, to) = (day("--from", &args.from)?, day("--to", &args.to)?);
+    if from > to {
+        return Err(Fatal("--from is after --to".into()));
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (_, pipeline) = pipeline(&args.config, clock).await?;
+    let report = pipeline.spend_report(from, to, !args.no_reconcile).await?;
+    let mut out = JsonLines::stdout();
+    let mut totals: std::collections::BTreeMap<&str, (u64, i64)> = Default::default();
+    let mut money: std::collections::BTreeMap<(&str, String), kudos_core::Money> =
+        Default::default();
+    for line in &report.lines {
+        let mut value = serde_json::to_value(line).map_err(|e| Fatal(e.to_string()))?;
+        value["kind"] = json!("reward_type");
+        out.write(&value)?;
+        for (name, tally) in [
+            ("issued", &line.issued),
+            ("released", &line.released),
+            ("reversed", &line.reversed),
+            ("in_flight", &line.in_flight),
+            ("waiting", &line.waiting),
+        ] {
+            let t = totals.entry(name).or_default();
+            t.0 += tally.count;
+            t.1 = t.1.saturating_add(tally.points);
+            if let Some(amount) = &tally.amount {
+                let key = (name, amount.currency().to_owned());
+                let sum = match money.get(&key) {
+                    Some(sum) => sum.checked_add(amount),
+                    None => Some(amount.clone()),
+                };
+                if let Some(sum) = sum {
+                    money.insert(key, sum);
+                }
+            }
+        }
+    }
+    for d in &report.disagreements {
+        let mut value = serde_json::to_value(d).map_err(|e| Fatal(e.to_string()))?;
+        value["kind"] = json!("disagreement");
+        out.write(&value)?;
+    }
+    let mut total = serde_json::Map::new();
+    total.insert("kind".into(), json!("total"));
+    total.insert("from".into(), json!(from));
+    total.insert("to".into(), json!(to));
+    for (name, (count, points)) in &totals {
+        let amounts: serde_json::Map<String, serde_json::Value> = money
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, currency), m)| (currency.clone(), json!(m)))
+            .collect();
+        total.insert(
+            (*name).to_owned(),
+            json!({"count": count, "points": points, "amounts": amounts}),
+        );
+    }
+    total.insert("looked_up".into(), json!(report.looked_up));
+    total.insert("listed".into(), json!(report.listed));
+    total.insert("unchecked".into(), json!(report.unchecked));
+    total.insert("disagreements".into(), json!(report.disagreements.len()));
+    out.write(&serde_json::Value::Object(total))?;
+    out.flush()?;
+    Ok(
+        if report.disagreements.is_empty() && report.unchecked == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Attention
+        },
+    )
+}

@@ -46,6 +46,7 @@
 //! - *Determinism*: jitter comes from a seeded generator and time from a `Clock`, so a
 //!   simulation replays exactly.
 
+mod account;
 mod breaker;
 mod classify;
 mod outcome;
@@ -58,13 +59,13 @@ pub mod telemetry;
 mod token;
 mod transport;
 
+pub use account::MarketRecord;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use classify::{Verdict, classify};
-pub use outcome::Outcome;
+pub use outcome::{Outcome, ReverseOutcome, StatusOutcome};
 pub use payload::{Recipient, issue_payload};
 pub use provider::{
-    HttpProviderConfig, HttpRewardProvider, ProviderStats, ReverseOutcome, RewardProvider,
-    StatusOutcome, retry_after,
+    HttpProviderConfig, HttpRewardProvider, ProviderStats, RewardProvider, retry_after,
 };
 pub use rate::RateLimit;
 #[cfg(feature = "backoff")]

@@ -7,7 +7,7 @@ use std::sync::PoisonError;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kudos_core::{Clock, Money, TxnId};
+use kudos_core::{Clock, Day, Money, TxnId};
 use kudos_privacy::{ExposeSecret, SecretSource};
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -15,68 +15,9 @@ use tracing::Instrument as _;
 use crate::telemetry;
 use crate::transport::{Answer, Request, Transport, TransportError};
 use crate::{
-    BackonSchedule, BreakerState, CircuitBreaker, Outcome, RateLimit, Schedule, SignedParts,
-    TokenProvider, Verdict, classify, signature_header_v2,
+    BackonSchedule, BreakerState, CircuitBreaker, MarketRecord, Outcome, RateLimit, ReverseOutcome,
+    Schedule, SignedParts, StatusOutcome, TokenProvider, Verdict, classify, signature_header_v2,
 };
-
-/// What a status lookup found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatusOutcome {
-    /// Issued.
-    Issued {
-        /// The reward id.
-        reward_id: String,
-    },
-    /// Issued, then voided (`REVERSED`): reversed by us, or cancelled by someone else — the
-    /// agent does not have it, so its points go back.
-    Reversed {
-        /// The reward id.
-        reward_id: String,
-    },
-    /// Rejected (`REJECTED`), or a pending reward that ended without being issued (`FAILED`,
-    /// `CANCELED`).
-    Rejected {
-        /// The reason.
-        reason: String,
-    },
-    /// The marketplace has no record of it: it was never processed; re-send the stored payload.
-    NotFound,
-    /// Still pending, or the lookup failed: stays in doubt.
-    Unknown {
-        /// What was seen.
-        reason: String,
-    },
-}
-
-/// What a reversal got. Like [`Outcome`], it never says "not sent" of a request that may
-/// have been processed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReverseOutcome {
-    /// The reward was reversed: the points return.
-    Reversed,
-    /// The marketplace cannot reverse it (`NOT_REVERSIBLE`): to review, the debt kept.
-    NotReversible,
-    /// The reward may have been reversed (a timeout after sending, `5xx`, an unreadable
-    /// answer): in doubt, re-driven at the next run.
-    InDoubt {
-        /// What happened.
-        reason: String,
-    },
-    /// The marketplace answered with an error that is not a retryable one (`400`, `404`,
-    /// `422`…): it did not reverse it, and will not on a retry; to review.
-    Refused {
-        /// The status.
-        status: u16,
-        /// What happened.
-        reason: String,
-    },
-    /// Nothing reached the marketplace (breaker open, no token, every attempt failed to
-    /// connect): the reversal stays open, sent again at the next run.
-    NotSent {
-        /// Why.
-        reason: String,
-    },
-}
 
 /// A reward marketplace, in domain terms. Other marketplaces plug in here.
 #[async_trait]
@@ -104,6 +45,18 @@ pub trait RewardProvider: Send + Sync + fmt::Debug {
     ///
     /// What went wrong asking (the run then issues as if it could not say, and alerts).
     async fn balance(&self) -> Result<Option<Money>, String> {
+        Ok(None)
+    }
+
+    /// The rewards the marketplace issued from `from` to `to` (its days, UTC), where it can
+    /// list them (`Ok(None)`: it cannot; reconciliation then relies on lookups). The default
+    /// cannot.
+    ///
+    /// # Errors
+    ///
+    /// What went wrong asking.
+    async fn records(&self, from: Day, to: Day) -> Result<Option<Vec<MarketRecord>>, String> {
+        let _ = (from, to);
         Ok(None)
     }
 }
@@ -236,7 +189,7 @@ pub struct HttpRewardProvider {
     config: HttpProviderConfig,
     transport: Arc<dyn Transport>,
     tokens: Arc<dyn TokenProvider>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     breaker: CircuitBreaker,
     rate: RateLimit,
     schedule: Arc<dyn Schedule>,
@@ -330,7 +283,7 @@ impl HttpRewardProvider {
 
     /// Sends `method path` with `body` under `request_id`, with retries, the token, the rate
     /// limit and the breaker. `Ok` is an answer the caller reads; `Err` is the final outcome.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         endpoint: &'static str,
         method: &'static str,
@@ -598,29 +551,12 @@ impl RewardProvider for HttpRewardProvider {
         }
     }
 
+    async fn records(&self, from: Day, to: Day) -> Result<Option<Vec<MarketRecord>>, String> {
+        self.list_records(from, to).await
+    }
+
     async fn balance(&self) -> Result<Option<Money>, String> {
-        let id = TxnId::generate(self.clock.as_ref()).to_string();
-        match self
-            .call("balance", "GET", "/v1/account/balance", &id, false, &[])
-            .await
-        {
-            // The marketplace has no balance to tell.
-            Err(Outcome::NeedsReview { status: 404, .. }) => Ok(None),
-            Err(o) => Err(format!("the balance could not be read: {o:?}")),
-            Ok(answer) => {
-                let body: Value = serde_json::from_slice(&answer.body)
-                    .map_err(|_| "the balance answer is not JSON".to_owned())?;
-                let amount = match &body["available"] {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => return Err("the balance answer has no available amount".to_owned()),
-                };
-                let currency = body["currency"].as_str().unwrap_or_default();
-                Money::new(&amount, currency).map(Some).map_err(|_| {
-                    "the balance answer's amount or currency is not readable".to_owned()
-                })
-            }
-        }
+        self.read_balance().await
     }
 
     async fn reverse(&self, reversal: TxnId, of: TxnId, payload: &[u8]) -> ReverseOutcome {

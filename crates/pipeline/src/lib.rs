@@ -118,6 +118,7 @@ pub use event::{AnswerKind, AuditEvent};
 #[cfg(feature = "object-store")]
 pub use object::{ObjectStoreAudit, object_trail_name, probe_objects, verify_objects};
 pub use run::{
-    Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError, Progress,
-    RecipientSettings, ReviewKind, RunOptions, Source, Summary,
+    Disagreement, Metrics, NoProgress, Operator, Parts, PayloadSettings, Pipeline, PipelineError,
+    Progress, RecipientSettings, ReviewKind, RunOptions, Source, SpendLine, SpendReport, Summary,
+    Tally,
 };

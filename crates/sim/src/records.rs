@@ -37,6 +37,8 @@ pub struct IssuedReward {
     pub points_consumed: i64,
     /// `ISSUED` or `REVERSED`.
     pub status: String,
+    /// The day it was issued (UTC, on [`SimConfig::clock`](crate::SimConfig::clock)).
+    pub issued_on: String,
     /// Whether the request carried `recipient_enc` and, with a recipient key configured, what
     /// decrypting it gave: `Some(Ok(json))` decrypted, `Some(Err(reason))` could not.
     pub recipient: Option<Result<Value, String>>,

@@ -246,18 +246,50 @@ impl Run<'_> {
             .map_or_else(String::new, |l| l.bucket.clone()))
     }
 
-    fn wait(&self, c: &Candidate<'_>, reason: String) {
+    /// Starts an issuing round: waits recorded from now on are this round's.
+    pub(super) fn next_round(&self) -> usize {
+        self.round.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The agents that waited on a budget in `round`.
+    pub(super) fn budget_waiters_of(&self, round: usize) -> Vec<AgentId> {
         self.waits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Waiting {
-                agent: c.agent.clone(),
-                tier: c.tier.id().clone(),
-                reward_type: c.tier.reward_type().clone(),
-                points: c.tier.cost(),
-                since: self.as_of,
-                reason,
-            });
+            .iter()
+            .filter(|(r, w)| *r == round && w.reason != FUNDS)
+            .map(|(_, w)| w.agent.clone())
+            .collect()
+    }
+
+    /// Agents that got a hold: whatever they waited for earlier in the run, they wait no more.
+    pub(super) fn served<'a>(&self, agents: impl Iterator<Item = &'a AgentId>) {
+        let served: HashSet<&AgentId> = agents.collect();
+        if served.is_empty() {
+            return;
+        }
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(_, w)| !served.contains(&w.agent));
+    }
+
+    fn wait(&self, c: &Candidate<'_>, reason: String) {
+        let round = self.round.load(Ordering::Relaxed);
+        self.waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                round,
+                Waiting {
+                    agent: c.agent.clone(),
+                    tier: c.tier.id().clone(),
+                    reward_type: c.tier.reward_type().clone(),
+                    points: c.tier.cost(),
+                    since: self.as_of,
+                    reason,
+                },
+            ));
     }
 
     /// At the end of the issue step: the rewards that wait are recorded (oldest keep their
@@ -267,8 +299,16 @@ impl Run<'_> {
         &self,
         waiting_before: &[Waiting],
     ) -> Result<(), PipelineError> {
-        let mut waits =
-            std::mem::take(&mut *self.waits.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut waits: Vec<Waiting> =
+            std::mem::take(&mut *self.waits.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .map(|(_, w)| w)
+                .collect();
+        // An agent that waited in several rounds waits once, for the reward of its last try.
+        let mut seen = HashSet::new();
+        waits.reverse();
+        waits.retain(|w| seen.insert(w.agent.clone()));
+        waits.reverse();
         // Agents whose `402` released their hold wait for funds, at the tier they were held for.
         let unfunded = std::mem::take(
             &mut *self

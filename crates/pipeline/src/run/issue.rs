@@ -77,8 +77,18 @@ impl Run<'_> {
             }
             self.reconcile_budget().await?;
             self.round_funds().await;
+            let round = self.next_round();
+            let released_before = self.counts.get(Count::Released);
             let mut next_round = Vec::new();
-            for done in self.issue_round(&due, in_flight).await? {
+            let issued = self.issue_round(&due, in_flight).await?;
+            // What waited on a budget this round goes first in the next, if there is one or a
+            // release gave budget back.
+            if issued.iter().any(|done| done.next == Next::Continue)
+                || self.counts.get(Count::Released) > released_before
+            {
+                next_round.extend(self.budget_waiters_of(round));
+            }
+            for done in issued {
                 match done.next {
                     Next::Continue => next_round.push(done.agent),
                     Next::Stop if done.unsent => not_sent.push(done.agent),
@@ -379,6 +389,7 @@ impl Run<'_> {
                 self.store.return_budget(&unclaimed).await?; // no hold: its claim goes back
             }
             self.add(Count::Holds, kept.len() as u64);
+            self.served(kept.iter().map(|m| &m.agent));
             let mut records: Vec<AuditEvent> = kept
                 .iter()
                 .map(|m| AuditEvent::HoldMade {

@@ -37,6 +37,7 @@ mod recover;
 mod report;
 mod reversal;
 mod settle;
+mod spend;
 
 pub use error::PipelineError;
 pub(crate) use error::error_chain;
@@ -45,6 +46,7 @@ pub use operator::{Operator, ReviewKind};
 pub use payload::{PayloadSettings, RecipientSettings};
 pub use progress::{NoProgress, Progress};
 pub use report::{Metrics, Summary};
+pub use spend::{Disagreement, SpendLine, SpendReport, Tally};
 
 use lease::AbortOnDrop;
 use report::{Count, Counters};
@@ -262,6 +264,7 @@ impl Pipeline {
             unfunded: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             low_alerted: std::sync::atomic::AtomicBool::new(false),
             waits: Mutex::new(Vec::new()),
+            round: std::sync::atomic::AtomicUsize::new(0),
             unfunded_agents: Mutex::new(Vec::new()),
         }
     }
@@ -313,8 +316,10 @@ struct Run<'a> {
     unfunded: Arc<std::sync::atomic::AtomicBool>,
     /// Whether the low-balance alert was raised this run.
     low_alerted: std::sync::atomic::AtomicBool,
-    /// Rewards that waited this run (on a budget or funds).
-    waits: Mutex<Vec<kudos_ledger::Waiting>>,
+    /// Rewards that waited this run (on a budget or funds), with the round they waited in.
+    waits: Mutex<Vec<(usize, kudos_ledger::Waiting)>>,
+    /// The issuing round under way.
+    round: std::sync::atomic::AtomicUsize,
     /// Agents whose hold a `402` released.
     unfunded_agents: Mutex<Vec<AgentId>>,
 }

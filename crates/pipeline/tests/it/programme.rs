@@ -128,9 +128,11 @@ async fn a_month_budget_per_reward_type_holds_across_days_and_a_release_gives_it
     };
     let pipeline = with(&w, Controls::new().budget(budget.clone()));
     let s = w.run_on(&pipeline, "2026-03-02").await;
+    // Agents 1 and 2 fit the month's 200; agent 1's is rejected, and its 100 points of budget
+    // come back at once: the next round gives them to agent 3, who waited.
     assert_eq!(
         (s.holds, s.issued, s.rejected, s.waiting),
-        (2, 1, 1, 1),
+        (3, 2, 1, 0),
         "{s:?}"
     );
     assert_eq!(
@@ -138,13 +140,13 @@ async fn a_month_budget_per_reward_type_holds_across_days_and_a_release_gives_it
             .budget_spent("month:2026-03:gift_card_small")
             .await
             .unwrap(),
-        Points::new(100),
-        "the rejected reward's 100 points came back"
+        Points::new(200),
+        "the rejected reward's 100 points were given back and spent again"
     );
-    // Another day of the same month: the budget has 100 left, enough for one more, and the
-    // agents that wait go first.
+    // Another day of the same month: agent 1 can afford its reward again, but the month's
+    // budget is spent.
     let s = w.run_on(&pipeline, "2026-03-20").await;
-    assert_eq!((s.issued, s.waiting), (1, 1), "{s:?}");
+    assert_eq!((s.issued, s.waiting), (0, 1), "{s:?}");
     // A new month starts afresh: the last one is issued.
     let s = w.run_on(&pipeline, "2026-04-01").await;
     assert_eq!((s.issued, s.waiting), (1, 0), "{s:?}");
@@ -546,4 +548,117 @@ async fn workers_started_together_on_one_postgres_ledger_issue_exactly_what_the_
             "round {round}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spend_report_counts_in_points_and_money_and_finds_every_disagreement() {
+    use kudos_core::{Clock, ManualClock, TxnId};
+    // The first reward is rejected; the marketplace dates its rewards on the run's day.
+    let sim = SimConfig {
+        clock: Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap()),
+        ..faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'")
+    };
+    let w = World::new("spend", sim).await;
+    w.export(
+        "d1.csv",
+        &[
+            (1, "2026-03-09", 100.0),
+            (2, "2026-03-09", 100.0),
+            (3, "2026-03-09", 600.0),
+            (4, "2026-03-09", 100.0),
+        ],
+    );
+    // 100 + 100 + 500 fit the day's 700 and the fourth waits; the rejected reward's 100 come
+    // back, and the next round gives them to the one that waited (before agent 3's second).
+    let controls = Controls::new()
+        .prices(BTreeMap::from([
+            (small(), dollars("10.00 USD")),
+            (
+                RewardType::new("gift_card_big").unwrap(),
+                dollars("50.00 USD"),
+            ),
+        ]))
+        .budget(day_budget(700));
+    let pipeline = with(&w, controls);
+    let s = w.run_on(&pipeline, "2026-03-10").await;
+    assert_eq!((s.issued, s.rejected, s.waiting), (3, 1, 1), "{s:?}");
+    assert_eq!(
+        w.balance(4, "2026-03-10").await,
+        0,
+        "the one that waited went first"
+    );
+    assert_eq!(
+        w.balance(3, "2026-03-10").await,
+        100,
+        "agent 3's second reward waits"
+    );
+
+    let day = |d| Day::parse(d).unwrap();
+    let report = pipeline
+        .spend_report(day("2026-03-01"), day("2026-03-31"), true)
+        .await
+        .unwrap();
+    let line = |rt: &str| {
+        report
+            .lines
+            .iter()
+            .find(|l| l.reward_type == rt)
+            .cloned()
+            .unwrap()
+    };
+    let small_line = line("gift_card_small");
+    let big_line = line("gift_card_big");
+    assert_eq!(
+        (
+            small_line.issued.count,
+            small_line.released.count,
+            small_line.waiting.count
+        ),
+        (2, 1, 1),
+        "{small_line:?}"
+    );
+    assert_eq!(small_line.issued.amount, Some(dollars("20.00 USD")));
+    assert_eq!((big_line.issued.count, big_line.issued.points), (1, 500));
+    assert_eq!(big_line.issued.amount, Some(dollars("50.00 USD")));
+    assert!(report.listed);
+    assert_eq!(report.looked_up, 4);
+    assert!(
+        report.disagreements.is_empty(),
+        "{:?}",
+        report.disagreements
+    );
+
+    // The marketplace voids one reward behind the ledger's back, and issues one the ledger
+    // never asked for.
+    let issued = w.holds(HoldState::Committed).await;
+    let voided = issued[0].txn;
+    assert!(w.sim.void_reward(&voided.to_string()));
+    let stranger =
+        TxnId::generate(&ManualClock::at_rfc3339("2026-03-10T07:00:00Z").unwrap() as &dyn Clock);
+    let body = br#"{"agent_id":"someone-else","reward_type":"gift_card_small","points_consumed":100,"transaction_timestamp":"2026-03-10T07:00:00Z"}"#;
+    let outcome = w
+        .parts(w.store.clone())
+        .provider
+        .issue(stranger, body)
+        .await;
+    assert!(
+        matches!(outcome, kudos_client::Outcome::Issued { .. }),
+        "{outcome:?}"
+    );
+    let report = pipeline
+        .spend_report(day("2026-03-01"), day("2026-03-31"), true)
+        .await
+        .unwrap();
+    let found: Vec<(String, &str, &str)> = report
+        .disagreements
+        .iter()
+        .map(|d| (d.txn_id.clone(), d.ledger.as_str(), d.marketplace.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (voided.to_string(), "committed", "reversed"),
+            (stranger.to_string(), "none", "issued"),
+        ]
+    );
 }

@@ -332,6 +332,13 @@ fn issue_or_reject(
         reward_type: body.reward_type.clone(),
         points_consumed: body.points_consumed,
         status: "ISSUED".to_owned(),
+        issued_on: marketplace
+            .config
+            .clock
+            .now()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string(),
         recipient,
     });
     let shown = if action == Some(&Action::Pending) {

@@ -11,6 +11,7 @@
 //! | `POST /v1/rewards/{request_id}/reverse` | [`rewards::reverse`] | bearer; the fault after the `X-Request-ID` check |
 //! | `GET /v1/rewards/{request_id}` | [`rewards::lookup`] | bearer; the body is not read |
 //! | `GET /v1/account/balance` | [`rewards::balance`] | bearer; the body is not read |
+//! | `GET /v1/rewards?from=&to=` | [`rewards::list`] | bearer; the body is not read |
 //! | `GET /_sim/requests`, `GET /_sim/rewards` | [`inspect`] | none: not recorded, never faulted |
 
 mod inspect;
@@ -61,7 +62,17 @@ pub(crate) fn router(marketplace: &Arc<Marketplace>) -> Router {
         body: BodyRecording::NotRead,
         fault: FaultTiming::AtTheGate,
     };
+    let list_gate = Gate {
+        path: "/v1/rewards",
+        credential: Credential::Bearer,
+        body: BodyRecording::NotRead,
+        fault: FaultTiming::AtTheGate,
+    };
     Router::new()
+        .route(
+            list_gate.path,
+            list_gate.guard(marketplace, get(rewards::list)),
+        )
         .route(
             balance_gate.path,
             balance_gate.guard(marketplace, get(rewards::balance)),

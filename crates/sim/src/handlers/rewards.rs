@@ -128,3 +128,32 @@ pub(super) async fn balance(State(marketplace): State<Arc<Marketplace>>) -> Resp
     let amount = text.split(' ').next().unwrap_or_default();
     Json(json!({ "available": amount, "currency": balance.currency() })).into_response()
 }
+
+/// The rewards issued from `from` to `to` (query parameters, `YYYY-MM-DD`, both days
+/// included; either may be left out): `{"rewards":[{"request_id","reward_id","reward_type",
+/// "status","issued_on"}]}`, in the order issued — what a finance team reconciles against.
+pub(super) async fn list(
+    State(marketplace): State<Arc<Marketplace>>,
+    uri: axum::http::Uri,
+) -> Response {
+    let param = |name: &str| {
+        uri.query()
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let from = param("from").unwrap_or_else(|| "0000-00-00".to_owned());
+    let to = param("to").unwrap_or_else(|| "9999-99-99".to_owned());
+    let rewards: Vec<Value> = marketplace
+        .lock()
+        .rewards
+        .iter()
+        .filter(|r| r.issued_on >= from && r.issued_on <= to)
+        .map(|r| {
+            json!({"request_id": r.request_id, "reward_id": r.reward_id,
+                "reward_type": r.reward_type, "status": r.status, "issued_on": r.issued_on})
+        })
+        .collect();
+    Json(json!({ "rewards": rewards })).into_response()
+}
