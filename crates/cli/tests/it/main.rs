@@ -8,6 +8,7 @@ mod export;
 mod genesys;
 mod ledger;
 mod points;
+mod programme;
 mod review;
 mod run;
 mod s3;

@@ -62,10 +62,23 @@ impl Run<'_> {
     /// Gives back the budget claims whose holds were released (by this run, an earlier one or
     /// an operator), and those of holds never made (a run that stopped between its claim and
     /// its hold) once they are older than two lease lengths.
+    ///
+    /// Under the budget lock: another worker is never between its claim and its hold then, so
+    /// a claim without a hold is one whose run stopped (and clocks that disagree cannot
+    /// make a live claim look old).
     pub(super) async fn reconcile_budget(&self) -> Result<(), PipelineError> {
         if !self.parts.controls.budget.is_set() || self.dry_run {
             return Ok(());
         }
+        let locked = self.lock_budget().await?;
+        let result = self.give_back_released().await;
+        if locked {
+            self.unlock_budget().await?;
+        }
+        result
+    }
+
+    async fn give_back_released(&self) -> Result<(), PipelineError> {
         let claims = self.store.budget_claims(month_start(self.as_of)).await?;
         let active: Vec<_> = claims.iter().filter(|c| !c.returned).collect();
         let Some(since) = active.iter().map(|c| c.at).min() else {

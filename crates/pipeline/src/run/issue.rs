@@ -281,14 +281,14 @@ impl Run<'_> {
             if locked {
                 self.unlock_budget().await?;
             }
-            out.extend(made?);
+            out.extend(self.after_holds(made?).await?);
         }
         Ok(out)
     }
 
-    /// [`make_holds`](Self::make_holds) for one batch of agents.
+    /// [`make_holds`](Self::make_holds) for one batch of agents, up to the holds appended
+    /// (and the claims of holds not made given back): what the budget lock covers.
     async fn hold_chunk(&self, chunk: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
-        let mut out = Vec::new();
         {
             let mut work = Vec::new();
             let mut loaded = Vec::new();
@@ -342,7 +342,7 @@ impl Run<'_> {
                 });
             }
             if work.is_empty() {
-                return Ok(out);
+                return Ok(Vec::new());
             }
             let candidates: Vec<Candidate<'_>> = made
                 .iter()
@@ -361,7 +361,7 @@ impl Run<'_> {
             let mut keep = admitted.iter();
             made.retain(|_| *keep.next().unwrap_or(&false));
             if work.is_empty() {
-                return Ok(out);
+                return Ok(Vec::new());
             }
             let results = self.ledger.execute_many_on(&work, loaded).await?;
             let mut kept = Vec::with_capacity(made.len());
@@ -388,6 +388,15 @@ impl Run<'_> {
             if !unclaimed.is_empty() && self.parts.controls.budget.is_set() {
                 self.store.return_budget(&unclaimed).await?; // no hold: its claim goes back
             }
+            return Ok(kept);
+        }
+    }
+
+    /// The holds of one batch audited, counted and leased (those awaiting an approval are
+    /// audited, never sent here); returns those to send.
+    async fn after_holds(&self, kept: Vec<Made>) -> Result<Vec<Made>, PipelineError> {
+        let mut out = Vec::new();
+        {
             self.add(Count::Holds, kept.len() as u64);
             self.served(kept.iter().map(|m| &m.agent));
             let mut records: Vec<AuditEvent> = kept

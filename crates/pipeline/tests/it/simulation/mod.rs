@@ -16,6 +16,7 @@
 //! runs more seeds and prints the first that fails; `KUDOS_SIM_SEEDS=17` replays one.
 
 mod check;
+mod controls;
 mod operator;
 mod scenario;
 
@@ -135,6 +136,12 @@ pub(crate) struct Covered {
     keys_expired: u64,
     voided: u64,
     requests: u64,
+    /// Rewards that waited on a budget or funds (summed over runs).
+    waited: u64,
+    /// Rewards an operator approved.
+    approved: u64,
+    /// Runs made while paused.
+    paused_runs: u64,
 }
 
 impl Covered {
@@ -151,6 +158,9 @@ impl Covered {
         self.keys_expired += c.keys_expired;
         self.voided += c.voided;
         self.requests += c.requests;
+        self.waited += c.waited;
+        self.approved += c.approved;
+        self.paused_runs += c.paused_runs;
     }
 }
 
@@ -181,13 +191,14 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     let knobs = scenario::knobs(&mut rng, runs_hint);
     let scenario = scenario::scenario(&mut rng, if knobs.rate_limited { 5 } else { 15 });
     let plan = scenario::faults(&mut rng);
+    let programme = controls::draw(seed, scenario.runs.len());
     if std::env::var_os("KUDOS_SIM_DEBUG").is_some() {
         #[allow(
             clippy::print_stderr,
             reason = "asked for: the seed's draws, to debug it"
         )]
         {
-            eprintln!("{knobs:?}\n{plan:?}");
+            eprintln!("{knobs:?}\n{plan:?}\n{programme:?}");
         }
     }
     // One-second tokens, but not with a one-request-a-second limit: every `Retry-After` wait would
@@ -204,6 +215,10 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             lookup_lag_ms: knobs.lookup_lag_ms,
             rate_limit_per_sec: knobs.rate_limited.then_some(1),
             clock: clock.clone(),
+            balance: programme
+                .funds
+                .and_then(|(n, _)| controls::price().checked_times(n)),
+            prices: [("gift_card_10_usd".to_owned(), controls::price())].into(),
             ..SimConfig::default()
         },
     )
@@ -246,6 +261,12 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
     };
     let mut parts = w.parts(w.store.clone());
     setup(&mut parts);
+    // Once the scheduled runs are done, the owner lifts the brakes (raises the budget, funds
+    // the account, approves what waits) and the runs go on without them until quiet.
+    let mut relaxed_parts = w.parts(w.store.clone());
+    setup(&mut relaxed_parts);
+    let relaxed = Pipeline::new(relaxed_parts);
+    parts.controls = programme.controls();
     let pipeline = Pipeline::new(parts);
     // The second worker: the same store (whose clock the leases are on) and exports, its own
     // clock off by the skew, its own audit trail.
@@ -257,6 +278,7 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
         let mut parts = w.parts(w.store.clone());
         setup(&mut parts);
         parts.clock = skewed.clone();
+        parts.controls = programme.controls();
         Pipeline::new(parts)
     });
     let second_trail = w.dir.join("audit-second.jsonl");
@@ -279,6 +301,14 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             advance(TimeDelta::hours(25));
         }
         let day = format!("2026-03-{:02}", 2 + r);
+        let paused = programme.paused(r);
+        switch_pause(&w, &pipeline, &day, paused).await;
+        if let (Some(balance), Some(_)) = (w.sim.balance(), programme.funds) {
+            // Finance tops the account up now and then.
+            let top_up = controls::price().checked_times(rng.below(3)).unwrap();
+            w.sim.set_balance(balance.checked_add(&top_up));
+        }
+        let posts_before = controls::posts(&w);
         for attempt in 0.. {
             if attempt > 30 {
                 return Err(format!("run {r} never completed"));
@@ -301,10 +331,17 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
                 None => first.await,
             };
             covered.runs += 1;
+            covered.paused_runs += u64::from(paused);
             advance(TimeDelta::seconds(6)); // a crashed run's leases lapse
+            if let Some(per_day) = programme.budget_per_day {
+                controls::no_budget_exceeded(&w, per_day).await?;
+            }
             match outcome {
                 None => covered.crashes += 1,
-                Some(Ok(_)) => break,
+                Some(Ok(s)) => {
+                    covered.waited += s.waiting;
+                    break;
+                }
                 Some(Err(PipelineError::Stopped { reason, .. })) => {
                     return Err(format!("run {r} stopped: {reason}"));
                 }
@@ -333,12 +370,24 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             &mut rng,
             knobs.wrong_action_chance,
             lag,
+            false,
         )
         .await?;
         covered.settled_by_operator += worked.settled;
         covered.refused_operator_actions += worked.refused;
         covered.operator_retries += worked.retried;
+        covered.approved += worked.approved;
+        if paused && controls::posts(&w) != posts_before {
+            return Err(format!(
+                "run {r} was paused and still sent {} requests",
+                controls::posts(&w) - posts_before
+            ));
+        }
     }
+    // The owner lifts the brakes.
+    switch_pause(&w, &pipeline, &last_day, false).await;
+    w.sim.set_balance(None);
+    let pipeline = relaxed;
     // The marketplace recovers; runs go on until there is nothing left to do.
     w.sim.set_faults(FaultPlan::default());
     let mut quiet = false;
@@ -357,11 +406,13 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             &mut rng,
             knobs.wrong_action_chance,
             lag,
+            true,
         )
         .await?;
         covered.settled_by_operator += worked.settled;
         covered.refused_operator_actions += worked.refused;
         covered.operator_retries += worked.retried;
+        covered.approved += worked.approved;
         let open = w
             .store
             .holds(None)
@@ -399,7 +450,27 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
         .filter(|p| p.exists())
         .collect();
     check::check(&w, &scenario, &trails, &mut covered).await?;
+    controls::nothing_unapproved_was_sent(&w, &trails)?;
     Ok(covered)
+}
+
+/// Pauses or resumes the programme, as an operator would, if it is not so already.
+async fn switch_pause(w: &World, pipeline: &Pipeline, day: &str, on: bool) {
+    let now = pipeline.pause_state().await.unwrap().is_some();
+    if now == on {
+        return;
+    }
+    let audit = Box::new(AuditLog::open_keyed(&w.audit_path(), Uuid::now_v7(), audit_key()).unwrap());
+    let operator = kudos_pipeline::Operator::named("simulated owner");
+    let day = Day::parse(day).unwrap();
+    if on {
+        pipeline
+            .pause(audit, "the simulation pauses", day, &operator)
+            .await
+            .unwrap();
+    } else {
+        pipeline.resume(audit, day, &operator).await.unwrap();
+    }
 }
 
 fn seeds() -> Vec<u64> {

@@ -23,10 +23,15 @@ pub(super) struct Worked {
     pub(super) refused: u64,
     /// Retries asked.
     pub(super) retried: u64,
+    /// Rewards approved.
+    pub(super) approved: u64,
 }
 
-/// Settles everything in review. `lag` is how far the marketplace's lookups lag: the operator
-/// acts no sooner (a person answers an alert in minutes, a lookup catches up in milliseconds).
+/// Settles everything in review, and decides some of the rewards that await an approval (all
+/// of them, approved, with `approve_all`). `lag` is how far the marketplace's lookups lag: the
+/// operator acts no sooner (a person answers an alert in minutes, a lookup catches up in
+/// milliseconds).
+#[allow(clippy::too_many_arguments, reason = "a test harness's one entry point")]
 pub(super) async fn work_the_queue(
     w: &World,
     pipeline: &Pipeline,
@@ -34,6 +39,7 @@ pub(super) async fn work_the_queue(
     rng: &mut Rng,
     wrong_action_chance: f64,
     lag: Duration,
+    approve_all: bool,
 ) -> Result<Worked, String> {
     tokio::time::sleep(lag).await;
     let day = Day::parse(day).unwrap();
@@ -52,6 +58,30 @@ pub(super) async fn work_the_queue(
         force,
     };
     let mut worked = Worked::default();
+    for hold in w
+        .store
+        .holds(Some(HoldState::AwaitingApproval))
+        .await
+        .unwrap()
+    {
+        let decided = if approve_all || rng.chance(0.6) {
+            let approved = pipeline
+                .review_approve(audit(), hold.txn, day, &operator(false))
+                .await;
+            worked.approved += u64::from(approved.is_ok());
+            approved
+        } else if rng.chance(0.3) {
+            pipeline
+                .review_reject(audit(), hold.txn, day, &operator(false))
+                .await
+        } else {
+            continue;
+        };
+        match decided {
+            Ok(_) | Err(PipelineError::NotReviewable { .. }) => {}
+            Err(e) => return Err(format!("operator decision on {}: {e}", hold.txn)),
+        }
+    }
     for hold in w.store.holds(Some(HoldState::Review)).await.unwrap() {
         let issued = records.contains_key(&hold.txn.to_string());
         if rng.chance(0.2) {
