@@ -56,6 +56,14 @@ pub(crate) struct ServeArgs {
     /// At most this many /v1 requests a second; the rest get 429 with Retry-After as an HTTP date.
     #[arg(long = "rate-limit")]
     rate_limit: Option<u32>,
+    /// The account's funds ("1000.00 USD"): each reward takes its --price; one the funds cannot
+    /// cover is answered 402. Default: unlimited (and GET /v1/account/balance answers 404).
+    #[arg(long)]
+    balance: Option<String>,
+    /// What a reward type costs the account: TYPE=AMOUNT CURRENCY ("gift_card_50_usd=50.00 USD");
+    /// repeat for each type.
+    #[arg(long = "price", value_name = "TYPE=PRICE")]
+    prices: Vec<String>,
 }
 
 pub(crate) fn run(cmd: SimCommand) -> Outcome {
@@ -73,8 +81,37 @@ pub(crate) fn run(cmd: SimCommand) -> Outcome {
             }
         },
     };
+    let balance = match args.balance.as_deref().map(kudos_core::Money::parse).transpose() {
+        Ok(balance) => balance,
+        Err(e) => {
+            diag(format_args!("error: --balance: {e}"));
+            return Outcome::Fatal;
+        }
+    };
+    let mut prices = std::collections::HashMap::new();
+    for spec in &args.prices {
+        let parsed = spec
+            .split_once('=')
+            .ok_or_else(|| "expected TYPE=AMOUNT CURRENCY".to_owned())
+            .and_then(|(t, p)| {
+                kudos_core::Money::parse(p)
+                    .map(|m| (t.trim().to_owned(), m))
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok((reward_type, price)) => {
+                prices.insert(reward_type, price);
+            }
+            Err(e) => {
+                diag(format_args!("error: --price: {e}"));
+                return Outcome::Fatal;
+            }
+        }
+    }
     let config = SimConfig {
         addr: args.addr,
+        balance,
+        prices,
         client_id: args.client_id.clone(),
         client_secret: args.client_secret.clone(),
         token_ttl_secs: args.token_ttl_secs,
