@@ -81,7 +81,12 @@ pub(crate) fn run(cmd: SimCommand) -> Outcome {
             }
         },
     };
-    let balance = match args.balance.as_deref().map(kudos_core::Money::parse).transpose() {
+    let balance = match args
+        .balance
+        .as_deref()
+        .map(kudos_core::Money::parse)
+        .transpose()
+    {
         Ok(balance) => balance,
         Err(e) => {
             diag(format_args!("error: --balance: {e}"));

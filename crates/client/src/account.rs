@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{HttpRewardProvider, Outcome};
 
-/// A reward as the marketplace lists it ([`RewardProvider::records`]).
+/// A reward as the marketplace lists it ([`RewardProvider::records`](crate::RewardProvider::records)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketRecord {
     /// The request id it was issued under (a `TxnId`, if Kudos asked for it).

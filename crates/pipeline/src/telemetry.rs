@@ -15,7 +15,8 @@ pub const REWARDS_TOTAL: &str = "kudos_rewards_total";
 pub const HOLDS_CREATED_TOTAL: &str = "kudos_holds_created_total";
 /// Holds the run settled that an earlier run left in doubt.
 pub const HOLDS_RECOVERED_TOTAL: &str = "kudos_holds_recovered_total";
-/// Unresolved holds in the store when the run ended, by `state`: `in_doubt`, `review`.
+/// Unresolved holds in the store when the run ended, by `state`: `in_doubt`, `review`,
+/// `awaiting_approval`.
 pub const HOLDS: &str = "kudos_holds";
 /// Unresolved reversals in the store when the run ended, by `state`: `in_doubt`, `review`.
 pub const REVERSALS: &str = "kudos_reversals";
@@ -37,6 +38,10 @@ pub const RUNS_TOTAL: &str = "kudos_runs_total";
 pub const RUN_DURATION_SECONDS: &str = "kudos_run_seconds";
 /// When the last run that finished ended, in Unix seconds.
 pub const RUN_LAST_SUCCESS_TIMESTAMP_SECONDS: &str = "kudos_run_last_success_timestamp_seconds";
+/// Rewards the last run left waiting on a budget or funds (no hold made).
+pub const REWARDS_WAITING: &str = "kudos_rewards_waiting";
+/// Whether the last run was paused (`kudos pause`): 1 or 0.
+pub const PAUSED: &str = "kudos_paused";
 
 /// Every name above, for a test or an exporter's allow list.
 pub const NAMES: &[&str] = &[
@@ -53,6 +58,8 @@ pub const NAMES: &[&str] = &[
     RUNS_TOTAL,
     RUN_DURATION_SECONDS,
     RUN_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    REWARDS_WAITING,
+    PAUSED,
 ];
 
 /// How a run ended, for [`RUNS_TOTAL`].
@@ -69,6 +76,7 @@ pub(crate) enum Ended {
 pub(crate) struct Unresolved {
     pub(crate) holds_in_doubt: usize,
     pub(crate) holds_review: usize,
+    pub(crate) holds_awaiting_approval: usize,
     pub(crate) reversals_in_doubt: usize,
     pub(crate) reversals_review: usize,
 }
@@ -107,6 +115,9 @@ pub(crate) fn run_ended(
     metrics::counter!(ROWS_REJECTED_TOTAL).increment(summary.rejected_rows);
     metrics::counter!(ROWS_DEFERRED_TOTAL).increment(summary.future_rows);
     metrics::counter!(ALERTS_TOTAL).increment(summary.alerts);
+    #[allow(clippy::cast_precision_loss, reason = "counts far below 2^53")]
+    metrics::gauge!(REWARDS_WAITING).set(summary.waiting as f64);
+    metrics::gauge!(PAUSED).set(if summary.paused { 1.0 } else { 0.0 });
     let outcome = match ended {
         Ended::Finished => "finished",
         Ended::Stopped => "stopped",
@@ -126,6 +137,7 @@ pub(crate) fn run_ended(
         let gauges = [
             (HOLDS, "in_doubt", u.holds_in_doubt as f64),
             (HOLDS, "review", u.holds_review as f64),
+            (HOLDS, "awaiting_approval", u.holds_awaiting_approval as f64),
             (REVERSALS, "in_doubt", u.reversals_in_doubt as f64),
             (REVERSALS, "review", u.reversals_review as f64),
         ];

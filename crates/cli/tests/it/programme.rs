@@ -39,7 +39,13 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
     // The spend report counts it in points and money, and the marketplace agrees.
     let report = s
         .kudos(&[
-            "report", "spend", "--from", "2026-03-01", "--to", "2026-03-31", "--config",
+            "report",
+            "spend",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--config",
             "kudos.toml",
         ])
         .await;
@@ -53,14 +59,23 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
     let total = all.last().unwrap();
     assert_eq!(total["kind"], "total");
     assert_eq!(total["issued"]["amounts"]["USD"], "20.00 USD");
-    assert_eq!((total["looked_up"].as_u64(), total["disagreements"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (total["looked_up"].as_u64(), total["disagreements"].as_u64()),
+        (Some(2), Some(0))
+    );
 
     // The marketplace voids one: the report names it and exits 3.
     let voided = s.sim.rewards()[0].request_id.clone();
     assert!(s.sim.void_reward(&voided));
     let report = s
         .kudos(&[
-            "report", "spend", "--from", "2026-03-01", "--to", "2026-03-31", "--config",
+            "report",
+            "spend",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--config",
             "kudos.toml",
         ])
         .await;
@@ -71,7 +86,10 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
         .unwrap();
     assert_eq!(disagreement["txn_id"], voided.as_str());
     assert_eq!(
-        (disagreement["ledger"].as_str(), disagreement["marketplace"].as_str()),
+        (
+            disagreement["ledger"].as_str(),
+            disagreement["marketplace"].as_str()
+        ),
         (Some("committed"), Some("reversed"))
     );
 }
@@ -79,14 +97,28 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_programme_keys_are_named_with_their_line() {
     for (extra, key) in [
-        ("[prices]\ngift_card_small = \"ten dollars\"", "prices.gift_card_small"),
-        ("[budget]\nmax_points_per_day = -5", "budget.max_points_per_day"),
-        ("[funding]\nlow_balance_below = \"5 usd\"", "funding.low_balance_below"),
-        ("[approval]\nabove = 5", "approval"),
+        (
+            "[prices]\ngift_card_small = \"ten dollars\"",
+            "prices.gift_card_small",
+        ),
+        (
+            "[budget]\nmax_points_per_day = -5",
+            "budget.max_points_per_day",
+        ),
+        (
+            "[funding]\nlow_balance_below = \"5 usd\"",
+            "funding.low_balance_below",
+        ),
+        (
+            "[approval]\nabove = 5",
+            "unknown field `above`, expected `above_cost`",
+        ),
         ("[prices]\nmug = \"3.00 USD\"", "prices"),
     ] {
         let s = Setup::new("programme-keys", SimConfig::default(), extra).await;
-        let out = s.run().await.0;
+        let out = s
+            .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
+            .await;
         assert_eq!(out.status.code(), Some(1), "{extra}");
         let err = text(&out.stderr);
         assert!(err.contains(key), "{extra}: {err}");
@@ -103,13 +135,21 @@ async fn pause_stops_the_spending_resume_starts_it_and_both_are_on_the_trail() {
     assert!(text(&paused.stderr).contains("--reason"));
     let paused = s
         .kudos(&[
-            "pause", "--reason", "rule change under review", "--operator", "dana", "--config",
+            "pause",
+            "--reason",
+            "rule change under review",
+            "--operator",
+            "dana",
+            "--config",
             "kudos.toml",
         ])
         .await;
     assert_eq!(paused.status.code(), Some(0), "{}", text(&paused.stderr));
     let line = last_line(&paused);
-    assert_eq!((line["paused"].as_bool(), line["by"].as_str()), (Some(true), Some("dana")));
+    assert_eq!(
+        (line["paused"].as_bool(), line["by"].as_str()),
+        (Some(true), Some("dana"))
+    );
     assert_eq!(line["reason"], "rule change under review");
 
     s.export("a.csv", &[(1, 250.0)]);
@@ -117,7 +157,12 @@ async fn pause_stops_the_spending_resume_starts_it_and_both_are_on_the_trail() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(summary["paused"], true);
     assert_eq!((n(&summary, "records"), n(&summary, "holds")), (1, 0));
-    assert!(s.sim.requests().iter().all(|r| r.path != "/v1/rewards/issue"));
+    assert!(
+        s.sim
+            .requests()
+            .iter()
+            .all(|r| r.path != "/v1/rewards/issue")
+    );
 
     let resumed = s
         .kudos(&["resume", "--operator", "dana", "--config", "kudos.toml"])
@@ -146,8 +191,16 @@ async fn a_reward_above_the_approval_amount_waits_for_review_approve() {
     s.export("a.csv", &[(1, 100.0), (2, 100.0)]);
     let (out, summary) = s.run().await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!((n(&summary, "holds"), n(&summary, "awaiting_approval")), (2, 2));
-    assert!(s.sim.requests().iter().all(|r| r.path != "/v1/rewards/issue"));
+    assert_eq!(
+        (n(&summary, "holds"), n(&summary, "awaiting_approval")),
+        (2, 2)
+    );
+    assert!(
+        s.sim
+            .requests()
+            .iter()
+            .all(|r| r.path != "/v1/rewards/issue")
+    );
     let list = s.kudos(&["review", "list", "--config", "kudos.toml"]).await;
     let holds = lines(&list);
     assert_eq!(holds.len(), 2);
@@ -155,24 +208,58 @@ async fn a_reward_above_the_approval_amount_waits_for_review_approve() {
     let txn = |i: usize| holds[i]["txn_id"].as_str().unwrap().to_owned();
 
     let approved = s
-        .kudos(&["review", "approve", &txn(0), "--operator", "erin", "--config", "kudos.toml"])
+        .kudos(&[
+            "review",
+            "approve",
+            &txn(0),
+            "--operator",
+            "erin",
+            "--config",
+            "kudos.toml",
+        ])
         .await;
-    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved.stderr));
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        text(&approved.stderr)
+    );
     assert_eq!(last_line(&approved)["state"], "open");
     let rejected = s
-        .kudos(&["review", "reject", &txn(1), "--operator", "erin", "--config", "kudos.toml"])
+        .kudos(&[
+            "review",
+            "reject",
+            &txn(1),
+            "--operator",
+            "erin",
+            "--config",
+            "kudos.toml",
+        ])
         .await;
-    assert_eq!(rejected.status.code(), Some(0), "{}", text(&rejected.stderr));
+    assert_eq!(
+        rejected.status.code(),
+        Some(0),
+        "{}",
+        text(&rejected.stderr)
+    );
     assert_eq!(last_line(&rejected)["state"], "released");
     let again = s
         .kudos(&["review", "approve", &txn(1), "--config", "kudos.toml"])
         .await;
-    assert_eq!(again.status.code(), Some(1), "a rejected reward cannot be approved");
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a rejected reward cannot be approved"
+    );
 
     let (_, summary) = s.run().await;
     assert_eq!(n(&summary, "recovered"), 1, "{summary}");
     let issued: Vec<String> = s.sim.rewards().into_iter().map(|r| r.request_id).collect();
-    assert_eq!(issued, [txn(0)], "the approved one, once; the rejected one never");
+    assert_eq!(
+        issued,
+        [txn(0)],
+        "the approved one, once; the rejected one never"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +268,11 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
         "programme-statement",
         SimConfig {
             balance: Some(Money::parse("10.00 USD").unwrap()),
-            prices: [("gift_card_small".to_owned(), Money::parse("10.00 USD").unwrap())].into(),
+            prices: [(
+                "gift_card_small".to_owned(),
+                Money::parse("10.00 USD").unwrap(),
+            )]
+            .into(),
             ..SimConfig::default()
         },
         "[prices]\ngift_card_small = \"10.00 USD\"\n[funding]\nlow_balance_below = \"50.00 USD\"",
@@ -190,14 +281,34 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
     s.export("a.csv", &[(1, 250.0), (2, 100.0)]);
     let (out, summary) = s.run().await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!((n(&summary, "issued"), n(&summary, "waiting")), (1, 1), "{summary}");
+    // Agent 1's first reward takes the $10; its second and agent 2's wait for funds.
+    assert_eq!(
+        (n(&summary, "issued"), n(&summary, "waiting")),
+        (1, 2),
+        "{summary}"
+    );
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("low_balance") && stderr.contains("insufficient_funds"), "{stderr}");
+    assert!(
+        stderr.contains("low_balance") && stderr.contains("insufficient_funds"),
+        "{stderr}"
+    );
 
     let statement = s
-        .kudos(&["statement", &agent(1), "--to", "2026-03-10", "--config", "kudos.toml"])
+        .kudos(&[
+            "statement",
+            &agent(1),
+            "--to",
+            "2026-03-10",
+            "--config",
+            "kudos.toml",
+        ])
         .await;
-    assert_eq!(statement.status.code(), Some(0), "{}", text(&statement.stderr));
+    assert_eq!(
+        statement.status.code(),
+        Some(0),
+        "{}",
+        text(&statement.stderr)
+    );
     let all = lines(&statement);
     let closing = all.last().unwrap();
     assert_eq!(closing["kind"], "closing");
@@ -208,7 +319,15 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
         + closing["later"].as_i64().unwrap();
     assert_eq!(Some(sum), closing["balance"].as_i64(), "{all:?}");
     let balance = s
-        .kudos(&["ledger", "balance", &agent(1), "--as-of", "2026-03-10", "--store", "sqlite://kudos.db"])
+        .kudos(&[
+            "ledger",
+            "balance",
+            &agent(1),
+            "--as-of",
+            "2026-03-10",
+            "--store",
+            "sqlite://kudos.db",
+        ])
         .await;
     assert_eq!(
         last_line(&balance)["balance"].as_i64(),
@@ -222,7 +341,13 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
     // Points from 2026-03-02 expire 90 days later: within 90 days of the 10th, not of 30.
     let soon = s
         .kudos(&[
-            "statement", "--expiring-within", "90", "--to", "2026-03-10", "--config", "kudos.toml",
+            "statement",
+            "--expiring-within",
+            "90",
+            "--to",
+            "2026-03-10",
+            "--config",
+            "kudos.toml",
         ])
         .await;
     assert_eq!(soon.status.code(), Some(0), "{}", text(&soon.stderr));
@@ -233,10 +358,19 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
         assert_eq!(pseudonym.len(), 64, "by pseudonym, never the agent id");
         assert!(!text(&soon.stdout).contains(&agent(1)));
     }
-    assert!(who.iter().any(|l| l["waiting"]["reason"] == "funds"), "{who:?}");
+    assert!(
+        who.iter().any(|l| l["waiting"]["reason"] == "funds"),
+        "{who:?}"
+    );
     let none = s
         .kudos(&[
-            "statement", "--expiring-within", "30", "--to", "2026-03-10", "--config", "kudos.toml",
+            "statement",
+            "--expiring-within",
+            "30",
+            "--to",
+            "2026-03-10",
+            "--config",
+            "kudos.toml",
         ])
         .await;
     assert!(lines(&none).is_empty());
@@ -290,12 +424,21 @@ async fn on_postgres_two_processes_share_the_budget_and_the_pause_switch() {
 
     // Paused: a run accrues and sends nothing.
     let paused = s
-        .kudos(&["pause", "--reason", "checking the export", "--config", "kudos.toml"])
+        .kudos(&[
+            "pause",
+            "--reason",
+            "checking the export",
+            "--config",
+            "kudos.toml",
+        ])
         .await;
     assert_eq!(paused.status.code(), Some(0), "{}", text(&paused.stderr));
     let (out, summary) = s.run().await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!((summary["paused"].as_bool(), n(&summary, "holds")), (Some(true), 0));
+    assert_eq!(
+        (summary["paused"].as_bool(), n(&summary, "holds")),
+        (Some(true), 0)
+    );
     let resumed = s.kudos(&["resume", "--config", "kudos.toml"]).await;
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
 

@@ -219,7 +219,10 @@ pub async fn waiting_rewards_keep_their_first_day(store: &dyn ControlStore) {
         ],
         "oldest first, each keeping its first day"
     );
-    store.set_waiting(&[], &[b.clone()]).await.expect("done");
+    store
+        .set_waiting(&[], std::slice::from_ref(&b))
+        .await
+        .expect("done");
     assert_eq!(
         ours(store.waiting().await.expect("waiting")),
         [(a.as_str().to_owned(), day("2026-03-05"))]

@@ -289,148 +289,144 @@ impl Run<'_> {
     /// [`make_holds`](Self::make_holds) for one batch of agents, up to the holds appended
     /// (and the claims of holds not made given back): what the budget lock covers.
     async fn hold_chunk(&self, chunk: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
-        {
-            let mut work = Vec::new();
-            let mut loaded = Vec::new();
-            let mut made = Vec::new();
-            for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
-                if account.unresolved_hold().is_some() {
+        let mut work = Vec::new();
+        let mut loaded = Vec::new();
+        let mut made = Vec::new();
+        for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
+            if account.unresolved_hold().is_some() {
+                continue;
+            }
+            let balance = account.balance(self.as_of).balance;
+            let Some(tier) = self.parts.rules.tier_for(balance) else {
+                continue;
+            };
+            let affords_another = balance
+                .checked_sub(tier.cost())
+                .is_ok_and(|left| self.parts.rules.tier_for(left).is_some());
+            let txn = TxnId::generate(self.parts.clock.as_ref());
+            let payload = match self.payload(agent, tier, txn).await {
+                Ok(p) => p,
+                Err(reason) => {
+                    self.alert(
+                        AlertKind::PayloadRefused,
+                        format!("no reward request for tier {}: {reason}", tier.id()),
+                        json!({"agent": self.pseudonym(agent), "tier": tier.id()}),
+                    )
+                    .await;
                     continue;
                 }
-                let balance = account.balance(self.as_of).balance;
-                let Some(tier) = self.parts.rules.tier_for(balance) else {
-                    continue;
-                };
-                let affords_another = balance
-                    .checked_sub(tier.cost())
-                    .is_ok_and(|left| self.parts.rules.tier_for(left).is_some());
-                let txn = TxnId::generate(self.parts.clock.as_ref());
-                let payload = match self.payload(agent, tier, txn).await {
-                    Ok(p) => p,
-                    Err(reason) => {
-                        self.alert(
-                            AlertKind::PayloadRefused,
-                            format!("no reward request for tier {}: {reason}", tier.id()),
-                            json!({"agent": self.pseudonym(agent), "tier": tier.id()}),
-                        )
-                        .await;
-                        continue;
-                    }
-                };
-                let mut commands = vec![Command::Hold {
+            };
+            let mut commands = vec![Command::Hold {
+                txn,
+                day: self.as_of,
+                tier: tier.clone(),
+                payload: payload.clone(),
+            }];
+            if self.parts.controls.needs_approval(tier.cost()) {
+                commands.push(Command::Mark {
                     txn,
-                    day: self.as_of,
-                    tier: tier.clone(),
-                    payload: payload.clone(),
-                }];
-                if self.parts.controls.needs_approval(tier.cost()) {
-                    commands.push(Command::Mark {
-                        txn,
-                        state: HoldState::AwaitingApproval,
-                        attempts: 0,
-                    });
-                }
-                work.push(AccountCommands::new(agent.clone(), commands));
-                loaded.push(account);
-                made.push(Made {
-                    agent: agent.clone(),
-                    txn,
-                    tier: tier.clone(),
-                    payload,
-                    affords_another,
-                    pseudonym: self.pseudonym(agent),
+                    state: HoldState::AwaitingApproval,
+                    attempts: 0,
                 });
             }
-            if work.is_empty() {
-                return Ok(Vec::new());
-            }
-            let candidates: Vec<Candidate<'_>> = made
-                .iter()
-                .map(|m| Candidate {
-                    agent: &m.agent,
-                    tier: &m.tier,
-                    txn: m.txn,
-                })
-                .collect();
-            let admitted = self.admit(&candidates).await?;
-            drop(candidates);
-            let mut keep = admitted.iter();
-            work.retain(|_| *keep.next().unwrap_or(&false));
-            let mut keep = admitted.iter();
-            loaded.retain(|_| *keep.next().unwrap_or(&false));
-            let mut keep = admitted.iter();
-            made.retain(|_| *keep.next().unwrap_or(&false));
-            if work.is_empty() {
-                return Ok(Vec::new());
-            }
-            let results = self.ledger.execute_many_on(&work, loaded).await?;
-            let mut kept = Vec::with_capacity(made.len());
-            let mut unclaimed = Vec::new();
-            for (m, result) in made.into_iter().zip(results) {
-                if result.is_err() {
-                    unclaimed.push(m.txn);
-                }
-                match result {
-                    Ok(_) => kept.push(m),
-                    // Another run got there first, or the balance moved: nothing to do here.
-                    Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {}
-                    Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
-                    Err(e) => {
-                        self.alert(
-                            AlertKind::LedgerError,
-                            format!("cannot hold tier {}: {}", m.tier.id(), redact(&e, &m.agent)),
-                            json!({"agent": self.pseudonym(&m.agent), "tier": m.tier.id()}),
-                        )
-                        .await;
-                    }
-                }
-            }
-            if !unclaimed.is_empty() && self.parts.controls.budget.is_set() {
-                self.store.return_budget(&unclaimed).await?; // no hold: its claim goes back
-            }
-            return Ok(kept);
+            work.push(AccountCommands::new(agent.clone(), commands));
+            loaded.push(account);
+            made.push(Made {
+                agent: agent.clone(),
+                txn,
+                tier: tier.clone(),
+                payload,
+                affords_another,
+                pseudonym: self.pseudonym(agent),
+            });
         }
+        if work.is_empty() {
+            return Ok(Vec::new());
+        }
+        let candidates: Vec<Candidate<'_>> = made
+            .iter()
+            .map(|m| Candidate {
+                agent: &m.agent,
+                tier: &m.tier,
+                txn: m.txn,
+            })
+            .collect();
+        let admitted = self.admit(&candidates).await?;
+        drop(candidates);
+        let mut keep = admitted.iter();
+        work.retain(|_| *keep.next().unwrap_or(&false));
+        let mut keep = admitted.iter();
+        loaded.retain(|_| *keep.next().unwrap_or(&false));
+        let mut keep = admitted.iter();
+        made.retain(|_| *keep.next().unwrap_or(&false));
+        if work.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self.ledger.execute_many_on(&work, loaded).await?;
+        let mut kept = Vec::with_capacity(made.len());
+        let mut unclaimed = Vec::new();
+        for (m, result) in made.into_iter().zip(results) {
+            if result.is_err() {
+                unclaimed.push(m.txn);
+            }
+            match result {
+                Ok(_) => kept.push(m),
+                // Another run got there first, or the balance moved: nothing to do here.
+                Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {}
+                Err(e @ LedgerError::Store { .. }) => return Err(e.into()),
+                Err(e) => {
+                    self.alert(
+                        AlertKind::LedgerError,
+                        format!("cannot hold tier {}: {}", m.tier.id(), redact(&e, &m.agent)),
+                        json!({"agent": self.pseudonym(&m.agent), "tier": m.tier.id()}),
+                    )
+                    .await;
+                }
+            }
+        }
+        if !unclaimed.is_empty() && self.parts.controls.budget.is_set() {
+            self.store.return_budget(&unclaimed).await?; // no hold: its claim goes back
+        }
+        Ok(kept)
     }
 
     /// The holds of one batch audited, counted and leased (those awaiting an approval are
     /// audited, never sent here); returns those to send.
     async fn after_holds(&self, kept: Vec<Made>) -> Result<Vec<Made>, PipelineError> {
         let mut out = Vec::new();
-        {
-            self.add(Count::Holds, kept.len() as u64);
-            self.served(kept.iter().map(|m| &m.agent));
-            let mut records: Vec<AuditEvent> = kept
-                .iter()
-                .map(|m| AuditEvent::HoldMade {
-                    txn_id: m.txn,
-                    agent: m.pseudonym.clone(),
-                    tier: m.tier.id().clone(),
-                    reward_type: m.tier.reward_type().clone(),
-                    cost: m.tier.cost(),
-                    day: self.as_of,
-                })
-                .collect();
-            // A reward above the approval amount waits for an operator: held, never sent here.
-            let (awaiting, kept): (Vec<Made>, Vec<Made>) = kept
-                .into_iter()
-                .partition(|m| self.parts.controls.needs_approval(m.tier.cost()));
-            records.extend(awaiting.iter().map(|m| AuditEvent::HoldMarked {
+        self.add(Count::Holds, kept.len() as u64);
+        self.served(kept.iter().map(|m| &m.agent));
+        let mut records: Vec<AuditEvent> = kept
+            .iter()
+            .map(|m| AuditEvent::HoldMade {
                 txn_id: m.txn,
-                state: HoldState::AwaitingApproval,
-                attempts: 0,
-            }));
-            self.add(Count::AwaitingApproval, awaiting.len() as u64);
-            self.audit_many(&records).await?;
-            let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
-            let granted = self.lease_new_holds(&txns).await?;
-            // A hold whose lease went to another run (its recovery took it in the instant
-            // between the hold and the lease) is that run's to send, not this one's.
-            for (made, granted) in kept.into_iter().zip(granted) {
-                if granted {
-                    out.push(made);
-                } else {
-                    tracing::warn!(txn = %made.txn, agent = %made.pseudonym, "hold leased by another run; left to it");
-                }
+                agent: m.pseudonym.clone(),
+                tier: m.tier.id().clone(),
+                reward_type: m.tier.reward_type().clone(),
+                cost: m.tier.cost(),
+                day: self.as_of,
+            })
+            .collect();
+        // A reward above the approval amount waits for an operator: held, never sent here.
+        let (awaiting, kept): (Vec<Made>, Vec<Made>) = kept
+            .into_iter()
+            .partition(|m| self.parts.controls.needs_approval(m.tier.cost()));
+        records.extend(awaiting.iter().map(|m| AuditEvent::HoldMarked {
+            txn_id: m.txn,
+            state: HoldState::AwaitingApproval,
+            attempts: 0,
+        }));
+        self.add(Count::AwaitingApproval, awaiting.len() as u64);
+        self.audit_many(&records).await?;
+        let txns: Vec<TxnId> = kept.iter().map(|m| m.txn).collect();
+        let granted = self.lease_new_holds(&txns).await?;
+        // A hold whose lease went to another run (its recovery took it in the instant
+        // between the hold and the lease) is that run's to send, not this one's.
+        for (made, granted) in kept.into_iter().zip(granted) {
+            if granted {
+                out.push(made);
+            } else {
+                tracing::warn!(txn = %made.txn, agent = %made.pseudonym, "hold leased by another run; left to it");
             }
         }
         Ok(out)

@@ -445,6 +445,12 @@ impl Run<'_> {
         Some(telemetry::Unresolved {
             holds_in_doubt: self.store.holds(Some(HoldState::InDoubt)).await.ok()?.len(),
             holds_review: self.store.holds(Some(HoldState::Review)).await.ok()?.len(),
+            holds_awaiting_approval: self
+                .store
+                .holds(Some(HoldState::AwaitingApproval))
+                .await
+                .ok()?
+                .len(),
             reversals_in_doubt: self
                 .store
                 .reversals(Some(ReversalState::InDoubt))

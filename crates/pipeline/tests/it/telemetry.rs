@@ -156,7 +156,7 @@ fn a_run_reports_through_the_metrics_facade_under_the_documented_names() {
                 "{name}: label {key}"
             );
             assert!(
-                value.len() <= 16 && !value.contains(&agent(1)[..8]),
+                value.len() <= 20 && !value.contains(&agent(1)[..8]),
                 "{name}: {key}={value}"
             );
         }

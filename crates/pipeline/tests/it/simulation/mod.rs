@@ -460,7 +460,8 @@ async fn switch_pause(w: &World, pipeline: &Pipeline, day: &str, on: bool) {
     if now == on {
         return;
     }
-    let audit = Box::new(AuditLog::open_keyed(&w.audit_path(), Uuid::now_v7(), audit_key()).unwrap());
+    let audit =
+        Box::new(AuditLog::open_keyed(&w.audit_path(), Uuid::now_v7(), audit_key()).unwrap());
     let operator = kudos_pipeline::Operator::named("simulated owner");
     let day = Day::parse(day).unwrap();
     if on {

@@ -31,7 +31,10 @@ pub(super) struct Worked {
 /// of them, approved, with `approve_all`). `lag` is how far the marketplace's lookups lag: the
 /// operator acts no sooner (a person answers an alert in minutes, a lookup catches up in
 /// milliseconds).
-#[allow(clippy::too_many_arguments, reason = "a test harness's one entry point")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test harness's one entry point"
+)]
 pub(super) async fn work_the_queue(
     w: &World,
     pipeline: &Pipeline,
