@@ -168,6 +168,57 @@ pub trait ControlStore: Send + Sync + std::fmt::Debug {
     async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError>;
 }
 
+/// How a database store keeps the controls' values: as JSON text (claims, waiting rewards,
+/// the pause switch), encoded and decoded in one place, with errors that name what.
+pub mod control_text {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::{ClaimView, Pause};
+    use crate::LedgerError;
+
+    /// `value` as JSON text; `what` names it in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when it does not encode.
+    pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, LedgerError> {
+        serde_json::to_string(value)
+            .map_err(|e| LedgerError::store(format!("{what} does not encode"), e))
+    }
+
+    /// A value from its JSON text; `what` names it in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when it does not decode.
+    pub fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, LedgerError> {
+        serde_json::from_str(text)
+            .map_err(|e| LedgerError::store(format!("{what} does not decode"), e))
+    }
+
+    /// A claim from its stored view and its `returned` column (which the view does not keep up
+    /// to date).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when the view does not decode.
+    pub fn claim(view: &str, returned: bool) -> Result<ClaimView, LedgerError> {
+        let mut claim: ClaimView = decode("a budget claim", view)?;
+        claim.returned = returned;
+        Ok(claim)
+    }
+
+    /// The pause switch from its stored text, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Store`] when it does not decode.
+    pub fn pause(stored: Option<String>) -> Result<Option<Pause>, LedgerError> {
+        stored.map(|t| decode("the pause switch", &t)).transpose()
+    }
+}
+
 /// Forwards every method to the store behind a reference or a smart pointer.
 macro_rules! forward {
     ($($ty:ty),*) => {$(

@@ -82,7 +82,7 @@ pub mod testkit;
 pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
 pub use anchor::{AuditAnchor, AuditAnchors};
 pub use control::{
-    BudgetClaim, BudgetLimit, ClaimView, ControlStore, Pause, Waiting, decide_claims,
+    BudgetClaim, BudgetLimit, ClaimView, ControlStore, Pause, Waiting, control_text, decide_claims,
 };
 pub use entry::{Entry, HoldState, Op, ReversalState, transition_id};
 pub use error::LedgerError;

@@ -310,24 +310,18 @@ fn describe(account: &Account, entry: &Entry, restated: bool, fallback: Day) -> 
             m.note = Some("clawback requested".into());
             m
         }
-        Op::ReversalMark { txn, state, .. } => {
-            let day = account
-                .reversals()
-                .get(txn)
-                .map_or_else(|| day_of(entry), |r| r.day);
-            let mut m = Movement::new(day, MovementKind::Noted, 0);
-            m.txn = account.reversals().get(txn).map(|r| r.of);
-            m.note = Some(format!("clawback {}", state.name()));
-            m
-        }
-        Op::ReversalEnd { txn } => {
-            let day = account
-                .reversals()
-                .get(txn)
-                .map_or_else(|| day_of(entry), |r| r.day);
-            let mut m = Movement::new(day, MovementKind::Noted, 0);
-            m.txn = account.reversals().get(txn).map(|r| r.of);
-            m.note = Some("clawback ended: not reversed".into());
+        Op::ReversalMark { txn, .. } | Op::ReversalEnd { txn } => {
+            let reversal = account.reversals().get(txn);
+            let mut m = Movement::new(
+                reversal.map_or_else(|| day_of(entry), |r| r.day),
+                MovementKind::Noted,
+                0,
+            );
+            m.txn = reversal.map(|r| r.of);
+            m.note = Some(match &entry.op {
+                Op::ReversalMark { state, .. } => format!("clawback {}", state.name()),
+                _ => "clawback ended: not reversed".to_owned(),
+            });
             m
         }
     }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use kudos_core::{AgentId, Day, Points, TxnId};
 use kudos_ledger::{
-    BudgetClaim, ClaimView, ControlStore, LedgerError, Pause, Waiting, decide_claims,
+    BudgetClaim, ClaimView, ControlStore, LedgerError, Pause, Waiting, control_text, decide_claims,
 };
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{PostgresStore, json_err, store_err};
+use crate::{PostgresStore, store_err};
 
 /// The advisory lock every budget transaction takes ("kudos" and 1): claims and give-backs
 /// from every worker go one at a time. Advisory locks need no grant.
@@ -74,10 +74,10 @@ impl ControlStore for PostgresStore {
             }
             c_txn.push(txn);
             c_day.push(claim.day.to_string());
-            c_view.push(
-                serde_json::to_string(&ClaimView::of(claim))
-                    .map_err(json_err("a budget claim does not encode"))?,
-            );
+            c_view.push(control_text::encode(
+                "a budget claim",
+                &ClaimView::of(claim),
+            )?);
         }
         if !c_txn.is_empty() {
             sqlx::query(
@@ -131,8 +131,7 @@ impl ControlStore for PostgresStore {
         .map_err(store_err(what))?;
         let mut back: HashMap<String, i64> = HashMap::new();
         for view in &views {
-            let claim: ClaimView =
-                serde_json::from_str(view).map_err(json_err("a budget claim does not decode"))?;
+            let claim: ClaimView = control_text::decode("a budget claim", view)?;
             for bucket in claim.buckets {
                 *back.entry(bucket).or_insert(0) += claim.points.get();
             }
@@ -172,12 +171,7 @@ impl ControlStore for PostgresStore {
         .await
         .map_err(store_err("budget_claims"))?;
         rows.into_iter()
-            .map(|(view, returned)| {
-                let mut claim: ClaimView = serde_json::from_str(&view)
-                    .map_err(json_err("a budget claim does not decode"))?;
-                claim.returned = returned;
-                Ok(claim)
-            })
+            .map(|(view, returned)| control_text::claim(&view, returned))
             .collect()
     }
 
@@ -188,7 +182,7 @@ impl ControlStore for PostgresStore {
                 .await
                 .map_err(store_err("waiting"))?;
         rows.iter()
-            .map(|v| serde_json::from_str(v).map_err(json_err("a waiting reward does not decode")))
+            .map(|v| control_text::decode("a waiting reward", v))
             .collect()
     }
 
@@ -204,8 +198,7 @@ impl ControlStore for PostgresStore {
                 .map_err(store_err(what))?;
         }
         for w in wait {
-            let view =
-                serde_json::to_string(w).map_err(json_err("a waiting reward does not encode"))?;
+            let view = control_text::encode("a waiting reward", w)?;
             // An agent already waiting keeps its first day (in the row and in its view).
             sqlx::query(
                 "INSERT INTO kudos_waiting (agent, since, view) VALUES ($1, $2, $3)
@@ -230,9 +223,7 @@ impl ControlStore for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_err("pause_state"))?;
-        value
-            .map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
-            .transpose()
+        control_text::pause(value)
     }
 
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
@@ -245,8 +236,7 @@ impl ControlStore for PostgresStore {
                 .map_err(store_err(what))?;
         match pause {
             Some(pause) => {
-                let value = serde_json::to_string(pause)
-                    .map_err(json_err("the pause switch does not encode"))?;
+                let value = control_text::encode("the pause switch", pause)?;
                 sqlx::query(
                     "INSERT INTO kudos_controls (name, value) VALUES ('pause', $1)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -264,8 +254,7 @@ impl ControlStore for PostgresStore {
             }
         }
         tx.commit().await.map_err(store_err(what))?;
-        old.map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
-            .transpose()
+        control_text::pause(old)
     }
 
     async fn try_lock(

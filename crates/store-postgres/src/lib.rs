@@ -2,7 +2,7 @@
 //!
 //! # Overview
 //!
-//! [`PostgresStore`] implements the three store ports (a [`RunStore`](kudos_ledger::RunStore)) for when one machine is not enough, or a service runs
+//! [`PostgresStore`] implements the store ports (a [`RunStore`](kudos_ledger::RunStore)) for when one machine is not enough, or a service runs
 //! more than one instance. Every append is one short transaction whose first statement is a
 //! conditional version bump on the account's row (`UPDATE … WHERE version = $expected`, or an
 //! `INSERT … ON CONFLICT DO NOTHING` for a new account): the database, not the process,
@@ -101,7 +101,7 @@ pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ 
     move |e| LedgerError::store(format!("postgres: {what}"), e)
 }
 
-pub(crate) fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
+fn json_err(what: &str) -> impl Fn(serde_json::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("postgres: {what}"), e)
 }
 

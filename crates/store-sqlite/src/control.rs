@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use kudos_core::{AgentId, Day, Points, TxnId};
 use kudos_ledger::{
-    BudgetClaim, ClaimView, ControlStore, LedgerError, Pause, Waiting, decide_claims,
+    BudgetClaim, ClaimView, ControlStore, LedgerError, Pause, Waiting, control_text, decide_claims,
 };
 
-use crate::{ROWS_PER_INSERT, SqliteStore, json_err, marks, store_err};
+use crate::{ROWS_PER_INSERT, SqliteStore, marks, store_err};
 
 #[async_trait]
 impl ControlStore for SqliteStore {
@@ -72,8 +72,7 @@ impl ControlStore for SqliteStore {
             if !*ok || known.contains(&txn) || !added.insert(txn.clone()) {
                 continue;
             }
-            let view = serde_json::to_string(&ClaimView::of(claim))
-                .map_err(json_err("a budget claim does not encode"))?;
+            let view = control_text::encode("a budget claim", &ClaimView::of(claim))?;
             sqlx::query("INSERT INTO budget_claims (txn, day, returned, view) VALUES (?, ?, 0, ?)")
                 .bind(&txn)
                 .bind(claim.day.to_string())
@@ -120,8 +119,7 @@ impl ControlStore for SqliteStore {
                 .await
                 .map_err(store_err("return_budget"))?;
             for view in views {
-                let claim: ClaimView = serde_json::from_str(&view)
-                    .map_err(json_err("a budget claim does not decode"))?;
+                let claim: ClaimView = control_text::decode("a budget claim", &view)?;
                 for bucket in &claim.buckets {
                     sqlx::query(
                         "UPDATE budget_spent SET points = MAX(points - ?, 0) WHERE bucket = ?",
@@ -158,12 +156,7 @@ impl ControlStore for SqliteStore {
         .await
         .map_err(store_err("budget_claims"))?;
         rows.into_iter()
-            .map(|(view, returned)| {
-                let mut claim: ClaimView = serde_json::from_str(&view)
-                    .map_err(json_err("a budget claim does not decode"))?;
-                claim.returned = returned;
-                Ok(claim)
-            })
+            .map(|(view, returned)| control_text::claim(&view, returned))
             .collect()
     }
 
@@ -174,7 +167,7 @@ impl ControlStore for SqliteStore {
                 .await
                 .map_err(store_err("waiting"))?;
         rows.iter()
-            .map(|v| serde_json::from_str(v).map_err(json_err("a waiting reward does not decode")))
+            .map(|v| control_text::decode("a waiting reward", v))
             .collect()
     }
 
@@ -202,8 +195,7 @@ impl ControlStore for SqliteStore {
                 .and_then(|d| Day::parse(&d).ok())
                 .map_or(w.since, |d| d.min(w.since));
             let w = Waiting { since, ..w.clone() };
-            let view =
-                serde_json::to_string(&w).map_err(json_err("a waiting reward does not encode"))?;
+            let view = control_text::encode("a waiting reward", &w)?;
             sqlx::query(
                 "INSERT INTO waiting (agent, since, view) VALUES (?, ?, ?)
                  ON CONFLICT (agent) DO UPDATE SET since = excluded.since, view = excluded.view",
@@ -224,9 +216,7 @@ impl ControlStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_err("pause_state"))?;
-        value
-            .map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
-            .transpose()
+        control_text::pause(value)
     }
 
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
@@ -242,8 +232,7 @@ impl ControlStore for SqliteStore {
                 .map_err(store_err("set_pause"))?;
         match pause {
             Some(pause) => {
-                let value = serde_json::to_string(pause)
-                    .map_err(json_err("the pause switch does not encode"))?;
+                let value = control_text::encode("the pause switch", pause)?;
                 sqlx::query(
                     "INSERT INTO controls (name, value) VALUES ('pause', ?)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -261,8 +250,7 @@ impl ControlStore for SqliteStore {
             }
         }
         tx.commit().await.map_err(store_err("set_pause"))?;
-        old.map(|v| serde_json::from_str(&v).map_err(json_err("the pause switch does not decode")))
-            .transpose()
+        control_text::pause(old)
     }
 
     async fn try_lock(

@@ -58,6 +58,46 @@ pub(crate) fn psql(server: &str, sql: &str) {
     assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
 }
 
+/// A fresh schema on the server, migrated by the operator's role with `kudos migrate`, and a
+/// role that may only read and write its rows (the operator guide's grants). Returns the
+/// service's store URL; [`drop_schema`] cleans up.
+pub(crate) fn service_schema(base: &str, schema: &str) -> String {
+    let role = format!("{schema}_app");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    psql(
+        base,
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kudos"))
+        .args(["migrate", "--store-env", "KUDOS_TEST_ADMIN_URL"])
+        .env(
+            "KUDOS_TEST_ADMIN_URL",
+            format!("{base}{sep}options=-csearch_path%3D{schema}"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    psql(
+        base,
+        &format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA {schema} TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};"
+        ),
+    );
+    format!("{base}{sep}user={role}&options=-csearch_path%3D{schema}")
+}
+
+/// Drops a [`service_schema`] and its role.
+pub(crate) fn drop_schema(base: &str, schema: &str) {
+    psql(
+        base,
+        &format!(
+            "DROP SCHEMA {schema} CASCADE; DROP OWNED BY {schema}_app; DROP ROLE {schema}_app;"
+        ),
+    );
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }

@@ -10,6 +10,21 @@ use serde_json::Value;
 use crate::run::{Setup, agent, last_line, n};
 use crate::text;
 
+/// `kudos report spend` over March.
+async fn spend(s: &Setup) -> std::process::Output {
+    s.kudos(&[
+        "report",
+        "spend",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-31",
+        "--config",
+        "kudos.toml",
+    ])
+    .await
+}
+
 fn lines(out: &std::process::Output) -> Vec<Value> {
     text(&out.stdout)
         .lines()
@@ -37,18 +52,7 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
     assert_eq!(s.sim.rewards().len(), 2);
 
     // The spend report counts it in points and money, and the marketplace agrees.
-    let report = s
-        .kudos(&[
-            "report",
-            "spend",
-            "--from",
-            "2026-03-01",
-            "--to",
-            "2026-03-31",
-            "--config",
-            "kudos.toml",
-        ])
-        .await;
+    let report = spend(&s).await;
     assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
     let all = lines(&report);
     let small = &all[0];
@@ -67,18 +71,7 @@ async fn a_budget_from_kudos_toml_holds_back_what_it_cannot_afford_and_exits_3()
     // The marketplace voids one: the report names it and exits 3.
     let voided = s.sim.rewards()[0].request_id.clone();
     assert!(s.sim.void_reward(&voided));
-    let report = s
-        .kudos(&[
-            "report",
-            "spend",
-            "--from",
-            "2026-03-01",
-            "--to",
-            "2026-03-31",
-            "--config",
-            "kudos.toml",
-        ])
-        .await;
+    let report = spend(&s).await;
     assert_eq!(report.status.code(), Some(3), "{}", text(&report.stderr));
     let disagreement = lines(&report)
         .into_iter()
@@ -382,36 +375,12 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_two_processes_share_the_budget_and_the_pause_switch() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let Some(base) = crate::postgres("the PostgreSQL programme test") else {
         return;
     };
     let schema = format!("kudos_cli_programme_{}", std::process::id());
-    let role = format!("{schema}_app");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    crate::psql(
-        &base,
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_kudos"))
-        .args(["migrate", "--store-env", "KUDOS_TEST_ADMIN_URL"])
-        .env(
-            "KUDOS_TEST_ADMIN_URL",
-            format!("{base}{sep}options=-csearch_path%3D{schema}"),
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // The service's role may only read and write rows.
-    crate::psql(
-        &base,
-        &format!(
-            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
-             GRANT USAGE ON SCHEMA {schema} TO {role};
-             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};"
-        ),
-    );
-    let url = format!("{base}{sep}user={role}&options=-csearch_path%3D{schema}");
+    let url = crate::service_schema(&base, &schema);
     let s = Setup::with_store(
         "pg-programme",
         SimConfig::default(),
@@ -459,8 +428,5 @@ async fn on_postgres_two_processes_share_the_budget_and_the_pause_switch() {
     let issued = n(&last_line(&a), "issued") + n(&last_line(&b), "issued");
     assert_eq!(issued, 10, "{} {}", text(&a.stdout), text(&b.stdout));
     assert_eq!(s.sim.rewards().len(), 10);
-    crate::psql(
-        &base,
-        &format!("DROP SCHEMA {schema} CASCADE; DROP OWNED BY {role}; DROP ROLE {role};"),
-    );
+    crate::drop_schema(&base, &schema);
 }

@@ -538,30 +538,9 @@ async fn two_processes_on_one_postgres_ledger_issue_every_reward_once() {
         return;
     };
     let schema = format!("kudos_cli_run_{}", std::process::id());
-    let role = format!("{schema}_app");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let admin_url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-    crate::psql(
-        &base,
-        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
-    );
-    // The release's migrations, by the operator's own role…
-    let out = Command::new(env!("CARGO_BIN_EXE_kudos"))
-        .args(["migrate", "--store-env", "KUDOS_TEST_ADMIN_URL"])
-        .env("KUDOS_TEST_ADMIN_URL", &admin_url)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // …and the batch as a role that may only read and write rows (the operator guide's grants).
-    crate::psql(
-        &base,
-        &format!(
-            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
-             GRANT USAGE ON SCHEMA {schema} TO {role};
-             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};"
-        ),
-    );
-    let url = format!("{base}{sep}user={role}&options=-csearch_path%3D{schema}");
+    // The release's migrations by the operator's own role; the batch as a role that may only
+    // read and write rows.
+    let url = crate::service_schema(&base, &schema);
     let s = Setup::with_store("pg-two", SimConfig::default(), "", &url).await;
     let rows: Vec<(u32, f64)> = (1..=30).map(|a| (a, 300.0)).collect();
     s.export("d.csv", &rows);
@@ -584,10 +563,7 @@ async fn two_processes_on_one_postgres_ledger_issue_every_reward_once() {
     let ids: std::collections::HashSet<String> =
         s.sim.rewards().into_iter().map(|r| r.request_id).collect();
     assert_eq!(ids.len(), 90);
-    crate::psql(
-        &base,
-        &format!("DROP SCHEMA {schema} CASCADE; DROP OWNED BY {role}; DROP ROLE {role};"),
-    );
+    crate::drop_schema(&base, &schema);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,34 +23,7 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
-        self.action(audit, day, async |run: &Run<'_>| {
-            let hold = run.claim_awaiting(txn).await?;
-            run.audit(AuditEvent::ReviewApproved {
-                txn_id: txn,
-                agent: run.pseudonym(&hold.agent),
-                cost: hold.cost,
-                operator: operator.name.clone(),
-            })
-            .await?;
-            run.resolve(
-                &hold.agent,
-                Command::Mark {
-                    txn,
-                    state: HoldState::Open,
-                    attempts: 0,
-                },
-            )
-            .await?;
-            run.audit(AuditEvent::HoldMarked {
-                txn_id: txn,
-                state: HoldState::Open,
-                attempts: 0,
-            })
-            .await?;
-            run.lapse_leases().await;
-            run.view(&hold.agent, txn).await
-        })
-        .await
+        self.decide(audit, txn, day, operator, true).await
     }
 
     /// `kudos review reject`: a reward that waits for an approval is not sent; its hold is
@@ -66,19 +39,57 @@ impl Pipeline {
         day: Day,
         operator: &Operator,
     ) -> Result<HoldView, PipelineError> {
+        self.decide(audit, txn, day, operator, false).await
+    }
+
+    /// Approves (to `open`, unsent) or rejects (released) a hold that awaits an approval.
+    async fn decide(
+        &self,
+        audit: Box<dyn AuditSink>,
+        txn: TxnId,
+        day: Day,
+        operator: &Operator,
+        approve: bool,
+    ) -> Result<HoldView, PipelineError> {
         self.action(audit, day, async |run: &Run<'_>| {
             let hold = run.claim_awaiting(txn).await?;
-            run.audit(AuditEvent::ReviewRejected {
-                txn_id: txn,
-                agent: run.pseudonym(&hold.agent),
-                cost: hold.cost,
-                operator: operator.name.clone(),
-            })
-            .await?;
-            run.resolve(&hold.agent, Command::Release { txn, day })
-                .await?;
-            run.audit(AuditEvent::HoldReleased { txn_id: txn }).await?;
-            if self.parts.controls.budget.is_set() {
+            let (agent, cost, operator) =
+                (run.pseudonym(&hold.agent), hold.cost, operator.name.clone());
+            let (decided, command, after) = if approve {
+                (
+                    AuditEvent::ReviewApproved {
+                        txn_id: txn,
+                        agent,
+                        cost,
+                        operator,
+                    },
+                    Command::Mark {
+                        txn,
+                        state: HoldState::Open,
+                        attempts: 0,
+                    },
+                    AuditEvent::HoldMarked {
+                        txn_id: txn,
+                        state: HoldState::Open,
+                        attempts: 0,
+                    },
+                )
+            } else {
+                (
+                    AuditEvent::ReviewRejected {
+                        txn_id: txn,
+                        agent,
+                        cost,
+                        operator,
+                    },
+                    Command::Release { txn, day },
+                    AuditEvent::HoldReleased { txn_id: txn },
+                )
+            };
+            run.audit(decided).await?;
+            run.resolve(&hold.agent, command).await?;
+            run.audit(after).await?;
+            if !approve && self.parts.controls.budget.is_set() {
                 run.store.return_budget(&[txn]).await?;
             }
             run.lapse_leases().await;

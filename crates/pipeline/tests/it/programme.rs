@@ -16,6 +16,31 @@ use uuid::Uuid;
 
 use crate::run::{World, agent, faults};
 
+/// `$scenario(w)` on a SQLite file (`on_sqlite`) and on a fresh PostgreSQL schema
+/// (`on_postgres`, when `KUDOS_TEST_POSTGRES_URL` is set; CI requires it), its marketplace
+/// configured by `$sim()`.
+macro_rules! both_stores {
+    ($scenario:ident, $sim:ident, $tag:literal) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let sim = super::$sim();
+                super::$scenario(crate::run::World::new($tag, sim).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let Some(url) = super::postgres(concat!($tag, " on PostgreSQL")) else {
+                    return;
+                };
+                let sim = super::$sim();
+                let w = crate::run::World::new(concat!($tag, "-pg"), sim).await;
+                super::$scenario(super::on_postgres(w, &url, $tag).await).await;
+            }
+        }
+    };
+}
+
 fn small() -> RewardType {
     RewardType::new("gift_card_small").unwrap()
 }
@@ -47,9 +72,7 @@ fn events(w: &World) -> Vec<AuditEvent> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_budget_issues_what_it_affords_and_what_waits_goes_first_the_next_day() {
-    let w = World::new("budget-day", SimConfig::default()).await;
+async fn a_day_budget_issues_what_it_affords_and_what_waits_goes_first_the_next_day(w: World) {
     // Five agents of 100 points: five small rewards of 100, and a budget of 300 a day.
     w.export(
         "d1.csv",
@@ -101,15 +124,7 @@ async fn a_day_budget_issues_what_it_affords_and_what_waits_goes_first_the_next_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_month_budget_per_reward_type_holds_across_days_and_a_release_gives_it_back() {
-    // The first request is rejected by the marketplace: its hold is released, and its
-    // points go back to the month's budget for gift_card_small.
-    let w = World::new(
-        "budget-month",
-        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'"),
-    )
-    .await;
+async fn a_month_budget_per_reward_type_holds_across_days_and_a_release_gives_it_back(w: World) {
     w.export(
         "d1.csv",
         &(1..=3)
@@ -165,14 +180,7 @@ fn dollars(text: &str) -> Money {
     Money::parse(text).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_round_issues_what_the_balance_covers_and_alerts_below_the_floor() {
-    let sim = SimConfig {
-        balance: Some(dollars("250.00 USD")),
-        prices: [("gift_card_small".to_owned(), dollars("100.00 USD"))].into(),
-        ..SimConfig::default()
-    };
-    let w = World::new("funds", sim).await;
+async fn a_round_issues_what_the_balance_covers_and_alerts_below_the_floor(w: World) {
     w.export(
         "d1.csv",
         &(1..=3)
@@ -204,15 +212,7 @@ async fn a_round_issues_what_the_balance_covers_and_alerts_below_the_floor() {
     assert!(w.store.waiting().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_402_releases_the_hold_sends_nothing_more_and_the_reward_waits_for_funds() {
-    // The run does not ask for the balance; the marketplace answers 402 once funds run out.
-    let sim = SimConfig {
-        balance: Some(dollars("150.00 USD")),
-        prices: [("gift_card_small".to_owned(), dollars("100.00 USD"))].into(),
-        ..SimConfig::default()
-    };
-    let w = World::new("funds-402", sim).await;
+async fn a_402_releases_the_hold_sends_nothing_more_and_the_reward_waits_for_funds(w: World) {
     w.export(
         "d1.csv",
         &(1..=4)
@@ -254,9 +254,7 @@ fn approving(w: &World) -> Pipeline {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reward_above_the_approval_amount_is_never_sent_until_approved_and_then_once() {
-    let w = World::new("approval", SimConfig::default()).await;
+async fn a_reward_above_the_approval_amount_is_never_sent_until_approved_and_then_once(w: World) {
     // Agent 1: 500 → big (awaits approval). Agent 2: 100 → small (sent). Agent 3: 500 → big,
     // to be rejected.
     w.export(
@@ -354,14 +352,7 @@ async fn a_reward_above_the_approval_amount_is_never_sent_until_approved_and_the
     kudos_pipeline::verify(&w.audit_path()).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_paused_runs_accrue_and_settle_by_lookup_but_hold_and_send_nothing_new() {
-    // The first reward is answered PENDING: in doubt, for the paused run to settle by lookup.
-    let w = World::new(
-        "pause",
-        faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending'"),
-    )
-    .await;
+async fn while_paused_runs_accrue_and_settle_by_lookup_but_hold_and_send_nothing_new(w: World) {
     w.export("d1.csv", &[(1, "2026-03-09", 100.0)]);
     let pipeline = w.pipeline();
     let s = w.run_on(&pipeline, "2026-03-10").await;
@@ -414,9 +405,7 @@ async fn while_paused_runs_accrue_and_settle_by_lookup_but_hold_and_send_nothing
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dry_run_counts_the_real_budget_and_changes_nothing() {
-    let w = World::new("budget-dry", SimConfig::default()).await;
+async fn a_dry_run_counts_the_real_budget_and_changes_nothing(w: World) {
     w.export(
         "d1.csv",
         &(1..=4)
@@ -550,15 +539,10 @@ async fn workers_started_together_on_one_postgres_ledger_issue_exactly_what_the_
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_spend_report_counts_in_points_and_money_and_finds_every_disagreement() {
+async fn the_spend_report_counts_in_points_and_money_and_finds_every_disagreement(mut w: World) {
     use kudos_core::{Clock, ManualClock, TxnId};
-    // The first reward is rejected; the marketplace dates its rewards on the run's day.
-    let sim = SimConfig {
-        clock: Arc::new(ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap()),
-        ..faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'")
-    };
-    let w = World::new("spend", sim).await;
+    // One request at a time, so the rejected first request is agent 1's.
+    w.settings.max_in_flight = 1;
     w.export(
         "d1.csv",
         &[
@@ -661,4 +645,116 @@ async fn the_spend_report_counts_in_points_and_money_and_finds_every_disagreemen
             (stranger.to_string(), "none", "issued"),
         ]
     );
+}
+
+// The marketplaces the scenarios run against.
+
+/// A marketplace that issues everything.
+fn sim_healthy() -> SimConfig {
+    SimConfig::default()
+}
+
+/// The first reward is rejected.
+fn sim_first_rejected() -> SimConfig {
+    // The first request is rejected by the marketplace: its hold is released, and its
+    // points go back to the month's budget for gift_card_small.
+    faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'")
+}
+
+/// $250 of funds, small rewards at $100.
+fn sim_funded_250() -> SimConfig {
+    SimConfig {
+        balance: Some(dollars("250.00 USD")),
+        prices: [("gift_card_small".to_owned(), dollars("100.00 USD"))].into(),
+        ..SimConfig::default()
+    }
+}
+
+/// $150 of funds, small rewards at $100.
+fn sim_funded_150() -> SimConfig {
+    // The run does not ask for the balance; the marketplace answers 402 once funds run out.
+    SimConfig {
+        balance: Some(dollars("150.00 USD")),
+        prices: [("gift_card_small".to_owned(), dollars("100.00 USD"))].into(),
+        ..SimConfig::default()
+    }
+}
+
+/// The first reward is answered `PENDING` (in doubt).
+fn sim_first_pending() -> SimConfig {
+    // The first reward is answered PENDING: in doubt, for the paused run to settle by lookup.
+    faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'pending'")
+}
+
+/// The first reward is rejected; rewards are dated on the run's day.
+fn sim_dated_first_rejected() -> SimConfig {
+    // The first reward is rejected; the marketplace dates its rewards on the run's day.
+    SimConfig {
+        clock: Arc::new(kudos_core::ManualClock::at_rfc3339("2026-03-10T06:00:00Z").unwrap()),
+        ..faults("[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'rejected'")
+    }
+}
+
+// Each scenario above, on a SQLite file and on PostgreSQL.
+both_stores!(
+    a_day_budget_issues_what_it_affords_and_what_waits_goes_first_the_next_day,
+    sim_healthy,
+    "budget-day"
+);
+both_stores!(
+    a_month_budget_per_reward_type_holds_across_days_and_a_release_gives_it_back,
+    sim_first_rejected,
+    "budget-month"
+);
+both_stores!(
+    a_round_issues_what_the_balance_covers_and_alerts_below_the_floor,
+    sim_funded_250,
+    "funds"
+);
+both_stores!(
+    a_402_releases_the_hold_sends_nothing_more_and_the_reward_waits_for_funds,
+    sim_funded_150,
+    "funds-402"
+);
+both_stores!(
+    a_reward_above_the_approval_amount_is_never_sent_until_approved_and_then_once,
+    sim_healthy,
+    "approval"
+);
+both_stores!(
+    while_paused_runs_accrue_and_settle_by_lookup_but_hold_and_send_nothing_new,
+    sim_first_pending,
+    "pause"
+);
+both_stores!(
+    a_dry_run_counts_the_real_budget_and_changes_nothing,
+    sim_healthy,
+    "budget-dry"
+);
+both_stores!(
+    the_spend_report_counts_in_points_and_money_and_finds_every_disagreement,
+    sim_dated_first_rejected,
+    "spend"
+);
+
+/// The world with its store on a fresh PostgreSQL schema (migrated).
+async fn on_postgres(mut w: World, url: &str, tag: &str) -> World {
+    use kudos_store_postgres::{PostgresOptions, PostgresStore};
+    let schema = format!(
+        "kudos_programme_{}_{}",
+        std::process::id(),
+        tag.replace('-', "_")
+    );
+    w.store = Arc::new(
+        PostgresStore::open_with(
+            url,
+            &PostgresOptions::default()
+                .max_connections(4)
+                .schema(schema)
+                .migrate(true),
+        )
+        .await
+        .unwrap(),
+    );
+    w
 }
