@@ -8,6 +8,9 @@
 //! ```sh
 //! cargo run --release -p kudos-benches --bin e2e -- [AGENTS=20000] [LATENCY_MS=5] [IN_FLIGHT=16]
 //! ```
+//!
+//! `KUDOS_E2E_BUDGET=1` gives the run a day budget (large enough that nothing waits) and prices,
+//! to show what claiming every hold's budget costs.
 
 #![allow(
     clippy::print_stdout,
@@ -147,7 +150,8 @@ async fn main() -> Result<(), Error> {
             pattern: dir.join("exports/*.csv"),
             options: kudos_wfm::ParseOptions::default(),
         }])
-        .alerts(Arc::new(LogAlerts)),
+        .alerts(Arc::new(LogAlerts))
+        .controls(controls()?),
     );
     // `KUDOS_E2E_AUDIT=keyed` writes a keyed audit file (synced per write, anchored in the
     // store after each write) instead of none, to show what the audit trail costs.
@@ -261,4 +265,25 @@ async fn main() -> Result<(), Error> {
     assert_eq!(sim.rewards().len() as u64, agents + raw_ok);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The programme owner's controls: none, or with `KUDOS_E2E_BUDGET=1` a day budget no reward
+/// waits on (every hold claims it, under the store's budget lock) and a price.
+fn controls() -> Result<kudos_pipeline::Controls, Box<dyn std::error::Error + Send + Sync>> {
+    if std::env::var("KUDOS_E2E_BUDGET").as_deref() != Ok("1") {
+        return Ok(kudos_pipeline::Controls::new());
+    }
+    let budget = kudos_pipeline::Budget {
+        overall: kudos_pipeline::Limits {
+            per_day: Some(kudos_core::Points::new(i64::MAX / 2)),
+            per_month: Some(kudos_core::Points::new(i64::MAX / 2)),
+        },
+        per_reward_type: std::collections::BTreeMap::new(),
+    };
+    Ok(kudos_pipeline::Controls::new()
+        .budget(budget)
+        .prices(std::collections::BTreeMap::from([(
+            kudos_core::RewardType::new("gift_card_10_usd")?,
+            kudos_core::Money::parse("10.00 USD")?,
+        )])))
 }
