@@ -115,6 +115,10 @@ async fn bad_programme_keys_are_named_with_their_line() {
         assert_eq!(out.status.code(), Some(1), "{extra}");
         let err = text(&out.stderr);
         assert!(err.contains(key), "{extra}: {err}");
+        assert!(
+            !err.contains("ten dollars") && !err.contains("5 usd"),
+            "a configuration error names the key, never the value: {err}"
+        );
     }
 }
 

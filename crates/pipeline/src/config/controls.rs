@@ -48,6 +48,17 @@ pub(super) struct RawControls {
     pub(super) funding: Option<RawFunding>,
 }
 
+/// What is wrong with an amount of money, without the value (configuration errors never
+/// quote a value).
+fn money_error(e: &kudos_core::CoreError) -> String {
+    match e {
+        kudos_core::CoreError::InvalidMoney { reason, .. } => {
+            format!("not an amount of money (AMOUNT CURRENCY, such as \"50.00 USD\"): {reason}")
+        }
+        _ => "not an amount of money (AMOUNT CURRENCY, such as \"50.00 USD\")".to_owned(),
+    }
+}
+
 impl Ctx<'_> {
     fn points(&self, key: &str, value: Option<i64>) -> Result<Option<Points>, ConfigError> {
         match value {
@@ -65,7 +76,7 @@ impl Ctx<'_> {
         let mut prices = BTreeMap::new();
         for (name, price) in raw.prices {
             let key = format!("prices.{name}");
-            let money = Money::parse(&price).map_err(|e| self.err(&key, e.to_string()))?;
+            let money = Money::parse(&price).map_err(|e| self.err(&key, money_error(&e)))?;
             if money.units() <= 0 {
                 return Err(self.err(&key, "a price must be more than zero"));
             }
@@ -97,7 +108,7 @@ impl Ctx<'_> {
             .unwrap_or_default()
             .low_balance_below
             .map(|m| {
-                Money::parse(&m).map_err(|e| self.err("funding.low_balance_below", e.to_string()))
+                Money::parse(&m).map_err(|e| self.err("funding.low_balance_below", money_error(&e)))
             })
             .transpose()?;
         let controls = Controls::new()
