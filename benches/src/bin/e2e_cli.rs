@@ -1,0 +1,200 @@
+//! The daily batch as a user runs it (issue 20): the `kudos` command in its own process, with
+//! its audit file on and its SQLite ledger, against `kudos sim serve` in another process with a
+//! fixed latency on every reward request. Prints the whole command's wall time against the
+//! latency bound (rewards × latency / `max_in_flight`), each step's time (from the run's own
+//! JSON log lines), the steps before issuing against parsing the same export alone, and the
+//! command's peak memory (`/usr/bin/time`).
+//!
+//! ```sh
+//! cargo build --release -p kudos-cli
+//! cargo run --release -p kudos-benches --bin e2e_cli -- [AGENTS=20000] [LATENCY_MS=5] [IN_FLIGHT=16]
+//! ```
+//!
+//! `KUDOS_BIN` names the `kudos` binary (default `target/release/kudos`).
+
+#![allow(
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    clippy::cast_precision_loss,
+    reason = "a measurement program: it reads the wall clock and prints figures"
+)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const RULES: &str = "window_days = 90\n[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
+     [[rule]]\nid = 'aht'\nmetric = 'aht_secs'\nbands = [{ from = 0, to = 240, points = 1 }]\n\
+     [[tier]]\nid = 'voucher'\nreward_type = 'gift_card_10_usd'\nthreshold = 100\n";
+
+fn kudos_bin() -> PathBuf {
+    std::env::var_os("KUDOS_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/kudos"),
+        PathBuf::from,
+    )
+}
+
+/// Writes the export: three days of two metrics per agent; every agent earns one reward.
+fn export(path: &Path, agents: u64) -> Result<(), Error> {
+    let mut csv = String::from("agent_id,date,metric,value\n");
+    for a in 0..agents {
+        let id = format!("a1b2c3d4-0000-4000-8000-{a:012}");
+        for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
+            let _ = writeln!(csv, "{id},{day},sales,{}", 35 + a % 20);
+            let _ = writeln!(csv, "{id},{day},aht_secs,{}", 200 + a % 100);
+        }
+    }
+    std::fs::write(path, csv)?;
+    Ok(())
+}
+
+/// Starts `kudos sim serve` with a `latency` ms delay on every issue request; returns the
+/// child and its base and token URLs.
+fn simulator(dir: &Path, latency: u64) -> Result<(std::process::Child, String, String), Error> {
+    let plan = dir.join("faults.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[[fault]]\npath = '/v1/rewards/issue'\nprobability = 1.0\naction = 'delay'\ndelay_ms = {latency}\n"
+        ),
+    )?;
+    let mut child = Command::new(kudos_bin())
+        .args(["sim", "serve", "--addr", "127.0.0.1:0", "--faults"])
+        .arg(&plan)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout from the simulator")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let urls: serde_json::Value = serde_json::from_str(&line)?;
+    let url = |k: &str| {
+        urls[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or("no URL from the simulator")
+    };
+    Ok((child, url("base_url")?, url("token_url")?))
+}
+
+/// Each step's start, from the run's JSON log lines (`"step"` messages), and the end
+/// (`"run finished"`), as seconds.
+fn steps(log: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let message = v["fields"]["message"].as_str().unwrap_or_default();
+        let name = match message {
+            "step" => v["fields"]["step"].as_str().unwrap_or_default().to_owned(),
+            "run finished" => "end".to_owned(),
+            _ => continue,
+        };
+        let Some(at) = v["timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
+        out.push((name, at.timestamp_micros() as f64 / 1e6));
+    }
+    out
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let agents = args.first().copied().unwrap_or(20_000);
+    let latency = args.get(1).copied().unwrap_or(5);
+    let in_flight = args.get(2).copied().unwrap_or(16);
+    let dir = std::env::temp_dir().join(format!("kudos-e2e-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("exports"))?;
+    let file = dir.join("exports/day.csv");
+    export(&file, agents)?;
+
+    // Parsing alone, the baseline of the steps before issuing.
+    let t = Instant::now();
+    for r in kudos_wfm::open(&file, &kudos_wfm::ParseOptions::default())? {
+        r?;
+    }
+    let parse_alone = t.elapsed().as_secs_f64();
+
+    let (mut sim, base_url, token_url) = simulator(&dir, latency)?;
+    std::fs::write(dir.join("rules.toml"), RULES)?;
+    std::fs::write(dir.join("client-secret"), "kudos-sim-secret")?;
+    std::fs::write(
+        dir.join("kudos.toml"),
+        format!(
+            "[run]\nmax_in_flight = {in_flight}\n[[source]]\npath = \"exports/*.csv\"\n[rules]\npath = \"rules.toml\"\n\
+             [store]\nurl = \"sqlite://kudos.db\"\n[marketplace]\nbase_url = \"{base_url}\"\n\
+             integration_id = \"GENESYS-WFM-INTEGRATION-01\"\n[marketplace.oauth]\ntoken_url = \"{token_url}\"\n\
+             client_id = \"kudos-sim-client\"\nclient_secret_file = \"client-secret\"\n\
+             [privacy]\npseudonym_key_env = \"E2E_PSEUDONYM_KEY\"\n[audit]\npath = \"audit.jsonl\"\n"
+        ),
+    )?;
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(dir.join("time.txt"))
+        .arg(kudos_bin())
+        .args([
+            "run",
+            "--config",
+            "kudos.toml",
+            "--as-of",
+            "2026-03-10",
+            "--log-format",
+            "json",
+        ])
+        .current_dir(&dir)
+        .env("E2E_PSEUDONYM_KEY", "bench pseudonym key")
+        .env("KUDOS_LOG", "info")
+        .output()?;
+    let wall = start.elapsed().as_secs_f64();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let summary: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or("no summary from kudos run")?;
+    let issued = summary["issued"].as_u64().unwrap_or(0);
+    let peak_mib = std::fs::read_to_string(dir.join("time.txt"))?
+        .trim()
+        .parse::<f64>()
+        .map_or(0.0, |kb| kb / 1024.0);
+    let bound = issued as f64 * latency as f64 / 1000.0 / in_flight as f64;
+    println!(
+        "agents {agents}, rows {}, latency {latency} ms, max_in_flight {in_flight}; kudos run and kudos sim serve in their own processes, audit file on, SQLite",
+        agents * 6
+    );
+    println!("rewards issued {issued}, exit {:?}", out.status.code());
+    println!(
+        "the whole command: {wall:.2}s vs latency bound {bound:.2}s = {:.2}x",
+        wall / bound
+    );
+    let marks = steps(&String::from_utf8_lossy(&out.stderr));
+    let mut before_issue = 0.0;
+    for pair in marks.windows(2) {
+        let ((name, from), (_, to)) = (&pair[0], &pair[1]);
+        println!("  {name:<9} {:.2}s", to - from);
+        if name != "issue" {
+            before_issue += to - from;
+        }
+    }
+    println!(
+        "steps before issuing: {before_issue:.2}s vs parsing alone {parse_alone:.3}s = {:.1}x",
+        before_issue / parse_alone
+    );
+    println!("peak memory of kudos run (max RSS): {peak_mib:.1} MiB");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
