@@ -121,3 +121,18 @@ pub fn validated_fields(bytes: &[u8]) -> f64 {
     }
     sum
 }
+
+/// The end-to-end measurements' export: three days of two metrics (`sales`, `aht_secs`) per
+/// agent, so that every agent earns one reward (100..=199 points) under their rules.
+#[must_use]
+pub fn e2e_csv(agents: u64) -> String {
+    let mut csv = String::from("agent_id,date,metric,value\n");
+    for a in 0..agents {
+        let id = format!("a1b2c3d4-0000-4000-8000-{a:012}");
+        for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
+            let _ = writeln!(csv, "{id},{day},sales,{}", 35 + a % 20);
+            let _ = writeln!(csv, "{id},{day},aht_secs,{}", 200 + a % 100);
+        }
+    }
+    csv
+}

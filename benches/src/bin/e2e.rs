@@ -19,7 +19,6 @@
     reason = "a measurement program: it reads the wall clock and prints figures"
 )]
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,15 +67,7 @@ async fn main() -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("kudos-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("exports"))?;
-    // Three days of two metrics per agent; every agent earns one reward (100..=199 points).
-    let mut csv = String::from("agent_id,date,metric,value\n");
-    for a in 0..agents {
-        let id = format!("a1b2c3d4-0000-4000-8000-{a:012}");
-        for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
-            let _ = writeln!(csv, "{id},{day},sales,{}", 35 + a % 20);
-            let _ = writeln!(csv, "{id},{day},aht_secs,{}", 200 + a % 100);
-        }
-    }
+    let csv = kudos_benches::e2e_csv(agents);
     let export = dir.join("exports/day.csv");
     std::fs::write(&export, &csv)?;
     let rows = agents * 6;

@@ -19,7 +19,6 @@
     reason = "a measurement program: it reads the wall clock and prints figures"
 )]
 
-use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,20 +35,6 @@ fn kudos_bin() -> PathBuf {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/kudos"),
         PathBuf::from,
     )
-}
-
-/// Writes the export: three days of two metrics per agent; every agent earns one reward.
-fn export(path: &Path, agents: u64) -> Result<(), Error> {
-    let mut csv = String::from("agent_id,date,metric,value\n");
-    for a in 0..agents {
-        let id = format!("a1b2c3d4-0000-4000-8000-{a:012}");
-        for day in ["2026-03-02", "2026-03-03", "2026-03-04"] {
-            let _ = writeln!(csv, "{id},{day},sales,{}", 35 + a % 20);
-            let _ = writeln!(csv, "{id},{day},aht_secs,{}", 200 + a % 100);
-        }
-    }
-    std::fs::write(path, csv)?;
-    Ok(())
 }
 
 /// Starts `kudos sim serve` with a `latency` ms delay on every issue request; returns the
@@ -118,7 +103,7 @@ fn main() -> Result<(), Error> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("exports"))?;
     let file = dir.join("exports/day.csv");
-    export(&file, agents)?;
+    std::fs::write(&file, kudos_benches::e2e_csv(agents))?;
 
     // Parsing alone, the baseline of the steps before issuing.
     let t = Instant::now();

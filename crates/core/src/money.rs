@@ -16,10 +16,10 @@ const SCALE: i64 = 10_000;
 /// ```
 /// use kudos_core::Money;
 /// let price = Money::parse("50.00 USD")?;
-/// let two = price.checked_add(&price).expect("same currency");
+/// let two = price.checked_add(&price).ok_or("another currency")?;
 /// assert_eq!(two.to_string(), "100.00 USD");
 /// assert!(Money::parse("50.005 usd").is_err());
-/// # Ok::<(), kudos_core::CoreError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Money {

@@ -4,14 +4,7 @@ use kudos_sim::SimConfig;
 use serde_json::Value;
 
 use crate::run::Setup;
-use crate::text;
-
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::{lines, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_when_everything_is_in_place_and_names_what_is_not() {

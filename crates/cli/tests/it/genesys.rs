@@ -7,7 +7,7 @@ use kudos_sim::genesys::{GenesysConfig, GenesysSimulator};
 use serde_json::Value;
 
 use crate::run::Setup;
-use crate::text;
+use crate::{lines, text};
 
 const RULES: &str = "
 window_days = 90
@@ -48,13 +48,6 @@ fn pull(s: &Setup, start: &str, end: &str) -> std::process::Output {
     ])
     .output()
     .unwrap()
-}
-
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,16 +5,8 @@ use std::sync::Arc;
 use kudos_core::{AgentId, Day, ManualClock, Points, RewardType, Tier, TierId, TxnId};
 use kudos_ledger::{Command, Ledger};
 use kudos_store_sqlite::SqliteStore;
-use serde_json::Value;
 
-use crate::{kudos, scratch, text};
-
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::{kudos, lines, scratch, text};
 
 #[test]
 fn adjust_then_balance_and_history() {

@@ -98,6 +98,14 @@ pub(crate) fn drop_schema(base: &str, schema: &str) {
     );
 }
 
+/// A command's stdout as JSON values, a line each.
+pub(crate) fn lines(out: &Output) -> Vec<serde_json::Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }

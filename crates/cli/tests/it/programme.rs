@@ -5,10 +5,9 @@
 
 use kudos_core::Money;
 use kudos_sim::SimConfig;
-use serde_json::Value;
 
 use crate::run::{Setup, agent, last_line, n};
-use crate::text;
+use crate::{lines, text};
 
 /// `kudos report spend` over March.
 async fn spend(s: &Setup) -> std::process::Output {
@@ -23,13 +22,6 @@ async fn spend(s: &Setup) -> std::process::Output {
         "kudos.toml",
     ])
     .await
-}
-
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,7 +371,6 @@ async fn a_statement_adds_up_to_the_ledger_balance_and_expiring_points_are_liste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_two_processes_share_the_budget_and_the_pause_switch() {
-    use std::process::Stdio;
     let Some(base) = crate::postgres("the PostgreSQL programme test") else {
         return;
     };
@@ -416,19 +407,7 @@ async fn on_postgres_two_processes_share_the_budget_and_the_pause_switch() {
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
 
     // Two processes at once against a budget of ten rewards: ten, between them.
-    let spawn = || {
-        s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
-            .stderr(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
+    let (a, b) = s.two_runs().await;
     let issued = n(&last_line(&a), "issued") + n(&last_line(&b), "issued");
     assert_eq!(issued, 10, "{} {}", text(&a.stdout), text(&b.stdout));
     assert_eq!(s.sim.rewards().len(), 10);

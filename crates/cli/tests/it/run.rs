@@ -99,6 +99,23 @@ path = "audit.jsonl"
             .unwrap()
     }
 
+    /// Two `kudos run` processes on the same day, started at once; their outputs.
+    pub(crate) async fn two_runs(&self) -> (Output, Output) {
+        let spawn = || {
+            self.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
+                .stderr(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        tokio::task::spawn_blocking(move || {
+            (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+        })
+        .await
+        .unwrap()
+    }
+
     pub(crate) async fn run(&self) -> (Output, Value) {
         let out = self
             .kudos(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
@@ -544,19 +561,7 @@ async fn two_processes_on_one_postgres_ledger_issue_every_reward_once() {
     let s = Setup::with_store("pg-two", SimConfig::default(), "", &url).await;
     let rows: Vec<(u32, f64)> = (1..=30).map(|a| (a, 300.0)).collect();
     s.export("d.csv", &rows);
-    let spawn = || {
-        s.command(&["run", "--config", "kudos.toml", "--as-of", "2026-03-10"])
-            .stderr(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
+    let (a, b) = s.two_runs().await;
     let issued = n(&last_line(&a), "issued") + n(&last_line(&b), "issued");
     assert_eq!(issued, 90, "{} {}", text(&a.stdout), text(&b.stdout));
     assert_eq!(s.sim.rewards().len(), 90);

@@ -3,7 +3,7 @@
 //! the funds (the marketplace's balance before each round; a `402` stops new holds), the
 //! rewards that wait and their alerts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
@@ -84,27 +84,51 @@ impl Run<'_> {
         let Some(since) = active.iter().map(|c| c.at).min() else {
             return Ok(());
         };
-        let mut states: HashMap<TxnId, HoldState> = HashMap::new();
-        for state in HoldState::ALL {
-            for hold in self.store.holds_made_since(state, since).await? {
-                states.insert(hold.txn, hold.state);
-            }
-        }
+        // Released holds give their claims back. Releases are few: only they are listed
+        // over the month, not every hold it made.
+        let released: HashSet<TxnId> = self
+            .store
+            .holds_made_since(HoldState::Released, since)
+            .await?
+            .into_iter()
+            .map(|h| h.txn)
+            .collect();
+        let mut back: Vec<TxnId> = active
+            .iter()
+            .filter(|c| released.contains(&c.txn))
+            .map(|c| c.txn)
+            .collect();
+        // A claim whose hold was never made (its run stopped between the two) is looked for
+        // among the holds made since, once it is two lease lengths old — for the claims of the
+        // run's day and the day before, so a pass reads a day or two of holds, not a month.
         let lease =
             chrono::TimeDelta::from_std(self.lease_length() * 2).unwrap_or(chrono::TimeDelta::MAX);
         let orphaned_before = self.now().checked_sub_signed(lease);
-        let mut back = Vec::new();
-        for claim in active {
-            match states.get(&claim.txn) {
-                Some(HoldState::Released) => back.push(claim.txn),
-                Some(_) => {}
-                None if orphaned_before.is_some_and(|t| claim.at < t)
-                    && self.store.find(*claim.txn.as_uuid()).await?.is_none() =>
-                {
-                    back.push(claim.txn);
+        let recent = self.as_of.add_days(-1).unwrap_or(self.as_of);
+        let candidates: Vec<_> = active
+            .iter()
+            .filter(|c| !released.contains(&c.txn) && c.day >= recent)
+            .filter(|c| orphaned_before.is_some_and(|t| c.at < t))
+            .collect();
+        if let Some(since) = candidates.iter().map(|c| c.at).min() {
+            let mut made = HashSet::new();
+            for state in HoldState::ALL {
+                if state != HoldState::Released {
+                    made.extend(
+                        self.store
+                            .holds_made_since(state, since)
+                            .await?
+                            .into_iter()
+                            .map(|h| h.txn),
+                    );
                 }
-                None => {}
             }
+            back.extend(
+                candidates
+                    .iter()
+                    .filter(|c| !made.contains(&c.txn))
+                    .map(|c| c.txn),
+            );
         }
         if !back.is_empty() {
             let given = self.store.return_budget(&back).await?;
@@ -289,20 +313,23 @@ impl Run<'_> {
 
     fn wait(&self, c: &Candidate<'_>, reason: String) {
         let round = self.round.load(Ordering::Relaxed);
+        let waiting = self.waiting(c.agent.clone(), c.tier, reason);
         self.waits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((
-                round,
-                Waiting {
-                    agent: c.agent.clone(),
-                    tier: c.tier.id().clone(),
-                    reward_type: c.tier.reward_type().clone(),
-                    points: c.tier.cost(),
-                    since: self.as_of,
-                    reason,
-                },
-            ));
+            .push((round, waiting));
+    }
+
+    /// `agent`'s reward of `tier`, waiting from the run's day for `reason`.
+    fn waiting(&self, agent: AgentId, tier: &Tier, reason: String) -> Waiting {
+        Waiting {
+            agent,
+            tier: tier.id().clone(),
+            reward_type: tier.reward_type().clone(),
+            points: tier.cost(),
+            since: self.as_of,
+            reason,
+        }
     }
 
     /// At the end of the issue step: the rewards that wait are recorded (oldest keep their
@@ -336,14 +363,7 @@ impl Run<'_> {
                 .rules
                 .tier_for(account.balance(self.as_of).balance)
             {
-                waits.push(Waiting {
-                    agent,
-                    tier: tier.id().clone(),
-                    reward_type: tier.reward_type().clone(),
-                    points: tier.cost(),
-                    since: self.as_of,
-                    reason: FUNDS.to_owned(),
-                });
+                waits.push(self.waiting(agent, tier, FUNDS.to_owned()));
             }
         }
         let waiting_now: HashSet<&AgentId> = waits.iter().map(|w| &w.agent).collect();
