@@ -129,7 +129,7 @@ async fn hold_commit_all<S: LedgerStore>(
 /// table, in one transaction, bodies serialized beforehand, `per_statement` rows per `INSERT`:
 /// 1 (the plain way) or 190 (as the store writes them, since one statement per row costs a
 /// round trip to sqlx's connection thread).
-async fn raw_insert(url: &str, rows: &[(String, i64, String, String)], per_statement: usize) {
+async fn raw_insert(url: &str, rows: &[(String, i64, uuid::Uuid, String)], per_statement: usize) {
     let store = SqliteStore::open(url).await.unwrap();
     drop(store); // creates the schema
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
@@ -139,7 +139,12 @@ async fn raw_insert(url: &str, rows: &[(String, i64, String, String)], per_state
         let sql = format!("INSERT INTO entries (agent, seq, id, body) VALUES {marks}");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (agent, seq, id, body) in chunk {
-            query = query.bind(agent).bind(seq).bind(id).bind(body);
+            // 16 bytes, as the store writes ids since schema 6.
+            query = query
+                .bind(agent)
+                .bind(seq)
+                .bind(id.as_bytes().as_slice())
+                .bind(body);
         }
         query.execute(&mut *tx).await.unwrap();
     }
@@ -169,7 +174,7 @@ async fn postgres(url: &str, schema: &str) -> PostgresStore {
 
 /// The PostgreSQL raw baseline: the same rows, one `INSERT` each, in one transaction, into the
 /// store's own table (created by opening the store in a fresh schema).
-async fn raw_insert_postgres(url: &str, schema: &str, rows: &[(String, i64, String, String)]) {
+async fn raw_insert_postgres(url: &str, schema: &str, rows: &[(String, i64, uuid::Uuid, String)]) {
     drop(postgres(url, schema).await);
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let pool = sqlx::PgPool::connect_with(options.options([("search_path", schema)]))
@@ -177,7 +182,6 @@ async fn raw_insert_postgres(url: &str, schema: &str, rows: &[(String, i64, Stri
         .unwrap();
     let mut tx = pool.begin().await.unwrap();
     for (agent, seq, id, body) in rows {
-        let id: uuid::Uuid = id.parse().unwrap();
         sqlx::query("INSERT INTO kudos_entries (agent, seq, id, body) VALUES ($1, $2, $3, $4)")
             .bind(agent)
             .bind(seq)
@@ -190,17 +194,10 @@ async fn raw_insert_postgres(url: &str, schema: &str, rows: &[(String, i64, Stri
     tx.commit().await.unwrap();
 }
 
-fn rows_of(entries: &[(AgentId, Entry)]) -> Vec<(String, i64, String, String)> {
+fn rows_of(entries: &[(AgentId, Entry)]) -> Vec<(String, i64, uuid::Uuid, String)> {
     entries
         .iter()
-        .map(|(a, e)| {
-            (
-                a.to_string(),
-                0,
-                e.id.to_string(),
-                serde_json::to_string(e).unwrap(),
-            )
-        })
+        .map(|(a, e)| (a.to_string(), 0, e.id, serde_json::to_string(e).unwrap()))
         .collect()
 }
 

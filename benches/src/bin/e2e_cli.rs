@@ -66,6 +66,27 @@ fn simulator(dir: &Path, latency: u64) -> Result<(std::process::Child, String, S
     Ok((child, url("base_url")?, url("token_url")?))
 }
 
+/// A process's user + system CPU time so far, from `/proc/<pid>/stat` (0 where unreadable).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Each step's start, from the run's JSON log lines (`"step"` messages), and the end
 /// (`"run finished"`), as seconds.
 fn steps(log: &str) -> Vec<(String, f64)> {
@@ -127,7 +148,7 @@ fn main() -> Result<(), Error> {
     )?;
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(dir.join("time.txt"))
         .arg(kudos_bin())
         .args([
@@ -144,6 +165,7 @@ fn main() -> Result<(), Error> {
         .env("KUDOS_LOG", "info")
         .output()?;
     let wall = start.elapsed().as_secs_f64();
+    let sim_cpu = cpu_seconds(sim.id());
     let _ = sim.kill();
     let _ = sim.wait();
     let summary: serde_json::Value = String::from_utf8_lossy(&out.stdout)
@@ -152,10 +174,16 @@ fn main() -> Result<(), Error> {
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or("no summary from kudos run")?;
     let issued = summary["issued"].as_u64().unwrap_or(0);
-    let peak_mib = std::fs::read_to_string(dir.join("time.txt"))?
-        .trim()
-        .parse::<f64>()
-        .map_or(0.0, |kb| kb / 1024.0);
+    let time = std::fs::read_to_string(dir.join("time.txt"))?;
+    let time: Vec<f64> = time
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let peak_mib = time.first().map_or(0.0, |kb| kb / 1024.0);
+    let run_cpu = time.get(1).unwrap_or(&0.0) + time.get(2).unwrap_or(&0.0);
     let bound = issued as f64 * latency as f64 / 1000.0 / in_flight as f64;
     println!(
         "agents {agents}, rows {}, latency {latency} ms, max_in_flight {in_flight}; kudos run and kudos sim serve in their own processes, audit file on, SQLite",
@@ -180,6 +208,11 @@ fn main() -> Result<(), Error> {
         before_issue / parse_alone
     );
     println!("peak memory of kudos run (max RSS): {peak_mib:.1} MiB");
+    println!(
+        "CPU time: kudos run {run_cpu:.2}s, the simulator {sim_cpu:.2}s; {:.2} of the 2 cores' {:.2}s",
+        run_cpu + sim_cpu,
+        2.0 * wall
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -27,6 +27,10 @@ pub struct Applied {
     pub appended: bool,
 }
 
+/// What [`Ledger::execute_many_keeping`] returns: per work item, what its commands did and
+/// the account after them, or why the item was refused.
+pub type KeptResults = Vec<Result<(Vec<Applied>, Account), LedgerError>>;
+
 /// One account's commands in a batch ([`Ledger::execute_many`]).
 #[derive(Debug, Clone)]
 pub struct AccountCommands {
@@ -188,6 +192,8 @@ impl<S: LedgerStore> Ledger<S> {
 
 /// What one account's commands planned into.
 struct Planned {
+    /// The account as it stands once the entries are appended.
+    account: Account,
     expected: u64,
     entries: Vec<Entry>,
     holds: Vec<HoldView>,
@@ -239,6 +245,7 @@ impl<S: LedgerStore> Ledger<S> {
             .filter_map(|txn| reversal_view(&account, *txn))
             .collect();
         Ok(Planned {
+            account,
             expected,
             entries,
             holds,
@@ -285,12 +292,47 @@ impl<S: LedgerStore> Ledger<S> {
             .await
     }
 
+    /// As [`execute_many_on`](Self::execute_many_on), also returning each account as it
+    /// stands after its commands (as the ledger folded it, without loading it again): what a
+    /// caller about to work on the same accounts again passes to the next call.
+    ///
+    /// # Errors
+    ///
+    /// A store failure (the whole call fails; what was appended is found by reloading).
+    pub async fn execute_many_keeping(
+        &self,
+        work: &[AccountCommands],
+        accounts: Option<Vec<Account>>,
+    ) -> Result<KeptResults, LedgerError> {
+        let matching = accounts.filter(|accounts| {
+            accounts.len() == work.len()
+                && accounts
+                    .iter()
+                    .zip(work)
+                    .all(|(account, item)| account.agent() == &item.agent)
+        });
+        self.execute_many_kept(work, matching).await
+    }
+
     async fn execute_many_from(
         &self,
         work: &[AccountCommands],
-        mut loaded: Option<Vec<Account>>,
+        loaded: Option<Vec<Account>>,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
-        let mut out: Vec<Option<Result<Vec<Applied>, LedgerError>>> =
+        Ok(self
+            .execute_many_kept(work, loaded)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|(applied, _)| applied))
+            .collect())
+    }
+
+    async fn execute_many_kept(
+        &self,
+        work: &[AccountCommands],
+        mut loaded: Option<Vec<Account>>,
+    ) -> Result<KeptResults, LedgerError> {
+        let mut out: Vec<Option<Result<(Vec<Applied>, Account), LedgerError>>> =
             (0..work.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..work.len()).collect();
         for _ in 0..self.max_attempts {
@@ -310,7 +352,7 @@ impl<S: LedgerStore> Ledger<S> {
                 let commands = &work[i].commands;
                 let plan = account.and_then(|account| self.plan_all(account, commands));
                 match plan {
-                    Ok(p) if p.entries.is_empty() => out[i] = Some(Ok(p.results)),
+                    Ok(p) if p.entries.is_empty() => out[i] = Some(Ok((p.results, p.account))),
                     Ok(p) => planned.push((i, p)),
                     Err(e) => out[i] = Some(Err(e)),
                 }
@@ -333,7 +375,7 @@ impl<S: LedgerStore> Ledger<S> {
             let mut again = Vec::new();
             for ((i, p), result) in planned.into_iter().zip(appended) {
                 match result {
-                    Ok(_) => out[i] = Some(Ok(p.results)),
+                    Ok(_) => out[i] = Some(Ok((p.results, p.account))),
                     Err(LedgerError::Conflict { .. }) => again.push(i),
                     Err(e) => out[i] = Some(Err(e)),
                 }

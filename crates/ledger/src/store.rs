@@ -202,6 +202,11 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     }
 
     /// The account that recorded an entry with this id (the first, for accrual keys).
+    ///
+    /// Runs ask it for holds and reversals (an operator's `TXN`, a marketplace's record) and
+    /// adjustments; a store should answer those from an index. Any other id (an accrual's, a
+    /// transition's) must be found too, but may cost a scan: an index over every entry id is
+    /// an index over random keys, written by every accrual (SQLite keeps none, schema 6).
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError>;
 
     /// Holds in `state` (all holds when `None`), ordered by creation time.

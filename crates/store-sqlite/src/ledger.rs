@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kudos_core::{AgentId, TxnId};
 use kudos_ledger::{
-    AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, ReversalState, ReversalView,
-    Stored,
+    AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Op, ReversalState,
+    ReversalView, Stored,
 };
 use sqlx::Row;
 use uuid::Uuid;
@@ -39,7 +39,9 @@ pub(crate) async fn write_batch(
     mut versions: HashMap<String, i64>,
 ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut entries: Vec<(&str, i64, String, String)> = Vec::new();
+    let mut entries: Vec<(&str, i64, Uuid, String)> = Vec::new();
+    // Adjustments' ids, which `find` answers from a table of their own.
+    let mut adjustments: Vec<(Uuid, &str)> = Vec::new();
     let mut holds: Vec<HoldRow> = Vec::new();
     // A hold written twice in one batch is written once, as its last view.
     let mut hold_at: HashMap<TxnId, usize> = HashMap::new();
@@ -57,7 +59,10 @@ pub(crate) async fn write_batch(
         for entry in item.entries {
             let body =
                 serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
-            entries.push((item.agent.as_str(), seq, entry.id.to_string(), body));
+            entries.push((item.agent.as_str(), seq, entry.id, body));
+            if matches!(entry.op, Op::Adjustment { .. }) {
+                adjustments.push((entry.id, item.agent.as_str()));
+            }
             seq += 1;
         }
         for hold in item.holds {
@@ -111,8 +116,22 @@ pub(crate) async fn write_batch(
             query = query
                 .bind(*agent)
                 .bind(*seq)
-                .bind(id.as_str())
+                .bind(id.as_bytes().as_slice())
                 .bind(body.as_str());
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(store_err("append"))?;
+    }
+    for chunk in adjustments.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT OR IGNORE INTO entry_ids (id, agent) VALUES {}",
+            placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, agent) in chunk {
+            query = query.bind(id.as_bytes().as_slice()).bind(*agent);
         }
         query
             .execute(&mut **tx)
@@ -245,12 +264,28 @@ impl LedgerStore for SqliteStore {
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
-        let agent: Option<String> =
-            sqlx::query_scalar("SELECT agent FROM entries WHERE id = ? LIMIT 1")
-                .bind(id.to_string())
+        // Holds and reversals from the hold index, adjustments from their own; any other id
+        // (an accrual's key, a transition's, a reversal older than the hold index's reversal
+        // rows) by a scan of the entries: no index is kept over every entry id (schema 6).
+        let mut agent: Option<String> = sqlx::query_scalar("SELECT agent FROM holds WHERE txn = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find"))?;
+        if agent.is_none() {
+            agent = sqlx::query_scalar("SELECT agent FROM entry_ids WHERE id = ?")
+                .bind(id.as_bytes().as_slice())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_err("find"))?;
+        }
+        if agent.is_none() {
+            agent = sqlx::query_scalar("SELECT agent FROM entries WHERE id = ? LIMIT 1")
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err("find"))?;
+        }
         agent
             .map(|a| {
                 AgentId::new(a)

@@ -112,6 +112,32 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         until TEXT NOT NULL
     );",
     ),
+    // 6: entry ids stored compactly (16 bytes, not 36 characters of text), and no index over
+    // every entry id: an accrual's id is random (UUID v5), and inserting each one at a random
+    // place in an index that outgrew SQLite's page cache made accrual grow faster than the
+    // agents (issue 20). `find` answers holds and reversals from the hold index, adjustments
+    // from `entry_ids`, and any other id by a scan of the entries (see `LedgerStore::find`).
+    (
+        6,
+        "CREATE TABLE entries_compact (
+        agent TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id BLOB NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (agent, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO entries_compact (agent, seq, id, body)
+        SELECT agent, seq, unhex(replace(id, '-', '')), body FROM entries;
+    DROP TABLE entries;
+    ALTER TABLE entries_compact RENAME TO entries;
+    CREATE TABLE entry_ids (
+        id BLOB PRIMARY KEY,
+        agent TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO entry_ids (id, agent)
+        SELECT id, agent FROM entries WHERE json_extract(body, '$.op.kind') = 'adjustment'
+        ORDER BY agent, seq;",
+    ),
 ];
 
 /// The table sqlx's migrator records applied migrations in (sqlx's shape, Kudos' own name so
@@ -126,6 +152,7 @@ fn describe(version: i64) -> &'static str {
         3 => "reversals beside holds",
         4 => "audit anchors",
         5 => "budgets, waiting rewards, switches",
+        6 => "compact entry ids, adjustments' ids",
         _ => "migration",
     }
 }
@@ -133,8 +160,14 @@ fn describe(version: i64) -> &'static str {
 /// The migrations as sqlx's [`Migrator`] runs them (each in its own transaction, recorded with
 /// its checksum in [`MIGRATIONS_TABLE`]).
 fn migrator() -> Migrator {
+    migrator_through(i64::MAX)
+}
+
+/// The migrations up to `last` (a file as an earlier release left it, in tests).
+fn migrator_through(last: i64) -> Migrator {
     let migrations = MIGRATIONS
         .iter()
+        .filter(|(version, _)| *version <= last)
         .map(|(version, sql)| {
             Migration::new(
                 *version,
@@ -314,4 +347,83 @@ async fn convert_legacy_ingest_keys(pool: &SqlitePool) -> Result<(), LedgerError
             .map_err(err())?;
     }
     tx.commit().await.map_err(err())
+}
+
+#[cfg(test)]
+mod tests {
+    use kudos_core::AgentId;
+    use kudos_ledger::LedgerStore as _;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use uuid::Uuid;
+
+    use super::migrator_through;
+    use crate::SqliteStore;
+
+    /// A file of schema 5 (ids as text, indexed) opens at schema 6 with every id converted to
+    /// 16 bytes and found again: an adjustment's through its new table, an accrual's by the
+    /// scan, a hold's through the hold index.
+    #[tokio::test]
+    async fn schema_5_ids_are_converted_and_found() {
+        let dir = std::env::temp_dir().join(format!("kudos-schema6-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v5.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        migrator_through(5).run(&pool).await.unwrap();
+        let adjustment = Uuid::now_v7();
+        let accrual = Uuid::new_v5(&Uuid::NAMESPACE_OID, b"an accrual");
+        let hold = Uuid::now_v7();
+        for (agent, seq, id, kind) in [
+            ("agent-a", 0, accrual, "accrual"),
+            ("agent-a", 1, hold, "hold"),
+            ("agent-b", 0, adjustment, "adjustment"),
+        ] {
+            sqlx::query("INSERT INTO entries (agent, seq, id, body) VALUES (?, ?, ?, ?)")
+                .bind(agent)
+                .bind(seq)
+                .bind(id.to_string())
+                .bind(format!(r#"{{"id":"{id}","op":{{"kind":"{kind}"}}}}"#))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO holds (txn, agent, kind, state, unresolved, created_at, view)
+             VALUES (?, 'agent-a', 'hold', 'open', 1, '2026-10-01T00:00:00Z', '{}')",
+        )
+        .bind(hold.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let agent = |a: &str| Some(AgentId::new(a).unwrap());
+        assert_eq!(store.find(adjustment).await.unwrap(), agent("agent-b"));
+        assert_eq!(store.find(accrual).await.unwrap(), agent("agent-a"));
+        assert_eq!(store.find(hold).await.unwrap(), agent("agent-a"));
+        assert_eq!(store.find(Uuid::now_v7()).await.unwrap(), None);
+        let (ids, width): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(length(id)) FROM entries WHERE typeof(id) = 'blob'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!((ids, width), (3, 16), "every id is 16 bytes");
+        let indexed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM entry_ids")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(indexed, 1, "only the adjustment's id is indexed");
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

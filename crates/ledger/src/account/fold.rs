@@ -61,7 +61,7 @@ impl Account {
                 key,
                 points,
                 expires,
-            } => self.apply_accrual(key, *points, *expires)?,
+            } => self.apply_accrual(entry.id, key, *points, *expires)?,
             Op::Adjustment {
                 day,
                 points,
@@ -159,13 +159,16 @@ impl Account {
 
     /// An accrual posts the difference from the key's previous points: a positive one is
     /// credited, a negative one first takes back what is left of the key's own lots.
+    ///
+    /// `source` is the entry's id, which the ledger wrote as the key's id (taken from the
+    /// entry rather than hashed from the key again: a fold meets every accrual of the account).
     fn apply_accrual(
         &mut self,
+        source: Uuid,
         key: &EventKey,
         points: Points,
         expires: Day,
     ) -> Result<(), LedgerError> {
-        let source = key.id();
         let before = self.accruals.insert(source, points).unwrap_or(Points::ZERO);
         let difference = points.checked_sub(before).map_err(overflow(&self.agent))?;
         if difference.is_positive() {

@@ -189,12 +189,13 @@ impl Account {
                 event.day()
             )));
         }
-        let before = self.accruals.get(&event.id()).copied();
+        let id = event.id();
+        let before = self.accruals.get(&id).copied();
         if before == Some(event.points()) || (before.is_none() && event.points().is_zero()) {
             return Ok(Plan::Nothing(None));
         }
         Ok(Plan::Append(
-            event.id(),
+            id,
             Op::Accrual {
                 key: event.key().clone(),
                 points: event.points(),

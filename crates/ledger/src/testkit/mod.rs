@@ -126,7 +126,9 @@ pub use ingest::{
     marks_are_read_and_recorded_many_at_once,
 };
 pub use lease::{lease_conformance, unresolved_holds_are_leased_to_one_owner};
-pub use reversal::{reversals_are_indexed_by_state, unresolved_reversals_are_leased};
+pub use reversal::{
+    operation_ids_are_found, reversals_are_indexed_by_state, unresolved_reversals_are_leased,
+};
 
 /// Runs every check of every port on a store that implements them all.
 pub async fn conformance(store: &dyn crate::RunStore) {
@@ -142,6 +144,7 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     appends_are_conditional(store).await;
     entries_come_back_in_order_and_intact(store).await;
     ids_are_found(store).await;
+    operation_ids_are_found(store).await;
     holds_are_indexed_by_state(store).await;
     reversals_are_indexed_by_state(store).await;
     ledger_operations_round_trip(store).await;

@@ -145,3 +145,49 @@ pub async fn unresolved_reversals_are_leased<S: LedgerStore + LeaseStore + ?Size
         "a resolved reversal is never leased"
     );
 }
+
+/// `find` names the account of every kind of operation id: the adjustment, the hold, its
+/// transitions and the reversal request (a store may answer each from a narrower index than
+/// one over every entry, as SQLite's schema 6 does).
+pub async fn operation_ids_are_found(store: &dyn LedgerStore) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let ledger = Ledger::new(store, clock.clone());
+    let agent = fresh_agent("find-ops");
+    let other = fresh_agent("find-ops-other");
+    let day = Day::parse("2026-10-05").expect("day");
+    let of = account_with_a_hold(&ledger, &clock, &agent, day, 1000, 400).await;
+    account_with_a_hold(&ledger, &clock, &other, day, 1000, 400).await;
+    ledger
+        .execute(&agent, Command::Commit { txn: of })
+        .await
+        .expect("commit");
+    let txn = TxnId::from_uuid(transition_id(of, "reversal", 0));
+    ledger
+        .execute(
+            &agent,
+            Command::RequestReversal {
+                txn,
+                of,
+                day,
+                debt: Points::new(0),
+                payload: b"{}".to_vec(),
+            },
+        )
+        .await
+        .expect("request a reversal");
+    let stored = store.load(&agent).await.expect("load");
+    let kinds: Vec<&str> = stored.entries.iter().map(|e| e.op.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["adjustment", "hold", "commit", "reversal_request"],
+        "the account holds one operation of each kind"
+    );
+    for entry in &stored.entries {
+        assert_eq!(
+            store.find(entry.id).await.expect("find"),
+            Some(agent.clone()),
+            "the {} is found in its own account, not another's",
+            entry.op.kind()
+        );
+    }
+}

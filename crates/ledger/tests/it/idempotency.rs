@@ -262,6 +262,41 @@ async fn execute_many_gives_each_account_its_own_result() {
 }
 
 #[tokio::test]
+async fn execute_many_keeping_returns_each_account_as_a_fresh_load_would() {
+    let (ledger, d) = (memory_ledger(), day("10-01"));
+    let (a, b) = (AgentId::new("u-a").unwrap(), AgentId::new("u-b").unwrap());
+    let stale = ledger.account(&a).await.unwrap();
+    ledger.execute(&a, accrue(&a, "r", 10)).await.unwrap();
+    let fresh_b = ledger.account(&b).await.unwrap();
+    // a's account moved since it was loaded (reloaded and retried); b's did not.
+    let results = ledger
+        .execute_many_keeping(
+            &[
+                AccountCommands::new(a.clone(), vec![accrue(&a, "s", 5)]),
+                AccountCommands::new(b.clone(), vec![accrue(&b, "r", 7), accrue(&b, "r", 7)]),
+            ],
+            Some(vec![stale, fresh_b]),
+        )
+        .await
+        .unwrap();
+    for (agent, result) in [&a, &b].into_iter().zip(results) {
+        let (_, kept) = result.unwrap();
+        let loaded = ledger.account(agent).await.unwrap();
+        assert_eq!(kept.version(), loaded.version(), "{agent}");
+        assert_eq!(kept.balance(d), loaded.balance(d), "{agent}");
+        assert_eq!(format!("{kept:?}"), format!("{loaded:?}"), "{agent}");
+    }
+    assert_eq!(
+        ledger.account(&a).await.unwrap().balance(d).available.get(),
+        15
+    );
+    assert_eq!(
+        ledger.account(&b).await.unwrap().balance(d).available.get(),
+        7
+    );
+}
+
+#[tokio::test]
 async fn execute_many_on_plans_against_given_accounts_and_reloads_stale_ones() {
     let (ledger, d) = (memory_ledger(), day("10-01"));
     let a = AgentId::new("u-a").unwrap();

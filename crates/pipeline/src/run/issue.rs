@@ -259,7 +259,13 @@ impl Run<'_> {
             }
             Ok::<_, PipelineError>(out)
         };
-        let ((), out) = futures_util::future::try_join(holds, settle).await?;
+        let joined = futures_util::future::try_join(holds, settle).await;
+        // What was not settled this round (an approval awaited, a lease lost) is loaded afresh.
+        self.held_accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let ((), out) = joined?;
         if let Err(e) = (&mut requests.0).await
             && e.is_panic()
         {
@@ -293,6 +299,7 @@ impl Run<'_> {
         let mut loaded = Vec::new();
         let mut made = Vec::new();
         for (agent, account) in chunk.iter().zip(self.accounts(chunk).await?) {
+            self.note_debtor(agent, &account);
             if account.unresolved_hold().is_some() {
                 continue;
             }
@@ -362,7 +369,10 @@ impl Run<'_> {
         if work.is_empty() {
             return Ok(Vec::new());
         }
-        let results = self.ledger.execute_many_on(&work, loaded).await?;
+        let results = self
+            .ledger
+            .execute_many_keeping(&work, Some(loaded))
+            .await?;
         let mut kept = Vec::with_capacity(made.len());
         let mut unclaimed = Vec::new();
         for (m, result) in made.into_iter().zip(results) {
@@ -370,7 +380,15 @@ impl Run<'_> {
                 unclaimed.push(m.txn);
             }
             match result {
-                Ok(_) => kept.push(m),
+                Ok((_, account)) => {
+                    // The account as the hold left it, for settling the answer without
+                    // loading it again.
+                    self.held_accounts
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(m.txn, account);
+                    kept.push(m);
+                }
                 // Another run got there first, or the balance moved: nothing to do here.
                 Err(LedgerError::HoldUnresolved { .. } | LedgerError::Insufficient { .. }) => {}
                 Err(e @ LedgerError::Store { .. }) => return Err(e.into()),

@@ -266,6 +266,8 @@ impl Pipeline {
             waits: Mutex::new(Vec::new()),
             round: std::sync::atomic::AtomicUsize::new(0),
             unfunded_agents: Mutex::new(Vec::new()),
+            debtors: Mutex::new(Vec::new()),
+            held_accounts: Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -322,6 +324,11 @@ struct Run<'a> {
     round: std::sync::atomic::AtomicUsize,
     /// Agents whose hold a `402` released.
     unfunded_agents: Mutex<Vec<AgentId>>,
+    /// Agents in debt the issue step found, for the clawback step.
+    debtors: Mutex<Vec<clawback::Debtor>>,
+    /// Accounts as this round's holds left them, by hold: what settling the answers plans
+    /// on (a moved account is met as a conflict, reloaded and retried).
+    held_accounts: Mutex<std::collections::HashMap<TxnId, Account>>,
 }
 
 impl Run<'_> {
@@ -525,11 +532,14 @@ impl Run<'_> {
             .instrument(tracing::info_span!("accrue"))
             .await?;
         let agents = self.store.agents().await?;
-        self.clawback(&agents)
-            .instrument(tracing::info_span!("clawback"))
-            .await?;
+        // The issue step's first round loads every account, and notes the agents in debt on
+        // the way; their reversals are requested after it (an agent in debt is never issued
+        // anything, so the order between the two changes nothing but a pass over the ledger).
         self.issue(&agents)
             .instrument(tracing::info_span!("issue"))
+            .await?;
+        self.clawback()
+            .instrument(tracing::info_span!("clawback"))
             .await
     }
 }

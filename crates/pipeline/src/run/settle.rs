@@ -2,9 +2,11 @@
 //! ([`target_state`], `docs/reference/issuing.md`), appended to the ledger in batches, then
 //! audited and alerted.
 
+use std::sync::PoisonError;
+
 use kudos_client::Outcome;
 use kudos_core::{AgentId, TxnId};
-use kudos_ledger::{AccountCommands, Command, HoldState, LedgerError};
+use kudos_ledger::{Account, AccountCommands, Command, HoldState, LedgerError};
 use serde_json::json;
 
 use super::{BATCH, Count, PipelineError, Run, error::redact};
@@ -137,7 +139,23 @@ impl Run<'_> {
             let mut results = if work.is_empty() {
                 Vec::new()
             } else {
-                self.ledger.execute_many(&work).await?
+                // The accounts as this round's holds left them, when every one is at hand.
+                let held: Option<Vec<Account>> = {
+                    let mut held = self
+                        .held_accounts
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    chunk
+                        .iter()
+                        .zip(&targets)
+                        .filter(|(_, to)| to.is_some())
+                        .map(|(a, _)| held.remove(&a.txn))
+                        .collect()
+                };
+                match held {
+                    Some(accounts) => self.ledger.execute_many_on(&work, accounts).await?,
+                    None => self.ledger.execute_many(&work).await?,
+                }
             }
             .into_iter();
             let mut records = Vec::new();

@@ -56,6 +56,20 @@ async fn the_ledger_of_0_1_0_reads_back(store: &dyn RunStore, expected: &Expecte
         .map(|s| s.entries.len())
         .sum();
     assert_eq!(entries, expected.entries, "every entry is kept");
+    // Every entry's id still names its account (the SQLite file's ids were converted to
+    // 16 bytes by schema 6, and its index over every id gave way to narrower ones).
+    let accounts = store.load_many(&agents).await.unwrap();
+    for (agent, stored) in agents.iter().zip(&accounts) {
+        for entry in &stored.entries {
+            assert_eq!(
+                store.find(entry.id).await.unwrap().as_ref(),
+                Some(agent),
+                "the {} entry {} is found in its account",
+                entry.op.kind(),
+                entry.id
+            );
+        }
+    }
 
     // Ingest marks, as the 0.1.0 runs left them.
     for whole in ["day1.csv", "late.csv"] {
