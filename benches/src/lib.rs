@@ -136,3 +136,61 @@ pub fn e2e_csv(agents: u64) -> String {
     }
     csv
 }
+
+/// The raw baseline of issuing: `n` bare reqwest POSTs of a reward request to the simulator at
+/// `base_url` (token from `token_url`, the simulator's client credentials), `in_flight` at a
+/// time. Returns how many succeeded and how long they took together.
+///
+/// # Errors
+///
+/// The token request failing.
+pub async fn raw_posts(
+    base_url: &str,
+    token_url: &str,
+    n: u64,
+    in_flight: usize,
+) -> Result<(u64, std::time::Duration), reqwest::Error> {
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .post(token_url)
+        .basic_auth("kudos-sim-client", Some("kudos-sim-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let url = format!("{base_url}/v1/rewards/issue");
+    let start = std::time::Instant::now();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (client, token, url, slots) =
+            (client.clone(), token.clone(), url.clone(), slots.clone());
+        tasks.push(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let body = format!(
+                r#"{{"agent_id":"p{i}","reward_type":"gift_card_10_usd","points_consumed":100,"transaction_timestamp":"2026-03-10T06:00:00Z"}}"#
+            );
+            client
+                .post(&url)
+                .bearer_auth(&token)
+                .header("x-integration-id", "GENESYS-WFM-INTEGRATION-01")
+                .header("x-request-id", format!("raw-{i}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }));
+    }
+    let mut ok = 0u64;
+    for t in tasks {
+        ok += u64::from(t.await.unwrap_or(false));
+    }
+    Ok((ok, start.elapsed()))
+}

@@ -167,49 +167,13 @@ async fn main() -> Result<(), Error> {
 
     // The raw baseline, measured in the same run: as many bare reqwest POSTs to the same
     // simulator (same delay), `in_flight` at a time — what the latency really costs here.
-    let client = reqwest::Client::new();
-    let token: serde_json::Value = client
-        .post(sim.token_url())
-        .basic_auth("kudos-sim-client", Some("kudos-sim-secret"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let url = format!("{}/v1/rewards/issue", sim.base_url());
-    let raw_start = Instant::now();
-    let slots = Arc::new(tokio::sync::Semaphore::new(usize::try_from(in_flight)?));
-    let mut tasks = Vec::new();
-    for i in 0..summary.issued {
-        let (client, token, url, slots) =
-            (client.clone(), token.clone(), url.clone(), slots.clone());
-        tasks.push(tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            let body = format!(
-                r#"{{"agent_id":"p{i}","reward_type":"gift_card_10_usd","points_consumed":100,"transaction_timestamp":"2026-03-10T06:00:00Z"}}"#
-            );
-            client
-                .post(&url)
-                .bearer_auth(&token)
-                .header("x-integration-id", "GENESYS-WFM-INTEGRATION-01")
-                .header("x-request-id", format!("raw-{i}"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }));
-    }
-    let mut raw_ok = 0u64;
-    for t in tasks {
-        raw_ok += u64::from(t.await.unwrap_or(false));
-    }
-    let raw = raw_start.elapsed();
+    let (raw_ok, raw) = kudos_benches::raw_posts(
+        &sim.base_url(),
+        &sim.token_url(),
+        summary.issued,
+        usize::try_from(in_flight)?,
+    )
+    .await?;
     let marks = steps.0.lock().map(|s| s.clone()).unwrap_or_default();
     let at = |name: &str| marks.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
     let issue_start = at("issue").unwrap_or(start);

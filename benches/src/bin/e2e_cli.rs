@@ -166,14 +166,21 @@ fn main() -> Result<(), Error> {
         .output()?;
     let wall = start.elapsed().as_secs_f64();
     let sim_cpu = cpu_seconds(sim.id());
-    let _ = sim.kill();
-    let _ = sim.wait();
     let summary: serde_json::Value = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
         .ok_or("no summary from kudos run")?;
     let issued = summary["issued"].as_u64().unwrap_or(0);
+    // The raw baseline, same run, same simulator process: as many bare POSTs from this process.
+    let (raw_ok, raw) = tokio::runtime::Runtime::new()?.block_on(kudos_benches::raw_posts(
+        &base_url,
+        &token_url,
+        issued,
+        usize::try_from(in_flight)?,
+    ))?;
+    let _ = sim.kill();
+    let _ = sim.wait();
     let time = std::fs::read_to_string(dir.join("time.txt"))?;
     let time: Vec<f64> = time
         .lines()
@@ -194,12 +201,26 @@ fn main() -> Result<(), Error> {
         "the whole command: {wall:.2}s vs latency bound {bound:.2}s = {:.2}x",
         wall / bound
     );
+    let raw = raw.as_secs_f64();
+    println!(
+        "raw baseline: {raw_ok} bare POSTs to the same simulator, {in_flight} at a time: {raw:.2}s = {:.2}x the bound; the whole command = {:.2}x the raw baseline",
+        raw / bound,
+        wall / raw
+    );
     let marks = steps(&String::from_utf8_lossy(&out.stderr));
     let mut before_issue = 0.0;
     for pair in marks.windows(2) {
         let ((name, from), (_, to)) = (&pair[0], &pair[1]);
+        if name == "issue" {
+            println!(
+                "  {name:<9} {:.2}s ({:.2}x the raw baseline)",
+                to - from,
+                (to - from) / raw
+            );
+            continue;
+        }
         println!("  {name:<9} {:.2}s", to - from);
-        if name != "issue" {
+        if !marks.iter().take_while(|(n, _)| n != name).any(|(n, _)| n == "issue") {
             before_issue += to - from;
         }
     }
