@@ -220,7 +220,11 @@ fn main() -> Result<(), Error> {
             continue;
         }
         println!("  {name:<9} {:.2}s", to - from);
-        if !marks.iter().take_while(|(n, _)| n != name).any(|(n, _)| n == "issue") {
+        if !marks
+            .iter()
+            .take_while(|(n, _)| n != name)
+            .any(|(n, _)| n == "issue")
+        {
             before_issue += to - from;
         }
     }

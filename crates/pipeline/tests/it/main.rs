@@ -1,6 +1,7 @@
 //! The audit trail: chains per run, shared files, and every kind of tampering found; and
 //! `kudos.toml` loading.
 
+mod batches;
 mod config;
 mod directory;
 mod money;
