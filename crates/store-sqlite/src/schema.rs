@@ -112,24 +112,27 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         until TEXT NOT NULL
     );",
     ),
-    // 6: entry ids stored compactly (16 bytes, not 36 characters of text), and no index over
-    // every entry id: an accrual's id is random (UUID v5), and inserting each one at a random
-    // place in an index that outgrew SQLite's page cache made accrual grow faster than the
-    // agents (issue 20). `find` answers holds and reversals from the hold index, adjustments
-    // from `entry_ids`, and any other id by a scan of the entries (see `LedgerStore::find`).
+    // 6: entries in append order, and narrow indexes (issue 20). Entries were kept in a table
+    // clustered by (agent, seq), with an index over every id (36 characters of text; an
+    // accrual's id is a random UUID v5): every batch wrote its rows and ids at random places in
+    // two structures that outgrew SQLite's page cache, a page per entry each, and a run's
+    // writes grew faster than its agents. Now rows go to the end of a rowid table (bodies
+    // written once, in order), ids are 16 bytes, and the only index every entry goes into is
+    // (agent, seq). `find` answers holds and reversals from the hold index, adjustments from
+    // `entry_ids`, and any other id by a scan of the entries (see `LedgerStore::find`).
     (
         6,
         "CREATE TABLE entries_compact (
         agent TEXT NOT NULL,
         seq INTEGER NOT NULL,
         id BLOB NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (agent, seq)
-    ) WITHOUT ROWID;
+        body TEXT NOT NULL
+    );
     INSERT INTO entries_compact (agent, seq, id, body)
-        SELECT agent, seq, unhex(replace(id, '-', '')), body FROM entries;
+        SELECT agent, seq, unhex(replace(id, '-', '')), body FROM entries ORDER BY agent, seq;
     DROP TABLE entries;
     ALTER TABLE entries_compact RENAME TO entries;
+    CREATE UNIQUE INDEX entries_by_agent ON entries (agent, seq);
     CREATE TABLE entry_ids (
         id BLOB PRIMARY KEY,
         agent TEXT NOT NULL
@@ -152,7 +155,7 @@ fn describe(version: i64) -> &'static str {
         3 => "reversals beside holds",
         4 => "audit anchors",
         5 => "budgets, waiting rewards, switches",
-        6 => "compact entry ids, adjustments' ids",
+        6 => "entries in append order, compact ids, adjustments' ids",
         _ => "migration",
     }
 }
