@@ -144,6 +144,10 @@ pub fn e2e_csv(agents: u64) -> String {
 /// # Errors
 ///
 /// The token request failing.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a measuring tool reads the wall clock"
+)]
 pub async fn raw_posts(
     base_url: &str,
     token_url: &str,

@@ -29,7 +29,10 @@ pub struct Applied {
 
 /// What [`Ledger::execute_many_keeping`] returns: per work item, what its commands did and
 /// the account after them, or why the item was refused.
-pub type KeptResults = Vec<Result<(Vec<Applied>, Account), LedgerError>>;
+pub type KeptResults = Vec<Result<Kept, LedgerError>>;
+
+/// One work item's result in [`KeptResults`]: what its commands did, and its account after.
+pub type Kept = (Vec<Applied>, Account);
 
 /// One account's commands in a batch ([`Ledger::execute_many`]).
 #[derive(Debug, Clone)]
@@ -332,7 +335,7 @@ impl<S: LedgerStore> Ledger<S> {
         work: &[AccountCommands],
         mut loaded: Option<Vec<Account>>,
     ) -> Result<KeptResults, LedgerError> {
-        let mut out: Vec<Option<Result<(Vec<Applied>, Account), LedgerError>>> =
+        let mut out: Vec<Option<Result<Kept, LedgerError>>> =
             (0..work.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..work.len()).collect();
         for _ in 0..self.max_attempts {

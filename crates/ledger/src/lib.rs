@@ -91,7 +91,8 @@ pub use ingest::{
 };
 pub use lease::{Lease, LeaseStore};
 pub use ledger::{
-    AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, KeptResults, Ledger, hold_view, reversal_view,
+    AccountCommands, Applied, DEFAULT_MAX_ATTEMPTS, Kept, KeptResults, Ledger, hold_view,
+    reversal_view,
 };
 pub use memory::MemoryStore;
 pub use statement::{EXPIRING_DAYS, Expiring, Movement, MovementKind, Statement, expiring};
