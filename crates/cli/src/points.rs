@@ -1,12 +1,13 @@
-//! `kudos points`: exports and rules in, balances out — the ledger's semantics, in memory.
+//! `kudos points`: exports and rules in, balances out — the ledger's semantics, in memory: each
+//! agent's account folded as the records stream in, no entry kept.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 use kudos_core::{AgentId, Clock, Day, SystemClock};
-use kudos_ledger::{AccountCommands, Command, Ledger, MemoryStore};
+use kudos_ledger::{Account, Command, Entry, LedgerError, Plan};
 use kudos_rules::RuleSet;
 use kudos_wfm::WfmError;
 use serde_json::json;
@@ -62,9 +63,12 @@ async fn points(args: &PointsArgs) -> Outcome {
             None => return fatal("today is out of range".to_owned()),
         },
     };
-    let ledger = Ledger::new(MemoryStore::new(), clock);
+    // Each agent's account, folded event by event as the records stream in: the ledger's
+    // arithmetic (`Account::plan`, then `apply`), without a store of every entry.
+    let now = clock.now();
+    let mut accounts: HashMap<AgentId, Account> = HashMap::new();
     let (mut failed, mut rejected, mut future) = (false, 0u64, 0u64);
-    let mut agents = BTreeSet::new();
+    let mut events = Vec::new();
     for file in &args.files {
         let records = match kudos_wfm::open(file, &options) {
             Ok(r) => r,
@@ -74,8 +78,6 @@ async fn points(args: &PointsArgs) -> Outcome {
                 continue;
             }
         };
-        let mut by_agent: HashMap<AgentId, Vec<Command>> = HashMap::new();
-        let mut events = Vec::new();
         for item in records {
             let record = match item {
                 Ok(r) => r,
@@ -108,27 +110,32 @@ async fn points(args: &PointsArgs) -> Outcome {
                     Ok(d) => d,
                     Err(e) => return fatal(e.to_string()),
                 };
-                agents.insert(event.agent().clone());
-                by_agent
+                let account = accounts
                     .entry(event.agent().clone())
-                    .or_default()
-                    .push(Command::Accrue { event, expires });
-            }
-        }
-        let work: Vec<AccountCommands> = by_agent
-            .into_iter()
-            .map(|(agent, commands)| AccountCommands::new(agent, commands))
-            .collect();
-        match ledger.execute_many(&work).await {
-            Ok(results) => {
-                for (AccountCommands { agent, .. }, result) in work.iter().zip(results) {
-                    if let Err(e) = result {
-                        diag(format_args!("error: agent {agent}: {}", error_chain(&e)));
+                    .or_insert_with_key(|agent| Account::new(agent.clone()));
+                match accrue(account, Command::Accrue { event, expires }, now) {
+                    Ok(()) => {}
+                    // Points the balance cannot represent: the row is rejected, as a run does.
+                    Err(e @ LedgerError::Overflow { .. }) => {
+                        diag(format_args!(
+                            "rejected row: {}:{}: {}",
+                            record.origin.source,
+                            record.origin.line,
+                            error_chain(&e)
+                        ));
+                        rejected += 1;
+                    }
+                    Err(e) => {
+                        diag(format_args!(
+                            "error: {}:{}: {}",
+                            record.origin.source,
+                            record.origin.line,
+                            error_chain(&e)
+                        ));
                         failed = true;
                     }
                 }
             }
-            Err(e) => return fatal(error_chain(&e)),
         }
     }
     if future > 0 {
@@ -137,11 +144,10 @@ async fn points(args: &PointsArgs) -> Outcome {
         ));
     }
     let mut out = JsonLines::stdout();
-    for agent in &agents {
-        let balance = match ledger.account(agent).await {
-            Ok(account) => account.balance(as_of).balance,
-            Err(e) => return fatal(error_chain(&e)),
-        };
+    let mut agents: Vec<(AgentId, Account)> = accounts.into_iter().collect();
+    agents.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (agent, account) in &agents {
+        let balance = account.balance(as_of).balance;
         let tier = rules.tier_for(balance).map(|t| t.id().to_string());
         match out.write(&json!({"agent_id": agent, "balance": balance, "tier": tier})) {
             Ok(true) => {}
@@ -159,4 +165,16 @@ async fn points(args: &PointsArgs) -> Outcome {
     } else {
         Outcome::Ok
     }
+}
+
+/// Plans `command` on `account` and applies what it appends, as the ledger would (no store).
+fn accrue(
+    account: &mut Account,
+    command: Command,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), LedgerError> {
+    if let Plan::Append(id, op) = account.plan(&command)? {
+        account.apply(Entry { id, at: now, op })?;
+    }
+    Ok(())
 }

@@ -149,3 +149,46 @@ fn bad_rules_are_fatal_and_named_and_rejected_rows_exit_3() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("rejected row: "));
 }
+
+#[test]
+fn a_row_whose_points_the_balance_cannot_hold_is_rejected_and_the_rest_counts() {
+    let dir = scratch("points-overflow");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1000000\n\n\
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 100\n",
+    )
+    .unwrap();
+    let file = dir.join("d.csv");
+    // Agent 1: 5e18 points twice, beyond what a balance can hold the second time.
+    std::fs::write(
+        &file,
+        "agent_id,date,metric,value\n\
+         a1b2c3d4-0000-4000-8000-000000000001,2026-03-02,sales,5000000000000\n\
+         a1b2c3d4-0000-4000-8000-000000000001,2026-03-03,sales,5000000000000\n\
+         a1b2c3d4-0000-4000-8000-000000000002,2026-03-02,sales,0.0002\n",
+    )
+    .unwrap();
+    let out = kudos(&[
+        "points",
+        "--rules",
+        &rules.display().to_string(),
+        "--as-of",
+        "2026-03-10",
+        &file.display().to_string(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "a rejected row: {stderr}");
+    assert!(
+        stderr.contains(&format!("rejected row: {}:3:", file.display())),
+        "the row is named by file and line: {stderr}"
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["balance"], 5_000_000_000_000_000_000_i64);
+    assert_eq!(lines[1]["balance"], 200);
+}
