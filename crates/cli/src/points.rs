@@ -112,7 +112,7 @@ async fn points(args: &PointsArgs) -> Outcome {
                 };
                 let account = accounts
                     .entry(event.agent().clone())
-                    .or_insert_with_key(|agent| Account::new(agent.clone()));
+                    .or_insert_with_key(|agent| Account::without_history(agent.clone()));
                 match accrue(account, Command::Accrue { event, expires }, now) {
                     Ok(()) => {}
                     // Points the balance cannot represent: the row is rejected, as a run does.

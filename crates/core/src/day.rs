@@ -80,6 +80,26 @@ impl Day {
         (1..=9999).contains(&date.year()).then_some(Self(date))
     }
 
+    /// The day as `YYYY-MM-DD` in ASCII, as it displays (without formatting machinery: a
+    /// year is always in 1..=9999).
+    #[must_use]
+    pub(crate) fn ascii(self) -> [u8; 10] {
+        let digit = |n: u32| b'0' + u8::try_from(n % 10).unwrap_or(0);
+        let (y, m, d) = (self.0.year().unsigned_abs(), self.0.month(), self.0.day());
+        [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]
+    }
+
     /// The chrono date.
     #[must_use]
     pub const fn naive(self) -> NaiveDate {
@@ -151,6 +171,15 @@ impl fmt::Debug for Day {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_is_the_display() {
+        for text in ["0001-01-01", "0999-12-31", "2026-03-02", "9999-12-31"] {
+            let day = Day::parse(text).unwrap();
+            assert_eq!(&day.ascii(), text.as_bytes());
+            assert_eq!(day.to_string().as_bytes(), &day.ascii());
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -143,7 +143,9 @@ impl Account {
             self.ops.insert(entry.id, entry.clone());
         }
         self.version += 1;
-        self.entries.push(entry);
+        if self.history {
+            self.entries.push(entry);
+        }
         Ok(())
     }
 

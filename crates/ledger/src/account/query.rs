@@ -34,7 +34,8 @@ impl Account {
         self.version
     }
 
-    /// The entries, in append order.
+    /// The entries, in append order (none for an account made by
+    /// [`without_history`](Self::without_history)).
     #[must_use]
     pub fn entries(&self) -> &[Entry] {
         &self.entries

@@ -132,8 +132,11 @@ pub struct Account {
     pub(super) reversals: BTreeMap<TxnId, Reversal>,
     /// Non-accrual entries by id, for idempotency.
     pub(super) ops: HashMap<Uuid, Entry>,
-    /// Entries in append order.
+    /// Entries in append order (none kept for an account made by
+    /// [`Account::without_history`]).
     pub(super) entries: Vec<Entry>,
+    /// Whether applied entries are kept in `entries`.
+    pub(super) history: bool,
 }
 
 impl Account {
@@ -151,6 +154,19 @@ impl Account {
             reversals: BTreeMap::new(),
             ops: HashMap::new(),
             entries: Vec::new(),
+            history: true,
+        }
+    }
+
+    /// An empty account that keeps no history: [`entries`](Self::entries) stays empty, and
+    /// everything else (balance, lots, debt, holds, idempotency by id and by accrual key) is
+    /// as [`new`](Self::new)'s. For folding many accounts in one pass when only their state
+    /// is wanted (`kudos points`): the entries are most of an account's memory.
+    #[must_use]
+    pub fn without_history(agent: AgentId) -> Self {
+        Self {
+            history: false,
+            ..Self::new(agent)
         }
     }
 }

@@ -95,6 +95,37 @@ fn an_account_built_by_its_operations_keeps_the_invariants() {
 }
 
 #[test]
+fn an_account_without_history_has_the_same_state_and_no_entries() {
+    let full = folded(vec![
+        accrual(100),
+        hold(txn(1), 60),
+        Op::Release {
+            txn: txn(1),
+            day: day("2026-09-10"),
+        },
+        hold(txn(2), 30),
+        Op::Commit { txn: txn(2) },
+        accrual(40),
+        accrual(-20),
+    ]);
+    let mut lean = Account::without_history(agent());
+    for entry in full.entries() {
+        lean.apply(entry.clone()).unwrap();
+    }
+    assert!(lean.entries().is_empty(), "no history kept");
+    assert_eq!(lean.version(), full.version());
+    assert_eq!(lean.lots(), full.lots());
+    assert_eq!(lean.debt(), full.debt());
+    for on in ["2026-09-01", "2026-09-20", "2026-10-01", "2026-10-02"] {
+        assert_eq!(lean.balance(day(on)), full.balance(day(on)), "{on}");
+    }
+    assert_eq!(lean.holds(), full.holds());
+    // Idempotency by id still holds: the same commit again is recognised, not appended.
+    let again = crate::Command::Commit { txn: txn(2) };
+    assert_eq!(lean.plan(&again).unwrap(), full.plan(&again).unwrap());
+}
+
+#[test]
 fn a_second_commit_of_a_hold_breaks_the_lot_bounds() {
     let account = folded(vec![
         accrual(100),
