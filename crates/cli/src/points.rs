@@ -66,7 +66,7 @@ async fn points(args: &PointsArgs) -> Outcome {
     // Each agent's account, folded event by event as the records stream in: the ledger's
     // arithmetic (`Account::plan`, then `apply`), without a store of every entry.
     let now = clock.now();
-    let mut accounts: HashMap<AgentId, Account> = HashMap::new();
+    let mut accounts: HashMap<AgentId, Account, foldhash::fast::RandomState> = HashMap::default();
     let (mut failed, mut rejected, mut future) = (false, 0u64, 0u64);
     let mut events = Vec::new();
     for file in &args.files {

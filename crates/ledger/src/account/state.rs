@@ -112,6 +112,10 @@ pub struct Reversal {
     pub created_at: DateTime<Utc>,
 }
 
+/// The hasher of the maps keyed by entry id: ids are UUIDs (v5 hashes, v7 times) that no one
+/// chooses freely, so a fast seeded hash does (SipHash was a tenth of folding an export).
+pub(super) type IdHasher = foldhash::fast::RandomState;
+
 /// One agent's account, folded from its entries.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -126,12 +130,12 @@ pub struct Account {
     pub(super) held: Points,
     pub(super) debt: Points,
     /// Current points of each accrual key.
-    pub(super) accruals: HashMap<Uuid, Points>,
+    pub(super) accruals: HashMap<Uuid, Points, IdHasher>,
     pub(super) holds: BTreeMap<TxnId, Hold>,
     /// Reversals, by their own transaction id.
     pub(super) reversals: BTreeMap<TxnId, Reversal>,
     /// Non-accrual entries by id, for idempotency.
-    pub(super) ops: HashMap<Uuid, Entry>,
+    pub(super) ops: HashMap<Uuid, Entry, IdHasher>,
     /// Entries in append order (none kept for an account made by
     /// [`Account::without_history`]).
     pub(super) entries: Vec<Entry>,
@@ -149,10 +153,10 @@ impl Account {
             lots: Vec::new(),
             held: Points::ZERO,
             debt: Points::ZERO,
-            accruals: HashMap::new(),
+            accruals: HashMap::default(),
             holds: BTreeMap::new(),
             reversals: BTreeMap::new(),
-            ops: HashMap::new(),
+            ops: HashMap::default(),
             entries: Vec::new(),
             history: true,
         }
