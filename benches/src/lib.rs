@@ -198,3 +198,20 @@ pub async fn raw_posts(
     }
     Ok((ok, start.elapsed()))
 }
+
+/// The numbers on the last line of a `/usr/bin/time -f … -o FILE` report, in the order of the
+/// format (for example `%M %U %S`: peak KiB, user and system seconds).
+///
+/// # Errors
+///
+/// The file cannot be read.
+pub fn time_report(path: &std::path::Path) -> std::io::Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect())
+}

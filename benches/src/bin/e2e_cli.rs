@@ -181,14 +181,7 @@ fn main() -> Result<(), Error> {
     ))?;
     let _ = sim.kill();
     let _ = sim.wait();
-    let time = std::fs::read_to_string(dir.join("time.txt"))?;
-    let time: Vec<f64> = time
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let time = kudos_benches::time_report(&dir.join("time.txt"))?;
     let peak_mib = time.first().map_or(0.0, |kb| kb / 1024.0);
     let run_cpu = time.get(1).unwrap_or(&0.0) + time.get(2).unwrap_or(&0.0);
     let bound = issued as f64 * latency as f64 / 1000.0 / in_flight as f64;

@@ -119,14 +119,7 @@ fn timed(command: Command, dir: &Path, out: &Path) -> Result<(f64, f64), Error> 
     if !status.success() {
         return Err(format!("{command:?} failed: {status}").into());
     }
-    let text = std::fs::read_to_string(&time)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let fields = kudos_benches::time_report(&time)?;
     Ok((
         fields.first().copied().unwrap_or(0.0),
         fields.get(1).map_or(0.0, |kb| kb / 1024.0),

@@ -11,6 +11,38 @@ use crate::{
     Command, HoldState, LeaseStore, Ledger, LedgerStore, ReversalState, ReversalView, transition_id,
 };
 
+/// Gives a fresh account a committed hold of 400 (out of 1000 points) and an open reversal of
+/// it, recorded with `debt` and `payload`; returns the hold's and the reversal's ids.
+async fn account_with_a_reversal<S: LedgerStore + ?Sized>(
+    ledger: &Ledger<&S>,
+    clock: &ManualClock,
+    agent: &kudos_core::AgentId,
+    day: Day,
+    debt: i64,
+    payload: &[u8],
+) -> (TxnId, TxnId) {
+    let of = account_with_a_hold(ledger, clock, agent, day, 1000, 400).await;
+    ledger
+        .execute(agent, Command::Commit { txn: of })
+        .await
+        .expect("commit");
+    let txn = TxnId::from_uuid(transition_id(of, "reversal", 0));
+    ledger
+        .execute(
+            agent,
+            Command::RequestReversal {
+                txn,
+                of,
+                day,
+                debt: Points::new(debt),
+                payload: payload.to_vec(),
+            },
+        )
+        .await
+        .expect("request a reversal");
+    (of, txn)
+}
+
 /// The reversal index keeps the latest view per reversal, lists reversals by state (and
 /// never among the holds), and follows a reversal from open to reversed.
 pub async fn reversals_are_indexed_by_state(store: &dyn LedgerStore) {
@@ -18,25 +50,15 @@ pub async fn reversals_are_indexed_by_state(store: &dyn LedgerStore) {
     let ledger = Ledger::new(store, clock.clone());
     let agent = fresh_agent("reversals");
     let day = Day::parse("2026-10-05").expect("day");
-    let of = account_with_a_hold(&ledger, &clock, &agent, day, 1000, 400).await;
-    ledger
-        .execute(&agent, Command::Commit { txn: of })
-        .await
-        .expect("commit");
-    let txn = TxnId::from_uuid(transition_id(of, "reversal", 0));
-    ledger
-        .execute(
-            &agent,
-            Command::RequestReversal {
-                txn,
-                of,
-                day,
-                debt: Points::new(50),
-                payload: b"{\"reason\":\"clawback\"}".to_vec(),
-            },
-        )
-        .await
-        .expect("request a reversal");
+    let (of, txn) = account_with_a_reversal(
+        &ledger,
+        &clock,
+        &agent,
+        day,
+        50,
+        b"{\"reason\":\"clawback\"}",
+    )
+    .await;
     let mine = |state| {
         let agent = agent.clone();
         async move {
@@ -107,25 +129,7 @@ pub async fn unresolved_reversals_are_leased<S: LedgerStore + LeaseStore + ?Size
     let ledger = Ledger::new(store, clock.clone());
     let agent = fresh_agent("reversal-lease");
     let day = Day::parse("2026-10-05").expect("day");
-    let of = account_with_a_hold(&ledger, &clock, &agent, day, 1000, 400).await;
-    ledger
-        .execute(&agent, Command::Commit { txn: of })
-        .await
-        .expect("commit");
-    let txn = TxnId::from_uuid(transition_id(of, "reversal", 0));
-    ledger
-        .execute(
-            &agent,
-            Command::RequestReversal {
-                txn,
-                of,
-                day,
-                debt: Points::new(50),
-                payload: b"{}".to_vec(),
-            },
-        )
-        .await
-        .expect("request a reversal");
+    let (_, txn) = account_with_a_reversal(&ledger, &clock, &agent, day, 50, b"{}").await;
     let minute = Duration::from_secs(60);
     assert!(
         store.lease(txn, "one", minute).await.expect("lease"),
@@ -155,26 +159,8 @@ pub async fn operation_ids_are_found(store: &dyn LedgerStore) {
     let agent = fresh_agent("find-ops");
     let other = fresh_agent("find-ops-other");
     let day = Day::parse("2026-10-05").expect("day");
-    let of = account_with_a_hold(&ledger, &clock, &agent, day, 1000, 400).await;
     account_with_a_hold(&ledger, &clock, &other, day, 1000, 400).await;
-    ledger
-        .execute(&agent, Command::Commit { txn: of })
-        .await
-        .expect("commit");
-    let txn = TxnId::from_uuid(transition_id(of, "reversal", 0));
-    ledger
-        .execute(
-            &agent,
-            Command::RequestReversal {
-                txn,
-                of,
-                day,
-                debt: Points::new(0),
-                payload: b"{}".to_vec(),
-            },
-        )
-        .await
-        .expect("request a reversal");
+    account_with_a_reversal(&ledger, &clock, &agent, day, 0, b"{}").await;
     let stored = store.load(&agent).await.expect("load");
     let kinds: Vec<&str> = stored.entries.iter().map(|e| e.op.kind()).collect();
     assert_eq!(
