@@ -267,24 +267,19 @@ impl LedgerStore for SqliteStore {
         // Holds and reversals from the hold index, adjustments from their own; any other id
         // (an accrual's key, a transition's, a reversal older than the hold index's reversal
         // rows) by a scan of the entries: no index is kept over every entry id (schema 6).
-        let mut agent: Option<String> = sqlx::query_scalar("SELECT agent FROM holds WHERE txn = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err("find"))?;
+        let bytes = id.as_bytes().as_slice();
+        let mut agent = self
+            .agent_where("SELECT agent FROM holds WHERE txn = ?", id.to_string())
+            .await?;
         if agent.is_none() {
-            agent = sqlx::query_scalar("SELECT agent FROM entry_ids WHERE id = ?")
-                .bind(id.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_err("find"))?;
+            agent = self
+                .agent_where("SELECT agent FROM entry_ids WHERE id = ?", bytes)
+                .await?;
         }
         if agent.is_none() {
-            agent = sqlx::query_scalar("SELECT agent FROM entries WHERE id = ? LIMIT 1")
-                .bind(id.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_err("find"))?;
+            agent = self
+                .agent_where("SELECT agent FROM entries WHERE id = ? LIMIT 1", bytes)
+                .await?;
         }
         agent
             .map(|a| {
@@ -376,6 +371,24 @@ impl LedgerStore for SqliteStore {
 }
 
 /// Hold index rows' views, as the ledger computed them.
+impl SqliteStore {
+    /// The `agent` the one-parameter query `sql` finds for `key`, if any (`find`'s lookups).
+    async fn agent_where<'q, T>(
+        &self,
+        sql: &'static str,
+        key: T,
+    ) -> Result<Option<String>, LedgerError>
+    where
+        T: 'q + Send + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err("find"))
+    }
+}
+
 fn decode_holds(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<HoldView>, LedgerError> {
     rows.iter()
         .map(|row| {

@@ -64,13 +64,9 @@ fn folded(ops: Vec<Op>) -> Account {
     account
 }
 
-fn broken(account: &Account) -> String {
-    account.check_invariants().unwrap_err()
-}
-
-#[test]
-fn an_account_built_by_its_operations_keeps_the_invariants() {
-    let account = folded(vec![
+/// Accruals (one restated down), a released hold, a committed one and its reversal.
+fn a_whole_history() -> Vec<Op> {
+    vec![
         accrual(100),
         hold(txn(1), 60),
         Op::Release {
@@ -86,7 +82,16 @@ fn an_account_built_by_its_operations_keeps_the_invariants() {
         },
         accrual(40),
         accrual(-20),
-    ]);
+    ]
+}
+
+fn broken(account: &Account) -> String {
+    account.check_invariants().unwrap_err()
+}
+
+#[test]
+fn an_account_built_by_its_operations_keeps_the_invariants() {
+    let account = folded(a_whole_history());
     assert_eq!(account.check_invariants(), Ok(()));
     // The same entries through `apply`, which checks after each one in debug builds.
     let entries = account.entries().to_vec();
@@ -96,18 +101,7 @@ fn an_account_built_by_its_operations_keeps_the_invariants() {
 
 #[test]
 fn an_account_without_history_has_the_same_state_and_no_entries() {
-    let full = folded(vec![
-        accrual(100),
-        hold(txn(1), 60),
-        Op::Release {
-            txn: txn(1),
-            day: day("2026-09-10"),
-        },
-        hold(txn(2), 30),
-        Op::Commit { txn: txn(2) },
-        accrual(40),
-        accrual(-20),
-    ]);
+    let full = folded(a_whole_history());
     let mut lean = Account::without_history(agent());
     for entry in full.entries() {
         lean.apply(entry.clone()).unwrap();
