@@ -33,9 +33,9 @@ fn per_iter((d, n): (Duration, u64)) -> f64 {
     d.as_secs_f64() / n.max(1) as f64
 }
 
-fn parse_all(bytes: &[u8], options: &ParseOptions) -> u64 {
-    let records =
-        Records::from_reader("bench", std::io::Cursor::new(bytes.to_vec()), options).unwrap();
+/// Parses the bytes in place, as the raw read does (no copy timed on one side only).
+fn parse_all(bytes: &'static [u8], options: &ParseOptions) -> u64 {
+    let records = Records::from_reader("bench", bytes, options).unwrap();
     let mut n = 0;
     for r in records {
         black_box(r.unwrap());

@@ -215,3 +215,42 @@ pub fn time_report(path: &std::path::Path) -> std::io::Result<Vec<f64>> {
         .filter_map(|f| f.parse().ok())
         .collect())
 }
+
+/// Runs `command` under `/usr/bin/time` in `dir`, its stdout to `out` and its stderr dropped;
+/// returns its wall time in seconds and its peak memory in MiB.
+///
+/// # Errors
+///
+/// The command cannot be started or fails, or the report cannot be read.
+pub fn timed(
+    command: std::process::Command,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let time = dir.join("time.txt");
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
+    let status = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%e %M", "-o"])
+        .arg(&time)
+        .arg(program)
+        .args(args)
+        .stdout(std::fs::File::create(out)?)
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(format!("{command:?} failed: {status}").into());
+    }
+    let fields = time_report(&time)?;
+    Ok((
+        fields.first().copied().unwrap_or(0.0),
+        fields.get(1).map_or(0.0, |kb| kb / 1024.0),
+    ))
+}
+
+/// The median of some figures (0 for none).
+#[must_use]
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}

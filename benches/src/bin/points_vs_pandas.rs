@@ -20,8 +20,8 @@
 #![allow(clippy::cast_precision_loss, reason = "approximate figures")]
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -103,34 +103,6 @@ fn export(rows: usize) -> String {
     csv
 }
 
-/// Runs `command` under `/usr/bin/time`, its stdout to `out`; returns (seconds, peak MiB).
-fn timed(command: Command, dir: &Path, out: &Path) -> Result<(f64, f64), Error> {
-    let time = dir.join("time.txt");
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
-    let status = Command::new("/usr/bin/time")
-        .args(["-f", "%e %M", "-o"])
-        .arg(&time)
-        .arg(program)
-        .args(args)
-        .stdout(std::fs::File::create(out)?)
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(format!("{command:?} failed: {status}").into());
-    }
-    let fields = kudos_benches::time_report(&time)?;
-    Ok((
-        fields.first().copied().unwrap_or(0.0),
-        fields.get(1).map_or(0.0, |kb| kb / 1024.0),
-    ))
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,7 +151,7 @@ fn run() -> Result<(), Error> {
             .arg(dir.join("rules.toml"))
             .args(["--as-of", AS_OF])
             .arg(&file);
-        let (s, mib) = timed(points, &dir, &dir.join("kudos.out"))?;
+        let (s, mib) = kudos_benches::timed(points, &dir, &dir.join("kudos.out"))?;
         kudos_s.push(s);
         kudos_mib.push(mib);
         let mut script = Command::new(&python);
@@ -188,24 +160,27 @@ fn run() -> Result<(), Error> {
             .arg(&file)
             .arg(AS_OF)
             .arg(WINDOW_DAYS.to_string());
-        let (s, mib) = timed(script, &dir, &dir.join("pandas.out"))?;
+        let (s, mib) = kudos_benches::timed(script, &dir, &dir.join("pandas.out"))?;
         pandas_s.push(s);
         pandas_mib.push(mib);
     }
     let agents_out = std::fs::read_to_string(dir.join("kudos.out"))?
         .lines()
         .count();
-    let (k, p) = (median(kudos_s), median(pandas_s));
+    let (k, p) = (
+        kudos_benches::median(kudos_s),
+        kudos_benches::median(pandas_s),
+    );
     println!(
         "{rows} rows ({size_mb:.1} MB), {AGENTS} agents, 6 rules, as of {AS_OF}, {WINDOW_DAYS}-day window; median of {runs}"
     );
     println!(
         "kudos points: {k:.2}s, peak {:.1} MiB ({agents_out} agents out)",
-        median(kudos_mib)
+        kudos_benches::median(kudos_mib)
     );
     println!(
         "pandas script (one rule): {p:.2}s, peak {:.1} MiB",
-        median(pandas_mib)
+        kudos_benches::median(pandas_mib)
     );
     println!("kudos points / pandas = {:.2}x", k / p.max(1e-9));
     let _ = std::fs::remove_dir_all(&dir);

@@ -73,7 +73,7 @@ impl InputArgs {
 #[derive(Serialize)]
 struct Line<'a> {
     agent_id: &'a str,
-    date: String,
+    date: kudos_core::Day,
     metric: &'a str,
     value: f64,
     dims: &'a BTreeMap<String, String>,
@@ -105,7 +105,8 @@ fn parse(args: &ParseArgs) -> Outcome {
             }
         };
         let name = file.display().to_string();
-        let mut records = records;
+        // Read on a second thread while this one writes the lines.
+        let mut records = records.in_background();
         for warning in records.report().warnings.clone() {
             diag(format_args!("warning: {name}:{warning}"));
         }
@@ -114,7 +115,7 @@ fn parse(args: &ParseArgs) -> Outcome {
                 Ok(r) => {
                     let line = Line {
                         agent_id: r.agent.as_str(),
-                        date: r.day.to_string(),
+                        date: r.day,
                         metric: r.metric.as_str(),
                         value: r.value,
                         dims: &r.dims,

@@ -78,7 +78,8 @@ async fn points(args: &PointsArgs) -> Outcome {
                 continue;
             }
         };
-        for item in records {
+        // Read on a second thread while this one applies the rules and folds the accounts.
+        for item in records.in_background() {
             let record = match item {
                 Ok(r) => r,
                 Err(WfmError::Row(row)) => {

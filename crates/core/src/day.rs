@@ -20,9 +20,15 @@ use crate::CoreError;
 /// assert!(Day::parse("2026-3-1").is_err());
 /// # Ok::<(), kudos_core::CoreError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(NaiveDate);
+
+/// As its `YYYY-MM-DD` text.
+impl Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.ascii_str(&mut [0; 10]))
+    }
+}
 
 /// Through [`Day::parse`], from a borrowed or an owned string alike (a `serde_json::Value`
 /// holds owned ones).
@@ -63,9 +69,15 @@ impl Day {
         if !shape_ok {
             return Err(invalid());
         }
-        let num = |r: std::ops::Range<usize>| text[r].parse::<u32>().map_err(|_| invalid());
-        let year = i32::try_from(num(0..4)?).map_err(|_| invalid())?;
-        Self::from_ymd(year, num(5..7)?, num(8..10)?).ok_or_else(invalid)
+        // Every byte but the dashes is an ASCII digit: the numbers are read directly.
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u16, |n, c| n * 10 + u16::from(c - b'0'));
+        Self::from_ymd(
+            i32::from(num(0..4)),
+            u32::from(num(5..7)),
+            u32::from(num(8..10)),
+        )
+        .ok_or_else(invalid)
     }
 
     /// The day with this year, month and day of month, if it exists and the year is in 1..=9999.
@@ -130,6 +142,15 @@ impl Day {
     }
 }
 
+impl Day {
+    /// The day as `YYYY-MM-DD`, written into `buf`.
+    fn ascii_str(self, buf: &mut [u8; 10]) -> &str {
+        *buf = self.ascii();
+        // ASCII digits and dashes: always UTF-8.
+        std::str::from_utf8(buf).unwrap_or("0000-00-00")
+    }
+}
+
 impl TryFrom<&str> for Day {
     type Error = CoreError;
     fn try_from(value: &str) -> Result<Self, CoreError> {
@@ -152,13 +173,7 @@ impl From<Day> for String {
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02}",
-            self.0.year(),
-            self.0.month(),
-            self.0.day()
-        )
+        f.pad(self.ascii_str(&mut [0; 10]))
     }
 }
 
@@ -178,6 +193,8 @@ mod tests {
             let day = Day::parse(text).unwrap();
             assert_eq!(&day.ascii(), text.as_bytes());
             assert_eq!(day.to_string().as_bytes(), &day.ascii());
+            assert_eq!(format!("[{day:>12}]"), format!("[  {text}]"));
+            assert_eq!(serde_json::to_string(&day).unwrap(), format!("\"{text}\""));
         }
     }
     use proptest::prelude::*;

@@ -10,7 +10,7 @@ use kudos_core::{MetricName, MetricRecord};
 use crate::error::Why;
 use crate::mapping::{Column, UnknownColumns, label_key};
 use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
-use crate::values::{clip, parse_day_cell, parse_value};
+use crate::values::{clip, parse_day_cell, parse_value, trim};
 use crate::{Mapping, Warning, WfmError};
 
 pub(crate) type CsvReader = csv::Reader<LineIndex>;
@@ -21,7 +21,9 @@ pub(crate) type CsvReader = csv::Reader<LineIndex>;
 pub(crate) struct LineIndex {
     inner: Box<dyn Read + Send>,
     offset: u64,
-    pending: std::collections::VecDeque<u64>,
+    /// Line ends read, from `pending[head]` on not yet passed.
+    pending: Vec<u64>,
+    head: usize,
     passed: u64,
 }
 
@@ -30,7 +32,8 @@ impl LineIndex {
         Self {
             inner,
             offset: 0,
-            pending: std::collections::VecDeque::new(),
+            pending: Vec::new(),
+            head: 0,
             passed: 0,
         }
     }
@@ -39,8 +42,8 @@ impl LineIndex {
     /// order. A line end *at* the offset counts as passed: with CRLF the csv crate reports a
     /// record as starting on the LF that ends the line before it.
     fn line_at(&mut self, offset: u64) -> u64 {
-        while self.pending.front().is_some_and(|&nl| nl <= offset) {
-            self.pending.pop_front();
+        while self.pending.get(self.head).is_some_and(|&nl| nl <= offset) {
+            self.head += 1;
             self.passed += 1;
         }
         self.passed + 1
@@ -50,6 +53,8 @@ impl LineIndex {
 impl Read for LineIndex {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.pending.drain(..self.head);
+        self.head = 0;
         let base = self.offset;
         self.pending
             .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
@@ -129,16 +134,30 @@ fn check_duplicates(
     Ok(())
 }
 
-/// One row's fields, as text, with the row's line.
+/// One row's fields, as text.
 struct Fields<'a> {
     rec: &'a ByteRecord,
+    /// The whole row, when it is valid UTF-8 (checked once, not cell by cell).
+    text: Option<&'a str>,
     header: &'a [String],
 }
 
-impl Fields<'_> {
-    fn get(&self, i: usize) -> Result<&str, Problem> {
+impl<'a> Fields<'a> {
+    fn new(rec: &'a ByteRecord, header: &'a [String]) -> Self {
+        Self {
+            rec,
+            text: std::str::from_utf8(rec.as_slice()).ok(),
+            header,
+        }
+    }
+
+    fn get(&self, i: usize) -> Result<&'a str, Problem> {
+        // Cells are split at ASCII delimiters, so each cell of a valid row is valid on its own.
+        if let Some(cell) = self.text.zip(self.rec.range(i)).and_then(|(t, r)| t.get(r)) {
+            return Ok(trim(cell));
+        }
         let bytes = self.rec.get(i).unwrap_or_default();
-        std::str::from_utf8(bytes).map(str::trim).map_err(|_| {
+        std::str::from_utf8(bytes).map(trim).map_err(|_| {
             (
                 Some(self.header[i].clone()),
                 Why::plain("the cell is not valid UTF-8"),
@@ -263,10 +282,7 @@ impl CanonicalCsv {
     }
 
     fn row(&mut self, line: u64) -> Result<MetricRecord, Problem> {
-        let f = Fields {
-            rec: &self.rec,
-            header: &self.header,
-        };
+        let f = Fields::new(&self.rec, &self.header);
         let col = |i: usize| Some(self.header[i].clone());
         let agent = self
             .ctx
@@ -392,10 +408,7 @@ impl WideCsv {
     }
 
     fn row(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
-        let f = Fields {
-            rec: &self.rec,
-            header: &self.header,
-        };
+        let f = Fields::new(&self.rec, &self.header);
         let col = |i: usize| Some(self.header[i].clone());
         let agent = self
             .ctx

@@ -55,6 +55,7 @@
 //!   25-hour days land right.
 //! - *No panics.* Every parser is fuzzed (`fuzz/`), and a test replays the seed corpus.
 
+mod background;
 mod csv_rows;
 mod error;
 mod format;
@@ -64,8 +65,10 @@ mod json_scan;
 mod mapping;
 mod reader;
 mod rows;
+mod seen;
 mod values;
 
+pub use background::Background;
 pub use error::{Cell, Reason, RowError, WfmError};
 pub use format::Format;
 pub use mapping::{Mapping, UnknownColumns};

@@ -1,9 +1,7 @@
 //! Opening a source, detecting its format, and the [`Records`] iterator.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +15,7 @@ use crate::genesys::{Adherence, AdherenceShape, Aggregates, NestedRows};
 use crate::json_rows::{CanonicalArray, JsonLines, looks_like_json_line, parse_element};
 use crate::json_scan::{self, Span, Top};
 use crate::rows::{Ctx, RowSource, Step};
+use crate::seen::{Found, Seen, fingerprint};
 use crate::values::parse_instant;
 use crate::{Format, Mapping, RowError, WfmError};
 
@@ -143,16 +142,39 @@ pub fn open(path: impl AsRef<Path>, options: &ParseOptions) -> Result<Records, W
 /// duplicates.
 pub struct Records {
     rows: Box<dyn RowSource>,
+    /// The source's name, as records and errors give it.
+    source: String,
+    /// The rows read ahead of the one being yielded; a good row's records are in `staged`.
+    steps: VecDeque<Staged>,
+    /// The records of the good rows read ahead, in order, each with its fingerprint (0 once
+    /// checked and found a duplicate to drop).
+    staged: VecDeque<(MetricRecord, u64)>,
+    /// How many records at the front of `staged` are checked, to be yielded (or dropped).
+    checked: usize,
+    /// Scratch space for a row source.
     buf: Vec<MetricRecord>,
     seen: Seen,
     /// Randomly seeded per source, so crafted input cannot aim for fingerprint collisions.
     hasher: foldhash::quality::RandomState,
     /// Scratch space for `dedup`, reused from row to row.
     inserted: Vec<u64>,
-    keep: Vec<bool>,
     report: ParseReport,
     done: bool,
 }
+
+/// A row read ahead.
+enum Staged {
+    /// A good row, with this many records in `staged`.
+    Row(usize),
+    /// A rejected row.
+    Bad(RowError),
+    /// The file error that ended the reading.
+    Fatal(WfmError),
+}
+
+/// How many rows are read ahead, so that their duplicate lookups are in flight together (see
+/// [`Seen`]).
+const AHEAD: usize = 32;
 
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,11 +199,14 @@ impl Records {
         let (rows, format, warnings) = detect_and_open(source, Box::new(input), options)?;
         Ok(Self {
             rows,
+            source: source.to_owned(),
+            steps: VecDeque::new(),
+            staged: VecDeque::new(),
+            checked: 0,
             buf: Vec::new(),
             seen: Seen::default(),
             hasher: foldhash::quality::RandomState::default(),
             inserted: Vec::new(),
-            keep: Vec::new(),
             report: ParseReport {
                 format,
                 warnings,
@@ -197,29 +222,65 @@ impl Records {
         &self.report
     }
 
-    /// Checks the buffered row against what was already read: drops identical duplicates,
-    /// and rejects the row if one conflicts.
-    fn dedup(&mut self) -> Result<(), RowError> {
-        self.inserted.clear();
-        self.keep.clear();
-        for record in &self.buf {
-            let fp = fingerprint(&self.hasher, record);
-            let bits = match self.seen.shard(fp).entry(fp) {
-                Entry::Vacant(slot) => {
-                    slot.insert(record.value.to_bits());
-                    self.inserted.push(fp);
-                    self.keep.push(true);
-                    continue;
+    /// The source's name, as records and errors give it.
+    pub(crate) fn source_name(&self) -> &str {
+        &self.source
+    }
+
+    /// Reads up to [`AHEAD`] rows, fingerprints their records, and touches the slots their
+    /// lookups will start at.
+    fn read_ahead(&mut self) {
+        for _ in 0..AHEAD {
+            match self.rows.next_row(&mut self.buf) {
+                None => {
+                    self.done = true;
+                    break;
                 }
-                Entry::Occupied(seen) => *seen.get(),
-            };
-            #[allow(clippy::float_cmp, reason = "identical means the same value, exactly")]
-            if f64::from_bits(bits) == record.value {
-                self.keep.push(false);
-                continue;
+                Some(Step::Row) => {
+                    self.steps.push_back(Staged::Row(self.buf.len()));
+                    for record in self.buf.drain(..) {
+                        let fp = fingerprint(&self.hasher, &record);
+                        self.staged.push_back((record, fp));
+                    }
+                }
+                Some(Step::Bad(e)) => {
+                    self.buf.clear();
+                    self.steps.push_back(Staged::Bad(e));
+                }
+                Some(Step::Fatal(e)) => {
+                    self.buf.clear();
+                    self.steps.push_back(Staged::Fatal(e));
+                    self.done = true;
+                    break;
+                }
             }
+        }
+        let touched = self
+            .staged
+            .iter()
+            .fold(0, |acc, (_, fp)| acc ^ self.seen.touch(*fp));
+        std::hint::black_box(touched);
+    }
+
+    /// Checks the next good row's `n` records against what was already read: drops identical
+    /// duplicates, and rejects the row if one conflicts.
+    fn dedup(&mut self, n: usize) -> Result<(), RowError> {
+        self.inserted.clear();
+        let mut conflict = None;
+        for (record, fp) in self.staged.iter().take(n) {
+            match self.seen.insert(*fp, record.value.to_bits()) {
+                Found::Inserted => self.inserted.push(*fp),
+                #[allow(clippy::float_cmp, reason = "identical means the same value, exactly")]
+                Found::Present(bits) if f64::from_bits(bits) == record.value => {}
+                Found::Present(bits) => {
+                    conflict = Some((record, f64::from_bits(bits)));
+                    break;
+                }
+            }
+        }
+        if let Some((record, was)) = conflict {
             for fp in &self.inserted {
-                self.seen.shard(*fp).remove(fp);
+                self.seen.remove(*fp);
             }
             // The dimensions are input text: they go in the cell. The agent id is personal data:
             // the line says which row it is.
@@ -228,8 +289,7 @@ impl Records {
                 record.day, record.metric
             );
             let values = format!(
-                " was already read with value {}, here it is {}",
-                f64::from_bits(bits),
+                " was already read with value {was}, here it is {}",
                 record.value
             );
             let why = if record.dims.is_empty() {
@@ -237,20 +297,26 @@ impl Records {
             } else {
                 Why::quoting_dims(&(identity + ", dims "), record.dims.clone(), &values)
             };
-            return Err(RowError::new(
+            let error = RowError::new(
                 Arc::clone(&record.origin.source),
                 record.origin.line,
                 Some(record.metric.to_string()),
                 why.reason,
                 why.cell,
-            ));
+            );
+            self.staged.drain(..n);
+            return Err(error);
         }
-        let dropped = self.keep.iter().filter(|k| !**k).count();
-        if dropped > 0 {
-            self.report.duplicates += dropped as u64;
-            let mut it = self.keep.iter();
-            self.buf.retain(|_| *it.next().unwrap_or(&true));
+        // The fingerprints this row inserted are its kept records', in order; the others are
+        // duplicates, marked to be dropped.
+        let mut inserted = self.inserted.iter().peekable();
+        for (_, fp) in self.staged.iter_mut().take(n) {
+            if inserted.next_if_eq(&&*fp).is_none() {
+                *fp = 0;
+                self.report.duplicates += 1;
+            }
         }
+        self.checked = n;
         Ok(())
     }
 }
@@ -260,98 +326,36 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(record) = self.buf.pop() {
-                self.report.records += 1;
-                return Some(Ok(record));
-            }
-            if self.done {
-                return None;
-            }
-            match self.rows.next_row(&mut self.buf) {
-                None => {
-                    self.done = true;
-                    return None;
+            while self.checked > 0 {
+                self.checked -= 1;
+                match self.staged.pop_front() {
+                    Some((record, fp)) if fp != 0 => {
+                        self.report.records += 1;
+                        return Some(Ok(record));
+                    }
+                    _ => {}
                 }
-                Some(Step::Fatal(e)) => {
-                    self.done = true;
-                    self.buf.clear();
+            }
+            if self.steps.is_empty() && !self.done {
+                self.read_ahead();
+            }
+            match self.steps.pop_front()? {
+                Staged::Fatal(e) => {
                     self.report.file_error = true;
                     return Some(Err(e));
                 }
-                Some(Step::Bad(e)) => {
-                    self.buf.clear();
+                Staged::Bad(e) => {
                     self.report.rejected_rows += 1;
                     return Some(Err(WfmError::Row(e)));
                 }
-                Some(Step::Row) => match self.dedup() {
-                    // Records are popped from the end: reverse so they come out in order.
-                    Ok(()) => self.buf.reverse(),
-                    Err(e) => {
-                        self.buf.clear();
+                Staged::Row(n) => {
+                    if let Err(e) = self.dedup(n) {
                         self.report.rejected_rows += 1;
                         return Some(Err(WfmError::Row(e)));
                     }
-                },
+                }
             }
         }
-    }
-}
-
-/// A 64-bit fingerprint of a record's identity (agent, day, metric, dims). Collisions among a
-/// file's records are astronomically unlikely (about n²/2⁶⁵), and would surface as a reported
-/// conflict unless the two values were also equal.
-fn fingerprint(state: &foldhash::quality::RandomState, r: &MetricRecord) -> u64 {
-    let mut h = state.build_hasher();
-    r.agent.as_str().hash(&mut h);
-    r.day.hash(&mut h);
-    r.metric.as_str().hash(&mut h);
-    r.dims.hash(&mut h);
-    h.finish()
-}
-
-/// The identities read so far, by fingerprint, with the bits of their value.
-///
-/// Sharded so that growing the table reallocates one shard at a time: a single table would, at
-/// each doubling, briefly hold the old and the new arrays — 1.5 times its size.
-struct Seen {
-    shards: Vec<HashMap<u64, u64, BuildHasherDefault<Prehashed>>>,
-}
-
-impl Default for Seen {
-    fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
-        }
-    }
-}
-
-const SHARDS: usize = 16;
-
-impl Seen {
-    /// Bits 32..36 pick the shard: the table uses the low bits for the bucket and the top
-    /// seven as tags, so these are free.
-    fn shard(&mut self, fp: u64) -> &mut HashMap<u64, u64, BuildHasherDefault<Prehashed>> {
-        #[allow(clippy::cast_possible_truncation, reason = "masked to 4 bits")]
-        let i = ((fp >> 32) & (SHARDS as u64 - 1)) as usize;
-        &mut self.shards[i]
-    }
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

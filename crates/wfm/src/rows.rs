@@ -41,6 +41,8 @@ pub(crate) struct Ctx {
     pub(crate) source: Arc<str>,
     pub(crate) tz: Tz,
     agents: HashMap<Box<str>, AgentId, foldhash::fast::RandomState>,
+    /// The agent of the row before: an export often has several rows of one agent in a row.
+    last_agent: Option<AgentId>,
     metrics: HashMap<Box<str>, MetricName, foldhash::fast::RandomState>,
 }
 
@@ -50,6 +52,7 @@ impl Ctx {
             source,
             tz,
             agents: HashMap::default(),
+            last_agent: None,
             metrics: HashMap::default(),
         }
     }
@@ -68,7 +71,11 @@ impl Ctx {
         if text.is_empty() {
             return Err(Why::plain("the agent id is empty"));
         }
+        if let Some(a) = self.last_agent.as_ref().filter(|a| a.as_str() == text) {
+            return Ok(a.clone());
+        }
         if let Some(a) = self.agents.get(text) {
+            self.last_agent = Some(a.clone());
             return Ok(a.clone());
         }
         if text.contains('@') {
@@ -81,6 +88,7 @@ impl Ctx {
         if self.agents.len() < INTERN_LIMIT {
             self.agents.insert(text.into(), a.clone());
         }
+        self.last_agent = Some(a.clone());
         Ok(a)
     }
 

@@ -11,15 +11,70 @@ use crate::error::Why;
 /// Rust's float parser accepts `NaN`, `inf` and `infinity`; they are rejected here, as are
 /// numbers too large to be exact (`1e300`) or to be finite (`1e400`).
 pub(crate) fn parse_value(text: &str) -> Result<f64, Why> {
-    let text = text.trim();
+    let text = trim(text);
     if text.is_empty() {
         return Err(Why::plain("the value is empty"));
     }
-    let value: f64 = text
-        .parse()
-        .map_err(|_| Why::quoting("", clip(text), " is not a number"))?;
+    let value: f64 = match plain_decimal(text) {
+        Some(v) => v,
+        None => text
+            .parse()
+            .map_err(|_| Why::quoting("", clip(text), " is not a number"))?,
+    };
     check_value(value)
         .map_err(|()| Why::quoting("", clip(text), " is not a finite number within ±2^53"))
+}
+
+/// The usual metric value — an optional sign, at most 15 digits, at most one decimal point —
+/// read directly, or `None` for anything else (which `str::parse` then reads).
+///
+/// Exact: the digits make an integer below 2^53 and the point a power of ten below 10^16, both
+/// exactly representable, and one IEEE division of the two rounds correctly — the fast path
+/// of `str::parse` itself (Clinger's), without its general machinery. A property test checks
+/// it against `str::parse`, bit for bit.
+pub(crate) fn plain_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let b = text.as_bytes();
+    let (negative, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut mantissa, mut count, mut point) = (0u64, 0usize, None);
+    for (i, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+                if count > 15 {
+                    return None;
+                }
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let decimals = point.map_or(0, |p| digits.len() - p - 1);
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "below 10^15, so below 2^53: exact"
+    )]
+    let value = mantissa as f64 / POW10[decimals];
+    Some(if negative { -value } else { value })
+}
+
+/// `str::trim`, without its Unicode work for the usual cell that starts and ends with a
+/// printable ASCII character.
+pub(crate) fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Checks a parsed number: finite and within ±2^53.
@@ -113,7 +168,51 @@ pub(crate) fn shorter_than_local_day(start: DateTime<Utc>, end: DateTime<Utc>, t
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The direct read of plain decimals gives exactly what `str::parse` gives, and reads
+        /// nothing `str::parse` would reject.
+        #[test]
+        fn plain_decimals_read_as_str_parse_reads_them(text in "[+-]?[0-9]{0,17}(\\.[0-9]{0,17})?|[+-.0-9eE]{0,8}") {
+            if let Some(v) = plain_decimal(&text) {
+                let std: f64 = text.parse().map_err(|_| TestCaseError::fail(format!("{text:?} read, but str::parse rejects it")))?;
+                prop_assert_eq!(v.to_bits(), std.to_bits(), "{:?}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_decimals_cover_the_usual_values() {
+        for (text, want) in [
+            ("92", 92.0),
+            ("-3.25", -3.25),
+            ("+0.1", 0.1),
+            ("100.", 100.0),
+            (".5", 0.5),
+            ("-0", -0.0),
+        ] {
+            assert_eq!(
+                plain_decimal(text).map(f64::to_bits),
+                Some(f64::to_bits(want)),
+                "{text}"
+            );
+        }
+        for other in [
+            "",
+            ".",
+            "-",
+            "1e3",
+            "1.2.3",
+            "1234567890123456",
+            "0x10",
+            " 1",
+        ] {
+            assert_eq!(plain_decimal(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn values_rust_would_accept_but_we_do_not() {

@@ -4,6 +4,7 @@
     reason = "parsers must reproduce values exactly; approximate comparison would hide a bug"
 )]
 
+mod background;
 mod corpus;
 mod errors;
 mod fixtures;

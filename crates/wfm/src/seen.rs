@@ -1,0 +1,201 @@
+//! The duplicate index: the identities read so far, as 64-bit fingerprints, each with the bits
+//! of its value.
+//!
+//! A file of a million records holds a million identities, and each new record looks its own
+//! up at a random place of a table of some 20 MB: on its own, every lookup waits for memory.
+//! So the reader looks up a batch of rows at once: [`Seen::touch`] first reads the slot each
+//! fingerprint starts at — the loads are independent, so the processor has them in flight
+//! together — and the lookups that follow find their slots in cache. That is why this is an
+//! open-addressing table of its own and not a `HashMap`: a map does not say where a key lives.
+//!
+//! Linear probing, at most three quarters full. Fingerprint 0 marks an empty slot (a record
+//! whose fingerprint is 0 is filed as 1). A removed identity keeps its slot with a NaN as its
+//! value (values are finite, so no record has it): the probe chains of other fingerprints stay
+//! whole, and the identity, read again, takes its slot back.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use kudos_core::MetricRecord;
+
+/// Sharded so that growing the table reallocates one shard at a time: a single table would, at
+/// each doubling, briefly hold the old and the new arrays — 1.5 times its size.
+const SHARDS: usize = 16;
+/// Slots a shard starts with (a power of two).
+const FIRST: usize = 1 << 10;
+/// The value bits of a removed identity: a NaN, which no record's value is.
+const REMOVED: u64 = u64::MAX;
+
+/// A 64-bit fingerprint of a record's identity (agent, day, metric, dims), never 0. Collisions
+/// among a file's records are astronomically unlikely (about n²/2⁶⁵), and would surface as a
+/// reported conflict unless the two values were also equal.
+pub(crate) fn fingerprint(state: &foldhash::quality::RandomState, r: &MetricRecord) -> u64 {
+    let mut h = state.build_hasher();
+    r.agent.as_str().hash(&mut h);
+    r.day.hash(&mut h);
+    r.metric.as_str().hash(&mut h);
+    r.dims.hash(&mut h);
+    h.finish().max(1)
+}
+
+/// What a fingerprint was found with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// It was new, and is now remembered with the value given.
+    Inserted,
+    /// It was already there, with these value bits.
+    Present(u64),
+}
+
+/// The identities read so far.
+pub(crate) struct Seen {
+    shards: Vec<Shard>,
+}
+
+struct Shard {
+    /// (fingerprint, value bits); fingerprint 0 is an empty slot.
+    slots: Vec<(u64, u64)>,
+    /// Slots taken, removed identities included.
+    taken: usize,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    slots: vec![(0, 0); FIRST],
+                    taken: 0,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Seen {
+    /// The top four bits pick the shard; the low bits, the slot within it.
+    fn shard(&mut self, fp: u64) -> &mut Shard {
+        #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
+        let i = (fp >> 60) as usize % SHARDS;
+        &mut self.shards[i]
+    }
+
+    /// Reads the slot `fp` starts at, so that a lookup soon after finds it in cache. Returns
+    /// what it read, for the caller to pass to [`std::hint::black_box`].
+    pub(crate) fn touch(&self, fp: u64) -> u64 {
+        #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
+        let shard = &self.shards[(fp >> 60) as usize % SHARDS];
+        shard.slots[start(fp, shard.slots.len())].0
+    }
+
+    /// Looks `fp` up; when it is new (or was removed), remembers it with `bits`.
+    pub(crate) fn insert(&mut self, fp: u64, bits: u64) -> Found {
+        let shard = self.shard(fp);
+        if (shard.taken + 1) * 4 > shard.slots.len() * 3 {
+            shard.grow();
+        }
+        let mask = shard.slots.len() - 1;
+        let mut i = start(fp, shard.slots.len());
+        loop {
+            let slot = &mut shard.slots[i];
+            if slot.0 == 0 {
+                *slot = (fp, bits);
+                shard.taken += 1;
+                return Found::Inserted;
+            }
+            if slot.0 == fp {
+                if slot.1 == REMOVED {
+                    slot.1 = bits;
+                    return Found::Inserted;
+                }
+                return Found::Present(slot.1);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Forgets `fp` (inserted by a row that was then rejected).
+    pub(crate) fn remove(&mut self, fp: u64) {
+        let shard = self.shard(fp);
+        let mask = shard.slots.len() - 1;
+        let mut i = start(fp, shard.slots.len());
+        loop {
+            let slot = &mut shard.slots[i];
+            if slot.0 == 0 {
+                return;
+            }
+            if slot.0 == fp {
+                slot.1 = REMOVED;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// The slot a fingerprint's probe starts at, in a table of `len` (a power of two) slots.
+fn start(fp: u64, len: usize) -> usize {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "masked to the table's length"
+    )]
+    let i = (fp as usize) & (len - 1);
+    i
+}
+
+impl Shard {
+    fn grow(&mut self) {
+        let len = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); len]);
+        for (fp, bits) in old {
+            if fp == 0 {
+                continue;
+            }
+            let mut i = start(fp, len);
+            while self.slots[i].0 != 0 {
+                i = (i + 1) & (len - 1);
+            }
+            self.slots[i] = (fp, bits);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::{Found, Seen};
+
+    proptest! {
+        /// The table answers as a map from fingerprint to value bits would, through growth and
+        /// removals — fingerprints drawn from a small range so that they collide, share probe
+        /// chains and come back after being removed.
+        #[test]
+        fn answers_as_a_map(ops in prop::collection::vec((any::<bool>(), 1u64..3000, 0u64..4, any::<u64>()), 0..6000)) {
+            let mut seen = Seen::default();
+            let mut model: HashMap<u64, u64> = HashMap::new();
+            for (remove, low, high, bits) in ops {
+                // Spread over the shards and cluster within them.
+                let fp = low | (high << 60);
+                let bits = bits >> 1; // never REMOVED
+                if remove {
+                    seen.remove(fp);
+                    model.remove(&fp);
+                } else {
+                    let want = match model.get(&fp) {
+                        Some(b) => Found::Present(*b),
+                        None => {
+                            model.insert(fp, bits);
+                            Found::Inserted
+                        }
+                    };
+                    prop_assert_eq!(seen.insert(fp, bits), want);
+                }
+            }
+            for (fp, bits) in &model {
+                prop_assert_eq!(seen.insert(*fp, 0), Found::Present(*bits));
+            }
+        }
+    }
+}
