@@ -62,7 +62,7 @@ mod tier;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use day::Day;
 pub use error::CoreError;
-pub use event::{EventKey, PointEvent};
+pub use event::{AgentKeyIds, EventKey, PointEvent};
 pub use ids::{AgentId, MetricName, RewardType, RuleId, TierId, TxnId};
 pub use money::Money;
 pub use points::Points;

@@ -189,7 +189,11 @@ impl Account {
                 event.day()
             )));
         }
-        let id = event.id();
+        // The event's id, with this agent's share of the hashing done once per account.
+        let id = self
+            .key_ids
+            .get_or_init(|| Box::new(kudos_core::AgentKeyIds::new(self.agent.clone())))
+            .id(event.key());
         let before = self.accruals.get(&id).copied();
         if before == Some(event.points()) || (before.is_none() && event.points().is_zero()) {
             return Ok(Plan::Nothing(None));

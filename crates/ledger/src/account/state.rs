@@ -141,6 +141,8 @@ pub struct Account {
     pub(super) entries: Vec<Entry>,
     /// Whether applied entries are kept in `entries`.
     pub(super) history: bool,
+    /// The ids of this agent's accrual keys, made at the first accrual planned.
+    pub(super) key_ids: std::sync::OnceLock<Box<kudos_core::AgentKeyIds>>,
 }
 
 impl Account {
@@ -159,6 +161,7 @@ impl Account {
             ops: HashMap::default(),
             entries: Vec::new(),
             history: true,
+            key_ids: std::sync::OnceLock::new(),
         }
     }
 
