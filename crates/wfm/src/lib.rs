@@ -47,7 +47,9 @@
 //!   offending cell) in a field of its own, so [`RowError::redacted`] can leave it out of logs.
 //! - *Whole rows.* A row with one bad cell yields no record at all: a half-good row is more
 //!   often a shifted column than a single typo, and points must not be awarded on it.
-//! - *Streaming.* CSV and JSON Lines are read one row at a time. A single JSON document is held
+//! - *Streaming.* CSV and JSON Lines are read a few rows at a time (32 rows ahead, so that their
+//!   duplicate lookups overlap), and [`Records::in_background`] moves the reading to a thread of
+//!   its own. A single JSON document is held
 //!   in memory while read, split into elements by a small scanner so that each element is
 //!   parsed — and rejected — on its own, with its line.
 //! - *Days.* Instants become days in the IANA zone given ([`ParseOptions::time_zone`]);

@@ -136,10 +136,10 @@ pub fn open(path: impl AsRef<Path>, options: &ParseOptions) -> Result<Records, W
 /// (same agent, day, metric, dims and value) is dropped; one with the same identity and
 /// another value rejects its row.
 ///
-/// Memory: CSV and JSON Lines are streamed (one row at a time); single JSON documents
+/// Memory: CSV and JSON Lines are streamed (32 rows at a time); single JSON documents
 /// (canonical arrays and Genesys downloads) are held in memory while they are read. Either
 /// way the reader remembers 16 bytes per distinct (agent, day, metric, dims) to find
-/// duplicates.
+/// duplicates, in a table at most three quarters full (so 21–43 bytes each).
 pub struct Records {
     rows: Box<dyn RowSource>,
     /// The source's name, as records and errors give it.
