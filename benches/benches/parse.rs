@@ -103,6 +103,10 @@ fn bench_file(
     });
     group.finish();
     let t = totals.borrow();
+    if t.raw.1 == 0 || t.parse.1 == 0 {
+        // Filtered out on the command line: nothing to compare.
+        return;
+    }
     let (raw, parse) = (per_iter(t.raw), per_iter(t.parse));
     let mb = bytes.len() as f64 / 1e6;
     if validate_fields {
