@@ -33,13 +33,7 @@ fn main() -> ExitCode {
         Some("raw") => raw(args.get(1).map_or("", String::as_str)),
         _ => compare(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    kudos_benches::exit_code(result)
 }
 
 /// One line, as `kudos export parse` writes it.

@@ -104,13 +104,7 @@ fn export(rows: usize) -> String {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    kudos_benches::exit_code(run())
 }
 
 fn run() -> Result<(), Error> {

@@ -1,7 +1,7 @@
 //! [`Background`]: a source read on a thread of its own, so that reading and whatever the
 //! caller does with the records run side by side.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kudos_core::MetricRecord;
 
@@ -84,22 +84,18 @@ impl Records {
                     read(records, &tx);
                 }
             });
-        let inner = match spawned {
-            Ok(_) => Inner::Thread {
+        // A failed spawn drops the closure unrun, leaving the records in the slot.
+        let here = match spawned {
+            Ok(_) => None,
+            Err(_) => slot.lock().ok().and_then(|mut s| s.take()),
+        };
+        let inner = match here {
+            Some(records) => Inner::Here(Box::new(records)),
+            None => Inner::Thread {
                 rx,
                 batch: Vec::new().into_iter(),
                 done: false,
                 file,
-            },
-            Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
-                Some(records) => Inner::Here(Box::new(records)),
-                // The thread started after all (and took the records) but reported otherwise.
-                None => Inner::Thread {
-                    rx,
-                    batch: Vec::new().into_iter(),
-                    done: false,
-                    file,
-                },
             },
         };
         Background { inner, report }
@@ -114,14 +110,9 @@ fn read(mut records: Records, tx: &SyncSender<Message>) {
             let _ = tx.send(Message::Done(records.report().clone()));
             return;
         }
-        match tx.try_send(Message::Batch(batch)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(message)) => {
-                if tx.send(message).is_err() {
-                    return;
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => return,
+        // Blocks while the channel is full; fails once the caller has hung up.
+        if tx.send(Message::Batch(batch)).is_err() {
+            return;
         }
     }
 }
@@ -141,17 +132,14 @@ impl Iterator for Background {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        let Inner::Thread {
-            rx,
-            batch,
-            done,
-            file,
-        } = &mut self.inner
-        else {
-            let Inner::Here(records) = &mut self.inner else {
-                return None;
-            };
-            return records.next();
+        let (rx, batch, done, file) = match &mut self.inner {
+            Inner::Here(records) => return records.next(),
+            Inner::Thread {
+                rx,
+                batch,
+                done,
+                file,
+            } => (rx, batch, done, file),
         };
         loop {
             if let Some(item) = batch.next() {

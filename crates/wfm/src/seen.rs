@@ -73,17 +73,20 @@ impl Default for Seen {
 
 impl Seen {
     /// The top four bits pick the shard; the low bits, the slot within it.
-    fn shard(&mut self, fp: u64) -> &mut Shard {
+    fn shard_of(fp: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
         let i = (fp >> 60) as usize % SHARDS;
-        &mut self.shards[i]
+        i
+    }
+
+    fn shard(&mut self, fp: u64) -> &mut Shard {
+        &mut self.shards[Self::shard_of(fp)]
     }
 
     /// Reads the slot `fp` starts at, so that a lookup soon after finds it in cache. Returns
     /// what it read, for the caller to pass to [`std::hint::black_box`].
     pub(crate) fn touch(&self, fp: u64) -> u64 {
-        #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
-        let shard = &self.shards[(fp >> 60) as usize % SHARDS];
+        let shard = &self.shards[Self::shard_of(fp)];
         shard.slots[start(fp, shard.slots.len())].0
     }
 
