@@ -50,9 +50,33 @@ macro_rules! name_type {
         #[doc = concat!("assert!(kudos_core::", stringify!($name), "::new(\"\").is_err());")]
         #[doc = "# Ok::<(), kudos_core::CoreError>(())"]
         #[doc = "```"]
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(Arc<str>);
+
+        /// As its text, written from the shared value (no copy is made to write it).
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        /// From its text, validated as [`new`](Self::new) validates it (a borrowed string is
+        /// copied once, into the shared value).
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a string (", $kind, ")"))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
+                        $name::new(value).map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(Text)
+            }
+        }
 
         impl $name {
             /// The longest value allowed, in bytes.

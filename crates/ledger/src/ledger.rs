@@ -350,7 +350,7 @@ impl<S: LedgerStore> Ledger<S> {
                     self.accounts(&agents).await?
                 }
             };
-            let mut planned = Vec::new();
+            let mut planned = Vec::with_capacity(pending.len());
             for (&i, account) in pending.iter().zip(accounts) {
                 let commands = &work[i].commands;
                 let plan = account.and_then(|account| self.plan_all(account, commands));

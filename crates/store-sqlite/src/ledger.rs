@@ -29,17 +29,95 @@ struct HoldRow {
     view: String,
 }
 
+/// The room an entry's body starts with (an accrual's is about 270 bytes).
+const BODY_CAPACITY: usize = 320;
+
+/// Entries encoded between two yields to the runtime while the version query runs.
+const ENCODE_STEP: usize = 64;
+
+/// Every entry's body in the batch, in order (item by item): encoded while the version query
+/// runs on SQLite's connection thread, yielding every [`ENCODE_STEP`] entries so that the
+/// query's next step is sent as soon as the one before it answers.
+async fn encode_bodies(batch: &[AppendItem<'_>]) -> Result<Vec<String>, LedgerError> {
+    let mut bodies = Vec::with_capacity(batch.iter().map(|item| item.entries.len()).sum());
+    for entry in batch.iter().flat_map(|item| item.entries) {
+        // An accrual's body is about 270 bytes: one allocation, not one per doubling.
+        let mut body = Vec::with_capacity(BODY_CAPACITY);
+        serde_json::to_writer(&mut body, entry).map_err(json_err("an entry does not encode"))?;
+        bodies.push(
+            String::from_utf8(body)
+                .map_err(|e| LedgerError::store("sqlite: an entry's body is not UTF-8", e))?,
+        );
+        if bodies.len() % ENCODE_STEP == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(bodies)
+}
+
+/// Each account's version (its entry count), in a few queries inside the write transaction.
+async fn versions_of(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    batch: &[AppendItem<'_>],
+) -> Result<HashMap<String, i64>, LedgerError> {
+    let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
+    for chunk in batch.chunks(500) {
+        let sql = format!(
+            "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({}) GROUP BY agent",
+            marks(chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for item in chunk {
+            query = query.bind(item.agent.as_str());
+        }
+        for row in query
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(store_err("append"))?
+        {
+            versions.insert(row.get(0), row.get(1));
+        }
+    }
+    Ok(versions)
+}
+
+/// One multi-row `INSERT` of entry rows (agent, seq, id, body), its values bound by move;
+/// `None` for no rows.
+fn entries_insert(
+    rows: Vec<(&str, i64, Uuid, String)>,
+) -> Option<sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>> {
+    if rows.is_empty() {
+        return None;
+    }
+    let sql = format!(
+        "INSERT INTO entries (agent, seq, id, body) VALUES {}",
+        placeholders(rows.len(), 4)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (agent, seq, id, body) in rows {
+        query = query
+            .bind(agent.to_owned())
+            .bind(seq)
+            .bind(id.as_bytes().to_vec())
+            .bind(body);
+    }
+    Some(query)
+}
+
 /// Writes a batch inside an open write transaction: each item whose account is still at the
 /// version it expects (in `versions`, which the items written update) is written; the others
-/// get [`LedgerError::Conflict`] and write nothing. Entries and hold index rows go in
-/// multi-row statements.
+/// get [`LedgerError::Conflict`] and write nothing. `bodies` are the batch's entries encoded,
+/// in order. Entries and hold index rows go in multi-row statements; the next statement's
+/// values are bound while SQLite runs the one before.
 pub(crate) async fn write_batch(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     batch: &[AppendItem<'_>],
     mut versions: HashMap<String, i64>,
+    bodies: Vec<String>,
 ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut entries: Vec<(&str, i64, Uuid, String)> = Vec::new();
+    let mut entries: Vec<(&str, i64, Uuid, String)> = Vec::with_capacity(bodies.len());
+    let mut bodies = bodies.into_iter();
     // Adjustments' ids, which `find` answers from a table of their own.
     let mut adjustments: Vec<(Uuid, &str)> = Vec::new();
     let mut holds: Vec<HoldRow> = Vec::new();
@@ -52,13 +130,17 @@ pub(crate) async fn write_batch(
             expected: item.expected,
         };
         if u64::try_from(current).ok() != Some(item.expected) {
+            // Its bodies are not written.
+            bodies.by_ref().take(item.entries.len()).for_each(drop);
             out.push(Err(conflict()));
             continue;
         }
         let mut seq = current;
         for entry in item.entries {
-            let body =
-                serde_json::to_string(entry).map_err(json_err("an entry does not encode"))?;
+            let body = bodies.next().ok_or_else(|| LedgerError::Store {
+                message: "sqlite: an entry's body is missing".into(),
+                source: None,
+            })?;
             entries.push((item.agent.as_str(), seq, entry.id, body));
             if matches!(entry.op, Op::Adjustment { .. }) {
                 adjustments.push((entry.id, item.agent.as_str()));
@@ -106,23 +188,16 @@ pub(crate) async fn write_batch(
         versions.insert(item.agent.to_string(), seq);
         out.push(u64::try_from(seq).map_err(|_| conflict()));
     }
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO entries (agent, seq, id, body) VALUES {}",
-            placeholders(chunk.len(), 4)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (agent, seq, id, body) in chunk {
-            query = query
-                .bind(*agent)
-                .bind(*seq)
-                .bind(id.as_bytes().as_slice())
-                .bind(body.as_str());
-        }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(store_err("append"))?;
+    // Each INSERT's values are bound while the one before it runs.
+    let mut rows = entries.into_iter();
+    let mut next = entries_insert(rows.by_ref().take(ROWS_PER_INSERT).collect());
+    while let Some(query) = next.take() {
+        let (done, following) = futures_util::future::join(query.execute(&mut **tx), async {
+            entries_insert(rows.by_ref().take(ROWS_PER_INSERT).collect())
+        })
+        .await;
+        done.map_err(store_err("append"))?;
+        next = following;
     }
     for chunk in adjustments.chunks(ROWS_PER_INSERT) {
         let sql = format!(
@@ -234,31 +309,22 @@ impl LedgerStore for SqliteStore {
         &self,
         batch: &[AppendItem<'_>],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("append"))?;
-        // Every account's version in a few queries, under the write lock.
-        let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
-        for chunk in batch.chunks(500) {
-            let sql = format!(
-                "SELECT agent, COUNT(*) FROM entries WHERE agent IN ({}) GROUP BY agent",
-                marks(chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for item in chunk {
-                query = query.bind(item.agent.as_str());
-            }
-            for row in query
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(store_err("append"))?
-            {
-                versions.insert(row.get(0), row.get(1));
-            }
-        }
-        let out = write_batch(&mut tx, batch, versions).await?;
+        // The bodies are encoded while SQLite takes the write lock and counts the versions.
+        let pool = &self.pool;
+        let (locked, bodies) = futures_util::future::join(
+            async {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(store_err("append"))?;
+                let versions = versions_of(&mut tx, batch).await?;
+                Ok::<_, LedgerError>((tx, versions))
+            },
+            encode_bodies(batch),
+        )
+        .await;
+        let (mut tx, versions) = locked?;
+        let out = write_batch(&mut tx, batch, versions, bodies?).await?;
         tx.commit().await.map_err(store_err("append"))?;
         Ok(out)
     }

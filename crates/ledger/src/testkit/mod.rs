@@ -149,6 +149,7 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     reversals_are_indexed_by_state(store).await;
     ledger_operations_round_trip(store).await;
     batches_are_conditional_per_account(store).await;
+    a_batch_of_stale_items_writes_nothing(store).await;
     batches_chain_items_and_run_long(store).await;
 }
 
@@ -223,6 +224,39 @@ pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
         "the conflicting item wrote nothing"
     );
     assert_eq!(store.load(&c).await.expect("load").entries, ec.to_vec());
+}
+
+/// A batch in which every item is stale writes nothing and answers `Conflict` for each: the
+/// store does not fail for having nothing to write.
+pub async fn a_batch_of_stale_items_writes_nothing(store: &dyn LedgerStore) {
+    let (a, b) = (fresh_agent("stale-a"), fresh_agent("stale-b"));
+    for agent in [&a, &b] {
+        store
+            .append(agent, 0, &[accrual(agent, "x", 1)], &[], &[])
+            .await
+            .expect("append");
+    }
+    let (ea, eb) = ([accrual(&a, "y", 2)], [accrual(&b, "y", 3)]);
+    let item = |agent, entries| crate::AppendItem {
+        agent,
+        expected: 0,
+        entries,
+        holds: &[],
+        reversals: &[],
+    };
+    let results = store
+        .append_many(&[item(&a, &ea[..]), item(&b, &eb[..])])
+        .await
+        .expect("a batch of stale items is not a store failure");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(LedgerError::Conflict { .. }))),
+        "every stale item is a Conflict: {results:?}"
+    );
+    for agent in [&a, &b] {
+        assert_eq!(store.load(agent).await.expect("load").version, 1);
+    }
 }
 
 /// A batch longer than any one statement a store sends is applied whole and in order; two
