@@ -35,22 +35,29 @@ const BODY_CAPACITY: usize = 320;
 /// Entries encoded between two yields to the runtime while the version query runs.
 const ENCODE_STEP: usize = 64;
 
-/// Every entry's body in the batch, in order (item by item): encoded while the version query
-/// runs on SQLite's connection thread, yielding every [`ENCODE_STEP`] entries so that the
-/// query's next step is sent as soon as the one before it answers.
-async fn encode_bodies(batch: &[AppendItem<'_>]) -> Result<Vec<String>, LedgerError> {
-    let mut bodies = Vec::with_capacity(batch.iter().map(|item| item.entries.len()).sum());
-    for entry in batch.iter().flat_map(|item| item.entries) {
-        // An accrual's body is about 270 bytes: one allocation, not one per doubling.
-        let mut body = Vec::with_capacity(BODY_CAPACITY);
-        serde_json::to_writer(&mut body, entry).map_err(json_err("an entry does not encode"))?;
-        bodies.push(
-            String::from_utf8(body)
-                .map_err(|e| LedgerError::store("sqlite: an entry's body is not UTF-8", e))?,
-        );
-        if bodies.len() % ENCODE_STEP == 0 {
-            tokio::task::yield_now().await;
+/// Each item's entry bodies, in order: encoded while the version query runs on SQLite's
+/// connection thread, yielding every [`ENCODE_STEP`] entries so that the query's next step
+/// is sent as soon as the one before it answers.
+async fn encode_bodies(batch: &[AppendItem<'_>]) -> Result<Vec<Vec<String>>, LedgerError> {
+    let mut bodies = Vec::with_capacity(batch.len());
+    let mut encoded = 0usize;
+    for item in batch {
+        let mut item_bodies = Vec::with_capacity(item.entries.len());
+        for entry in item.entries {
+            // An accrual's body is about 270 bytes: one allocation, not one per doubling.
+            let mut body = Vec::with_capacity(BODY_CAPACITY);
+            serde_json::to_writer(&mut body, entry)
+                .map_err(json_err("an entry does not encode"))?;
+            item_bodies.push(
+                String::from_utf8(body)
+                    .map_err(|e| LedgerError::store("sqlite: an entry's body is not UTF-8", e))?,
+            );
+            encoded += 1;
+            if encoded.is_multiple_of(ENCODE_STEP) {
+                tokio::task::yield_now().await;
+            }
         }
+        bodies.push(item_bodies);
     }
     Ok(bodies)
 }
@@ -106,41 +113,35 @@ fn entries_insert(
 
 /// Writes a batch inside an open write transaction: each item whose account is still at the
 /// version it expects (in `versions`, which the items written update) is written; the others
-/// get [`LedgerError::Conflict`] and write nothing. `bodies` are the batch's entries encoded,
-/// in order. Entries and hold index rows go in multi-row statements; the next statement's
+/// get [`LedgerError::Conflict`] and write nothing. `bodies` are each item's entries encoded
+/// ([`encode_bodies`]). Entries and hold index rows go in multi-row statements; the next statement's
 /// values are bound while SQLite runs the one before.
-pub(crate) async fn write_batch(
+async fn write_batch(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     batch: &[AppendItem<'_>],
     mut versions: HashMap<String, i64>,
-    bodies: Vec<String>,
+    bodies: Vec<Vec<String>>,
 ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
     let mut out = Vec::with_capacity(batch.len());
-    let mut entries: Vec<(&str, i64, Uuid, String)> = Vec::with_capacity(bodies.len());
-    let mut bodies = bodies.into_iter();
+    let mut entries: Vec<(&str, i64, Uuid, String)> =
+        Vec::with_capacity(bodies.iter().map(Vec::len).sum());
     // Adjustments' ids, which `find` answers from a table of their own.
     let mut adjustments: Vec<(Uuid, &str)> = Vec::new();
     let mut holds: Vec<HoldRow> = Vec::new();
     // A hold written twice in one batch is written once, as its last view.
     let mut hold_at: HashMap<TxnId, usize> = HashMap::new();
-    for item in batch {
+    for (item, item_bodies) in batch.iter().zip(bodies) {
         let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
         let conflict = || LedgerError::Conflict {
             agent: item.agent.clone(),
             expected: item.expected,
         };
         if u64::try_from(current).ok() != Some(item.expected) {
-            // Its bodies are not written.
-            bodies.by_ref().take(item.entries.len()).for_each(drop);
             out.push(Err(conflict()));
             continue;
         }
         let mut seq = current;
-        for entry in item.entries {
-            let body = bodies.next().ok_or_else(|| LedgerError::Store {
-                message: "sqlite: an entry's body is missing".into(),
-                source: None,
-            })?;
+        for (entry, body) in item.entries.iter().zip(item_bodies) {
             entries.push((item.agent.as_str(), seq, entry.id, body));
             if matches!(entry.op, Op::Adjustment { .. }) {
                 adjustments.push((entry.id, item.agent.as_str()));
