@@ -210,6 +210,12 @@ impl Progress for Bar {
             bar.inc(n);
         }
     }
+
+    fn finished(&self, name: &'static str) {
+        if self.0.is_none() {
+            tracing::info!(step = name, "step finished");
+        }
+    }
 }
 
 pub(crate) fn run(args: &RunArgs) -> Outcome {

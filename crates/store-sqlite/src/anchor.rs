@@ -35,6 +35,7 @@ impl AuditAnchors for SqliteStore {
             message: "sqlite: an audit anchor's record count is out of range".into(),
             source: None,
         })?;
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO audit_anchors (trail, run_id, key_id, records, head, at, first, moved)
              VALUES (?, ?, ?, ?, ?, ?,

@@ -18,9 +18,8 @@ impl ControlStore for SqliteStore {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (_turn, mut tx) = self
+            .begin_write()
             .await
             .map_err(store_err("claim_budget"))?;
         let txns: Vec<String> = claims.iter().map(|c| c.txn.to_string()).collect();
@@ -99,9 +98,8 @@ impl ControlStore for SqliteStore {
     }
 
     async fn return_budget(&self, txns: &[TxnId]) -> Result<u64, LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (_turn, mut tx) = self
+            .begin_write()
             .await
             .map_err(store_err("return_budget"))?;
         let mut given = 0;
@@ -172,11 +170,7 @@ impl ControlStore for SqliteStore {
     }
 
     async fn set_waiting(&self, wait: &[Waiting], done: &[AgentId]) -> Result<(), LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("set_waiting"))?;
+        let (_turn, mut tx) = self.begin_write().await.map_err(store_err("set_waiting"))?;
         for agent in done {
             sqlx::query("DELETE FROM waiting WHERE agent = ?")
                 .bind(agent.as_str())
@@ -220,11 +214,7 @@ impl ControlStore for SqliteStore {
     }
 
     async fn set_pause(&self, pause: Option<&Pause>) -> Result<Option<Pause>, LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("set_pause"))?;
+        let (_turn, mut tx) = self.begin_write().await.map_err(store_err("set_pause"))?;
         let old: Option<String> =
             sqlx::query_scalar("SELECT value FROM controls WHERE name = 'pause'")
                 .fetch_optional(&mut *tx)
@@ -261,6 +251,7 @@ impl ControlStore for SqliteStore {
     ) -> Result<bool, LedgerError> {
         let now = self.clock.now();
         let until = now + chrono::TimeDelta::from_std(length).unwrap_or(chrono::TimeDelta::MAX / 2);
+        let _turn = self.write_turn().await;
         let granted: Option<String> = sqlx::query_scalar(
             "INSERT INTO locks (name, owner, until) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
@@ -278,6 +269,7 @@ impl ControlStore for SqliteStore {
     }
 
     async fn unlock(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
+        let _turn = self.write_turn().await;
         sqlx::query("DELETE FROM locks WHERE name = ? AND owner = ?")
             .bind(name)
             .bind(owner)

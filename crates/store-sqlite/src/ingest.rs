@@ -41,6 +41,7 @@ impl IngestLog for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let StoredMark { through, whole } = StoredMark::from(mark);
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO ingest_log (hash, through, whole, name, at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (hash, through) DO NOTHING",
@@ -98,9 +99,8 @@ impl IngestLog for SqliteStore {
         records: &[IngestRecord],
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (_turn, mut tx) = self
+            .begin_write()
             .await
             .map_err(store_err("record_ingests"))?;
         let at = ts(at);

@@ -15,6 +15,7 @@ use crate::{ROWS_PER_INSERT, SqliteStore, marks, store_err, ts};
 impl LeaseStore for SqliteStore {
     async fn lease(&self, txn: TxnId, owner: &str, length: Duration) -> Result<bool, LedgerError> {
         let (now, until) = self.lease_window(length);
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE holds SET lease_owner = ?, lease_until = ?
              WHERE txn = ? AND unresolved
@@ -39,11 +40,7 @@ impl LeaseStore for SqliteStore {
     ) -> Result<Vec<bool>, LedgerError> {
         let (now, until) = self.lease_window(length);
         // One write transaction (one sync to disk) and a statement per few hundred holds.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("lease"))?;
+        let (_turn, mut tx) = self.begin_write().await.map_err(store_err("lease"))?;
         let mut leased = std::collections::HashSet::with_capacity(txns.len());
         for chunk in txns.chunks(ROWS_PER_INSERT) {
             let sql = format!(
@@ -77,11 +74,7 @@ impl LeaseStore for SqliteStore {
 
     async fn end_leases(&self, txns: &[TxnId], owner: &str) -> Result<(), LedgerError> {
         let now = ts(self.clock.now());
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_err("end_leases"))?;
+        let (_turn, mut tx) = self.begin_write().await.map_err(store_err("end_leases"))?;
         for chunk in txns.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "UPDATE holds SET lease_until = ? WHERE txn IN ({}) AND lease_owner = ?",

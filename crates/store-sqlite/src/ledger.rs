@@ -311,20 +311,16 @@ impl LedgerStore for SqliteStore {
         batch: &[AppendItem<'_>],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
         // The bodies are encoded while SQLite takes the write lock and counts the versions.
-        let pool = &self.pool;
         let (locked, bodies) = futures_util::future::join(
             async {
-                let mut tx = pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(store_err("append"))?;
+                let (turn, mut tx) = self.begin_write().await.map_err(store_err("append"))?;
                 let versions = versions_of(&mut tx, batch).await?;
-                Ok::<_, LedgerError>((tx, versions))
+                Ok::<_, LedgerError>((turn, tx, versions))
             },
             encode_bodies(batch),
         )
         .await;
-        let (mut tx, versions) = locked?;
+        let (_turn, mut tx, versions) = locked?;
         let out = write_batch(&mut tx, batch, versions, bodies?).await?;
         tx.commit().await.map_err(store_err("append"))?;
         Ok(out)

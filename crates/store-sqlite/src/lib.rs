@@ -75,7 +75,17 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The lease clock: the store owns it (see [`LeaseStore`](kudos_ledger::LeaseStore)).
     clock: Arc<dyn Clock>,
+    /// This process's turn to write to the file (shared by the store's clones): see
+    /// [`SqliteStore::begin_write`].
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A write transaction, with this process's turn to write: the transaction is dropped (or
+/// committed) before the turn is given back.
+pub(crate) type Write = (
+    tokio::sync::OwnedMutexGuard<()>,
+    sqlx::Transaction<'static, sqlx::Sqlite>,
+);
 
 pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("sqlite: {what}"), e)
@@ -164,7 +174,25 @@ impl SqliteStore {
         Ok(Self {
             pool,
             clock: Arc::new(SystemClock),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// This process's turn to write, then a `BEGIN IMMEDIATE` transaction. SQLite lets one
+    /// connection write at a time, and a connection that finds the file locked sleeps in its
+    /// busy handler (up to 100 ms a try) however soon the lock is free: writers of one
+    /// process (a run's accrue and issue steps, side by side) queue here instead, each woken
+    /// the moment the one before it is done. The busy handler is left to other processes.
+    pub(crate) async fn begin_write(&self) -> Result<Write, sqlx::Error> {
+        let turn = Arc::clone(&self.writer).lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((turn, tx))
+    }
+
+    /// This process's turn to write, for a single-statement write (see
+    /// [`begin_write`](Self::begin_write)).
+    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.writer).lock_owned().await
     }
 
     /// The store with its leases on `clock` instead of the system clock (a `ManualClock` in

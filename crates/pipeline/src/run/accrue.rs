@@ -1,5 +1,6 @@
-//! The accrue step: every agent's point events appended to the ledger in batches, then each
-//! file recorded in the ingest log (whole, or through the run's day).
+//! The accrue step: every agent's point events appended to the ledger in batches (in agent
+//! order, the issue step following each batch through the gate), then each file recorded in
+//! the ingest log (whole, or through the run's day).
 
 use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, LedgerError};
 use serde_json::json;
@@ -26,7 +27,7 @@ impl Run<'_> {
             .step("accrue", Some(u64::try_from(accruals.len()).unwrap_or(0)));
         let mut failed = 0u64;
         let mut unrepresentable = 0u64;
-        for chunk in accruals.chunks(BATCH) {
+        for (done, chunk) in accruals.chunks(BATCH).enumerate() {
             let results = self.ledger.execute_many(chunk).await?;
             let mut appended = 0u64;
             for (work, result) in chunk.iter().zip(results) {
@@ -59,7 +60,9 @@ impl Run<'_> {
                 entries: appended,
             })
             .await?;
-            self.progress.advance(chunk.len() as u64);
+            // The issue step, beside this one, may now decide these agents' rewards. (It
+            // takes over the progress bar once the first batch is in.)
+            self.accrual.appended(done + 1);
         }
         if unrepresentable > 0 {
             // Counted as taken by the ingest step; rejected after all.

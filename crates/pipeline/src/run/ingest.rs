@@ -1,5 +1,6 @@
 //! The ingest step: read every source's files (sorted, by content hash, skipping what earlier
-//! runs took), parse them, evaluate the rules, and collect each agent's accruals in file order.
+//! runs took), parse them, evaluate the rules, and collect each agent's accruals in file order
+//! (the agents in id order).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,14 +36,14 @@ pub(super) struct IngestedFile {
     pub(super) future: u64,
 }
 
-/// What the ingest step read: the files, and each agent's accruals in the order the agents
-/// first appeared.
+/// What the ingest step read: the files, and each agent's accruals (in file order), the agents
+/// in id order.
 pub(super) struct Ingested {
     pub(super) files: Vec<IngestedFile>,
     pub(super) accruals: Vec<AccountCommands>,
 }
 
-/// Each agent's accruals, kept in the order the agents first appear.
+/// Each agent's accruals, as the rows come.
 #[derive(Default)]
 struct Accruals {
     order: Vec<AgentId>,
@@ -61,7 +62,10 @@ impl Accruals {
             .push(command);
     }
 
+    /// The agents' accruals, the agents in id order: the order the issue step, which runs
+    /// beside the accrue step, takes them in.
     fn into_list(mut self) -> Vec<AccountCommands> {
+        self.order.sort_unstable();
         self.order
             .into_iter()
             .map(|agent| {

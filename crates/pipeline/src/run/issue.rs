@@ -50,7 +50,15 @@ impl Run<'_> {
     /// affordable tier (made and leased in batches), the round's requests go out
     /// `max_in_flight` at a time, the answers are settled in batches; the agents whose reward
     /// was issued go round again, up to `max_rewards_per_agent_per_run` rounds.
+    ///
+    /// The step runs beside the accrue step: it begins once the first batch of accruals is
+    /// appended, makes each agent's hold only once the agent's own batch is, and makes no
+    /// hold after the accrue step failed (what it sent is settled; the run reports the
+    /// failure).
     pub(super) async fn issue(&self, agents: &[AgentId]) -> Result<(), PipelineError> {
+        if !self.accrual.wait_first().await {
+            return Ok(());
+        }
         self.progress.step("issue", None);
         if self.paused().is_some() {
             self.report_pause().await;
@@ -72,7 +80,7 @@ impl Run<'_> {
         due.extend(agents.iter().filter(|a| !first.contains(a)).cloned());
         let mut not_sent: Vec<AgentId> = Vec::new();
         for _ in 0..self.parts.settings.max_rewards_per_agent_per_run {
-            if due.is_empty() || self.is_unfunded() {
+            if due.is_empty() || self.is_unfunded() || self.accrual.failed() {
                 break;
             }
             self.reconcile_budget().await?;
@@ -96,6 +104,9 @@ impl Run<'_> {
                 }
             }
             due = next_round;
+        }
+        if self.accrual.failed() {
+            return Ok(()); // the run fails with the accrue step's error
         }
         // What could not be sent gets one more try at the end of the run.
         let mut again = Vec::new();
@@ -280,6 +291,10 @@ impl Run<'_> {
     async fn make_holds(&self, agents: &[AgentId]) -> Result<Vec<Made>, PipelineError> {
         let mut out = Vec::new();
         for chunk in agents.chunks(BATCH) {
+            // Each agent's events of this run first (the accrue step runs beside this one).
+            if !self.accrual.wait(chunk).await {
+                break;
+            }
             // Against a budget, one worker at a time loads, claims and holds, so that no
             // worker's claim is refused for one another worker is about to give back.
             let locked = self.lock_budget().await?;

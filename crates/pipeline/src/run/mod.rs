@@ -1,4 +1,5 @@
-//! The run: recover ► recheck ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ► report.
+//! The run: recover ► recheck ► ingest ► points ► accrue ► clawback ► hold ► issue ► settle ► report
+//! (the issue step beside the accrue step, each agent once its events are in: `gate`).
 //!
 //! One file per responsibility: this module holds the [`Pipeline`], its [`Parts`] and the
 //! wiring of one run ([`Run`]); each step has its own file (`recover`, `recheck`, `ingest`, `accrue`,
@@ -25,6 +26,7 @@ mod accrue;
 mod clawback;
 mod controls;
 mod error;
+mod gate;
 mod ingest;
 mod issue;
 mod lease;
@@ -268,6 +270,7 @@ impl Pipeline {
             unfunded_agents: Mutex::new(Vec::new()),
             debtors: Mutex::new(Vec::new()),
             held_accounts: Mutex::new(std::collections::HashMap::new()),
+            accrual: gate::Gate::default(),
         }
     }
 }
@@ -329,6 +332,8 @@ struct Run<'a> {
     /// Accounts as this round's holds left them, by hold: what settling the answers plans
     /// on (a moved account is met as a conflict, reloaded and retried).
     held_accounts: Mutex<std::collections::HashMap<TxnId, Account>>,
+    /// How far this run's accrue step is, for the issue step beside it.
+    accrual: gate::Gate,
 }
 
 impl Run<'_> {
@@ -528,16 +533,33 @@ impl Run<'_> {
             .ingest()
             .instrument(tracing::info_span!("ingest"))
             .await?;
-        self.accrue(ingested)
-            .instrument(tracing::info_span!("accrue"))
-            .await?;
-        let agents = self.store.agents().await?;
-        // The issue step's first round loads every account, and notes the agents in debt on
-        // the way; their reversals are requested after it (an agent in debt is never issued
-        // anything, so the order between the two changes nothing but a pass over the ledger).
-        self.issue(&agents)
-            .instrument(tracing::info_span!("issue"))
-            .await?;
+        // Every agent in the ledger, and every agent this run accrues for (in id order).
+        let mut agents = self.store.agents().await?;
+        agents.extend(ingested.accruals.iter().map(|work| work.agent.clone()));
+        agents.sort_unstable();
+        agents.dedup();
+        // The issue step runs beside the accrue step: an agent's reward is decided once its
+        // events of this run are appended (the gate), so that the requests, bound by the
+        // marketplace's latency, start after the first batch rather than after the last
+        // (decision 0028). The issue step's first round loads every account, and notes the
+        // agents in debt on the way; their reversals are requested after it (an agent in
+        // debt is never issued anything, so the order between the two changes nothing but a
+        // pass over the ledger).
+        self.accrual.close(&ingested.accruals, BATCH);
+        let accrue = async {
+            let accrued = self.accrue(ingested).await;
+            self.accrual.end(accrued.is_ok());
+            self.progress.finished("accrue");
+            accrued
+        };
+        let (accrued, issued) = futures_util::future::join(
+            accrue.instrument(tracing::info_span!("accrue")),
+            self.issue(&agents).instrument(tracing::info_span!("issue")),
+        )
+        .await;
+        // A failed accrual is the run's error: the issue step made no hold after it.
+        accrued?;
+        issued?;
         self.clawback()
             .instrument(tracing::info_span!("clawback"))
             .await

@@ -11,6 +11,11 @@ pub trait Progress: Send + Sync {
     fn advance(&self, n: u64) {
         let _ = n;
     }
+    /// A step that ran beside the next one has finished (the accrue step, which the issue step
+    /// runs beside).
+    fn finished(&self, name: &'static str) {
+        let _ = name;
+    }
 }
 
 /// Shows nothing.

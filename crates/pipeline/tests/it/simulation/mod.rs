@@ -315,7 +315,16 @@ pub(crate) async fn simulate(seed: u64) -> Result<Covered, String> {
             }
             let crash = rng.chance(crash_chance).then(|| 1 + rng.below(30));
             let trail = w.audit_path();
-            let first = run_once(&pipeline, &trail, &day, crash);
+            let first = async {
+                let outcome = run_once(&pipeline, &trail, &day, crash).await;
+                if outcome.is_none() && second.is_some() {
+                    // The crashed worker's leases (its holds', the budget lock it may have
+                    // held: the accrue step audits while the issue step holds it) lapse
+                    // while the other worker goes on.
+                    advance(TimeDelta::seconds(6));
+                }
+                outcome
+            };
             let outcome = match &second {
                 Some(other) => {
                     let (outcome, theirs) =
