@@ -8,7 +8,9 @@
 //! together — and the lookups that follow find their slots in cache. That is why this is an
 //! open-addressing table of its own and not a `HashMap`: a map does not say where a key lives.
 //!
-//! Linear probing, at most three quarters full. Fingerprint 0 marks an empty slot (a record
+//! Linear probing, at most three quarters full; a shard grows by half again (not double, so
+//! that a file is not held in a table twice its need), its slot picked by the fingerprint's
+//! bits below the shard's scaled to its length. Fingerprint 0 marks an empty slot (a record
 //! whose fingerprint is 0 is filed as 1). A removed identity keeps its slot with a NaN as its
 //! value (values are finite, so no record has it): the probe chains of other fingerprints stay
 //! whole, and the identity, read again, takes its slot back.
@@ -20,7 +22,7 @@ use kudos_core::MetricRecord;
 /// Sharded so that growing the table reallocates one shard at a time: a single table would, at
 /// each doubling, briefly hold the old and the new arrays — 1.5 times its size.
 const SHARDS: usize = 16;
-/// Slots a shard starts with (a power of two).
+/// Slots a shard starts with.
 const FIRST: usize = 1 << 10;
 /// The value bits of a removed identity: a NaN, which no record's value is.
 const REMOVED: u64 = u64::MAX;
@@ -96,8 +98,8 @@ impl Seen {
         if (shard.taken + 1) * 4 > shard.slots.len() * 3 {
             shard.grow();
         }
-        let mask = shard.slots.len() - 1;
-        let mut i = start(fp, shard.slots.len());
+        let len = shard.slots.len();
+        let mut i = start(fp, len);
         loop {
             let slot = &mut shard.slots[i];
             if slot.0 == 0 {
@@ -112,15 +114,15 @@ impl Seen {
                 }
                 return Found::Present(slot.1);
             }
-            i = (i + 1) & mask;
+            i = next(i, len);
         }
     }
 
     /// Forgets `fp` (inserted by a row that was then rejected).
     pub(crate) fn remove(&mut self, fp: u64) {
         let shard = self.shard(fp);
-        let mask = shard.slots.len() - 1;
-        let mut i = start(fp, shard.slots.len());
+        let len = shard.slots.len();
+        let mut i = start(fp, len);
         loop {
             let slot = &mut shard.slots[i];
             if slot.0 == 0 {
@@ -130,24 +132,30 @@ impl Seen {
                 slot.1 = REMOVED;
                 return;
             }
-            i = (i + 1) & mask;
+            i = next(i, len);
         }
     }
 }
 
-/// The slot a fingerprint's probe starts at, in a table of `len` (a power of two) slots.
+/// The slot a fingerprint's probe starts at, in a table of `len` slots: the fingerprint's
+/// bits below the four that pick the shard, as a fraction of `len`.
 fn start(fp: u64, len: usize) -> usize {
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "masked to the table's length"
+        reason = "below len: the high half of a 64-bit fraction times len"
     )]
-    let i = (fp as usize) & (len - 1);
+    let i = ((u128::from(fp << 4) * len as u128) >> 64) as usize;
     i
+}
+
+/// The slot after `i`, wrapping at `len`.
+fn next(i: usize, len: usize) -> usize {
+    if i + 1 == len { 0 } else { i + 1 }
 }
 
 impl Shard {
     fn grow(&mut self) {
-        let len = self.slots.len() * 2;
+        let len = self.slots.len() + self.slots.len() / 2;
         let old = std::mem::replace(&mut self.slots, vec![(0, 0); len]);
         for (fp, bits) in old {
             if fp == 0 {
@@ -155,7 +163,7 @@ impl Shard {
             }
             let mut i = start(fp, len);
             while self.slots[i].0 != 0 {
-                i = (i + 1) & (len - 1);
+                i = next(i, len);
             }
             self.slots[i] = (fp, bits);
         }
