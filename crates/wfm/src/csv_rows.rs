@@ -288,7 +288,9 @@ impl CanonicalCsv {
             .ctx
             .agent(f.get(self.agent)?)
             .map_err(|e| (col(self.agent), e))?;
-        let day = kudos_core::Day::parse(f.get(self.date)?)
+        let day = self
+            .ctx
+            .day(f.get(self.date)?)
             .map_err(|e| (col(self.date), Why::core(&e)))?;
         let metric_text = f.get(self.metric)?;
         if metric_text.is_empty() {

@@ -43,8 +43,16 @@ pub(crate) struct Ctx {
     agents: HashMap<Box<str>, AgentId, foldhash::fast::RandomState>,
     /// The agent of the row before: an export often has several rows of one agent in a row.
     last_agent: Option<AgentId>,
+    /// The day of the row before, with its text: an export's rows of one day come together.
+    last_day: Option<(String, Day)>,
+    /// The first few metrics met, looked through before the map: a file has a handful, and
+    /// comparing a short name to each costs less than hashing it.
+    few_metrics: Vec<MetricName>,
     metrics: HashMap<Box<str>, MetricName, foldhash::fast::RandomState>,
 }
+
+/// How many metrics [`Ctx::metric`] compares one by one before it looks in its map.
+const FEW_METRICS: usize = 8;
 
 impl Ctx {
     pub(crate) fn new(source: Arc<str>, tz: Tz) -> Self {
@@ -53,6 +61,8 @@ impl Ctx {
             tz,
             agents: HashMap::default(),
             last_agent: None,
+            last_day: None,
+            few_metrics: Vec::new(),
             metrics: HashMap::default(),
         }
     }
@@ -93,14 +103,34 @@ impl Ctx {
     }
 
     pub(crate) fn metric(&mut self, text: &str) -> Result<MetricName, Why> {
+        if let Some(m) = self.few_metrics.iter().find(|m| m.as_str() == text) {
+            return Ok(m.clone());
+        }
         if let Some(m) = self.metrics.get(text) {
             return Ok(m.clone());
         }
         let m = MetricName::new(text).map_err(|e| Why::core(&e))?;
-        if self.metrics.len() < INTERN_LIMIT {
+        if self.few_metrics.len() < FEW_METRICS {
+            self.few_metrics.push(m.clone());
+        } else if self.metrics.len() < INTERN_LIMIT {
             self.metrics.insert(text.into(), m.clone());
         }
         Ok(m)
+    }
+
+    /// A `YYYY-MM-DD` cell's day: the row before's when the text is the same.
+    pub(crate) fn day(&mut self, text: &str) -> Result<Day, kudos_core::CoreError> {
+        if let Some((last, day)) = &self.last_day
+            && last == text
+        {
+            return Ok(*day);
+        }
+        let day = Day::parse(text)?;
+        let (last, cached) = self.last_day.get_or_insert_with(|| (String::new(), day));
+        last.clear();
+        last.push_str(text);
+        *cached = day;
+        Ok(day)
     }
 
     pub(crate) fn origin(&self, line: u64) -> Origin {
@@ -141,5 +171,40 @@ pub(crate) fn check_dim_name(name: &str) -> Result<(), Why> {
         ))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx::new(Arc::from("t.csv"), chrono_tz::UTC)
+    }
+
+    #[test]
+    fn a_day_read_again_is_the_same_day_and_a_new_text_is_parsed_afresh() {
+        let mut ctx = ctx();
+        let first = ctx.day("2026-03-02").map_err(|e| e.to_string());
+        assert_eq!(first, Ok(Day::parse("2026-03-02").unwrap()));
+        assert_eq!(ctx.day("2026-03-02").ok(), first.clone().ok());
+        assert_eq!(ctx.day("2026-03-03").ok(), Day::parse("2026-03-03").ok());
+        // A bad text after a good one is refused, not answered from the row before.
+        assert!(ctx.day("2026-02-30").is_err());
+        assert!(ctx.day("2026-03-0").is_err());
+        assert_eq!(ctx.day("2026-03-03").ok(), Day::parse("2026-03-03").ok());
+    }
+
+    #[test]
+    fn metrics_past_the_first_few_are_found_in_the_map() {
+        let mut ctx = ctx();
+        let names: Vec<String> = (0..FEW_METRICS + 5).map(|i| format!("m{i}")).collect();
+        for _ in 0..2 {
+            for name in &names {
+                let metric = ctx.metric(name).map_err(|e| e.reason);
+                assert_eq!(metric.as_ref().map(MetricName::as_str), Ok(name.as_str()));
+            }
+        }
+        assert!(ctx.metric(&"m".repeat(300)).is_err());
     }
 }

@@ -2,10 +2,14 @@
 //! order, the issue step following each batch through the gate), then each file recorded in
 //! the ingest log (whole, or through the run's day).
 
-use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, LedgerError};
+use std::sync::Arc;
+
+use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, Ledger, LedgerError};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::ingest::Ingested;
+use super::lease::AbortOnDrop;
 use super::{BATCH, Count, PipelineError, Run, error::redact};
 use crate::{AlertKind, AuditEvent};
 
@@ -27,8 +31,13 @@ impl Run<'_> {
             .step("accrue", Some(u64::try_from(accruals.len()).unwrap_or(0)));
         let mut failed = 0u64;
         let mut unrepresentable = 0u64;
-        for (done, chunk) in accruals.chunks(BATCH).enumerate() {
-            let results = self.ledger.execute_many(chunk).await?;
+        let mut rest = accruals;
+        let mut done = 0;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(BATCH));
+            let chunk = std::mem::replace(&mut rest, tail);
+            let (chunk, results) = self.execute_apart(chunk).await?;
+            let chunk = &chunk;
             let mut appended = 0u64;
             for (work, result) in chunk.iter().zip(results) {
                 match result {
@@ -62,7 +71,8 @@ impl Run<'_> {
             .await?;
             // The issue step, beside this one, may now decide these agents' rewards. (It
             // takes over the progress bar once the first batch is in.)
-            self.accrual.appended(done + 1);
+            done += 1;
+            self.accrual.appended(done);
         }
         if unrepresentable > 0 {
             // Counted as taken by the ingest step; rejected after all.
@@ -120,6 +130,38 @@ impl Run<'_> {
             self.audit(event).await?;
         }
         Ok(())
+    }
+
+    /// Runs a batch of accruals in a task of its own: the ledger's work for it (loading,
+    /// planning, encoding) then runs on another of the runtime's threads than the issue
+    /// step's beside it. Returns the batch with its results.
+    async fn execute_apart(
+        &self,
+        chunk: Vec<AccountCommands>,
+    ) -> Result<
+        (
+            Vec<AccountCommands>,
+            Vec<Result<Vec<kudos_ledger::Applied>, LedgerError>>,
+        ),
+        PipelineError,
+    > {
+        let ledger = Ledger::new(Arc::clone(&self.store), Arc::clone(&self.parts.clock));
+        let mut task = AbortOnDrop(tokio::spawn(
+            async move {
+                let results = ledger.execute_many(&chunk).await;
+                (chunk, results)
+            }
+            .in_current_span(),
+        ));
+        match (&mut task.0).await {
+            Ok((chunk, results)) => Ok((chunk, results?)),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(LedgerError::Store {
+                message: "the accrual's task was stopped".into(),
+                source: None,
+            }
+            .into()),
+        }
     }
 
     /// Accrues one agent's commands one at a time, after the batch was refused for points

@@ -9,9 +9,9 @@ use kudos_ledger::{Account, HoldView, ReversalView, hold_view, reversal_view};
 use super::{PipelineError, Run};
 
 /// Aborts a background task when dropped.
-pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop<T = ()>(pub(super) tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
