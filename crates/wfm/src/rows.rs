@@ -186,7 +186,8 @@ mod tests {
     fn a_day_read_again_is_the_same_day_and_a_new_text_is_parsed_afresh() {
         let mut ctx = ctx();
         let first = ctx.day("2026-03-02").map_err(|e| e.to_string());
-        assert_eq!(first, Ok(Day::parse("2026-03-02").unwrap()));
+        assert!(first.is_ok());
+        assert_eq!(first.clone().ok(), Day::parse("2026-03-02").ok());
         assert_eq!(ctx.day("2026-03-02").ok(), first.clone().ok());
         assert_eq!(ctx.day("2026-03-03").ok(), Day::parse("2026-03-03").ok());
         // A bad text after a good one is refused, not answered from the row before.
