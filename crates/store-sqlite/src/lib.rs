@@ -184,7 +184,7 @@ impl SqliteStore {
     /// process (a run's accrue and issue steps, side by side) queue here instead, each woken
     /// the moment the one before it is done. The busy handler is left to other processes.
     pub(crate) async fn begin_write(&self) -> Result<Write, sqlx::Error> {
-        let turn = Arc::clone(&self.writer).lock_owned().await;
+        let turn = self.write_turn().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok((turn, tx))
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, Ledger, LedgerError};
+use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, LedgerError};
 use serde_json::json;
 use tracing::Instrument as _;
 
@@ -31,11 +31,13 @@ impl Run<'_> {
             .step("accrue", Some(u64::try_from(accruals.len()).unwrap_or(0)));
         let mut failed = 0u64;
         let mut unrepresentable = 0u64;
-        let mut rest = accruals;
+        let mut accruals = accruals.into_iter();
         let mut done = 0;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(BATCH));
-            let chunk = std::mem::replace(&mut rest, tail);
+        loop {
+            let chunk: Vec<AccountCommands> = accruals.by_ref().take(BATCH).collect();
+            if chunk.is_empty() {
+                break;
+            }
             let (chunk, results) = self.execute_apart(chunk).await?;
             let chunk = &chunk;
             let mut appended = 0u64;
@@ -71,7 +73,7 @@ impl Run<'_> {
             .await?;
             // The issue step, beside this one, may now decide these agents' rewards. (It
             // takes over the progress bar once the first batch is in.)
-            done += 1;
+            done += chunk.len();
             self.accrual.appended(done);
         }
         if unrepresentable > 0 {
@@ -145,7 +147,7 @@ impl Run<'_> {
         ),
         PipelineError,
     > {
-        let ledger = Ledger::new(Arc::clone(&self.store), Arc::clone(&self.parts.clock));
+        let ledger = Arc::clone(&self.ledger);
         let mut task = AbortOnDrop(tokio::spawn(
             async move {
                 let results = ledger.execute_many(&chunk).await;

@@ -1,9 +1,9 @@
 //! The accrual gate: the issue step runs beside the accrue step, and loads an agent to decide
 //! its reward only once the agent's events of this run are in the ledger (decision 0028).
 //!
-//! The accrue step appends its agents in batches, in agent order; the gate knows which batch
-//! holds each agent's events and how many batches are appended. An agent without events this
-//! run is ready at once. Should the accrue step fail, the gate says so, and the issue step
+//! The accrue step appends its agents in batches, in agent order; the gate knows each agent's
+//! place in that order and how many agents are appended. An agent without events this run is
+//! ready at once. Should the accrue step fail, the gate says so, and the issue step
 //! makes no hold after it: what it already sent is settled, and the run reports the failure.
 
 use std::collections::HashMap;
@@ -16,19 +16,19 @@ use tokio::sync::watch;
 /// How far the accrue step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// The batches before this one are appended.
+    /// This many agents (the first in the accrue step's order) are appended.
     Through(usize),
-    /// Every batch is appended (or there was none).
+    /// Every agent is appended (or there was none).
     Finished,
-    /// The step failed: no further batch will be appended.
+    /// The step failed: no further agent will be appended.
     Failed,
 }
 
 /// See the module doc.
 #[derive(Debug)]
 pub(super) struct Gate {
-    /// Which batch holds each agent's events (set once, before the two steps start).
-    batch_of: OnceLock<HashMap<AgentId, usize>>,
+    /// Each agent's place in the accrue step's order (set once, before the two steps start).
+    place: OnceLock<HashMap<AgentId, usize>>,
     state: watch::Sender<State>,
 }
 
@@ -36,27 +36,26 @@ impl Default for Gate {
     /// A gate with nothing to wait for.
     fn default() -> Self {
         Self {
-            batch_of: OnceLock::new(),
+            place: OnceLock::new(),
             state: watch::Sender::new(State::Finished),
         }
     }
 }
 
 impl Gate {
-    /// Closes the gate over `accruals`, appended `batch` agents at a time in this order.
-    pub(super) fn close(&self, accruals: &[AccountCommands], batch: usize) {
-        let batch = batch.max(1);
-        let batch_of = accruals
+    /// Closes the gate over `accruals`, to be appended in this order.
+    pub(super) fn close(&self, accruals: &[AccountCommands]) {
+        let place = accruals
             .iter()
             .enumerate()
-            .map(|(i, work)| (work.agent.clone(), i / batch))
+            .map(|(i, work)| (work.agent.clone(), i))
             .collect();
-        if self.batch_of.set(batch_of).is_ok() && !accruals.is_empty() {
+        if self.place.set(place).is_ok() && !accruals.is_empty() {
             self.state.send_replace(State::Through(0));
         }
     }
 
-    /// The batches before `n` are appended.
+    /// The first `n` agents are appended.
     pub(super) fn appended(&self, n: usize) {
         self.state.send_if_modified(|state| match state {
             State::Through(before) if *before < n => {
@@ -67,7 +66,7 @@ impl Gate {
         });
     }
 
-    /// The accrue step ended: every batch appended (`ok`), or failed.
+    /// The accrue step ended: every agent appended (`ok`), or failed.
     pub(super) fn end(&self, ok: bool) {
         self.state
             .send_replace(if ok { State::Finished } else { State::Failed });
@@ -82,9 +81,9 @@ impl Gate {
     /// the accrue step failed first: then no hold is to be made.
     pub(super) async fn wait(&self, agents: &[AgentId]) -> bool {
         let needed = self
-            .batch_of
+            .place
             .get()
-            .and_then(|batch_of| agents.iter().filter_map(|a| batch_of.get(a)).max())
+            .and_then(|place| agents.iter().filter_map(|a| place.get(a)).max())
             .copied();
         let Some(needed) = needed else {
             return !self.failed();
@@ -92,13 +91,13 @@ impl Gate {
         self.wait_for(needed + 1).await
     }
 
-    /// Waits until the first batch is appended (or the step ended): when the issue step
-    /// begins. `false` when the accrue step failed first.
+    /// Waits until the first agents are appended (the accrue step's first batch), or the step
+    /// ended: when the issue step begins. `false` when the accrue step failed first.
     pub(super) async fn wait_first(&self) -> bool {
         self.wait_for(1).await
     }
 
-    /// Waits until `n` batches are appended, or the step ended.
+    /// Waits until `n` agents are appended, or the step ended.
     async fn wait_for(&self, n: usize) -> bool {
         let mut rx = self.state.subscribe();
         let reached = rx
@@ -129,7 +128,7 @@ mod tests {
     async fn an_agent_waits_for_its_own_batch_and_no_longer() {
         let gate = Gate::default();
         let accruals: Vec<_> = (0..5).map(work).collect();
-        gate.close(&accruals, 2); // batches: [0, 1], [2, 3], [4]
+        gate.close(&accruals); // appended in batches of two: [0, 1], [2, 3], [4]
         let wait = |agents: Vec<AgentId>| {
             let gate = &gate;
             async move {
@@ -145,14 +144,14 @@ mod tests {
             None,
             "batch 0 is not appended yet"
         );
-        gate.appended(1);
+        gate.appended(2);
         assert_eq!(wait(vec![agent(1), agent(9)]).await, Some(true));
         assert_eq!(
             wait(vec![agent(0), agent(2)]).await,
             None,
             "agent 2 is in batch 1"
         );
-        gate.appended(2);
+        gate.appended(4);
         assert_eq!(wait(vec![agent(3)]).await, Some(true));
         assert_eq!(wait(vec![agent(4)]).await, None);
         gate.end(true);
@@ -164,7 +163,7 @@ mod tests {
     async fn a_failed_accrual_stops_every_waiter() {
         let gate = Gate::default();
         let accruals: Vec<_> = (0..4).map(work).collect();
-        gate.close(&accruals, 2);
+        gate.close(&accruals);
         let waiters = [agent(3)];
         // Both wait (the first batch is not in), then the step fails.
         let (waited, first, ()) = tokio::join!(gate.wait(&waiters), gate.wait_first(), async {
@@ -184,7 +183,7 @@ mod tests {
         assert!(gate.wait_first().await);
         assert!(gate.wait(&[agent(1)]).await);
         let closed_on_nothing = Gate::default();
-        closed_on_nothing.close(&[], 1000);
+        closed_on_nothing.close(&[]);
         assert!(closed_on_nothing.wait_first().await);
     }
 }

@@ -245,7 +245,7 @@ impl Pipeline {
         Run {
             parts: &self.parts,
             totals: &self.totals,
-            ledger: Ledger::new(wiring.store.clone(), self.parts.clock.clone()),
+            ledger: Arc::new(Ledger::new(wiring.store.clone(), self.parts.clock.clone())),
             store: wiring.store,
             provider: wiring.provider,
             alerts: wiring.alerts,
@@ -297,7 +297,8 @@ struct Run<'a> {
     /// The pipeline's counters over every run (for [`Pipeline::metrics`]).
     totals: &'a Counters,
     store: Arc<dyn RunStore>,
-    ledger: Ledger<Arc<dyn RunStore>>,
+    /// Shared with the accrue step's tasks.
+    ledger: Arc<Ledger<Arc<dyn RunStore>>>,
     provider: Arc<dyn RewardProvider>,
     alerts: Arc<dyn AlertSink>,
     audit: AsyncMutex<Trail>,
@@ -545,7 +546,7 @@ impl Run<'_> {
         // agents in debt on the way; their reversals are requested after it (an agent in
         // debt is never issued anything, so the order between the two changes nothing but a
         // pass over the ledger).
-        self.accrual.close(&ingested.accruals, BATCH);
+        self.accrual.close(&ingested.accruals);
         let accrue = async {
             let accrued = self.accrue(ingested).await;
             self.accrual.end(accrued.is_ok());
