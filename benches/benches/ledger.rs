@@ -1,5 +1,6 @@
 //! The ledger's write path against a raw baseline measured in the same run: accruing
-//! 100,000 agents × 1 day, and hold + commit cycles, on `MemoryStore` and on SQLite, compared
+//! 100,000 agents × 1 day (with `execute_many`, and with `execute_many_deferred` as the run's
+//! accrue step appends), and hold + commit cycles, on `MemoryStore` and on SQLite, compared
 //! with a raw sqlx insert of the same rows in one transaction (multi-row statements).
 //!
 //! Run with: `cargo bench -p kudos-benches --bench ledger`; with `KUDOS_TEST_POSTGRES_URL` set
@@ -80,12 +81,22 @@ fn clock() -> Arc<dyn Clock> {
 
 /// Accrues one event for each agent, `BATCH` agents per `execute_many`.
 async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
+    accrue_batches(ledger, agents, false).await;
+}
+
+/// As [`accrue_all`], `deferred`: with `execute_many_deferred`, as the run's accrue step does.
+async fn accrue_batches<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId], deferred: bool) {
     for chunk in agents.chunks(BATCH) {
         let work: Vec<AccountCommands> = chunk
             .iter()
             .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
             .collect();
-        for r in ledger.execute_many(&work).await.unwrap() {
+        let results = if deferred {
+            ledger.execute_many_deferred(&work).await
+        } else {
+            ledger.execute_many(&work).await
+        };
+        for r in results.unwrap() {
             r.unwrap();
         }
     }
@@ -291,6 +302,25 @@ fn bench(c: &mut Criterion) {
             total
         });
     });
+    group.bench_function(
+        "ledger on SQLite, deferred (as the accrue step appends)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let url = fresh_db();
+                    let ledger = rt.block_on(async {
+                        Ledger::new(SqliteStore::open(&url).await.unwrap(), clock())
+                    });
+                    let start = Instant::now();
+                    rt.block_on(accrue_batches(&ledger, &agents, true));
+                    total += start.elapsed();
+                }
+                totals.borrow_mut().add("sqlite-deferred", total, iters);
+                total
+            });
+        },
+    );
     group.bench_function("ledger on MemoryStore", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -388,7 +418,14 @@ fn bench(c: &mut Criterion) {
         n / raw,
         n / multi
     );
-    for (name, key) in [("SQLite", "sqlite"), ("MemoryStore", "memory")] {
+    for (name, key) in [
+        ("SQLite", "sqlite"),
+        (
+            "SQLite, deferred (execute_many_deferred, as the accrue step appends)",
+            "sqlite-deferred",
+        ),
+        ("MemoryStore", "memory"),
+    ] {
         let s = t.per_iter(key);
         println!(
             "  ledger on {name}: {:.0} accruals/s, ratio to raw insert = {:.2}x (one row per INSERT), {:.2}x (190 rows per INSERT)",

@@ -314,7 +314,31 @@ impl<S: LedgerStore> Ledger<S> {
                     .zip(work)
                     .all(|(account, item)| account.agent() == &item.agent)
         });
-        self.execute_many_kept(work, matching).await
+        self.execute_many_kept(work, matching, false).await
+    }
+
+    /// As [`execute_many`](Self::execute_many), appending with
+    /// [`LedgerStore::append_many_deferred`]: the store may answer before the entries are on
+    /// durable storage, and makes them durable with the next durable write. For work that can
+    /// be made again from its source if a power cut loses it, and whose source is marked as
+    /// taken durably after it: the run's accrue step (its files' ingest marks are recorded
+    /// after every batch; a file not marked is read again, and its accruals are idempotent by
+    /// key). Not for holds, settlements, reversals or adjustments: what those record happened
+    /// outside the ledger, or was asked for once.
+    ///
+    /// # Errors
+    ///
+    /// A store failure (the whole call fails; what was appended is found by reloading).
+    pub async fn execute_many_deferred(
+        &self,
+        work: &[AccountCommands],
+    ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
+        Ok(self
+            .execute_many_kept(work, None, true)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|(applied, _)| applied))
+            .collect())
     }
 
     async fn execute_many_from(
@@ -323,17 +347,20 @@ impl<S: LedgerStore> Ledger<S> {
         loaded: Option<Vec<Account>>,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         Ok(self
-            .execute_many_kept(work, loaded)
+            .execute_many_kept(work, loaded, false)
             .await?
             .into_iter()
             .map(|r| r.map(|(applied, _)| applied))
             .collect())
     }
 
+    /// The batch: load (or take `loaded`), plan, append (`deferred`: with
+    /// [`LedgerStore::append_many_deferred`]); accounts met as a `Conflict` again from the load.
     async fn execute_many_kept(
         &self,
         work: &[AccountCommands],
         mut loaded: Option<Vec<Account>>,
+        deferred: bool,
     ) -> Result<KeptResults, LedgerError> {
         let mut out: Vec<Option<Result<Kept, LedgerError>>> =
             (0..work.len()).map(|_| None).collect();
@@ -372,6 +399,8 @@ impl<S: LedgerStore> Ledger<S> {
                 .collect();
             let appended = if batch.is_empty() {
                 Vec::new()
+            } else if deferred {
+                self.store.append_many_deferred(&batch).await?
             } else {
                 self.store.append_many(&batch).await?
             };

@@ -201,6 +201,30 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
+    /// As [`append_many`](LedgerStore::append_many), for a batch that can be made again from
+    /// its source if it is lost — the accrue step's accruals, whose file is read again by the
+    /// next run unless its ingest mark (recorded durably, after them) says otherwise. The store
+    /// may answer before the batch is on durable storage, as long as:
+    ///
+    /// - what it answers is what every later read sees, and conflicts are as `append_many`'s;
+    /// - a power cut loses at most the deferred batches written after the last durable write,
+    ///   never one written before it: every later write that is itself durable (an
+    ///   `append_many`, an ingest mark, a lease) makes the deferred batches before it durable
+    ///   first;
+    /// - what is lost is lost whole, batch by batch.
+    ///
+    /// The default is [`append_many`](LedgerStore::append_many): durable at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`append_many`](LedgerStore::append_many).
+    async fn append_many_deferred(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        self.append_many(batch).await
+    }
+
     /// The account that recorded an entry with this id (the first, for accrual keys).
     ///
     /// Runs ask it for holds and reversals (an operator's `TXN`, a marketplace's record) and
@@ -254,6 +278,9 @@ macro_rules! forward {
             }
             async fn append_many(&self, batch: &[AppendItem<'_>]) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
                 (**self).append_many(batch).await
+            }
+            async fn append_many_deferred(&self, batch: &[AppendItem<'_>]) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+                (**self).append_many_deferred(batch).await
             }
             async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
                 (**self).find(id).await

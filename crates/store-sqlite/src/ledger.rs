@@ -310,20 +310,16 @@ impl LedgerStore for SqliteStore {
         &self,
         batch: &[AppendItem<'_>],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
-        // The bodies are encoded while SQLite takes the write lock and counts the versions.
-        let (locked, bodies) = futures_util::future::join(
-            async {
-                let (turn, mut tx) = self.begin_write().await.map_err(store_err("append"))?;
-                let versions = versions_of(&mut tx, batch).await?;
-                Ok::<_, LedgerError>((turn, tx, versions))
-            },
-            encode_bodies(batch),
-        )
-        .await;
-        let (_turn, mut tx, versions) = locked?;
-        let out = write_batch(&mut tx, batch, versions, bodies?).await?;
-        tx.commit().await.map_err(store_err("append"))?;
-        Ok(out)
+        self.append_on(&self.pool, batch).await
+    }
+
+    async fn append_many_deferred(
+        &self,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        // Committed by the connection with `synchronous = NORMAL`: the log is not synced at the
+        // commit, but by the next durable commit of any connection (the same WAL file).
+        self.append_on(&self.deferred, batch).await
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
@@ -433,8 +429,33 @@ impl LedgerStore for SqliteStore {
     }
 }
 
-/// Hold index rows' views, as the ledger computed them.
+/// The port's helpers.
 impl SqliteStore {
+    /// `append_many` on a connection of `pool`: the store's, or its deferred writer.
+    async fn append_on(
+        &self,
+        pool: &sqlx::SqlitePool,
+        batch: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+        // The bodies are encoded while SQLite takes the write lock and counts the versions.
+        let (locked, bodies) = futures_util::future::join(
+            async {
+                let (turn, mut tx) = self
+                    .begin_write_on(pool)
+                    .await
+                    .map_err(store_err("append"))?;
+                let versions = versions_of(&mut tx, batch).await?;
+                Ok::<_, LedgerError>((turn, tx, versions))
+            },
+            encode_bodies(batch),
+        )
+        .await;
+        let (_turn, mut tx, versions) = locked?;
+        let out = write_batch(&mut tx, batch, versions, bodies?).await?;
+        tx.commit().await.map_err(store_err("append"))?;
+        Ok(out)
+    }
+
     /// The `agent` the one-parameter query `sql` finds for `key`, if any (`find`'s lookups).
     async fn agent_where<'q, T>(
         &self,

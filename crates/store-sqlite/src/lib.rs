@@ -45,7 +45,9 @@
 //!   ledger file needs no extra step. A file written by an earlier release is converted when
 //!   it opens, keeping every entry; a file a newer release migrated is refused.
 //! - *Durability.* `synchronous = FULL`: a committed append survives a power cut, not only a
-//!   crash of the process.
+//!   crash of the process. The exception is `append_many_deferred` (the run's accruals, which
+//!   its files' ingest marks follow): written by a connection with `synchronous = NORMAL`, it
+//!   survives a crash of the process, and a power cut once any durable write follows it.
 
 mod anchor;
 mod control;
@@ -73,6 +75,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection with `synchronous = NORMAL`, opened when first used: the writer of
+    /// deferred appends (`append_many_deferred`), whose commits do not wait for the disk.
+    deferred: SqlitePool,
     /// The lease clock: the store owns it (see [`LeaseStore`](kudos_ledger::LeaseStore)).
     clock: Arc<dyn Clock>,
     /// This process's turn to write to the file (shared by the store's clones): see
@@ -171,8 +176,14 @@ impl SqliteStore {
                 }
             }
         };
+        // In WAL mode every connection appends to the one log file, and a `FULL` commit syncs
+        // that file whole: a durable write after a deferred one makes it durable too.
+        let deferred = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         Ok(Self {
             pool,
+            deferred,
             clock: Arc::new(SystemClock),
             writer: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -184,8 +195,13 @@ impl SqliteStore {
     /// process (a run's accrue and issue steps, side by side) queue here instead, each woken
     /// the moment the one before it is done. The busy handler is left to other processes.
     pub(crate) async fn begin_write(&self) -> Result<Write, sqlx::Error> {
+        self.begin_write_on(&self.pool).await
+    }
+
+    /// As [`begin_write`](Self::begin_write), on `pool` (the store's, or its deferred writer).
+    pub(crate) async fn begin_write_on(&self, pool: &SqlitePool) -> Result<Write, sqlx::Error> {
         let turn = self.write_turn().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok((turn, tx))
     }
 

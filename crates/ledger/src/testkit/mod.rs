@@ -151,6 +151,70 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     batches_are_conditional_per_account(store).await;
     a_batch_of_stale_items_writes_nothing(store).await;
     batches_chain_items_and_run_long(store).await;
+    deferred_batches_are_appends_like_any_other(store).await;
+}
+
+/// `append_many_deferred` is conditional per account as `append_many` is, and what it wrote is
+/// what the next load, and the next append (deferred or not), sees at once.
+pub async fn deferred_batches_are_appends_like_any_other(store: &dyn LedgerStore) {
+    let (a, b) = (fresh_agent("deferred-a"), fresh_agent("deferred-b"));
+    store
+        .append(&b, 0, &[accrual(&b, "x", 1)], &[], &[])
+        .await
+        .expect("append");
+    let (ea, eb) = ([accrual(&a, "y", 2)], [accrual(&b, "y", 3)]);
+    let item = |agent, entries| crate::AppendItem {
+        agent,
+        expected: 0,
+        entries,
+        holds: &[],
+        reversals: &[],
+    };
+    let results = store
+        .append_many_deferred(&[item(&a, &ea[..]), item(&b, &eb[..])])
+        .await
+        .expect("append_many_deferred");
+    assert!(
+        matches!(results[0], Ok(1)),
+        "a matching item is applied: {:?}",
+        results[0]
+    );
+    assert!(
+        matches!(results[1], Err(LedgerError::Conflict { .. })),
+        "a stale item is a Conflict: {:?}",
+        results[1]
+    );
+    assert_eq!(
+        store.load(&a).await.expect("load").entries,
+        ea.to_vec(),
+        "a deferred append is read back at once"
+    );
+    assert_eq!(store.load(&b).await.expect("load").version, 1);
+    // A durable append after it sees its version, and so does a deferred one after that.
+    let durable = [accrual(&a, "z", 4)];
+    assert!(matches!(
+        store.append(&a, 0, &durable, &[], &[]).await,
+        Err(LedgerError::Conflict { .. })
+    ));
+    store
+        .append(&a, 1, &durable, &[], &[])
+        .await
+        .expect("a durable append on a deferred one's version");
+    let later = [accrual(&a, "w", 5)];
+    let results = store
+        .append_many_deferred(&[crate::AppendItem {
+            expected: 2,
+            ..item(&a, &later[..])
+        }])
+        .await
+        .expect("append_many_deferred");
+    assert!(matches!(results[0], Ok(3)), "{:?}", results[0]);
+    let stored = store.load(&a).await.expect("load");
+    assert_eq!(
+        stored.entries,
+        [ea[0].clone(), durable[0].clone(), later[0].clone()],
+        "deferred and durable appends keep their order"
+    );
 }
 
 /// `load_many` returns accounts in the order asked; `append_many` applies each item only if

@@ -150,7 +150,9 @@ impl Run<'_> {
         let ledger = Arc::clone(&self.ledger);
         let mut task = AbortOnDrop(tokio::spawn(
             async move {
-                let results = ledger.execute_many(&chunk).await;
+                // Deferred: the files' ingest marks, recorded durably after every batch, make
+                // them durable (decision 0029); a file not marked is read again.
+                let results = ledger.execute_many_deferred(&chunk).await;
                 (chunk, results)
             }
             .in_current_span(),

@@ -76,6 +76,45 @@ async fn what_is_written_survives_reopening() {
     );
 }
 
+/// Deferred appends (the run's accruals) are written by a connection of their own: another
+/// process sees them at once, a durable append after them keeps their order, and they are
+/// there when the file is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_appends_are_seen_by_others_and_kept() {
+    let (url, _) = db_url("deferred");
+    let (a, b) = (
+        AgentId::new("u-def-a").unwrap(),
+        AgentId::new("u-def-b").unwrap(),
+    );
+    {
+        let ledger = Ledger::new(
+            SqliteStore::open(&url).await.unwrap(),
+            Arc::new(SystemClock),
+        );
+        let work = [
+            kudos_ledger::AccountCommands::new(a.clone(), vec![accrue(&a, "x", 70)]),
+            kudos_ledger::AccountCommands::new(b.clone(), vec![accrue(&b, "x", 30)]),
+        ];
+        for result in ledger.execute_many_deferred(&work).await.unwrap() {
+            assert!(result.unwrap()[0].appended);
+        }
+        // Another process (a pool of its own on the same file) reads them at once.
+        let other = SqliteStore::open_with(&url, 1).await.unwrap();
+        assert_eq!(other.load(&a).await.unwrap().version, 1);
+        // A durable append after them, on the same account, follows them.
+        ledger.execute(&a, accrue(&a, "y", 5)).await.unwrap();
+        assert_eq!(other.load(&a).await.unwrap().version, 2);
+    }
+    let ledger = Ledger::new(
+        SqliteStore::open(&url).await.unwrap(),
+        Arc::new(SystemClock),
+    );
+    let day = Day::parse("2026-10-02").unwrap();
+    let balance = |account: Account| account.balance(day).available;
+    assert_eq!(balance(ledger.account(&a).await.unwrap()), Points::new(75));
+    assert_eq!(balance(ledger.account(&b).await.unwrap()), Points::new(30));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_connections_on_one_file_lose_no_update() {
     let (url, _) = db_url("racing");
