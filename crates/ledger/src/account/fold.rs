@@ -367,9 +367,10 @@ impl Account {
                 (other.day, other.source, other.seq) <= (day, source, seq)
             });
             if self.lots.len() == self.lots.capacity() {
-                // Half again, not double: lots are most of what `kudos points` holds (an
-                // account of 70 lots would otherwise keep room for 128).
-                self.lots.reserve_exact((self.lots.len() / 2).max(4));
+                // A quarter again, not double: lots are most of what `kudos points` holds (an
+                // account of 70 lots would otherwise keep room for 128; grown by half again,
+                // for 94).
+                self.lots.reserve_exact((self.lots.len() / 4).max(4));
             }
             self.lots.insert(at, lot);
         }
