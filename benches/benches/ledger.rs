@@ -286,25 +286,15 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
-    group.bench_function("ledger on SQLite", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let url = fresh_db();
-                let ledger = rt.block_on(async {
-                    Ledger::new(SqliteStore::open(&url).await.unwrap(), clock())
-                });
-                let start = Instant::now();
-                rt.block_on(accrue_all(&ledger, &agents));
-                total += start.elapsed();
-            }
-            totals.borrow_mut().add("sqlite", total, iters);
-            total
-        });
-    });
-    group.bench_function(
-        "ledger on SQLite, deferred (as the accrue step appends)",
-        |b| {
+    for (name, key, deferred) in [
+        ("ledger on SQLite", "sqlite", false),
+        (
+            "ledger on SQLite, deferred (as the accrue step appends)",
+            "sqlite-deferred",
+            true,
+        ),
+    ] {
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -313,14 +303,14 @@ fn bench(c: &mut Criterion) {
                         Ledger::new(SqliteStore::open(&url).await.unwrap(), clock())
                     });
                     let start = Instant::now();
-                    rt.block_on(accrue_batches(&ledger, &agents, true));
+                    rt.block_on(accrue_batches(&ledger, &agents, deferred));
                     total += start.elapsed();
                 }
-                totals.borrow_mut().add("sqlite-deferred", total, iters);
+                totals.borrow_mut().add(key, total, iters);
                 total
             });
-        },
-    );
+        });
+    }
     group.bench_function("ledger on MemoryStore", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

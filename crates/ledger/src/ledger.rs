@@ -269,7 +269,7 @@ impl<S: LedgerStore> Ledger<S> {
         &self,
         work: &[AccountCommands],
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
-        self.execute_many_from(work, None).await
+        self.execute_many_from(work, None, false).await
     }
 
     /// As [`execute_many`](Self::execute_many), planning first against `accounts` — each
@@ -291,7 +291,7 @@ impl<S: LedgerStore> Ledger<S> {
                 .iter()
                 .zip(work)
                 .all(|(account, item)| account.agent() == &item.agent);
-        self.execute_many_from(work, matching.then_some(accounts))
+        self.execute_many_from(work, matching.then_some(accounts), false)
             .await
     }
 
@@ -333,21 +333,18 @@ impl<S: LedgerStore> Ledger<S> {
         &self,
         work: &[AccountCommands],
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
-        Ok(self
-            .execute_many_kept(work, None, true)
-            .await?
-            .into_iter()
-            .map(|r| r.map(|(applied, _)| applied))
-            .collect())
+        self.execute_many_from(work, None, true).await
     }
 
+    /// [`execute_many_kept`](Self::execute_many_kept), without the accounts.
     async fn execute_many_from(
         &self,
         work: &[AccountCommands],
         loaded: Option<Vec<Account>>,
+        deferred: bool,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         Ok(self
-            .execute_many_kept(work, loaded, false)
+            .execute_many_kept(work, loaded, deferred)
             .await?
             .into_iter()
             .map(|r| r.map(|(applied, _)| applied))

@@ -163,15 +163,8 @@ pub async fn deferred_batches_are_appends_like_any_other(store: &dyn LedgerStore
         .await
         .expect("append");
     let (ea, eb) = ([accrual(&a, "y", 2)], [accrual(&b, "y", 3)]);
-    let item = |agent, entries| crate::AppendItem {
-        agent,
-        expected: 0,
-        entries,
-        holds: &[],
-        reversals: &[],
-    };
     let results = store
-        .append_many_deferred(&[item(&a, &ea[..]), item(&b, &eb[..])])
+        .append_many_deferred(&[fresh_item(&a, &ea), fresh_item(&b, &eb)])
         .await
         .expect("append_many_deferred");
     assert!(
@@ -204,7 +197,7 @@ pub async fn deferred_batches_are_appends_like_any_other(store: &dyn LedgerStore
     let results = store
         .append_many_deferred(&[crate::AppendItem {
             expected: 2,
-            ..item(&a, &later[..])
+            ..fresh_item(&a, &later)
         }])
         .await
         .expect("append_many_deferred");
@@ -215,6 +208,17 @@ pub async fn deferred_batches_are_appends_like_any_other(store: &dyn LedgerStore
         [ea[0].clone(), durable[0].clone(), later[0].clone()],
         "deferred and durable appends keep their order"
     );
+}
+
+/// A batch item of `entries` for `agent`'s account as new (version 0), with no hold index rows.
+fn fresh_item<'a>(agent: &'a AgentId, entries: &'a [Entry]) -> crate::AppendItem<'a> {
+    crate::AppendItem {
+        agent,
+        expected: 0,
+        entries,
+        holds: &[],
+        reversals: &[],
+    }
 }
 
 /// `load_many` returns accounts in the order asked; `append_many` applies each item only if
@@ -301,15 +305,8 @@ pub async fn a_batch_of_stale_items_writes_nothing(store: &dyn LedgerStore) {
             .expect("append");
     }
     let (ea, eb) = ([accrual(&a, "y", 2)], [accrual(&b, "y", 3)]);
-    let item = |agent, entries| crate::AppendItem {
-        agent,
-        expected: 0,
-        entries,
-        holds: &[],
-        reversals: &[],
-    };
     let results = store
-        .append_many(&[item(&a, &ea[..]), item(&b, &eb[..])])
+        .append_many(&[fresh_item(&a, &ea), fresh_item(&b, &eb)])
         .await
         .expect("a batch of stale items is not a store failure");
     assert!(
