@@ -4,6 +4,7 @@
 mod batches;
 mod config;
 mod directory;
+mod faults;
 mod money;
 mod programme;
 mod reversal;
