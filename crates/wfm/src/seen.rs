@@ -118,6 +118,20 @@ impl Seen {
         }
     }
 
+    /// Makes room for `n` identities in all at once, so that the table need not grow (and
+    /// move every identity it holds, each a random write) on the way there: each shard is
+    /// given room for its share and a little more, at most three quarters full. A table
+    /// already that large is left as it is.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let share = n / SHARDS + n / SHARDS / 64 + 16;
+        let len = (share.saturating_mul(4)).div_ceil(3).saturating_add(2);
+        for shard in &mut self.shards {
+            if len > shard.slots.len() {
+                shard.grow_to(len);
+            }
+        }
+    }
+
     /// Forgets `fp` (inserted by a row that was then rejected).
     pub(crate) fn remove(&mut self, fp: u64) {
         let shard = self.shard(fp);
@@ -155,7 +169,11 @@ fn next(i: usize, len: usize) -> usize {
 
 impl Shard {
     fn grow(&mut self) {
-        let len = self.slots.len() + self.slots.len() / 2;
+        self.grow_to(self.slots.len() + self.slots.len() / 2);
+    }
+
+    /// Moves the slots into a table of `len` slots (more than are taken).
+    fn grow_to(&mut self, len: usize) {
         let old = std::mem::replace(&mut self.slots, vec![(0, 0); len]);
         for (fp, bits) in old {
             if fp == 0 {
@@ -208,5 +226,43 @@ mod tests {
                 prop_assert_eq!(seen.insert(*fp, 0), Found::Present(*bits));
             }
         }
+
+        /// Room made in the middle (more or less than is needed) keeps every identity, and
+        /// room for all of them means no shard grows again.
+        #[test]
+        fn reserving_keeps_what_was_read(
+            fps in prop::collection::hash_set(1u64.., 0..3000),
+            reserve_at in 0usize..3000,
+            room in 0usize..6000,
+        ) {
+            let fps: Vec<u64> = fps.into_iter().collect();
+            let mut seen = Seen::default();
+            for (i, fp) in fps.iter().enumerate() {
+                if i == reserve_at {
+                    seen.reserve(room);
+                }
+                prop_assert_eq!(seen.insert(*fp, *fp >> 1), Found::Inserted);
+            }
+            for fp in &fps {
+                prop_assert_eq!(seen.insert(*fp, 0), Found::Present(*fp >> 1));
+            }
+        }
+    }
+
+    /// Room for all the identities means no shard grows on the way.
+    #[test]
+    fn reserved_room_is_enough() {
+        let mut seen = Seen::default();
+        seen.reserve(50_000);
+        let lens: Vec<usize> = seen.shards.iter().map(|s| s.slots.len()).collect();
+        for i in 1..=50_000u64 {
+            // Spread evenly over the shards, as a good hash's fingerprints are.
+            assert_eq!(
+                seen.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), 0),
+                Found::Inserted
+            );
+        }
+        let after: Vec<usize> = seen.shards.iter().map(|s| s.slots.len()).collect();
+        assert_eq!(lens, after);
     }
 }

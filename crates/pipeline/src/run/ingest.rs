@@ -192,11 +192,7 @@ impl Run<'_> {
             rejected: 0,
             future: 0,
         };
-        let records = match kudos_wfm::Records::from_reader(
-            &name,
-            std::io::Cursor::new(bytes),
-            &source.options,
-        ) {
+        let records = match kudos_wfm::Records::from_bytes(&name, bytes, &source.options) {
             Ok(r) => r,
             Err(e) => {
                 // Never the file's own text: a file error reaches logs, alerts and the audit

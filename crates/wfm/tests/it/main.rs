@@ -10,6 +10,7 @@ mod errors;
 mod fixtures;
 mod redaction;
 mod roundtrip;
+mod sizing;
 mod streaming;
 
 use std::fmt::Write as _;
