@@ -59,6 +59,7 @@
 
 mod background;
 mod csv_rows;
+mod detect;
 mod error;
 mod format;
 mod genesys;
