@@ -7,20 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use kudos_wfm::{ParseOptions, Records};
 
-/// Each item as a comparable line: the record's fields, or the error's text.
-fn lines(
-    items: impl Iterator<Item = Result<kudos_core::MetricRecord, kudos_wfm::WfmError>>,
-) -> Vec<String> {
-    items
-        .map(|item| match item {
-            Ok(r) => format!(
-                "{} {} {} {} line {}",
-                r.agent, r.day, r.metric, r.value, r.origin.line
-            ),
-            Err(e) => format!("error: {e}"),
-        })
-        .collect()
-}
+use crate::lines;
 
 /// A reader that serves `bytes`, then fails: a file that cannot be read to its end.
 struct FailsAtTheEnd(std::io::Cursor<Vec<u8>>);

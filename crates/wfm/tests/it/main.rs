@@ -105,5 +105,20 @@ pub(crate) fn collect(
     (recs, rows, None)
 }
 
+/// Each item as a comparable line: the record's fields, or the error's text.
+pub(crate) fn lines(
+    items: impl Iterator<Item = Result<kudos_core::MetricRecord, kudos_wfm::WfmError>>,
+) -> Vec<String> {
+    items
+        .map(|item| match item {
+            Ok(r) => format!(
+                "{} {} {} {} line {}",
+                r.agent, r.day, r.metric, r.value, r.origin.line
+            ),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect()
+}
+
 #[allow(dead_code, reason = "shared by some test modules only")]
 pub(crate) const ALL_FORMATS: [Format; 6] = Format::ALL;

@@ -4,19 +4,7 @@
 
 use kudos_wfm::{ParseOptions, Records};
 
-/// Each item as a comparable line: the record's fields, or the error's text.
-fn lines(records: &mut Records) -> Vec<String> {
-    records
-        .by_ref()
-        .map(|item| match item {
-            Ok(r) => format!(
-                "{} {} {} {} line {}",
-                r.agent, r.day, r.metric, r.value, r.origin.line
-            ),
-            Err(e) => format!("error: {e}"),
-        })
-        .collect()
-}
+use crate::lines;
 
 #[test]
 fn a_sized_index_finds_the_same_duplicates_and_conflicts() {
@@ -42,7 +30,7 @@ fn a_sized_index_finds_the_same_duplicates_and_conflicts() {
     let options = ParseOptions::default();
     let mut sized = Records::from_bytes("rows.csv", csv.clone().into_bytes(), &options).unwrap();
     let mut plain = Records::from_reader("rows.csv", std::io::Cursor::new(csv), &options).unwrap();
-    let (sized_lines, plain_lines) = (lines(&mut sized), lines(&mut plain));
+    let (sized_lines, plain_lines) = (lines(sized.by_ref()), lines(plain.by_ref()));
     assert_eq!(sized_lines.len(), plain_lines.len());
     assert!(
         sized_lines == plain_lines,
