@@ -14,10 +14,17 @@
 //! whose fingerprint is 0 is filed as 1). A removed identity keeps its slot with a NaN as its
 //! value (values are finite, so no record has it): the probe chains of other fingerprints stay
 //! whole, and the identity, read again, takes its slot back.
+//!
+//! A table given room for a large input at once ([`Seen::reserve`]) is one table, not sixteen
+//! shards, in memory of its own asked to be backed by huge pages (on Linux, where transparent
+//! huge pages are enabled for memory that asks): with 4 KB pages each random lookup also
+//! misses the processor's page cache, and each first write to a page stops for the kernel to
+//! zero it — together about a tenth of reading a file of a million rows.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use kudos_core::MetricRecord;
+use zerocopy::FromBytes;
 
 /// Sharded so that growing the table reallocates one shard at a time: a single table would, at
 /// each doubling, briefly hold the old and the new arrays — 1.5 times its size.
@@ -26,6 +33,9 @@ const SHARDS: usize = 16;
 const FIRST: usize = 1 << 10;
 /// The value bits of a removed identity: a NaN, which no record's value is.
 const REMOVED: u64 = u64::MAX;
+/// Room for at least this many slots (4 MiB of them) is made as one table in memory of its
+/// own, backed by huge pages where the system allows.
+const MAPPED: usize = (4 << 20) / 16;
 
 /// A 64-bit fingerprint of a record's identity (agent, day, metric, dims), never 0. Collisions
 /// among a file's records are astronomically unlikely (about n²/2⁶⁵), and would surface as a
@@ -51,13 +61,66 @@ pub(crate) enum Found {
 /// The identities read so far.
 pub(crate) struct Seen {
     shards: Vec<Shard>,
+    /// The shard of a fingerprint is its top four bits masked by this (15 for sixteen shards, 0
+    /// for one table).
+    mask: usize,
 }
 
 struct Shard {
-    /// (fingerprint, value bits); fingerprint 0 is an empty slot.
-    slots: Vec<(u64, u64)>,
+    slots: Slots,
     /// Slots taken, removed identities included.
     taken: usize,
+}
+
+/// A shard's slots, each [fingerprint, value bits]; fingerprint 0 is an empty slot.
+enum Slots {
+    /// On the heap, as any vector.
+    Heap(Vec<[u64; 2]>),
+    /// In memory mapped for the table alone, asked to be backed by huge pages. Its length is a
+    /// whole number of slots and its start is page-aligned, so it is always a slice of slots.
+    Mapped(memmap2::MmapMut),
+}
+
+impl Slots {
+    /// `len` empty slots: mapped when there are many, on the heap otherwise (or when mapping
+    /// fails).
+    fn empty(len: usize) -> Self {
+        if len >= MAPPED
+            && let Some(mapped) = Self::mapped(len)
+        {
+            return mapped;
+        }
+        Self::Heap(vec![[0, 0]; len])
+    }
+
+    fn mapped(len: usize) -> Option<Self> {
+        let mut map = memmap2::MmapOptions::new()
+            .len(len.checked_mul(16)?)
+            .map_anon()
+            .ok()?;
+        #[cfg(target_os = "linux")]
+        {
+            // Advice, not a requirement: without huge pages the table works as well, slower.
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
+        // Anonymous memory is zeroed (every slot empty) and page-aligned: the view holds.
+        let fits = <[[u64; 2]]>::mut_from_bytes(&mut map[..]).is_ok_and(|s| s.len() == len);
+        fits.then_some(Self::Mapped(map))
+    }
+
+    fn get(&self) -> &[[u64; 2]] {
+        match self {
+            Self::Heap(v) => v,
+            Self::Mapped(m) => <[[u64; 2]]>::ref_from_bytes(&m[..]).unwrap_or_default(),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut [[u64; 2]] {
+        match self {
+            Self::Heap(v) => v,
+            Self::Mapped(m) => <[[u64; 2]]>::mut_from_bytes(&mut m[..]).unwrap_or_default(),
+        }
+    }
 }
 
 impl Default for Seen {
@@ -65,54 +128,53 @@ impl Default for Seen {
         Self {
             shards: (0..SHARDS)
                 .map(|_| Shard {
-                    slots: vec![(0, 0); FIRST],
+                    slots: Slots::Heap(vec![[0, 0]; FIRST]),
                     taken: 0,
                 })
                 .collect(),
+            mask: SHARDS - 1,
         }
     }
 }
 
 impl Seen {
     /// The top four bits pick the shard; the low bits, the slot within it.
-    fn shard_of(fp: u64) -> usize {
+    fn shard_of(&self, fp: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
-        let i = (fp >> 60) as usize % SHARDS;
+        let i = (fp >> 60) as usize & self.mask;
         i
-    }
-
-    fn shard(&mut self, fp: u64) -> &mut Shard {
-        &mut self.shards[Self::shard_of(fp)]
     }
 
     /// Reads the slot `fp` starts at, so that a lookup soon after finds it in cache. Returns
     /// what it read, for the caller to pass to [`std::hint::black_box`].
     pub(crate) fn touch(&self, fp: u64) -> u64 {
-        let shard = &self.shards[Self::shard_of(fp)];
-        shard.slots[start(fp, shard.slots.len())].0
+        let slots = self.shards[self.shard_of(fp)].slots.get();
+        slots.get(start(fp, slots.len())).map_or(0, |s| s[0])
     }
 
     /// Looks `fp` up; when it is new (or was removed), remembers it with `bits`.
     pub(crate) fn insert(&mut self, fp: u64, bits: u64) -> Found {
-        let shard = self.shard(fp);
-        if (shard.taken + 1) * 4 > shard.slots.len() * 3 {
+        let i = self.shard_of(fp);
+        let shard = &mut self.shards[i];
+        if (shard.taken + 1) * 4 > shard.slots.get().len() * 3 {
             shard.grow();
         }
-        let len = shard.slots.len();
+        let slots = shard.slots.get_mut();
+        let len = slots.len();
         let mut i = start(fp, len);
         loop {
-            let slot = &mut shard.slots[i];
-            if slot.0 == 0 {
-                *slot = (fp, bits);
+            let slot = &mut slots[i];
+            if slot[0] == 0 {
+                *slot = [fp, bits];
                 shard.taken += 1;
                 return Found::Inserted;
             }
-            if slot.0 == fp {
-                if slot.1 == REMOVED {
-                    slot.1 = bits;
+            if slot[0] == fp {
+                if slot[1] == REMOVED {
+                    slot[1] = bits;
                     return Found::Inserted;
                 }
-                return Found::Present(slot.1);
+                return Found::Present(slot[1]);
             }
             i = next(i, len);
         }
@@ -121,12 +183,26 @@ impl Seen {
     /// Makes room for `n` identities in all at once, so that the table need not grow (and
     /// move every identity it holds, each a random write) on the way there: each shard is
     /// given room for its share and a little more, at most three quarters full. A table
-    /// already that large is left as it is.
+    /// already that large is left as it is. Room for many identities is made as one table
+    /// (see the module's documentation).
     pub(crate) fn reserve(&mut self, n: usize) {
-        let share = n / SHARDS + n / SHARDS / 64 + 16;
-        let len = (share.saturating_mul(4)).div_ceil(3).saturating_add(2);
+        let room = n.saturating_add(n / 64).saturating_add(16 * SHARDS);
+        let whole = room.saturating_mul(4).div_ceil(3);
+        if self.shards.len() > 1 && whole >= MAPPED {
+            let mut one = Shard {
+                slots: Slots::empty(whole),
+                taken: 0,
+            };
+            for shard in &self.shards {
+                one.take_from(shard.slots.get());
+            }
+            self.shards = vec![one];
+            self.mask = 0;
+            return;
+        }
+        let len = whole / self.shards.len() + 2;
         for shard in &mut self.shards {
-            if len > shard.slots.len() {
+            if len > shard.slots.get().len() {
                 shard.grow_to(len);
             }
         }
@@ -134,16 +210,17 @@ impl Seen {
 
     /// Forgets `fp` (inserted by a row that was then rejected).
     pub(crate) fn remove(&mut self, fp: u64) {
-        let shard = self.shard(fp);
-        let len = shard.slots.len();
+        let i = self.shard_of(fp);
+        let slots = self.shards[i].slots.get_mut();
+        let len = slots.len();
         let mut i = start(fp, len);
         loop {
-            let slot = &mut shard.slots[i];
-            if slot.0 == 0 {
+            let slot = &mut slots[i];
+            if slot[0] == 0 {
                 return;
             }
-            if slot.0 == fp {
-                slot.1 = REMOVED;
+            if slot[0] == fp {
+                slot[1] = REMOVED;
                 return;
             }
             i = next(i, len);
@@ -169,21 +246,31 @@ fn next(i: usize, len: usize) -> usize {
 
 impl Shard {
     fn grow(&mut self) {
-        self.grow_to(self.slots.len() + self.slots.len() / 2);
+        let len = self.slots.get().len();
+        self.grow_to(len + len / 2);
     }
 
     /// Moves the slots into a table of `len` slots (more than are taken).
     fn grow_to(&mut self, len: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); len]);
-        for (fp, bits) in old {
+        let old = std::mem::replace(&mut self.slots, Slots::empty(len));
+        self.taken = 0;
+        self.take_from(old.get());
+    }
+
+    /// Files the identities of `from` (removed ones too) in this shard's slots, which have room.
+    fn take_from(&mut self, from: &[[u64; 2]]) {
+        let slots = self.slots.get_mut();
+        let len = slots.len();
+        for &[fp, bits] in from {
             if fp == 0 {
                 continue;
             }
             let mut i = start(fp, len);
-            while self.slots[i].0 != 0 {
+            while slots[i][0] != 0 {
                 i = next(i, len);
             }
-            self.slots[i] = (fp, bits);
+            slots[i] = [fp, bits];
+            self.taken += 1;
         }
     }
 }
@@ -249,12 +336,51 @@ mod tests {
         }
     }
 
+    /// Room for many identities is one table, in memory of its own: what was read before is
+    /// kept, what follows fits without growing, and removal works there as in a shard.
+    #[test]
+    fn room_for_many_is_one_mapped_table_that_keeps_what_was_read() {
+        let fp = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut seen = Seen::default();
+        for i in 1..=20_000u64 {
+            assert_eq!(seen.insert(fp(i), i), Found::Inserted);
+        }
+        seen.reserve(400_000);
+        assert_eq!(seen.shards.len(), 1);
+        let shard = &seen.shards[0];
+        assert!(matches!(shard.slots, super::Slots::Mapped(_)));
+        let len = shard.slots.get().len();
+        assert!(
+            len * 3 >= 400_000 * 4,
+            "room for 400,000 at most three quarters full"
+        );
+        for i in 1..=400_000u64 {
+            let want = if i <= 20_000 {
+                Found::Present(i)
+            } else {
+                Found::Inserted
+            };
+            assert_eq!(seen.insert(fp(i), i), want);
+        }
+        assert_eq!(seen.shards[0].slots.get().len(), len);
+        seen.remove(fp(7));
+        assert_eq!(seen.insert(fp(7), 70), Found::Inserted);
+        assert_eq!(seen.insert(fp(7), 0), Found::Present(70));
+        // Growing past the room keeps every identity too.
+        for i in 400_001..=700_000u64 {
+            assert_eq!(seen.insert(fp(i), i), Found::Inserted);
+        }
+        assert!(seen.shards[0].slots.get().len() > len);
+        assert_eq!(seen.insert(fp(123_456), 0), Found::Present(123_456));
+        assert_eq!(seen.insert(fp(7), 0), Found::Present(70));
+    }
+
     /// Room for all the identities means no shard grows on the way.
     #[test]
     fn reserved_room_is_enough() {
         let mut seen = Seen::default();
         seen.reserve(50_000);
-        let lens: Vec<usize> = seen.shards.iter().map(|s| s.slots.len()).collect();
+        let lens: Vec<usize> = seen.shards.iter().map(|s| s.slots.get().len()).collect();
         for i in 1..=50_000u64 {
             // Spread evenly over the shards, as a good hash's fingerprints are.
             assert_eq!(
@@ -262,7 +388,7 @@ mod tests {
                 Found::Inserted
             );
         }
-        let after: Vec<usize> = seen.shards.iter().map(|s| s.slots.len()).collect();
+        let after: Vec<usize> = seen.shards.iter().map(|s| s.slots.get().len()).collect();
         assert_eq!(lens, after);
     }
 }
