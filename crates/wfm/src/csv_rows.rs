@@ -4,74 +4,19 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::Read;
 
-use csv::ByteRecord;
 use kudos_core::{MetricName, MetricRecord};
 
+use crate::csv_read::{CsvReader, Row};
 use crate::error::Why;
 use crate::mapping::{Column, UnknownColumns, label_key};
 use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
 use crate::values::{clip, parse_day_cell, parse_value, trim};
 use crate::{Mapping, Warning, WfmError};
 
-pub(crate) type CsvReader = csv::Reader<LineIndex>;
-
-/// Counts the lines of the bytes passing through, so that a record's byte offset gives its
-/// line. (The csv crate's own line numbers drift by one with CRLF line ends.) It remembers
-/// only the line ends the CSV reader has buffered but not yet consumed.
-pub(crate) struct LineIndex {
-    inner: Box<dyn Read + Send>,
-    offset: u64,
-    /// Line ends read, from `pending[head]` on not yet passed.
-    pending: Vec<u64>,
-    head: usize,
-    passed: u64,
-}
-
-impl LineIndex {
-    fn new(inner: Box<dyn Read + Send>) -> Self {
-        Self {
-            inner,
-            offset: 0,
-            pending: Vec::new(),
-            head: 0,
-            passed: 0,
-        }
-    }
-
-    /// The 1-based line of a record starting at `offset`; offsets must be asked in increasing
-    /// order. A line end *at* the offset counts as passed: with CRLF the csv crate reports a
-    /// record as starting on the LF that ends the line before it.
-    fn line_at(&mut self, offset: u64) -> u64 {
-        while self.pending.get(self.head).is_some_and(|&nl| nl <= offset) {
-            self.head += 1;
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
-}
-
-impl Read for LineIndex {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pending.drain(..self.head);
-        self.head = 0;
-        let base = self.offset;
-        self.pending
-            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
-        self.offset += n as u64;
-        Ok(n)
-    }
-}
-
 /// A CSV reader over `input` that leaves field-count checks to us (a short row is a row
 /// error, not a reader error).
 pub(crate) fn reader(input: Box<dyn Read + Send>, delimiter: u8) -> CsvReader {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(64 * 1024)
-        .from_reader(LineIndex::new(input))
+    CsvReader::new(input, delimiter)
 }
 
 /// Reads the header record, or `None` at the end of input.
@@ -79,32 +24,21 @@ pub(crate) fn read_header(
     rdr: &mut CsvReader,
     file: &str,
 ) -> Result<Option<Vec<String>>, WfmError> {
-    let mut rec = ByteRecord::new();
-    let more = rdr
-        .read_byte_record(&mut rec)
-        .map_err(|e| csv_fatal(file, &e))?;
-    if !more {
+    if rdr.read().map_err(|e| io_fatal(file, &e))?.is_none() {
         return Ok(None);
     }
-    let header = rec
+    let header = rdr
+        .row()
         .iter()
         .map(|f| String::from_utf8_lossy(f).trim().to_owned())
         .collect();
     Ok(Some(header))
 }
 
-fn csv_fatal(file: &str, e: &csv::Error) -> WfmError {
-    let line = e.position().map_or(0, csv::Position::line);
-    match e.kind() {
-        csv::ErrorKind::Io(io) => WfmError::Io {
-            file: file.to_owned(),
-            error: std::io::Error::new(io.kind(), io.to_string()),
-        },
-        _ => WfmError::Malformed {
-            file: file.to_owned(),
-            line,
-            reason: e.to_string(),
-        },
+fn io_fatal(file: &str, error: &std::io::Error) -> WfmError {
+    WfmError::Io {
+        file: file.to_owned(),
+        error: std::io::Error::new(error.kind(), error.to_string()),
     }
 }
 
@@ -136,14 +70,14 @@ fn check_duplicates(
 
 /// One row's fields, as text.
 struct Fields<'a> {
-    rec: &'a ByteRecord,
+    rec: Row<'a>,
     /// The whole row, when it is valid UTF-8 (checked once, not cell by cell).
     text: Option<&'a str>,
     header: &'a [String],
 }
 
 impl<'a> Fields<'a> {
-    fn new(rec: &'a ByteRecord, header: &'a [String]) -> Self {
+    fn new(rec: Row<'a>, header: &'a [String]) -> Self {
         Self {
             rec,
             text: std::str::from_utf8(rec.as_slice()).ok(),
@@ -166,24 +100,17 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn read_row(
-    rdr: &mut CsvReader,
-    rec: &mut ByteRecord,
-    ncols: usize,
-    ctx: &Ctx,
-) -> Option<Result<u64, Step>> {
-    match rdr.read_byte_record(rec) {
-        Ok(false) => None,
-        Err(e) => Some(Err(Step::Fatal(csv_fatal(&ctx.source, &e)))),
-        Ok(true) => {
-            let byte = rec.position().map_or(0, csv::Position::byte);
-            let line = rdr.get_mut().line_at(byte);
-            if rec.len() == ncols {
+fn read_row(rdr: &mut CsvReader, ncols: usize, ctx: &Ctx) -> Option<Result<u64, Step>> {
+    match rdr.read() {
+        Ok(None) => None,
+        Err(e) => Some(Err(Step::Fatal(io_fatal(&ctx.source, &e)))),
+        Ok(Some(line)) => {
+            let fields = rdr.row().len();
+            if fields == ncols {
                 Some(Ok(line))
             } else {
                 let why = Why::plain(format!(
-                    "the row has {} fields; the header has {ncols} (truncated or misquoted?)",
-                    rec.len()
+                    "the row has {fields} fields; the header has {ncols} (truncated or misquoted?)"
                 ));
                 Some(Err(Step::Bad(ctx.row_error(line, None, why))))
             }
@@ -195,7 +122,7 @@ fn read_row(
 /// the format turn it into records (all of them, or a rejected row).
 trait CsvFormat {
     /// The reader, the reused record, the context and the header width.
-    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize);
+    fn input(&mut self) -> (&mut CsvReader, &Ctx, usize);
     /// Pushes the records of the row just read (on `line`) onto `out`.
     fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem>;
     /// The context, for row errors.
@@ -204,8 +131,8 @@ trait CsvFormat {
 
 fn next_csv_row(rows: &mut impl CsvFormat, out: &mut Vec<MetricRecord>) -> Option<Step> {
     let line = {
-        let (rdr, rec, ctx, ncols) = rows.input();
-        match read_row(rdr, rec, ncols, ctx)? {
+        let (rdr, ctx, ncols) = rows.input();
+        match read_row(rdr, ncols, ctx)? {
             Ok(line) => line,
             Err(step) => return Some(step),
         }
@@ -222,7 +149,6 @@ fn next_csv_row(rows: &mut impl CsvFormat, out: &mut Vec<MetricRecord>) -> Optio
 /// `canonical-csv` rows.
 pub(crate) struct CanonicalCsv {
     rdr: CsvReader,
-    rec: ByteRecord,
     ctx: Ctx,
     header: Vec<String>,
     agent: usize,
@@ -270,7 +196,6 @@ impl CanonicalCsv {
         }
         Ok(Self {
             rdr,
-            rec: ByteRecord::new(),
             ctx,
             header,
             agent,
@@ -282,7 +207,7 @@ impl CanonicalCsv {
     }
 
     fn row(&mut self, line: u64) -> Result<MetricRecord, Problem> {
-        let f = Fields::new(&self.rec, &self.header);
+        let f = Fields::new(self.rdr.row(), &self.header);
         let col = |i: usize| Some(self.header[i].clone());
         let agent = self
             .ctx
@@ -313,8 +238,8 @@ impl CanonicalCsv {
 }
 
 impl CsvFormat for CanonicalCsv {
-    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize) {
-        (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
+    fn input(&mut self) -> (&mut CsvReader, &Ctx, usize) {
+        (&mut self.rdr, &self.ctx, self.header.len())
     }
 
     fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
@@ -336,7 +261,6 @@ impl RowSource for CanonicalCsv {
 /// `wide-csv` rows, classified by a [`Mapping`].
 pub(crate) struct WideCsv {
     rdr: CsvReader,
-    rec: ByteRecord,
     ctx: Ctx,
     header: Vec<String>,
     agent: usize,
@@ -397,7 +321,6 @@ impl WideCsv {
         Ok((
             Self {
                 rdr,
-                rec: ByteRecord::new(),
                 ctx,
                 header,
                 agent,
@@ -410,7 +333,7 @@ impl WideCsv {
     }
 
     fn row(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {
-        let f = Fields::new(&self.rec, &self.header);
+        let f = Fields::new(self.rdr.row(), &self.header);
         let col = |i: usize| Some(self.header[i].clone());
         let agent = self
             .ctx
@@ -444,8 +367,8 @@ impl WideCsv {
 }
 
 impl CsvFormat for WideCsv {
-    fn input(&mut self) -> (&mut CsvReader, &mut ByteRecord, &Ctx, usize) {
-        (&mut self.rdr, &mut self.rec, &self.ctx, self.header.len())
+    fn input(&mut self) -> (&mut CsvReader, &Ctx, usize) {
+        (&mut self.rdr, &self.ctx, self.header.len())
     }
 
     fn parse(&mut self, line: u64, out: &mut Vec<MetricRecord>) -> Result<(), Problem> {

@@ -58,6 +58,7 @@
 //! - *No panics.* Every parser is fuzzed (`fuzz/`), and a test replays the seed corpus.
 
 mod background;
+mod csv_read;
 mod csv_rows;
 mod detect;
 mod error;
