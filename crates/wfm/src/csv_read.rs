@@ -423,6 +423,17 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Any bytes at all read as the `csv` crate reads them (and never panic).
+        #[test]
+        fn any_bytes_read_as_the_csv_crate_reads(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            step in 1usize..70,
+        ) {
+            prop_assert_eq!(by_us(&bytes, b',', step, 64), by_csv(&bytes, b','));
+        }
+    }
+
     #[test]
     fn a_plain_file_reads_row_by_row_with_its_lines() {
         let bytes = b"\xef\xbb\xbfagent_id,date\nu-1,2026-03-02\n\nu-2,\"2026-03-03\"\r\nu-3,x";
