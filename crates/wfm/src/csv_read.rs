@@ -1,8 +1,9 @@
 //! The CSV reader under `canonical-csv` and `wide-csv`: what the `csv` crate reads, with a fast
 //! path for the usual row.
 //!
-//! A row with no quote and no carriage return — nearly every row of an export — is split at its
-//! delimiters directly, its line end and delimiters found with `memchr`. Any other row is read by
+//! A row with no quote — nearly every row of an export — is split where it lies in the read
+//! buffer, eight bytes at a time, and its fields handed on as ranges of the buffer (no copy); a CR
+//! or LF ends it, as either ends a record for `csv_core`. A row with a quote is read by
 //! `csv_core`, the `csv` crate's own parser, set up as `csv::ReaderBuilder::new()
 //! .delimiter(d).flexible(true).has_headers(false)` sets it up: quotes and doubled quotes, CR, LF
 //! or CRLF line ends, a quoted field over several lines. As there, empty lines are skipped and a
@@ -31,8 +32,8 @@ pub(crate) struct CsvReader {
     eof: bool,
     /// Whether nothing was consumed yet (a byte order mark may start the input).
     fresh: bool,
-    /// Whether rows without quotes or carriage returns are split directly: not when the
-    /// delimiter is itself a quote or a line end.
+    /// Whether rows without quotes are split directly: not when the delimiter is itself a
+    /// quote or a line end.
     fast: bool,
     delimiter: u8,
     /// The parser for every other row.
