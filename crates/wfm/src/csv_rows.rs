@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::io::Read;
 
 use kudos_core::{MetricName, MetricRecord};
 
@@ -12,12 +11,6 @@ use crate::mapping::{Column, UnknownColumns, label_key};
 use crate::rows::{Ctx, Problem, RowSource, Step, check_dim_name};
 use crate::values::{clip, parse_day_cell, parse_value, trim};
 use crate::{Mapping, Warning, WfmError};
-
-/// A CSV reader over `input` that leaves field-count checks to us (a short row is a row
-/// error, not a reader error).
-pub(crate) fn reader(input: Box<dyn Read + Send>, delimiter: u8) -> CsvReader {
-    CsvReader::new(input, delimiter)
-}
 
 /// Reads the header record, or `None` at the end of input.
 pub(crate) fn read_header(

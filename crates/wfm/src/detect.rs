@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::sync::Arc;
 
+use crate::csv_read::CsvReader;
 use crate::csv_rows::{self, CanonicalCsv, WideCsv};
 use crate::genesys::{Adherence, AdherenceShape, Aggregates, NestedRows};
 use crate::json_rows::{CanonicalArray, JsonLines, looks_like_json_line, parse_element};
@@ -124,7 +125,8 @@ fn open_csv(
         (Format::CanonicalCsv, _) | (_, None) => b',',
         (_, Some(m)) => m.delimiter,
     };
-    let mut rdr = csv_rows::reader(input, delimiter);
+    // Field counts are left to the formats: a short row is a row error, not a reader error.
+    let mut rdr = CsvReader::new(input, delimiter);
     let Some(header) = csv_rows::read_header(&mut rdr, &file)? else {
         return Err(match format {
             Format::Auto => WfmError::Empty { file },

@@ -60,10 +60,8 @@ pub(crate) enum Found {
 
 /// The identities read so far.
 pub(crate) struct Seen {
+    /// Sixteen shards, or one table (see the module's documentation).
     shards: Vec<Shard>,
-    /// The shard of a fingerprint is its top four bits masked by this (15 for sixteen shards, 0
-    /// for one table).
-    mask: usize,
 }
 
 struct Shard {
@@ -128,20 +126,20 @@ impl Default for Seen {
         Self {
             shards: (0..SHARDS)
                 .map(|_| Shard {
-                    slots: Slots::Heap(vec![[0, 0]; FIRST]),
+                    slots: Slots::empty(FIRST),
                     taken: 0,
                 })
                 .collect(),
-            mask: SHARDS - 1,
         }
     }
 }
 
 impl Seen {
-    /// The top four bits pick the shard; the low bits, the slot within it.
+    /// The top four bits pick the shard (of sixteen, or the one); the low bits, the slot
+    /// within it.
     fn shard_of(&self, fp: u64) -> usize {
         #[allow(clippy::cast_possible_truncation, reason = "shifted to 4 bits")]
-        let i = (fp >> 60) as usize & self.mask;
+        let i = (fp >> 60) as usize & (self.shards.len() - 1);
         i
     }
 
@@ -197,7 +195,6 @@ impl Seen {
                 one.take_from(shard.slots.get());
             }
             self.shards = vec![one];
-            self.mask = 0;
             return;
         }
         let len = whole / self.shards.len() + 2;
