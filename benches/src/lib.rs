@@ -199,6 +199,54 @@ pub async fn raw_posts(
     Ok((ok, start.elapsed()))
 }
 
+/// The client's own baseline of issuing: `n` reward requests through the Kudos marketplace
+/// client ([`kudos_client::HttpRewardProvider`], built from the run's own configuration file
+/// `config`), `in_flight` at a time, each with a new transaction id and `payload`. Returns
+/// how many were issued and how long they took together: what the client costs beside bare
+/// POSTs, without the ledger, the audit trail or the store.
+///
+/// # Errors
+///
+/// The configuration cannot be loaded or the client built.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a measuring tool reads the wall clock"
+)]
+pub async fn client_posts(
+    config: &std::path::Path,
+    payload: &[u8],
+    n: u64,
+    in_flight: usize,
+) -> Result<(u64, std::time::Duration), Box<dyn std::error::Error + Send + Sync>> {
+    use futures_util::StreamExt as _;
+    use kudos_client::RewardProvider as _;
+    let clock: std::sync::Arc<dyn kudos_core::Clock> = std::sync::Arc::new(kudos_core::SystemClock);
+    let config = kudos_pipeline::Config::load(config)?;
+    let provider = std::sync::Arc::new(config.provider(std::sync::Arc::clone(&clock))?);
+    let payload: std::sync::Arc<[u8]> = payload.into();
+    let start = std::time::Instant::now();
+    // A task a request, as the raw baseline and `kudos run` send them.
+    let issued = futures_util::stream::iter(0..n)
+        .map(|_| {
+            let txn = kudos_core::TxnId::generate(clock.as_ref());
+            let (provider, payload) = (
+                std::sync::Arc::clone(&provider),
+                std::sync::Arc::clone(&payload),
+            );
+            tokio::spawn(async move {
+                matches!(
+                    provider.issue(txn, &payload).await,
+                    kudos_client::Outcome::Issued { .. }
+                )
+            })
+        })
+        .buffer_unordered(in_flight.max(1))
+        .filter(|issued| std::future::ready(matches!(issued, Ok(true))))
+        .count()
+        .await;
+    Ok((issued as u64, start.elapsed()))
+}
+
 /// The numbers on the last line of a `/usr/bin/time -f … -o FILE` report, in the order of the
 /// format (for example `%M %U %S`: peak KiB, user and system seconds).
 ///

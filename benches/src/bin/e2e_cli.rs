@@ -27,6 +27,9 @@ use std::time::Instant;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// A reward request of the shape `kudos run` sends (a pseudonym, the tier, the timestamp).
+const CLIENT_BODY: &str = r#"{"agent_id":"p_3f9c2a7e1b5d4c8a9e0f1a2b3c4d5e6f","reward_type":"gift_card_10_usd","points_consumed":100,"transaction_timestamp":"2026-03-10T06:00:00Z"}"#;
+
 const RULES: &str = "window_days = 90\n[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
      [[rule]]\nid = 'aht'\nmetric = 'aht_secs'\nbands = [{ from = 0, to = 240, points = 1 }]\n\
      [[tier]]\nid = 'voucher'\nreward_type = 'gift_card_10_usd'\nthreshold = 100\n";
@@ -192,6 +195,16 @@ fn main() -> Result<(), Error> {
         issued,
         usize::try_from(in_flight)?,
     ))?;
+    let sim_cpu_raw = cpu_seconds(sim.id()) - sim_cpu;
+    // The client's own baseline, same simulator: the Kudos marketplace client alone, built from
+    // the run's configuration, sending bodies of the run's shape.
+    let (client_ok, client) =
+        tokio::runtime::Runtime::new()?.block_on(kudos_benches::client_posts(
+            &dir.join("kudos.toml"),
+            CLIENT_BODY.as_bytes(),
+            issued,
+            usize::try_from(in_flight)?,
+        ))?;
     let _ = sim.kill();
     let _ = sim.wait();
     let time = kudos_benches::time_report(&dir.join("time.txt"))?;
@@ -212,6 +225,13 @@ fn main() -> Result<(), Error> {
         "raw baseline: {raw_ok} bare POSTs to the same simulator, {in_flight} at a time: {raw:.2}s = {:.2}x the bound; the whole command = {:.2}x the raw baseline",
         raw / bound,
         wall / raw
+    );
+    let client = client.as_secs_f64();
+    println!(
+        "client baseline: {client_ok} rewards through the Kudos client alone, {in_flight} at a time: {client:.2}s = {:.2}x the bound, {:.2}x the raw baseline; the whole command = {:.2}x the client baseline",
+        client / bound,
+        client / raw,
+        wall / client
     );
     let (marks, finished) = steps(&String::from_utf8_lossy(&out.stderr));
     let mut before_issue = 0.0;
@@ -251,6 +271,11 @@ fn main() -> Result<(), Error> {
         "CPU time: kudos run {run_cpu:.2}s, the simulator {sim_cpu:.2}s; {:.2} of the 2 cores' {:.2}s",
         run_cpu + sim_cpu,
         2.0 * wall
+    );
+    println!(
+        "the simulator's CPU a request: {:.0} µs for kudos run's, {:.0} µs for the raw baseline's",
+        sim_cpu * 1e6 / issued.max(1) as f64,
+        sim_cpu_raw * 1e6 / raw_ok.max(1) as f64
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

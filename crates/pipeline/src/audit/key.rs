@@ -9,7 +9,7 @@ use kudos_privacy::SecretSource;
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
-use super::{AuditError, AuditRecord};
+use super::{AuditError, AuditRecord, canon};
 
 /// The fewest bytes an audit key may have.
 pub const MIN_KEY_BYTES: usize = 16;
@@ -99,8 +99,9 @@ fn sha256(parts: &[&[u8]]) -> String {
 /// The hash a record of this format (`"v": 2`) must carry: HMAC-SHA256 under `key`, or
 /// SHA-256 without one, of the canonical JSON of the record without its `hash`.
 pub(super) fn hash_v2(record: &AuditRecord, key: Option<&AuditKey>) -> Result<String, AuditError> {
-    let value = serde_json::to_value(record).map_err(canon_err)?;
-    hash_value(value, key)
+    let mut body = Vec::with_capacity(512);
+    canon::record(record, &mut body).map_err(canon_err)?;
+    Ok(keyed_hash(&body, key))
 }
 
 /// [`hash_v2`] of a record as read: every field it has but `hash` is covered, so a field
@@ -112,11 +113,16 @@ pub(super) fn hash_value(
     if let Some(map) = value.as_object_mut() {
         map.remove("hash");
     }
-    let body = serde_json_canonicalizer::to_vec(&value).map_err(canon_err)?;
-    Ok(match key {
-        Some(key) => key.hmac(&body),
-        None => sha256(&[&body]),
-    })
+    let mut body = Vec::with_capacity(512);
+    canon::value(&value, &mut body).map_err(canon_err)?;
+    Ok(keyed_hash(&body, key))
+}
+
+fn keyed_hash(body: &[u8], key: Option<&AuditKey>) -> String {
+    match key {
+        Some(key) => key.hmac(body),
+        None => sha256(&[body]),
+    }
 }
 
 /// Whether a record of the first format (no `v`) carries its hash: SHA-256 of `prev`, a

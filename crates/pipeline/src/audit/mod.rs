@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::AuditEvent;
 
+mod canon;
 mod key;
 mod verify;
 
@@ -414,69 +415,56 @@ impl AuditLog {
     ) -> Result<AuditRecord, AuditError> {
         let record = self.chain.next(event, data)?;
         let mut line = Vec::new();
-        self.push_line(&mut line, &record)?;
+        push_line(&mut line, &record, self.torn, &self.path)?;
         self.write(&line)?;
         self.chain.advance(&record);
         Ok(record)
     }
 
-    /// The records `events` make, the bytes that write them, and the chain after them.
-    fn prepare(
-        &self,
-        events: &[AuditEvent],
-    ) -> Result<(Vec<u8>, Chain, Vec<AuditRecord>), AuditError> {
-        let mut chain = self.chain.clone();
-        let mut bytes = Vec::new();
-        let mut out = Vec::with_capacity(events.len());
-        for event in events {
-            let record = chain.next(event.name(), event.data())?;
-            self.push_line(&mut bytes, &record)?;
-            chain.advance(&record);
-            out.push(record);
-        }
-        Ok((bytes, chain, out))
-    }
-
     /// Appends several events with one write and one sync — whole lines in one `O_APPEND`
     /// write, so concurrent writers never tear a line — on a blocking thread, never on the
-    /// runtime's workers. The chain advances only once the write is durable.
+    /// runtime's workers: the records are made (hashed) there too, so a batch of them never
+    /// keeps the workers from the run's network I/O. The chain advances only once the write
+    /// is durable.
     async fn append_blocking_off(
         &mut self,
         events: &[AuditEvent],
     ) -> Result<Vec<AuditRecord>, AuditError> {
-        let (bytes, chain, out) = self.prepare(events)?;
-        if bytes.is_empty() {
-            return Ok(out);
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-        let path = self.path.display().to_string();
+        let path = self.path.clone();
         let io = |error| AuditError::Io {
-            path: path.clone(),
+            path: self.path.display().to_string(),
             error,
         };
         // A second handle on the same open file (same `O_APPEND` description).
         let mut file = self.file.try_clone().map_err(io)?;
-        tokio::task::spawn_blocking(move || {
-            file.write_all(&bytes)?;
-            file.sync_data()
+        let mut chain = self.chain.clone();
+        let torn = self.torn;
+        let events = events.to_vec();
+        let (chain, out) = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::with_capacity(events.len() * 512);
+            let mut out = Vec::with_capacity(events.len());
+            for event in &events {
+                let record = chain.next(event.name(), event.data())?;
+                push_line(&mut bytes, &record, torn, &path)?;
+                chain.advance(&record);
+                out.push(record);
+            }
+            let io = |error| AuditError::Io {
+                path: path.display().to_string(),
+                error,
+            };
+            file.write_all(&bytes).map_err(io)?;
+            file.sync_data().map_err(io)?;
+            Ok::<_, AuditError>((chain, out))
         })
         .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
+        .map_err(|e| io(std::io::Error::other(e)))??;
         self.torn = false;
         self.chain = chain;
         Ok(out)
-    }
-
-    fn push_line(&self, bytes: &mut Vec<u8>, record: &AuditRecord) -> Result<(), AuditError> {
-        if bytes.is_empty() && self.torn {
-            bytes.push(b'\n');
-        }
-        serde_json::to_writer(&mut *bytes, record).map_err(|e| AuditError::Io {
-            path: self.path.display().to_string(),
-            error: std::io::Error::other(e),
-        })?;
-        bytes.push(b'\n');
-        Ok(())
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
@@ -489,6 +477,24 @@ impl AuditLog {
         self.torn = false;
         Ok(())
     }
+}
+
+/// Appends `record` as a line to `bytes`, after a newline first when the file ended `torn`.
+fn push_line(
+    bytes: &mut Vec<u8>,
+    record: &AuditRecord,
+    torn: bool,
+    path: &Path,
+) -> Result<(), AuditError> {
+    if bytes.is_empty() && torn {
+        bytes.push(b'\n');
+    }
+    serde_json::to_writer(&mut *bytes, record).map_err(|e| AuditError::Io {
+        path: path.display().to_string(),
+        error: std::io::Error::other(e),
+    })?;
+    bytes.push(b'\n');
+    Ok(())
 }
 
 /// Whether the file's last byte is not a newline (a line torn by a crash mid-write).
