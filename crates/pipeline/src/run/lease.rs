@@ -6,6 +6,8 @@ use std::sync::PoisonError;
 use kudos_core::{AgentId, TxnId};
 use kudos_ledger::{Account, HoldView, ReversalView, hold_view, reversal_view};
 
+use tracing::Instrument as _;
+
 use super::{PipelineError, Run};
 
 /// Aborts a background task when dropped.
@@ -30,40 +32,44 @@ impl Run<'_> {
         let every = std::time::Duration::from_millis(
             (self.parts.settings.lease_secs.max(1) * 1000 / 3).max(100),
         );
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let held: Vec<TxnId> = leases
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .iter()
-                    .copied()
-                    .collect();
-                match store.lease_many(&held, &owner, length).await {
-                    Ok(granted) => {
-                        let gone: Vec<TxnId> = held
-                            .iter()
-                            .zip(granted)
-                            .filter(|(_, granted)| !granted)
-                            .map(|(txn, _)| *txn)
-                            .collect();
-                        if !gone.is_empty() {
-                            tracing::warn!(
-                                holds = gone.len(),
-                                "leases lost to another run; their holds are left to it"
-                            );
-                            let mut leases = leases.lock().unwrap_or_else(PoisonError::into_inner);
-                            let mut lost = lost.lock().unwrap_or_else(PoisonError::into_inner);
-                            for txn in gone {
-                                leases.remove(&txn);
-                                lost.insert(txn);
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let held: Vec<TxnId> = leases
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .iter()
+                        .copied()
+                        .collect();
+                    match store.lease_many(&held, &owner, length).await {
+                        Ok(granted) => {
+                            let gone: Vec<TxnId> = held
+                                .iter()
+                                .zip(granted)
+                                .filter(|(_, granted)| !granted)
+                                .map(|(txn, _)| *txn)
+                                .collect();
+                            if !gone.is_empty() {
+                                tracing::warn!(
+                                    holds = gone.len(),
+                                    "leases lost to another run; their holds are left to it"
+                                );
+                                let mut leases =
+                                    leases.lock().unwrap_or_else(PoisonError::into_inner);
+                                let mut lost = lost.lock().unwrap_or_else(PoisonError::into_inner);
+                                for txn in gone {
+                                    leases.remove(&txn);
+                                    lost.insert(txn);
+                                }
                             }
                         }
+                        Err(e) => tracing::warn!(holds = held.len(), "cannot renew leases: {e}"),
                     }
-                    Err(e) => tracing::warn!(holds = held.len(), "cannot renew leases: {e}"),
                 }
             }
-        })
+            .in_current_span(),
+        )
     }
 
     /// Leases holds this run just made and keeps them renewed; returns which were granted.
@@ -92,6 +98,18 @@ impl Run<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&txn)
+    }
+
+    /// Stops renewing the leases of `txns` (resolved holds, which no run takes up again), and
+    /// leaves them out of the leases the run ends.
+    pub(super) fn drop_leases(&self, txns: &[TxnId]) {
+        if txns.is_empty() {
+            return;
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        for txn in txns {
+            leases.remove(txn);
+        }
     }
 
     /// Keeps a hold this run has leased renewed until the run ends.

@@ -160,6 +160,7 @@ impl Run<'_> {
             .into_iter();
             let mut records = Vec::new();
             let mut alerts = Vec::new();
+            let mut resolved = Vec::new();
             for (a, to) in chunk.into_iter().zip(targets) {
                 let who = self.pseudonym(&a.agent);
                 let txn = a.txn;
@@ -179,6 +180,9 @@ impl Run<'_> {
                         continue;
                     }
                     Some(Ok(_)) | None => {}
+                }
+                if matches!(to, HoldState::Committed | HoldState::Released) {
+                    resolved.push(txn);
                 }
                 let why = describe(&a.outcome).reason;
                 let data = json!({"txn_id": txn, "agent": who, "reason": why});
@@ -247,6 +251,9 @@ impl Run<'_> {
                     next,
                 });
             }
+            // A resolved hold needs no lease: no run takes it up again, so this one neither
+            // renews nor ends it.
+            self.drop_leases(&resolved);
             self.audit_many(&records).await?;
             for (kind, message, data) in alerts {
                 self.alert(kind, message, data).await;

@@ -160,6 +160,74 @@ async fn a_run_that_loses_its_lease_sends_nothing_more_for_that_hold() {
     );
 }
 
+/// What every test of this binary logs at `warn` and above, as text with its spans (their
+/// fields included), from the first call on.
+fn warnings() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        // Every span (a warning names the run it is in), and only warnings and errors.
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(move || Sink(Arc::clone(&sink)))
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    meta.is_span() || *meta.level() <= tracing::Level::WARN
+                })),
+        );
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        log
+    })
+    .clone()
+}
+
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_renews_the_leases_of_the_holds_it_has_not_resolved_and_no_others() {
+    // Two rewards: one answered at once, one after 2.5 s, while the leases are renewed every
+    // second. The answered hold is committed, and no run takes a resolved hold up again: its
+    // lease is neither renewed nor "lost". (Before, every renewal in a run longer than
+    // `lease_secs / 3` warned that the run's resolved holds were lost to another run, and
+    // renewed, then ended, a lease for every hold the run had made.)
+    let log = warnings();
+    let mut w = World::new(
+        "renew-unresolved",
+        faults(
+            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [2]\naction = 'delay'\ndelay_ms = 2500",
+        ),
+    )
+    .await;
+    w.settings.lease_secs = 3; // renewed every second
+    w.read_timeout = Duration::from_secs(10);
+    w.export(
+        "d.csv",
+        &[(1, "2026-03-02", 100.0), (2, "2026-03-02", 100.0)],
+    );
+    let s = w.run("2026-03-10").await;
+    assert_eq!((s.holds, s.issued), (2, 2), "{s:?}");
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let run = s.run_id.to_string();
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(&run)).collect();
+    assert!(
+        mine.iter().all(|l| !l.contains("leases lost")),
+        "a resolved hold's lease was renewed and reported lost: {mine:?}"
+    );
+}
+
 /// The audit trail's events, in order.
 fn events(w: &World) -> Vec<AuditEvent> {
     std::fs::read_to_string(w.audit_path())
