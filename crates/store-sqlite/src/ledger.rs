@@ -214,7 +214,10 @@ async fn write_batch(
             .await
             .map_err(store_err("append"))?;
     }
-    for chunk in holds.chunks(HOLD_ROWS_PER_INSERT) {
+    // The rows' strings are moved into the statement, not copied (a view is a hold's JSON).
+    let mut holds = holds.into_iter().peekable();
+    while holds.peek().is_some() {
+        let chunk: Vec<HoldRow> = holds.by_ref().take(HOLD_ROWS_PER_INSERT).collect();
         let sql = format!(
             "INSERT INTO holds (txn, agent, kind, state, unresolved, created_at, view) VALUES {}
              ON CONFLICT (txn) DO UPDATE SET state = excluded.state,
@@ -224,13 +227,13 @@ async fn write_batch(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for h in chunk {
             query = query
-                .bind(h.txn.as_str())
-                .bind(h.agent.as_str())
+                .bind(h.txn)
+                .bind(h.agent)
                 .bind(h.kind)
                 .bind(h.state)
                 .bind(h.unresolved)
-                .bind(h.created_at.as_str())
-                .bind(h.view.as_str());
+                .bind(h.created_at)
+                .bind(h.view);
         }
         query
             .execute(&mut **tx)
