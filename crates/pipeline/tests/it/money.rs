@@ -16,7 +16,7 @@ use kudos_rules::RuleSet;
 use kudos_sim::SimConfig;
 use uuid::Uuid;
 
-use crate::run::{World, faults};
+use crate::run::{World, faults, slow_world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_whose_points_would_overflow_a_balance_are_rejected_and_nothing_wraps() {
@@ -111,16 +111,8 @@ async fn a_run_that_loses_its_lease_sends_nothing_more_for_that_hold() {
     // leases lapse on the store's clock (a paused process, say) and another run takes the
     // second agent's hold. The first run's renewal finds the lease gone, and it must not send
     // that hold: the other run does.
-    let mut w = World::new(
-        "lost-lease",
-        faults(
-            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'delay'\ndelay_ms = 2500",
-        ),
-    )
-    .await;
-    w.settings.lease_secs = 3; // renewed every second
+    let mut w = slow_world("lost-lease", 1).await;
     w.settings.max_in_flight = 1; // the second request waits for the first
-    w.read_timeout = Duration::from_secs(10);
     w.export(
         "d.csv",
         &[(1, "2026-03-02", 100.0), (2, "2026-03-02", 100.0)],
@@ -204,15 +196,7 @@ async fn a_run_renews_the_leases_of_the_holds_it_has_not_resolved_and_no_others(
     // `lease_secs / 3` warned that the run's resolved holds were lost to another run, and
     // renewed, then ended, a lease for every hold the run had made.)
     let log = warnings();
-    let mut w = World::new(
-        "renew-unresolved",
-        faults(
-            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [2]\naction = 'delay'\ndelay_ms = 2500",
-        ),
-    )
-    .await;
-    w.settings.lease_secs = 3; // renewed every second
-    w.read_timeout = Duration::from_secs(10);
+    let w = slow_world("renew-unresolved", 2).await;
     w.export(
         "d.csv",
         &[(1, "2026-03-02", 100.0), (2, "2026-03-02", 100.0)],

@@ -251,6 +251,21 @@ pub(crate) fn faults(text: &str) -> SimConfig {
     }
 }
 
+/// A world whose `nth` reward request takes 2.5 s to answer, with leases renewed every second
+/// (`lease_secs = 3`) and a read timeout that outlasts the slow answer.
+pub(crate) async fn slow_world(name: &str, nth: u32) -> World {
+    let mut w = World::new(
+        name,
+        faults(&format!(
+            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [{nth}]\naction = 'delay'\ndelay_ms = 2500"
+        )),
+    )
+    .await;
+    w.settings.lease_secs = 3; // renewed every second
+    w.read_timeout = Duration::from_secs(10);
+    w
+}
+
 #[tokio::test]
 async fn every_affordable_reward_is_issued_once_and_a_second_run_issues_nothing() {
     let w = World::new("happy", SimConfig::default()).await;
@@ -788,15 +803,7 @@ pub(crate) fn header(r: &kudos_sim::RecordedRequest, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_renews_its_leases_so_another_run_leaves_its_holds_alone() {
-    let mut w = World::new(
-        "lease-renewal",
-        faults(
-            "[[fault]]\npath = '/v1/rewards/issue'\nnth = [1]\naction = 'delay'\ndelay_ms = 2500",
-        ),
-    )
-    .await;
-    w.settings.lease_secs = 3; // renewed every second
-    w.read_timeout = Duration::from_secs(10);
+    let w = slow_world("lease-renewal", 1).await;
     w.export("d.csv", &[(1, "2026-03-02", 100.0)]);
     let slow = w.pipeline();
     let first = async { w.run_on(&slow, "2026-03-10").await };
