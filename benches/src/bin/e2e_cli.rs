@@ -4,7 +4,10 @@
 //! latency bound (rewards × latency / `max_in_flight`), each step's time (from the run's own
 //! JSON log lines; the accrue step, which the issue step runs beside once its first batch is
 //! appended, until issuing began and in all), the steps before issuing began against parsing
-//! the same export alone, and the command's peak memory (`/usr/bin/time`).
+//! the same export alone, and the command's peak memory (`/usr/bin/time`). Against the same
+//! simulator process it then measures two baselines: as many bare POSTs (the raw baseline), and
+//! as many reward requests through the Kudos client alone, built from the run's `kudos.toml`
+//! (no ledger, no audit trail, no store); and the simulator's CPU per request for each.
 //!
 //! ```sh
 //! cargo build --release -p kudos-cli
