@@ -357,10 +357,7 @@ impl AuditLog {
     }
 
     fn open_chain(path: &Path, chain: Chain) -> Result<Self, AuditError> {
-        let io = |error| AuditError::Io {
-            path: path.display().to_string(),
-            error,
-        };
+        let io = io_error(path);
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -434,10 +431,7 @@ impl AuditLog {
             return Ok(Vec::new());
         }
         let path = self.path.clone();
-        let io = |error| AuditError::Io {
-            path: self.path.display().to_string(),
-            error,
-        };
+        let io = io_error(&self.path);
         // A second handle on the same open file (same `O_APPEND` description).
         let mut file = self.file.try_clone().map_err(io)?;
         let mut chain = self.chain.clone();
@@ -452,10 +446,7 @@ impl AuditLog {
                 chain.advance(&record);
                 out.push(record);
             }
-            let io = |error| AuditError::Io {
-                path: path.display().to_string(),
-                error,
-            };
+            let io = io_error(&path);
             file.write_all(&bytes).map_err(io)?;
             file.sync_data().map_err(io)?;
             Ok::<_, AuditError>((chain, out))
@@ -468,10 +459,7 @@ impl AuditLog {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
-        let io = |error| AuditError::Io {
-            path: self.path.display().to_string(),
-            error,
-        };
+        let io = io_error(&self.path);
         self.file.write_all(bytes).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.torn = false;
@@ -489,12 +477,18 @@ fn push_line(
     if bytes.is_empty() && torn {
         bytes.push(b'\n');
     }
-    serde_json::to_writer(&mut *bytes, record).map_err(|e| AuditError::Io {
-        path: path.display().to_string(),
-        error: std::io::Error::other(e),
-    })?;
+    serde_json::to_writer(&mut *bytes, record)
+        .map_err(|e| io_error(path)(std::io::Error::other(e)))?;
     bytes.push(b'\n');
     Ok(())
+}
+
+/// An I/O error on the trail at `path`, as [`AuditError::Io`].
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> AuditError + Copy + '_ {
+    move |error| AuditError::Io {
+        path: path.display().to_string(),
+        error,
+    }
 }
 
 /// Whether the file's last byte is not a newline (a line torn by a crash mid-write).

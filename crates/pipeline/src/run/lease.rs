@@ -5,7 +5,6 @@ use std::sync::PoisonError;
 
 use kudos_core::{AgentId, TxnId};
 use kudos_ledger::{Account, HoldView, ReversalView, hold_view, reversal_view};
-
 use tracing::Instrument as _;
 
 use super::{PipelineError, Run};
