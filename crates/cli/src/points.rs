@@ -1,13 +1,14 @@
 //! `kudos points`: exports and rules in, balances out — the ledger's semantics, in memory: each
 //! agent's account folded as the records stream in, no entry kept.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 
 use clap::Args;
-use kudos_core::{AgentId, Clock, Day, SystemClock};
-use kudos_ledger::{Account, Command, Entry, LedgerError, Plan};
+use kudos_core::{AgentId, AgentKeyIds, Clock, Day, Points, SystemClock};
+use kudos_ledger::{Account, KeyedAccrual, LedgerError};
 use kudos_rules::RuleSet;
 use kudos_wfm::WfmError;
 use serde_json::json;
@@ -64,11 +65,11 @@ async fn points(args: &PointsArgs) -> Outcome {
         },
     };
     // Each agent's account, folded event by event as the records stream in: the ledger's
-    // arithmetic (`Account::plan`, then `apply`), without a store of every entry.
-    let now = clock.now();
-    let mut accounts: HashMap<AgentId, Account, foldhash::fast::RandomState> = HashMap::default();
+    // arithmetic (`Account::fold_accrual`), without a store of every entry. The file is read,
+    // the rules applied and the events' keys hashed on a second thread, in batches, while
+    // this one folds.
+    let mut accounts = Accounts::default();
     let (mut failed, mut rejected, mut future) = (false, 0u64, 0u64);
-    let mut events = Vec::new();
     for file in &args.files {
         let records = match kudos_wfm::open(file, &options) {
             Ok(r) => r,
@@ -78,65 +79,94 @@ async fn points(args: &PointsArgs) -> Outcome {
                 continue;
             }
         };
-        // Read on a second thread while this one applies the rules and folds the accounts.
-        for item in records.in_background() {
-            let record = match item {
-                Ok(r) => r,
-                Err(WfmError::Row(row)) => {
-                    diag(format_args!("rejected row: {row}"));
-                    rejected += 1;
-                    continue;
-                }
-                Err(e) => {
-                    diag(format_args!("error: {}", error_chain(&e)));
-                    failed = true;
-                    continue;
-                }
-            };
-            if record.day > as_of {
-                future += 1;
-                continue;
-            }
-            events.clear();
-            if let Err(e) = rules.evaluate_into(&record, &mut events) {
-                diag(format_args!(
-                    "rejected row: {}:{}: {e}",
-                    record.origin.source, record.origin.line
+        let folded = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(IN_FLIGHT);
+            let rules = &rules;
+            let evaluating = std::thread::Builder::new()
+                .name("kudos-points-read".to_owned())
+                .spawn_scoped(scope, move || evaluate(records, rules, as_of, &tx));
+            if let Err(e) = evaluating {
+                return Err(format!(
+                    "cannot start a thread to read {}: {e}",
+                    file.display()
                 ));
-                rejected += 1;
-                continue;
             }
-            for event in events.drain(..) {
-                let expires = match rules.expiry(event.day()) {
-                    Ok(d) => d,
-                    Err(e) => return fatal(e.to_string()),
-                };
-                let account = accounts
-                    .entry(event.agent().clone())
-                    .or_insert_with_key(|agent| Account::without_history(agent.clone()));
-                match accrue(account, Command::Accrue { event, expires }, now) {
-                    Ok(()) => {}
-                    // Points the balance cannot represent: the row is rejected, as a run does.
-                    Err(e @ LedgerError::Overflow { .. }) => {
-                        diag(format_args!(
-                            "rejected row: {}:{}: {}",
-                            record.origin.source,
-                            record.origin.line,
-                            error_chain(&e)
-                        ));
-                        rejected += 1;
-                    }
-                    Err(e) => {
-                        diag(format_args!(
-                            "error: {}:{}: {}",
-                            record.origin.source,
-                            record.origin.line,
-                            error_chain(&e)
-                        ));
-                        failed = true;
+            // The key hasher of the agent folded last (an agent-major export meets each
+            // agent once).
+            let mut hashing: Option<(usize, AgentKeyIds)> = None;
+            let file_name = file.display().to_string();
+            for batch in rx {
+                // The batch's agents, each found once.
+                let slots: Vec<usize> = batch.agents.iter().map(|a| accounts.slot(a)).collect();
+                let mut events = batch.events.into_iter();
+                let source = batch.source.as_deref().unwrap_or(&file_name);
+                for row in batch.rows {
+                    match row {
+                        Row::Events { line, count, dims } => {
+                            for event in events.by_ref().take(count) {
+                                let (Some(&slot), Some(rule)) =
+                                    (slots.get(event.agent), rules.rules().get(event.rule))
+                                else {
+                                    continue; // the reading thread indexes only what is there
+                                };
+                                let ids = match &mut hashing {
+                                    Some((at, ids)) if *at == slot => ids,
+                                    _ => {
+                                        let Some(agent) = batch.agents.get(event.agent) else {
+                                            continue;
+                                        };
+                                        &mut hashing
+                                            .insert((slot, AgentKeyIds::new(agent.clone())))
+                                            .1
+                                    }
+                                };
+                                let accrual = KeyedAccrual {
+                                    id: ids.id_of(event.day, &rule.id, &rule.metric, &dims),
+                                    day: event.day,
+                                    points: event.points,
+                                    expires: event.expires,
+                                };
+                                let Some(account) = accounts.get(slot) else {
+                                    continue;
+                                };
+                                match account.fold_accrual(accrual) {
+                                    Ok(_) => {}
+                                    // Points the balance cannot represent: the row is
+                                    // rejected, as a run does.
+                                    Err(e @ LedgerError::Overflow { .. }) => {
+                                        diag(format_args!(
+                                            "rejected row: {source}:{line}: {}",
+                                            error_chain(&e)
+                                        ));
+                                        rejected += 1;
+                                    }
+                                    Err(e) => {
+                                        diag(format_args!(
+                                            "error: {source}:{line}: {}",
+                                            error_chain(&e)
+                                        ));
+                                        failed = true;
+                                    }
+                                }
+                            }
+                        }
+                        Row::Rejected(message) => {
+                            diag(format_args!("rejected row: {message}"));
+                            rejected += 1;
+                        }
+                        Row::Failed(message) => {
+                            diag(format_args!("error: {message}"));
+                            failed = true;
+                        }
+                        Row::Future => future += 1,
+                        Row::Fatal(message) => return Err(message),
                     }
                 }
             }
+            Ok(())
+        });
+        if let Err(message) = folded {
+            return fatal(message);
         }
     }
     if future > 0 {
@@ -145,7 +175,7 @@ async fn points(args: &PointsArgs) -> Outcome {
         ));
     }
     let mut out = JsonLines::stdout();
-    let mut agents: Vec<(AgentId, Account)> = accounts.into_iter().collect();
+    let mut agents = accounts.slots;
     agents.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (agent, account) in &agents {
         let balance = account.balance(as_of).balance;
@@ -168,14 +198,149 @@ async fn points(args: &PointsArgs) -> Outcome {
     }
 }
 
-/// Plans `command` on `account` and applies what it appends, as the ledger would (no store).
-fn accrue(
-    account: &mut Account,
-    command: Command,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), LedgerError> {
-    if let Plan::Append(id, op) = account.plan(&command)? {
-        account.apply(Entry { id, at: now, op })?;
+/// Records read ahead of the fold, a batch at a time.
+const BATCH: usize = 1024;
+/// Batches in flight: the reading thread stops this far ahead of the fold.
+const IN_FLIGHT: usize = 4;
+
+/// What the reading thread made of a record, in file order.
+enum Row {
+    /// The record's events: the next `count` of its batch's events, with the record's
+    /// dimensions (part of each event's key).
+    Events {
+        line: u64,
+        count: usize,
+        dims: BTreeMap<String, String>,
+    },
+    /// A row rejected by the parser or by the rules: what to print after `rejected row: `.
+    Rejected(String),
+    /// A file error: what to print after `error: `.
+    Failed(String),
+    /// A record dated after `--as-of`: skipped.
+    Future,
+    /// The command cannot go on.
+    Fatal(String),
+}
+
+/// A rule's points for a record, as the fold needs them to make the event's key id and fold
+/// it: the record's agent (an index into its batch's `agents`), the rule (an index into the
+/// rule set's rules), the record's day, the points and the lots' expiry.
+struct Scored {
+    agent: usize,
+    rule: usize,
+    day: Day,
+    points: Points,
+    expires: Day,
+}
+
+/// Records read and evaluated, with their events in order.
+struct Batch {
+    /// The records' source (one file's records share it): for messages.
+    source: Option<Arc<str>>,
+    rows: Vec<Row>,
+    agents: Vec<AgentId>,
+    events: Vec<Scored>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            source: None,
+            rows: Vec::with_capacity(BATCH),
+            agents: Vec::new(),
+            events: Vec::with_capacity(2 * BATCH),
+        }
     }
-    Ok(())
+}
+
+/// The reading thread: reads `records`, applies `rules` to each record dated up to `as_of`,
+/// and sends the points in batches until the file ends or the fold hangs up. No event key is
+/// made here: the fold hashes each key from its parts (so no shared name crosses threads).
+fn evaluate(records: kudos_wfm::Records, rules: &RuleSet, as_of: Day, tx: &SyncSender<Batch>) {
+    let mut batch = Batch::new();
+    let mut scratch = Vec::new();
+    for item in records {
+        let row = match item {
+            Ok(record) if record.day > as_of => Row::Future,
+            Ok(record) => {
+                if batch.source.is_none() {
+                    batch.source = Some(Arc::clone(&record.origin.source));
+                }
+                scratch.clear();
+                match rules.points_into(&record, &mut scratch) {
+                    Ok(()) if scratch.is_empty() => Row::Events {
+                        line: record.origin.line,
+                        count: 0,
+                        dims: BTreeMap::new(),
+                    },
+                    Ok(()) => match rules.expiry(record.day) {
+                        Ok(expires) => {
+                            if batch.agents.last() != Some(&record.agent) {
+                                batch.agents.push(record.agent);
+                            }
+                            let agent = batch.agents.len() - 1;
+                            batch
+                                .events
+                                .extend(scratch.iter().map(|&(rule, points)| Scored {
+                                    agent,
+                                    rule,
+                                    day: record.day,
+                                    points,
+                                    expires,
+                                }));
+                            Row::Events {
+                                line: record.origin.line,
+                                count: scratch.len(),
+                                dims: record.dims,
+                            }
+                        }
+                        Err(e) => Row::Fatal(e.to_string()),
+                    },
+                    Err(e) => Row::Rejected(format!(
+                        "{}:{}: {e}",
+                        record.origin.source, record.origin.line
+                    )),
+                }
+            }
+            Err(WfmError::Row(row)) => Row::Rejected(row.to_string()),
+            Err(e) => Row::Failed(error_chain(&e)),
+        };
+        let fatal = matches!(row, Row::Fatal(_));
+        batch.rows.push(row);
+        if batch.rows.len() == BATCH || fatal {
+            let full = std::mem::replace(&mut batch, Batch::new());
+            if fatal || tx.send(full).is_err() {
+                // Sent the fatal batch (above) or the fold hung up: nothing more to read.
+                return;
+            }
+        }
+    }
+    if !batch.rows.is_empty() {
+        let _ = tx.send(batch);
+    }
+}
+
+/// The accounts being folded, in the order their agents were first met, found by agent.
+#[derive(Default)]
+struct Accounts {
+    slots: Vec<(AgentId, Account)>,
+    index: HashMap<AgentId, usize, foldhash::fast::RandomState>,
+}
+
+impl Accounts {
+    /// `agent`'s slot, with a new account the first time.
+    fn slot(&mut self, agent: &AgentId) -> usize {
+        let next = self.slots.len();
+        let i = *self.index.entry(agent.clone()).or_insert(next);
+        if i == next {
+            self.slots
+                .push((agent.clone(), Account::without_history(agent.clone())));
+        }
+        i
+    }
+
+    /// The account in slot `i` (one [`slot`](Self::slot) gave).
+    fn get(&mut self, i: usize) -> Option<&mut Account> {
+        self.slots.get_mut(i).map(|(_, account)| account)
+    }
 }

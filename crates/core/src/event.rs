@@ -66,7 +66,13 @@ impl EventKey {
     /// ```
     #[must_use]
     pub fn id(&self) -> Uuid {
-        finish(agent_prefix(&self.agent), self)
+        finish(
+            agent_prefix(&self.agent),
+            self.day,
+            &self.rule,
+            &self.metric,
+            &self.dims,
+        )
     }
 }
 
@@ -89,18 +95,23 @@ fn part(hasher: &mut Sha1, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-/// The rest of `key`'s name after its agent's prefix, and the id.
-fn finish(mut hasher: Sha1, key: &EventKey) -> Uuid {
-    part(&mut hasher, &key.day.ascii());
-    part(&mut hasher, key.rule.as_str().as_bytes());
-    part(&mut hasher, key.metric.as_str().as_bytes());
+/// The rest of a key's name after its agent's prefix (its day, rule, metric and dimensions),
+/// and the id.
+fn finish(
+    mut hasher: Sha1,
+    day: Day,
+    rule: &RuleId,
+    metric: &MetricName,
+    dims: &BTreeMap<String, String>,
+) -> Uuid {
+    part(&mut hasher, &day.ascii());
+    part(&mut hasher, rule.as_str().as_bytes());
+    part(&mut hasher, metric.as_str().as_bytes());
     part(
         &mut hasher,
-        &u32::try_from(key.dims.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
+        &u32::try_from(dims.len()).unwrap_or(u32::MAX).to_be_bytes(),
     );
-    for (k, v) in &key.dims {
+    for (k, v) in dims {
         part(&mut hasher, k.as_bytes());
         part(&mut hasher, v.as_bytes());
     }
@@ -141,10 +152,29 @@ impl AgentKeyIds {
     #[must_use]
     pub fn id(&self, key: &EventKey) -> Uuid {
         if key.agent == self.agent {
-            finish(self.prefix.clone(), key)
+            finish(
+                self.prefix.clone(),
+                key.day,
+                &key.rule,
+                &key.metric,
+                &key.dims,
+            )
         } else {
             key.id()
         }
+    }
+
+    /// The id of this agent's key with these parts: the [`EventKey::id`] of
+    /// `EventKey::new(agent, day, rule, metric, dims)`, without making the key.
+    #[must_use]
+    pub fn id_of(
+        &self,
+        day: Day,
+        rule: &RuleId,
+        metric: &MetricName,
+        dims: &BTreeMap<String, String>,
+    ) -> Uuid {
+        finish(self.prefix.clone(), day, rule, metric, dims)
     }
 }
 
@@ -263,7 +293,9 @@ mod tests {
             let key = key(&agent, &dims);
             proptest::prop_assert_eq!(key.id(), id_as_built_whole(&key));
             // And through the agent's shared prefix, for its own keys and another's.
-            proptest::prop_assert_eq!(AgentKeyIds::new(key.agent.clone()).id(&key), key.id());
+            let ids = AgentKeyIds::new(key.agent.clone());
+            proptest::prop_assert_eq!(ids.id(&key), key.id());
+            proptest::prop_assert_eq!(ids.id_of(key.day, &key.rule, &key.metric, &key.dims), key.id());
             let other = AgentId::new("someone-else").unwrap();
             proptest::prop_assert_eq!(AgentKeyIds::new(other).id(&key), key.id());
         }

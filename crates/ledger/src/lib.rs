@@ -79,7 +79,9 @@ mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, Balance, Command, Hold, Lot, Plan, Reservation, Reversal};
+pub use account::{
+    Account, Balance, Command, Hold, KeyedAccrual, Lot, Plan, Reservation, Reversal,
+};
 pub use anchor::{AuditAnchor, AuditAnchors};
 pub use control::{
     BudgetClaim, BudgetLimit, ClaimView, ControlStore, Pause, Waiting, control_text, decide_claims,

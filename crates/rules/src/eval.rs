@@ -72,20 +72,14 @@ impl RuleSet {
         record: &MetricRecord,
         out: &mut Vec<PointEvent>,
     ) -> Result<(), RuleError> {
-        let Some(rules) = self.by_metric.get(&record.metric) else {
-            return Ok(());
-        };
         let start = out.len();
-        for &i in rules {
-            let rule = &self.rules[i];
-            let Some(points) = rule.points_for(record.value) else {
-                out.truncate(start);
-                return Err(RuleError::Overflow {
-                    rule: rule.id.to_string(),
-                    agent: record.agent.to_string(),
-                    day: record.day.to_string(),
-                    value: record.value,
-                });
+        for (_, rule) in self.rules_on(record) {
+            let points = match rule.points_of(record) {
+                Ok(points) => points,
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
             };
             let key = EventKey::new(
                 record.agent.clone(),
@@ -94,8 +88,59 @@ impl RuleSet {
                 record.metric.clone(),
                 record.dims.clone(),
             );
-            out.push(PointEvent::new(key, Points::new(points)));
+            out.push(PointEvent::new(key, points));
         }
         Ok(())
+    }
+
+    /// What [`evaluate_into`](Self::evaluate_into) gives, without the keys: for each rule on
+    /// the record's metric, its index in [`rules`](Self::rules) and its points, appended to
+    /// `out`. An event's key is the record's agent, day, metric and dimensions with the
+    /// rule's id, so a caller that has the record can make it, or its id
+    /// ([`AgentKeyIds::id_of`](kudos_core::AgentKeyIds::id_of)), where it needs it. On error
+    /// nothing is appended.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError::Overflow`].
+    pub fn points_into(
+        &self,
+        record: &MetricRecord,
+        out: &mut Vec<(usize, Points)>,
+    ) -> Result<(), RuleError> {
+        let start = out.len();
+        for (i, rule) in self.rules_on(record) {
+            match rule.points_of(record) {
+                Ok(points) => out.push((i, points)),
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules on `record`'s metric, with their indexes.
+    fn rules_on<'a>(&'a self, record: &MetricRecord) -> impl Iterator<Item = (usize, &'a Rule)> {
+        self.by_metric
+            .get(&record.metric)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.rules.get(i).map(|rule| (i, rule)))
+    }
+}
+
+impl Rule {
+    /// This rule's points for `record`.
+    fn points_of(&self, record: &MetricRecord) -> Result<Points, RuleError> {
+        self.points_for(record.value)
+            .map(Points::new)
+            .ok_or_else(|| RuleError::Overflow {
+                rule: self.id.to_string(),
+                agent: record.agent.to_string(),
+                day: record.day.to_string(),
+                value: record.value,
+            })
     }
 }

@@ -192,3 +192,97 @@ fn a_row_whose_points_the_balance_cannot_hold_is_rejected_and_the_rest_counts() 
     assert_eq!(lines[0]["balance"], 5_000_000_000_000_000_000_i64);
     assert_eq!(lines[1]["balance"], 200);
 }
+
+/// What `kudos points` prints is what the ledger's own fold makes of the same events: each
+/// record through `RuleSet::evaluate`, each event planned and applied with its key. (The
+/// command hashes each key from its parts, on another thread than the one reading the file.)
+/// Records told apart only by a dimension, a restatement of one of them in a later file, and
+/// zero-point events are included.
+#[test]
+fn balances_are_the_ledgers_fold_of_the_same_events() {
+    use kudos_ledger::{Account, Command, Entry, Plan};
+
+    let dir = scratch("points-fold");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
+         [[rule]]\nid = 'big'\nmetric = 'sales'\nwhen = { gte = 40 }\npoints = 10\n\
+         [[rule]]\nid = 'aht'\nmetric = 'aht'\nbands = [{ from = 0, to = 240, points = 5 }]\n\
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 50\n",
+    )
+    .unwrap();
+    let first = dir.join("monday.csv");
+    std::fs::write(
+        &first,
+        "agent_id,date,metric,value,dim.queue\n\
+         u-1,2026-03-02,sales,45,q1\n\
+         u-1,2026-03-02,sales,10,q2\n\
+         u-2,2026-03-02,aht,200,q1\n\
+         u-1,2026-03-03,aht,300,q1\n\
+         u-2,2026-03-03,sales,5,q1\n",
+    )
+    .unwrap();
+    let second = dir.join("monday-restated.csv");
+    std::fs::write(
+        &second,
+        "agent_id,date,metric,value,dim.queue\n\
+         u-1,2026-03-02,sales,30,q1\n\
+         u-2,2026-03-02,aht,250,q1\n\
+         u-3,2026-03-04,sales,50,q9\n",
+    )
+    .unwrap();
+    let files = [first, second];
+
+    // The ledger's fold, event by event, keys and all.
+    let ruleset = kudos_rules::RuleSet::from_path(&rules).unwrap();
+    let mut accounts: std::collections::BTreeMap<String, Account> = Default::default();
+    for file in &files {
+        for record in kudos_wfm::open(file, &kudos_wfm::ParseOptions::default()).unwrap() {
+            for event in ruleset.evaluate(&record.unwrap()).unwrap() {
+                let expires = ruleset.expiry(event.day()).unwrap();
+                let agent = event.agent().clone();
+                let account = accounts
+                    .entry(agent.to_string())
+                    .or_insert_with(|| Account::new(agent));
+                if let Plan::Append(id, op) =
+                    account.plan(&Command::Accrue { event, expires }).unwrap()
+                {
+                    let at = chrono::DateTime::UNIX_EPOCH;
+                    account.apply(Entry { id, at, op }).unwrap();
+                }
+            }
+        }
+    }
+    let as_of = kudos_core::Day::parse("2026-03-10").unwrap();
+    let folded: Vec<(String, i64)> = accounts
+        .iter()
+        .map(|(agent, account)| (agent.clone(), account.balance(as_of).balance.get()))
+        .collect();
+    // By hand: u-1 sales 45 + 10 (big) in q1, restated to 30 (no bonus), 10 in q2, AHT 300 s
+    // → 0: 40. u-2 AHT 200 s → 5, restated to 250 s → 0; sales 5: 5. u-3 50 + 10: 60.
+    let want = [("u-1", 40), ("u-2", 5), ("u-3", 60)].map(|(a, b)| (a.to_owned(), b));
+    assert_eq!(folded, want);
+
+    let out = kudos(&[
+        "points",
+        "--rules",
+        &rules.display().to_string(),
+        "--as-of",
+        "2026-03-10",
+        &files[0].display().to_string(),
+        &files[1].display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed: Vec<(String, i64)> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["agent_id"].as_str().unwrap().to_owned(),
+                v["balance"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(printed, folded);
+}

@@ -1,10 +1,10 @@
 //! The fold: an account is its entries applied in append order, one function per operation.
 
 use chrono::{DateTime, Utc};
-use kudos_core::{AgentId, CoreError, Day, EventKey, Points, TxnId};
+use kudos_core::{AgentId, CoreError, Day, Points, TxnId};
 use uuid::Uuid;
 
-use super::{Account, Hold, Lot, Reservation, Reversal};
+use super::{Account, Hold, KeyedAccrual, Lot, Reservation, Reversal};
 use crate::{Entry, HoldState, LedgerError, Op, ReversalState};
 
 /// Maps a points overflow to the account's [`LedgerError::Overflow`].
@@ -54,6 +54,52 @@ impl Account {
         Ok(())
     }
 
+    /// Folds an accrual whose key's id the caller made, as planning
+    /// [`Command::Accrue`](crate::Command::Accrue) and applying what it appends would, without
+    /// the key: for an account that keeps no entries ([`Account::without_history`]) folded in
+    /// memory, such as `kudos points`'s, whose reading thread hashes the keys. Returns whether
+    /// the account changed (the same points again change nothing).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Invalid`] when the account keeps its entries (an entry needs its key) or
+    /// the expiry is not after the day; [`LedgerError::Overflow`] when the points cannot be
+    /// represented, as [`apply`](Self::apply) would.
+    pub fn fold_accrual(&mut self, accrual: KeyedAccrual) -> Result<bool, LedgerError> {
+        let KeyedAccrual {
+            id,
+            day,
+            points,
+            expires,
+        } = accrual;
+        if self.history {
+            return Err(LedgerError::Invalid {
+                agent: self.agent.clone(),
+                reason: "an accrual without its key, on an account that keeps its entries".into(),
+            });
+        }
+        if expires <= day {
+            return Err(LedgerError::Invalid {
+                agent: self.agent.clone(),
+                reason: format!("expiry {expires} is not after the event's day {day}"),
+            });
+        }
+        let before = self.accruals.get(&id).copied();
+        if before == Some(points) || (before.is_none() && points.is_zero()) {
+            return Ok(false);
+        }
+        self.apply_accrual(id, day, points, expires)?;
+        self.version += 1;
+        #[cfg(debug_assertions)]
+        if let Err(broken) = self.check_invariants() {
+            panic!(
+                "agent {}: accrual {id} breaks the account's invariants: {broken}",
+                self.agent
+            );
+        }
+        Ok(true)
+    }
+
     /// [`apply`](Self::apply) without the invariant check.
     pub(super) fn apply_unchecked(&mut self, entry: Entry) -> Result<(), LedgerError> {
         match &entry.op {
@@ -61,7 +107,7 @@ impl Account {
                 key,
                 points,
                 expires,
-            } => self.apply_accrual(entry.id, key, *points, *expires)?,
+            } => self.apply_accrual(entry.id, key.day, *points, *expires)?,
             Op::Adjustment {
                 day,
                 points,
@@ -167,14 +213,14 @@ impl Account {
     fn apply_accrual(
         &mut self,
         source: Uuid,
-        key: &EventKey,
+        day: Day,
         points: Points,
         expires: Day,
     ) -> Result<(), LedgerError> {
         let before = self.accruals.insert(source, points).unwrap_or(Points::ZERO);
         let difference = points.checked_sub(before).map_err(overflow(&self.agent))?;
         if difference.is_positive() {
-            self.credit(difference, source, key.day, expires)?;
+            self.credit(difference, source, day, expires)?;
         } else if difference.is_negative() {
             let mut need = difference.checked_neg().map_err(overflow(&self.agent))?;
             // A negative restatement first takes back what is left of the key's own lots,
@@ -185,7 +231,7 @@ impl Account {
                 self.held = Points::new(self.held.get() - take.get());
                 need = Points::new(need.get() - take.get());
             }
-            self.deduct(need, key.day)?;
+            self.deduct(need, day)?;
         }
         Ok(())
     }

@@ -18,4 +18,4 @@ mod tests;
 
 pub use plan::{Command, Plan};
 pub use query::Balance;
-pub use state::{Account, Hold, Lot, Reservation, Reversal};
+pub use state::{Account, Hold, KeyedAccrual, Lot, Reservation, Reversal};

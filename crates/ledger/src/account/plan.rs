@@ -180,6 +180,22 @@ impl Account {
 
     /// An accrual: idempotent by key and points (the same points again append nothing).
     fn plan_accrue(&self, event: &PointEvent, expires: Day) -> Result<Plan, LedgerError> {
+        let Some(id) = self.accrual_id(event, expires)? else {
+            return Ok(Plan::Nothing(None));
+        };
+        Ok(Plan::Append(
+            id,
+            Op::Accrual {
+                key: event.key().clone(),
+                points: event.points(),
+                expires,
+            },
+        ))
+    }
+
+    /// The id an accrual of `event` appends, or `None` when it appends nothing (the same
+    /// points again, or zero points for a key never accrued).
+    fn accrual_id(&self, event: &PointEvent, expires: Day) -> Result<Option<Uuid>, LedgerError> {
         if event.agent() != &self.agent {
             return Err(self.invalid(format!("event for agent {} on this account", event.agent())));
         }
@@ -196,16 +212,9 @@ impl Account {
             .id(event.key());
         let before = self.accruals.get(&id).copied();
         if before == Some(event.points()) || (before.is_none() && event.points().is_zero()) {
-            return Ok(Plan::Nothing(None));
+            return Ok(None);
         }
-        Ok(Plan::Append(
-            id,
-            Op::Accrual {
-                key: event.key().clone(),
-                points: event.points(),
-                expires,
-            },
-        ))
+        Ok(Some(id))
     }
 
     /// An operator's adjustment: not zero, expiring after its day; idempotent by id.

@@ -177,3 +177,18 @@ impl Account {
         }
     }
 }
+
+/// An accrual as an account folded in memory takes it ([`Account::fold_accrual`]): the id of
+/// its event's key, made by the caller with [`AgentKeyIds`](kudos_core::AgentKeyIds) (so the
+/// hashing can run on another thread than the fold), and what the fold reads of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedAccrual {
+    /// The id of the event's key ([`EventKey::id`](kudos_core::EventKey::id)).
+    pub id: uuid::Uuid,
+    /// The event's day.
+    pub day: Day,
+    /// The event's points.
+    pub points: Points,
+    /// The expiry of the lots it makes (the day + the rule set's window).
+    pub expires: Day,
+}

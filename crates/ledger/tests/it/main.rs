@@ -6,6 +6,7 @@ mod book;
 mod concurrency;
 mod conformance;
 mod idempotency;
+mod keyed;
 mod model;
 mod reversal;
 mod statement;

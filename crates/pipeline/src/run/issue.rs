@@ -261,7 +261,9 @@ impl Run<'_> {
                 if pending.load(Ordering::Relaxed) > 0 && batch.len() < SLICE {
                     tokio::time::sleep(GATHER).await;
                     while batch.len() < SLICE {
-                        let Ok(sent) = answer_rx.try_recv() else { break };
+                        let Ok(sent) = answer_rx.try_recv() else {
+                            break;
+                        };
                         batch.push(sent);
                     }
                 }

@@ -1,4 +1,4 @@
-//! Properties: order independence, stable ids, caps, rounding bounds.
+//! Properties: order independence, stable ids, points without keys, caps, rounding bounds.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +65,25 @@ proptest! {
             records.swap(i, usize::try_from(s % (i as u64 + 1)).unwrap());
         }
         prop_assert_eq!(first, run(&records));
+    }
+
+    /// `points_into` is `evaluate_into` without the keys: the same rules in the same order,
+    /// the same points, and each event's key made from the record and the rule it names.
+    #[test]
+    fn points_into_is_evaluation_without_the_keys(record in rec()) {
+        let set = RuleSet::from_toml(RULES).unwrap();
+        let events = set.evaluate(&record).unwrap();
+        let mut points = Vec::new();
+        set.points_into(&record, &mut points).unwrap();
+        prop_assert_eq!(points.len(), events.len());
+        for ((rule, points), event) in points.into_iter().zip(&events) {
+            let rule = &set.rules()[rule];
+            prop_assert_eq!(points, event.points());
+            prop_assert_eq!(&rule.id, &event.key().rule);
+            prop_assert_eq!(&rule.metric, &event.key().metric);
+            let ids = kudos_core::AgentKeyIds::new(record.agent.clone());
+            prop_assert_eq!(ids.id_of(record.day, &rule.id, &rule.metric, &record.dims), event.id());
+        }
     }
 
     #[test]
