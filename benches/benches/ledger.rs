@@ -1,6 +1,6 @@
 //! The ledger's write path against a raw baseline measured in the same run: accruing
 //! 100,000 agents × 1 day (with `execute_many`, and with `execute_many_deferred` as the run's
-//! accrue step appends), and hold + commit cycles, on `MemoryStore` and on SQLite, compared
+//! accrue step appends: each batch a task, two at once), and hold + commit cycles, on `MemoryStore` and on SQLite, compared
 //! with a raw sqlx insert of the same rows in one transaction (multi-row statements).
 //!
 //! Run with: `cargo bench -p kudos-benches --bench ledger`; with `KUDOS_TEST_POSTGRES_URL` set
@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::StreamExt as _;
 use kudos_core::{
     AgentId, Clock, Day, EventKey, ManualClock, MetricName, PointEvent, Points, RewardType, RuleId,
     Tier, TierId, TxnId,
@@ -81,22 +82,40 @@ fn clock() -> Arc<dyn Clock> {
 
 /// Accrues one event for each agent, `BATCH` agents per `execute_many`.
 async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
-    accrue_batches(ledger, agents, false).await;
-}
-
-/// As [`accrue_all`], `deferred`: with `execute_many_deferred`, as the run's accrue step does.
-async fn accrue_batches<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId], deferred: bool) {
     for chunk in agents.chunks(BATCH) {
         let work: Vec<AccountCommands> = chunk
             .iter()
             .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
             .collect();
-        let results = if deferred {
-            ledger.execute_many_deferred(&work).await
-        } else {
-            ledger.execute_many(&work).await
-        };
-        for r in results.unwrap() {
+        for r in ledger.execute_many(&work).await.unwrap() {
+            r.unwrap();
+        }
+    }
+}
+
+/// As [`accrue_all`], `deferred`: with `execute_many_deferred`, each batch a task of its own
+/// and two at once, taken in order, as the run's accrue step appends (one batch's ledger work
+/// runs while the other's rows are written).
+async fn accrue_batches<S: LedgerStore + 'static>(
+    ledger: &Arc<Ledger<S>>,
+    agents: &[AgentId],
+    deferred: bool,
+) {
+    if !deferred {
+        return accrue_all(ledger, agents).await;
+    }
+    let mut batches = futures_util::stream::iter(agents.chunks(BATCH))
+        .map(|chunk| {
+            let ledger = Arc::clone(ledger);
+            let work: Vec<AccountCommands> = chunk
+                .iter()
+                .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
+                .collect();
+            tokio::spawn(async move { ledger.execute_many_deferred(&work).await })
+        })
+        .buffered(2);
+    while let Some(results) = batches.next().await {
+        for r in results.unwrap().unwrap() {
             r.unwrap();
         }
     }
@@ -300,7 +319,7 @@ fn bench(c: &mut Criterion) {
                 for _ in 0..iters {
                     let url = fresh_db();
                     let ledger = rt.block_on(async {
-                        Ledger::new(SqliteStore::open(&url).await.unwrap(), clock())
+                        Arc::new(Ledger::new(SqliteStore::open(&url).await.unwrap(), clock()))
                     });
                     let start = Instant::now();
                     rt.block_on(accrue_batches(&ledger, &agents, deferred));

@@ -1,6 +1,8 @@
 //! `kudos points`: the example rule set on the shipped exports, `--as-of`, restatements
 //! across files, and errors.
 
+use std::path::Path;
+
 use crate::{fixture, kudos, scratch, text};
 
 fn rules() -> String {
@@ -19,6 +21,21 @@ fn samples() -> Vec<String> {
     .iter()
     .map(|f| fixture(&format!("genesys/{f}")).display().to_string())
     .collect()
+}
+
+/// `kudos points` with a rule file of `rules` written in `dir`, as of 2026-03-10, on `files`.
+fn points_with(dir: &Path, rules: &str, files: &[&Path]) -> std::process::Output {
+    let path = dir.join("rules.toml");
+    std::fs::write(&path, rules).unwrap();
+    let mut args = vec![
+        "points".to_owned(),
+        "--rules".to_owned(),
+        path.display().to_string(),
+        "--as-of".to_owned(),
+        "2026-03-10".to_owned(),
+    ];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    kudos(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn points(extra: &[&str], files: &[String]) -> std::process::Output {
@@ -153,13 +170,6 @@ fn bad_rules_are_fatal_and_named_and_rejected_rows_exit_3() {
 #[test]
 fn a_row_whose_points_the_balance_cannot_hold_is_rejected_and_the_rest_counts() {
     let dir = scratch("points-overflow");
-    let rules = dir.join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1000000\n\n\
-         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 100\n",
-    )
-    .unwrap();
     let file = dir.join("d.csv");
     // Agent 1: 5e18 points twice, beyond what a balance can hold the second time.
     std::fs::write(
@@ -170,14 +180,12 @@ fn a_row_whose_points_the_balance_cannot_hold_is_rejected_and_the_rest_counts() 
          a1b2c3d4-0000-4000-8000-000000000002,2026-03-02,sales,0.0002\n",
     )
     .unwrap();
-    let out = kudos(&[
-        "points",
-        "--rules",
-        &rules.display().to_string(),
-        "--as-of",
-        "2026-03-10",
-        &file.display().to_string(),
-    ]);
+    let out = points_with(
+        &dir,
+        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1000000\n\n\
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 100\n",
+        &[&file],
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "a rejected row: {stderr}");
     assert!(
@@ -203,15 +211,10 @@ fn balances_are_the_ledgers_fold_of_the_same_events() {
     use kudos_ledger::{Account, Command, Entry, Plan};
 
     let dir = scratch("points-fold");
-    let rules = dir.join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
+    let rules = "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
          [[rule]]\nid = 'big'\nmetric = 'sales'\nwhen = { gte = 40 }\npoints = 10\n\
          [[rule]]\nid = 'aht'\nmetric = 'aht'\nbands = [{ from = 0, to = 240, points = 5 }]\n\
-         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 50\n",
-    )
-    .unwrap();
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 50\n";
     let first = dir.join("monday.csv");
     std::fs::write(
         &first,
@@ -235,7 +238,7 @@ fn balances_are_the_ledgers_fold_of_the_same_events() {
     let files = [first, second];
 
     // The ledger's fold, event by event, keys and all.
-    let ruleset = kudos_rules::RuleSet::from_path(&rules).unwrap();
+    let ruleset = kudos_rules::RuleSet::from_toml(rules).unwrap();
     let mut accounts: std::collections::BTreeMap<String, Account> = Default::default();
     for file in &files {
         for record in kudos_wfm::open(file, &kudos_wfm::ParseOptions::default()).unwrap() {
@@ -264,15 +267,7 @@ fn balances_are_the_ledgers_fold_of_the_same_events() {
     let want = [("u-1", 40), ("u-2", 5), ("u-3", 60)].map(|(a, b)| (a.to_owned(), b));
     assert_eq!(folded, want);
 
-    let out = kudos(&[
-        "points",
-        "--rules",
-        &rules.display().to_string(),
-        "--as-of",
-        "2026-03-10",
-        &files[0].display().to_string(),
-        &files[1].display().to_string(),
-    ]);
+    let out = points_with(&dir, rules, &[&files[0], &files[1]]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let printed: Vec<(String, i64)> = text(&out.stdout)
         .lines()

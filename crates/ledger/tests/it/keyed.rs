@@ -65,34 +65,29 @@ proptest! {
     }
 }
 
-#[test]
-fn an_account_that_keeps_its_entries_refuses_an_accrual_without_its_key() {
-    let mut account = Account::new(agent());
+/// A 10-point accrual on day 0 with `expires`, folded by id into `account`: refused as
+/// invalid, and the account left as it was.
+fn refused(mut account: Account, expires: Day) {
     let accrual = KeyedAccrual {
         id: event(0, 0, 10).id(),
         day: day(0),
         points: Points::new(10),
-        expires: day(30),
+        expires,
     };
     assert!(matches!(
         account.fold_accrual(accrual),
         Err(LedgerError::Invalid { .. })
     ));
     assert_eq!(account.version(), 0, "nothing folded");
+    assert_eq!(account.balance(day(1)).balance, Points::ZERO);
+}
+
+#[test]
+fn an_account_that_keeps_its_entries_refuses_an_accrual_without_its_key() {
+    refused(Account::new(agent()), day(30));
 }
 
 #[test]
 fn an_expiry_not_after_the_day_is_refused_as_planning_refuses_it() {
-    let mut account = Account::without_history(agent());
-    let accrual = KeyedAccrual {
-        id: event(0, 0, 10).id(),
-        day: day(0),
-        points: Points::new(10),
-        expires: day(0),
-    };
-    assert!(matches!(
-        account.fold_accrual(accrual),
-        Err(LedgerError::Invalid { .. })
-    ));
-    assert_eq!(account.balance(day(1)).balance, Points::ZERO);
+    refused(Account::without_history(agent()), day(0));
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+
 use kudos_ledger::{AccountCommands, Command, IngestMark, IngestRecord, LedgerError};
 use serde_json::json;
 use tracing::Instrument as _;
@@ -32,13 +34,18 @@ impl Run<'_> {
         let mut failed = 0u64;
         let mut unrepresentable = 0u64;
         let mut accruals = accruals.into_iter();
-        let mut done = 0;
-        loop {
+        let chunks = std::iter::from_fn(|| {
             let chunk: Vec<AccountCommands> = accruals.by_ref().take(BATCH).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let (chunk, results) = self.execute_apart(chunk).await?;
+            (!chunk.is_empty()).then_some(chunk)
+        });
+        // Two batches at once, taken in order: one's ledger work (loading, planning, encoding)
+        // runs while the other's rows are written (the store writes one batch at a time).
+        let mut batches = futures_util::stream::iter(chunks)
+            .map(|chunk| self.execute_apart(chunk))
+            .buffered(2);
+        let mut done = 0;
+        while let Some(executed) = batches.next().await {
+            let (chunk, results) = executed?;
             let chunk = &chunk;
             let mut appended = 0u64;
             for (work, result) in chunk.iter().zip(results) {
