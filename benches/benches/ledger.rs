@@ -64,16 +64,36 @@ fn accrual(agent: &AgentId) -> Command {
     }
 }
 
+/// The `n`th database directory of this process.
+fn db_dir(n: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "bench-ledger-{}-{n}",
+        std::process::id()
+    ))
+}
+
+/// How many databases this process has made.
+static DBS: AtomicU32 = AtomicU32::new(0);
+
+/// A new SQLite database's URL. The one made before it is removed (its ledger was dropped
+/// with its iteration), so a bench keeps one database on disk, not one per iteration (38 MB
+/// each, hundreds of iterations).
 fn fresh_db() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "bench-ledger-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
+    let n = DBS.fetch_add(1, Ordering::Relaxed);
+    if let Some(previous) = n.checked_sub(1) {
+        let _ = std::fs::remove_dir_all(db_dir(previous));
+    }
+    let dir = db_dir(n);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     format!("sqlite://{}", dir.join("kudos.db").display())
+}
+
+/// Removes the last database [`fresh_db`] made.
+fn remove_last_db() {
+    if let Some(last) = DBS.load(Ordering::Relaxed).checked_sub(1) {
+        let _ = std::fs::remove_dir_all(db_dir(last));
+    }
 }
 
 fn clock() -> Arc<dyn Clock> {
@@ -188,6 +208,18 @@ fn fresh_schema() -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Drops a schema [`fresh_schema`] named, and its rows, once its iteration is timed.
+async fn drop_schema(url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
 }
 
 async fn postgres(url: &str, schema: &str) -> PostgresStore {
@@ -356,6 +388,7 @@ fn bench(c: &mut Criterion) {
                     let start = Instant::now();
                     rt.block_on(raw_insert_postgres(url, &schema, &rows));
                     total += start.elapsed();
+                    rt.block_on(drop_schema(url, &schema));
                 }
                 totals.borrow_mut().add("raw-pg", total, iters);
                 total
@@ -371,6 +404,8 @@ fn bench(c: &mut Criterion) {
                     let start = Instant::now();
                     rt.block_on(accrue_all(&ledger, &agents));
                     total += start.elapsed();
+                    drop(ledger);
+                    rt.block_on(drop_schema(url, &schema));
                 }
                 totals.borrow_mut().add("pg", total, iters);
                 total
@@ -418,6 +453,7 @@ fn bench(c: &mut Criterion) {
         });
     });
     group.finish();
+    remove_last_db();
 
     let t = totals.borrow();
     let (raw, multi) = (t.per_iter("raw"), t.per_iter("raw-multi"));
