@@ -66,10 +66,8 @@ fn accrual(agent: &AgentId) -> Command {
 
 /// The `n`th database directory of this process.
 fn db_dir(n: u32) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "bench-ledger-{}-{n}",
-        std::process::id()
-    ))
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-ledger-{}-{n}", std::process::id()))
 }
 
 /// How many databases this process has made.
