@@ -92,6 +92,129 @@ fn records_after_as_of_are_skipped() {
 #[test]
 fn a_later_file_restates_an_earlier_one() {
     let dir = scratch("restate");
+    let first = dir.join("monday.csv");
+    let second = dir.join("monday-restated.csv");
+    std::fs::write(
+        &first,
+        "agent_id,date,metric,value\nu-1,2026-03-02,oSurveyTotalScore.avg,95\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &second,
+        "agent_id,date,metric,value\nu-1,2026-03-02,oSurveyTotalScore.avg,85\n",
+    )
+    .unwrap();
+    let (a, b) = (first.display().to_string(), second.display().to_string());
+    let out = points(&["--as-of", "2026-03-05"], &[a.clone(), b.clone()]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-1\",\"balance\":10,\"tier\":null}\n",
+        "excellent (30) restated to good (10)"
+    );
+    let out = points(&["--as-of", "2026-03-05"], &[b, a]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-1\",\"balance\":30,\"tier\":null}\n",
+        "files apply in the order given"
+    );
+}
+
+#[test]
+fn agents_with_only_zero_point_events_are_listed() {
+    let dir = scratch("zero");
+    let file = dir.join("aht.csv");
+    std::fs::write(
+        &file,
+        "agent_id,date,metric,value\nu-slow,2026-03-02,tHandle.avg,900000\n",
+    )
+    .unwrap();
+    let out = points(&["--as-of", "2026-03-05"], &[file.display().to_string()]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"agent_id\":\"u-slow\",\"balance\":0,\"tier\":null}\n"
+    );
+}
+
+#[test]
+fn bad_rules_are_fatal_and_named_and_rejected_rows_exit_3() {
+    let dir = scratch("bad-rules");
+    let bad = dir.join("rules.toml");
+    std::fs::write(
+        &bad,
+        "[[rule]]\nid = 'x'\nmetric = 'm'\npoints = 1\nper_unit = 2\n",
+    )
+    .unwrap();
+    let out = kudos(&[
+        "points",
+        "--rules",
+        bad.to_str().unwrap(),
+        "--as-of",
+        "2026-03-31",
+        &samples()[0],
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("rule \"x\": points: 2 point forms"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let nasty = fixture("nasty/canonical_bad_rows.csv")
+        .display()
+        .to_string();
+    let out = points(&["--as-of", "2026-03-31"], &[nasty]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("rejected row: "));
+}
+
+#[test]
+fn a_row_whose_points_the_balance_cannot_hold_is_rejected_and_the_rest_counts() {
+    let dir = scratch("points-overflow");
+    let file = dir.join("d.csv");
+    // Agent 1: 5e18 points twice, beyond what a balance can hold the second time.
+    std::fs::write(
+        &file,
+        "agent_id,date,metric,value\n\
+         a1b2c3d4-0000-4000-8000-000000000001,2026-03-02,sales,5000000000000\n\
+         a1b2c3d4-0000-4000-8000-000000000001,2026-03-03,sales,5000000000000\n\
+         a1b2c3d4-0000-4000-8000-000000000002,2026-03-02,sales,0.0002\n",
+    )
+    .unwrap();
+    let out = points_with(
+        &dir,
+        "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1000000\n\n\
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 100\n",
+        &[&file],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "a rejected row: {stderr}");
+    assert!(
+        stderr.contains(&format!("rejected row: {}:3:", file.display())),
+        "the row is named by file and line: {stderr}"
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["balance"], 5_000_000_000_000_000_000_i64);
+    assert_eq!(lines[1]["balance"], 200);
+}
+
+/// What `kudos points` prints is what the ledger's own fold makes of the same events: each
+/// record through `RuleSet::evaluate`, each event planned and applied with its key. (The
+/// command hashes each key from its parts, on another thread than the one reading the file.)
+/// Records told apart only by a dimension, a restatement of one of them in a later file, and
+/// zero-point events are included.
+#[test]
+fn balances_are_the_ledgers_fold_of_the_same_events() {
+    use kudos_ledger::{Account, Command, Entry, Plan};
+
+    let dir = scratch("points-fold");
+    let rules = "[[rule]]\nid = 'sales'\nmetric = 'sales'\nper_unit = 1\n\
+         [[rule]]\nid = 'big'\nmetric = 'sales'\nwhen = { gte = 40 }\npoints = 10\n\
+         [[rule]]\nid = 'aht'\nmetric = 'aht'\nbands = [{ from = 0, to = 240, points = 5 }]\n\
+         [[tier]]\nid = 't'\nreward_type = 'r'\nthreshold = 50\n";
     let files = [
         (
             "monday.csv",
