@@ -65,9 +65,9 @@ async fn points(args: &PointsArgs) -> Outcome {
         },
     };
     // Each agent's account, folded event by event as the records stream in: the ledger's
-    // arithmetic (`Account::fold_accrual`), without a store of every entry. The file is read,
-    // the rules applied and the events' keys hashed on a second thread, in batches, while
-    // this one folds.
+    // arithmetic (`Account::fold_accrual`), without a store of every entry. The file is read
+    // and the rules applied on a second thread, in batches, while this one makes each event's
+    // key id and folds.
     let mut accounts = Accounts::default();
     let (mut failed, mut rejected, mut future) = (false, 0u64, 0u64);
     for file in &args.files {
@@ -91,34 +91,24 @@ async fn points(args: &PointsArgs) -> Outcome {
                     file.display()
                 ));
             }
-            // The key hasher of the agent folded last (an agent-major export meets each
-            // agent once).
-            let mut hashing: Option<(usize, AgentKeyIds)> = None;
             let file_name = file.display().to_string();
             for batch in rx {
-                // The batch's agents, each found once.
-                let slots: Vec<usize> = batch.agents.iter().map(|a| accounts.slot(a)).collect();
+                // The batch's agents, each with its account's slot and its keys' hasher.
+                let agents: Vec<(usize, AgentKeyIds)> = batch
+                    .agents
+                    .into_iter()
+                    .map(|agent| (accounts.slot(&agent), AgentKeyIds::new(agent)))
+                    .collect();
                 let mut events = batch.events.into_iter();
                 let source = batch.source.as_deref().unwrap_or(&file_name);
                 for row in batch.rows {
                     match row {
                         Row::Events { line, count, dims } => {
                             for event in events.by_ref().take(count) {
-                                let (Some(&slot), Some(rule)) =
-                                    (slots.get(event.agent), rules.rules().get(event.rule))
+                                let (Some((slot, ids)), Some(rule)) =
+                                    (agents.get(event.agent), rules.rules().get(event.rule))
                                 else {
                                     continue; // the reading thread indexes only what is there
-                                };
-                                let ids = match &mut hashing {
-                                    Some((at, ids)) if *at == slot => ids,
-                                    _ => {
-                                        let Some(agent) = batch.agents.get(event.agent) else {
-                                            continue;
-                                        };
-                                        &mut hashing
-                                            .insert((slot, AgentKeyIds::new(agent.clone())))
-                                            .1
-                                    }
                                 };
                                 let accrual = KeyedAccrual {
                                     id: ids.id_of(event.day, &rule.id, &rule.metric, &dims),
@@ -126,7 +116,7 @@ async fn points(args: &PointsArgs) -> Outcome {
                                     points: event.points,
                                     expires: event.expires,
                                 };
-                                let Some(account) = accounts.get(slot) else {
+                                let Some(account) = accounts.get(*slot) else {
                                     continue;
                                 };
                                 match account.fold_accrual(accrual) {

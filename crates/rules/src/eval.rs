@@ -72,15 +72,7 @@ impl RuleSet {
         record: &MetricRecord,
         out: &mut Vec<PointEvent>,
     ) -> Result<(), RuleError> {
-        let start = out.len();
-        for (_, rule) in self.rules_on(record) {
-            let points = match rule.points_of(record) {
-                Ok(points) => points,
-                Err(e) => {
-                    out.truncate(start);
-                    return Err(e);
-                }
-            };
+        self.each_rule(record, out, |_, rule, points| {
             let key = EventKey::new(
                 record.agent.clone(),
                 record.day,
@@ -88,9 +80,8 @@ impl RuleSet {
                 record.metric.clone(),
                 record.dims.clone(),
             );
-            out.push(PointEvent::new(key, points));
-        }
-        Ok(())
+            PointEvent::new(key, points)
+        })
     }
 
     /// What [`evaluate_into`](Self::evaluate_into) gives, without the keys: for each rule on
@@ -108,10 +99,22 @@ impl RuleSet {
         record: &MetricRecord,
         out: &mut Vec<(usize, Points)>,
     ) -> Result<(), RuleError> {
+        self.each_rule(record, out, |i, _, points| (i, points))
+    }
+
+    /// For each rule on `record`'s metric (its index and itself) and its points, `make`'s item
+    /// appended to `out`; on error, nothing appended.
+    fn each_rule<T>(
+        &self,
+        record: &MetricRecord,
+        out: &mut Vec<T>,
+        make: impl Fn(usize, &Rule, Points) -> T,
+    ) -> Result<(), RuleError> {
         let start = out.len();
-        for (i, rule) in self.rules_on(record) {
+        let rules = self.by_metric.get(&record.metric).into_iter().flatten();
+        for (i, rule) in rules.filter_map(|&i| self.rules.get(i).map(|rule| (i, rule))) {
             match rule.points_of(record) {
-                Ok(points) => out.push((i, points)),
+                Ok(points) => out.push(make(i, rule, points)),
                 Err(e) => {
                     out.truncate(start);
                     return Err(e);
@@ -119,15 +122,6 @@ impl RuleSet {
             }
         }
         Ok(())
-    }
-
-    /// The rules on `record`'s metric, with their indexes.
-    fn rules_on<'a>(&'a self, record: &MetricRecord) -> impl Iterator<Item = (usize, &'a Rule)> {
-        self.by_metric
-            .get(&record.metric)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| self.rules.get(i).map(|rule| (i, rule)))
     }
 }
 

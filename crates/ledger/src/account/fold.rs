@@ -44,13 +44,7 @@ impl Account {
     pub fn apply(&mut self, entry: Entry) -> Result<(), LedgerError> {
         self.apply_unchecked(entry)?;
         #[cfg(debug_assertions)]
-        if let Err(broken) = self.check_invariants() {
-            panic!(
-                "agent {}: entry {} breaks the account's invariants: {broken}",
-                self.agent,
-                self.version - 1
-            );
-        }
+        self.assert_invariants(format_args!("entry {}", self.version - 1));
         Ok(())
     }
 
@@ -73,31 +67,30 @@ impl Account {
             expires,
         } = accrual;
         if self.history {
-            return Err(LedgerError::Invalid {
-                agent: self.agent.clone(),
-                reason: "an accrual without its key, on an account that keeps its entries".into(),
-            });
+            return Err(self.invalid(
+                "an accrual without its key, on an account that keeps its entries".into(),
+            ));
         }
-        if expires <= day {
-            return Err(LedgerError::Invalid {
-                agent: self.agent.clone(),
-                reason: format!("expiry {expires} is not after the event's day {day}"),
-            });
-        }
-        let before = self.accruals.get(&id).copied();
-        if before == Some(points) || (before.is_none() && points.is_zero()) {
+        if !self.accrual_changes(id, day, points, expires)? {
             return Ok(false);
         }
         self.apply_accrual(id, day, points, expires)?;
         self.version += 1;
         #[cfg(debug_assertions)]
+        self.assert_invariants(format_args!("accrual {id}"));
+        Ok(true)
+    }
+
+    /// Panics if the account's invariants no longer hold after `what` (debug builds; see
+    /// `check_invariants`).
+    #[cfg(debug_assertions)]
+    fn assert_invariants(&self, what: std::fmt::Arguments<'_>) {
         if let Err(broken) = self.check_invariants() {
             panic!(
-                "agent {}: accrual {id} breaks the account's invariants: {broken}",
+                "agent {}: {what} breaks the account's invariants: {broken}",
                 self.agent
             );
         }
-        Ok(true)
     }
 
     /// [`apply`](Self::apply) without the invariant check.

@@ -171,7 +171,7 @@ impl Account {
         }
     }
 
-    fn invalid(&self, reason: String) -> LedgerError {
+    pub(super) fn invalid(&self, reason: String) -> LedgerError {
         LedgerError::Invalid {
             agent: self.agent.clone(),
             reason,
@@ -199,22 +199,33 @@ impl Account {
         if event.agent() != &self.agent {
             return Err(self.invalid(format!("event for agent {} on this account", event.agent())));
         }
-        if expires <= event.day() {
-            return Err(self.invalid(format!(
-                "expiry {expires} is not after the event's day {}",
-                event.day()
-            )));
-        }
         // The event's id, with this agent's share of the hashing done once per account.
         let id = self
             .key_ids
             .get_or_init(|| Box::new(kudos_core::AgentKeyIds::new(self.agent.clone())))
             .id(event.key());
-        let before = self.accruals.get(&id).copied();
-        if before == Some(event.points()) || (before.is_none() && event.points().is_zero()) {
-            return Ok(None);
+        Ok(self
+            .accrual_changes(id, event.day(), event.points(), expires)?
+            .then_some(id))
+    }
+
+    /// Whether an accrual of `points` to the key with id `id`, on `day`, its lots expiring on
+    /// `expires`, changes the account: not when the key already has these points, or has none
+    /// and these are zero. Refused when the expiry is not after the day.
+    pub(super) fn accrual_changes(
+        &self,
+        id: Uuid,
+        day: Day,
+        points: Points,
+        expires: Day,
+    ) -> Result<bool, LedgerError> {
+        if expires <= day {
+            return Err(self.invalid(format!(
+                "expiry {expires} is not after the event's day {day}"
+            )));
         }
-        Ok(Some(id))
+        let before = self.accruals.get(&id).copied();
+        Ok(before != Some(points) && (before.is_some() || !points.is_zero()))
     }
 
     /// An operator's adjustment: not zero, expiring after its day; idempotent by id.
