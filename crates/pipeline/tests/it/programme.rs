@@ -477,6 +477,7 @@ async fn workers_started_together_on_one_postgres_ledger_issue_exactly_what_the_
     for round in 0..8_i64 {
         // A fresh ledger each time; a budget that affords exactly `afford` rewards.
         let schema = format!("kudos_budget_{}_{round}", std::process::id());
+        drop_schema(&url, &schema).await;
         let afford = 5 + round % 4;
         let before = w.sim.rewards().len();
         let barrier = Arc::new(tokio::sync::Barrier::new(WORKERS));
@@ -745,6 +746,7 @@ async fn on_postgres(mut w: World, url: &str, tag: &str) -> World {
         std::process::id(),
         tag.replace('-', "_")
     );
+    drop_schema(url, &schema).await;
     w.store = Arc::new(
         PostgresStore::open_with(
             url,
@@ -757,4 +759,17 @@ async fn on_postgres(mut w: World, url: &str, tag: &str) -> World {
         .unwrap(),
     );
     w
+}
+
+/// Drops `schema` if it is there: a test process that once had this process's id (ids are
+/// reused) left it behind, and its ledger is not this test's.
+async fn drop_schema(url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
 }
