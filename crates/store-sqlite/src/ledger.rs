@@ -1,6 +1,6 @@
 //! The ledger's port on SQLite: entries keyed by (agent, seq) and the hold index.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use kudos_ledger::{
     AppendItem, Entry, HoldState, HoldView, LedgerError, LedgerStore, Op, ReversalState,
     ReversalView, Stored,
 };
-use sqlx::Row;
+use sqlx::{ConnectOptions as _, Connection as _, Row, SqliteConnection};
 use uuid::Uuid;
 
 use crate::{
@@ -64,7 +64,7 @@ async fn encode_bodies(batch: &[AppendItem<'_>]) -> Result<Vec<Vec<String>>, Led
 
 /// Each account's version (its entry count), in a few queries inside the write transaction.
 async fn versions_of(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut SqliteConnection,
     batch: &[AppendItem<'_>],
 ) -> Result<HashMap<String, i64>, LedgerError> {
     let mut versions: HashMap<String, i64> = HashMap::with_capacity(batch.len());
@@ -78,7 +78,7 @@ async fn versions_of(
             query = query.bind(item.agent.as_str());
         }
         for row in query
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(store_err("append"))?
         {
@@ -87,6 +87,78 @@ async fn versions_of(
     }
     Ok(versions)
 }
+
+/// The versions a batch is written at.
+enum Versions {
+    /// Counted inside the write transaction ([`versions_of`]; accounts with no entries absent).
+    Counted(HashMap<String, i64>),
+    /// As the first item for each account expects, for the `(agent, seq)` key to prove: a
+    /// stale item's first entry meets a place already taken ([`Placed::Taken`]), and an item
+    /// from the future was refused before ([`follow_on`]).
+    Expected,
+}
+
+/// What writing a batch came to.
+enum Placed {
+    /// Written (uncommitted): each item's new version, or its `Conflict`.
+    Written(Vec<Result<u64, LedgerError>>),
+    /// An entry's place `(agent, seq)` was taken: an item was stale. The transaction holds part
+    /// of the batch and is to be rolled back.
+    Taken,
+}
+
+/// Whether SQLite refused a row for a unique key (an entry's `(agent, seq)` taken).
+fn is_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Whether the batch can be written at the versions its items expect ([`Versions::Expected`]):
+/// every item has entries, and each account that the first item for it expects to have
+/// entries has its last one (place `expected - 1`), so that none is behind. Point lookups on
+/// the `(agent, seq)` key, however long an account's history, and none for new accounts.
+async fn follow_on(
+    tx: &mut SqliteConnection,
+    batch: &[AppendItem<'_>],
+) -> Result<bool, LedgerError> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    let mut last: Vec<(&str, i64)> = Vec::new();
+    for item in batch {
+        if item.entries.is_empty() {
+            return Ok(false);
+        }
+        if !seen.insert(item.agent.as_str()) {
+            continue;
+        }
+        match i64::try_from(item.expected) {
+            Ok(0) => {}
+            Ok(expected) => last.push((item.agent.as_str(), expected - 1)),
+            Err(_) => return Ok(false),
+        }
+    }
+    for chunk in last.chunks(PAIRS_PER_QUERY) {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (VALUES {}) AS v
+             JOIN entries e ON e.agent = v.column1 AND e.seq = v.column2",
+            placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for (agent, seq) in chunk {
+            query = query.bind(*agent).bind(*seq);
+        }
+        let found = query
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_err("append"))?;
+        if usize::try_from(found).ok() != Some(chunk.len()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// (agent, seq) pairs per lookup in [`follow_on`] (two parameters each, under SQLite's oldest
+/// limit of 999 parameters a statement).
+const PAIRS_PER_QUERY: usize = 499;
 
 /// One multi-row `INSERT` of entry rows (agent, seq, id, body), its values bound by move;
 /// `None` for no rows.
@@ -112,17 +184,19 @@ fn entries_insert(
 }
 
 /// Writes a batch inside an open write transaction: each item whose account is still at the
-/// version it expects (in `versions`, which the items written update) is written; the others
-/// get [`LedgerError::Conflict`] and write nothing. `bodies` are each item's entries encoded
-/// ([`encode_bodies`]). Entries and hold index rows go in multi-row statements; the next statement's
-/// values are bound while SQLite runs the one before.
+/// version it expects (by `versions`, and for a later item of the same account by the items
+/// before it) is written; the others get [`LedgerError::Conflict`] and write nothing. `bodies`
+/// are each item's entries encoded ([`encode_bodies`]). Entries and hold index rows go in
+/// multi-row statements; the next statement's values are bound while SQLite runs the one before.
 async fn write_batch(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut SqliteConnection,
     batch: &[AppendItem<'_>],
-    mut versions: HashMap<String, i64>,
+    versions: Versions,
     bodies: Vec<Vec<String>>,
-) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+) -> Result<Placed, LedgerError> {
     let mut out = Vec::with_capacity(batch.len());
+    // Each account's version after the items written so far.
+    let mut after: HashMap<&str, i64> = HashMap::with_capacity(batch.len());
     let mut entries: Vec<(&str, i64, Uuid, String)> =
         Vec::with_capacity(bodies.iter().map(Vec::len).sum());
     // Adjustments' ids, which `find` answers from a table of their own.
@@ -131,7 +205,13 @@ async fn write_batch(
     // A hold written twice in one batch is written once, as its last view.
     let mut hold_at: HashMap<TxnId, usize> = HashMap::new();
     for (item, item_bodies) in batch.iter().zip(bodies) {
-        let current = versions.get(item.agent.as_str()).copied().unwrap_or(0);
+        let current = match (after.get(item.agent.as_str()), &versions) {
+            (Some(&version), _) => version,
+            (None, Versions::Counted(counted)) => {
+                counted.get(item.agent.as_str()).copied().unwrap_or(0)
+            }
+            (None, Versions::Expected) => i64::try_from(item.expected).unwrap_or(-1),
+        };
         let conflict = || LedgerError::Conflict {
             agent: item.agent.clone(),
             expected: item.expected,
@@ -186,19 +266,22 @@ async fn write_batch(
             }
         }
         // A second item for the same account in this batch sees the first one's entries.
-        versions.insert(item.agent.to_string(), seq);
+        after.insert(item.agent.as_str(), seq);
         out.push(u64::try_from(seq).map_err(|_| conflict()));
     }
     // Each INSERT's values are bound while the one before it runs.
     let mut rows = entries.into_iter();
     let mut next = entries_insert(rows.by_ref().take(ROWS_PER_INSERT).collect());
     while let Some(query) = next.take() {
-        let (done, following) = futures_util::future::join(query.execute(&mut **tx), async {
+        let (done, following) = futures_util::future::join(query.execute(&mut *tx), async {
             entries_insert(rows.by_ref().take(ROWS_PER_INSERT).collect())
         })
         .await;
-        done.map_err(store_err("append"))?;
-        next = following;
+        match done {
+            Ok(_) => next = following,
+            Err(e) if is_taken(&e) => return Ok(Placed::Taken),
+            Err(e) => return Err(store_err("append")(e)),
+        }
     }
     for chunk in adjustments.chunks(ROWS_PER_INSERT) {
         let sql = format!(
@@ -209,10 +292,7 @@ async fn write_batch(
         for (id, agent) in chunk {
             query = query.bind(id.as_bytes().as_slice()).bind(*agent);
         }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(store_err("append"))?;
+        query.execute(&mut *tx).await.map_err(store_err("append"))?;
     }
     // The rows' strings are moved into the statement, not copied (a view is a hold's JSON).
     let mut holds = holds.into_iter().peekable();
@@ -235,12 +315,9 @@ async fn write_batch(
                 .bind(h.created_at)
                 .bind(h.view);
         }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(store_err("append"))?;
+        query.execute(&mut *tx).await.map_err(store_err("append"))?;
     }
-    Ok(out)
+    Ok(Placed::Written(out))
 }
 
 #[async_trait]
@@ -313,7 +390,18 @@ impl LedgerStore for SqliteStore {
         &self,
         batch: &[AppendItem<'_>],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
-        self.append_on(&self.pool, batch).await
+        // The bodies are encoded while the turn and a connection are awaited.
+        let (locked, bodies) = futures_util::future::join(
+            async {
+                let turn = self.write_turn().await;
+                let connection = self.pool.acquire().await.map_err(store_err("append"))?;
+                Ok::<_, LedgerError>((turn, connection))
+            },
+            encode_bodies(batch),
+        )
+        .await;
+        let (_turn, mut connection) = locked?;
+        append_in(&mut connection, batch, bodies?).await
     }
 
     async fn append_many_deferred(
@@ -321,8 +409,26 @@ impl LedgerStore for SqliteStore {
         batch: &[AppendItem<'_>],
     ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
         // Committed by the connection with `synchronous = NORMAL`: the log is not synced at the
-        // commit, but by the next durable commit of any connection (the same WAL file).
-        self.append_on(&self.deferred, batch).await
+        // commit, but by the next durable commit of any connection (the same WAL file). The
+        // bodies are encoded while the turn is awaited (another batch being written).
+        let (mut turn, bodies) =
+            futures_util::future::join(self.write_turn(), encode_bodies(batch)).await;
+        let bodies = bodies?;
+        let connection = match turn.take() {
+            Some(connection) => connection,
+            None => self
+                .deferred
+                .connect()
+                .await
+                .map_err(store_err("open the deferred writer"))?,
+        };
+        // Kept for the next batch unless it failed: a connection that met an error is closed.
+        let connection = turn.insert(connection);
+        let written = append_in(connection, batch, bodies).await;
+        if written.is_err() {
+            turn.take();
+        }
+        written
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<AgentId>, LedgerError> {
@@ -432,33 +538,55 @@ impl LedgerStore for SqliteStore {
     }
 }
 
-/// The port's helpers.
-impl SqliteStore {
-    /// `append_many` on a connection of `pool`: the store's, or its deferred writer.
-    async fn append_on(
-        &self,
-        pool: &sqlx::SqlitePool,
-        batch: &[AppendItem<'_>],
-    ) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
-        // The bodies are encoded while SQLite takes the write lock and counts the versions.
-        let (locked, bodies) = futures_util::future::join(
-            async {
-                let (turn, mut tx) = self
-                    .begin_write_on(pool)
+/// Appends `batch` in a write transaction of `connection` (this process's turn held), its
+/// entries' `bodies` already encoded. The batch is written first at the versions its items
+/// expect, which the `(agent, seq)` key proves ([`Versions::Expected`]); if an item was stale,
+/// that is undone and the batch written again at the versions counted, each stale item a
+/// `Conflict`. Either way the versions are checked inside the transaction that writes.
+async fn append_in(
+    connection: &mut SqliteConnection,
+    batch: &[AppendItem<'_>],
+    bodies: Vec<Vec<String>>,
+) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
+    let mut tx = connection
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(store_err("append"))?;
+    let bodies = if follow_on(&mut tx, batch).await? {
+        match write_batch(&mut tx, batch, Versions::Expected, bodies).await? {
+            Placed::Written(out) => {
+                tx.commit().await.map_err(store_err("append"))?;
+                return Ok(out);
+            }
+            Placed::Taken => {
+                tx.rollback().await.map_err(store_err("append"))?;
+                tx = connection
+                    .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(store_err("append"))?;
-                let versions = versions_of(&mut tx, batch).await?;
-                Ok::<_, LedgerError>((turn, tx, versions))
-            },
-            encode_bodies(batch),
-        )
-        .await;
-        let (_turn, mut tx, versions) = locked?;
-        let out = write_batch(&mut tx, batch, versions, bodies?).await?;
-        tx.commit().await.map_err(store_err("append"))?;
-        Ok(out)
+                encode_bodies(batch).await?
+            }
+        }
+    } else {
+        bodies
+    };
+    let versions = versions_of(&mut tx, batch).await?;
+    match write_batch(&mut tx, batch, Versions::Counted(versions), bodies).await? {
+        Placed::Written(out) => {
+            tx.commit().await.map_err(store_err("append"))?;
+            Ok(out)
+        }
+        Placed::Taken => Err(LedgerError::Store {
+            message: "sqlite: an entry's place was taken at the version counted in the same \
+                      transaction (the account's entries are not numbered 0, 1, 2, …)"
+                .into(),
+            source: None,
+        }),
     }
+}
 
+/// The port's helpers.
+impl SqliteStore {
     /// The `agent` the one-parameter query `sql` finds for `key`, if any (`find`'s lookups).
     async fn agent_where<'q, T>(
         &self,

@@ -63,8 +63,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kudos_core::{Clock, SystemClock};
 use kudos_ledger::LedgerError;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
 
 pub use schema::{MIGRATIONS, MIGRATIONS_TABLE};
 
@@ -75,22 +75,24 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One connection with `synchronous = NORMAL`, opened when first used: the writer of
-    /// deferred appends (`append_many_deferred`), whose commits do not wait for the disk.
-    deferred: SqlitePool,
+    /// How the writer of deferred appends (`append_many_deferred`) connects: with
+    /// `synchronous = NORMAL`, so that its commits do not wait for the disk.
+    deferred: SqliteConnectOptions,
     /// The lease clock: the store owns it (see [`LeaseStore`](kudos_ledger::LeaseStore)).
     clock: Arc<dyn Clock>,
     /// This process's turn to write to the file (shared by the store's clones): see
-    /// [`SqliteStore::begin_write`].
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// [`SqliteStore::begin_write`]. It holds the deferred writer's connection, opened when
+    /// first used.
+    writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
 }
+
+/// This process's turn to write, with the deferred writer's connection (see
+/// [`SqliteStore::write_turn`]).
+pub(crate) type Turn = tokio::sync::OwnedMutexGuard<Option<SqliteConnection>>;
 
 /// A write transaction, with this process's turn to write: the transaction is dropped (or
 /// committed) before the turn is given back.
-pub(crate) type Write = (
-    tokio::sync::OwnedMutexGuard<()>,
-    sqlx::Transaction<'static, sqlx::Sqlite>,
-);
+pub(crate) type Write = (Turn, sqlx::Transaction<'static, sqlx::Sqlite>);
 
 pub(crate) fn store_err(what: &str) -> impl Fn(sqlx::Error) -> LedgerError + '_ {
     move |e| LedgerError::store(format!("sqlite: {what}"), e)
@@ -162,6 +164,9 @@ impl SqliteStore {
         let pool = loop {
             match SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
+                // A connection to a local file does not go stale: no round trip to test it
+                // before each use.
+                .test_before_acquire(false)
                 .connect_with(options.clone())
                 .await
             {
@@ -178,14 +183,11 @@ impl SqliteStore {
         };
         // In WAL mode every connection appends to the one log file, and a `FULL` commit syncs
         // that file whole: a durable write after a deferred one makes it durable too.
-        let deferred = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         Ok(Self {
             pool,
-            deferred,
+            deferred: options.synchronous(SqliteSynchronous::Normal),
             clock: Arc::new(SystemClock),
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
@@ -195,19 +197,14 @@ impl SqliteStore {
     /// process (a run's accrue and issue steps, side by side) queue here instead, each woken
     /// the moment the one before it is done. The busy handler is left to other processes.
     pub(crate) async fn begin_write(&self) -> Result<Write, sqlx::Error> {
-        self.begin_write_on(&self.pool).await
-    }
-
-    /// As [`begin_write`](Self::begin_write), on `pool` (the store's, or its deferred writer).
-    pub(crate) async fn begin_write_on(&self, pool: &SqlitePool) -> Result<Write, sqlx::Error> {
         let turn = self.write_turn().await;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok((turn, tx))
     }
 
     /// This process's turn to write, for a single-statement write (see
-    /// [`begin_write`](Self::begin_write)).
-    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+    /// [`begin_write`](Self::begin_write)), or with the deferred writer's connection.
+    pub(crate) async fn write_turn(&self) -> Turn {
         Arc::clone(&self.writer).lock_owned().await
     }
 

@@ -110,12 +110,14 @@ pub(crate) async fn account_with_a_hold<S: LedgerStore + ?Sized>(
 }
 
 mod anchor;
+mod batches;
 mod control;
 mod ingest;
 mod lease;
 mod reversal;
 
 pub use anchor::{anchor_conformance, anchors_only_move_forward};
+pub use batches::stale_and_ahead_items_leave_the_rest_of_a_batch;
 pub use control::{
     a_lock_has_one_owner_at_a_time, budgets_are_never_exceeded,
     concurrent_claims_stay_within_the_limit, control_conformance, the_pause_switch_is_shared,
@@ -152,6 +154,7 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     a_batch_of_stale_items_writes_nothing(store).await;
     batches_chain_items_and_run_long(store).await;
     deferred_batches_are_appends_like_any_other(store).await;
+    stale_and_ahead_items_leave_the_rest_of_a_batch(store).await;
 }
 
 /// `append_many_deferred` is conditional per account as `append_many` is, and what it wrote is
