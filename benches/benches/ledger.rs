@@ -1,6 +1,7 @@
 //! The ledger's write path against a raw baseline measured in the same run: accruing
 //! 100,000 agents × 1 day (with `execute_many`, and with `execute_many_deferred` as the run's
-//! accrue step appends: each batch a task, two at once), and hold + commit cycles, on `MemoryStore` and on SQLite, compared
+//! accrue step appends: each batch a task, three at once), and hold + commit cycles, on
+//! `MemoryStore` and on SQLite, compared
 //! with a raw sqlx insert of the same rows in one transaction (multi-row statements).
 //!
 //! Run with: `cargo bench -p kudos-benches --bench ledger`; with `KUDOS_TEST_POSTGRES_URL` set
@@ -112,8 +113,8 @@ async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
 }
 
 /// As [`accrue_all`], `deferred`: with `execute_many_deferred`, each batch a task of its own
-/// and two at once, taken in order, as the run's accrue step appends (one batch's ledger work
-/// runs while the other's rows are written).
+/// and three at once, taken in order, as the run's accrue step appends (the next batches'
+/// ledger work runs while one's rows are written).
 async fn accrue_batches<S: LedgerStore + 'static>(
     ledger: &Arc<Ledger<S>>,
     agents: &[AgentId],
@@ -131,7 +132,7 @@ async fn accrue_batches<S: LedgerStore + 'static>(
                 .collect();
             tokio::spawn(async move { ledger.execute_many_deferred(&work).await })
         })
-        .buffered(2);
+        .buffered(3);
     while let Some(results) = batches.next().await {
         for r in results.unwrap().unwrap() {
             r.unwrap();

@@ -128,11 +128,31 @@ impl<S: LedgerStore> Ledger<S> {
         &self,
         agents: &[AgentId],
     ) -> Result<Vec<Result<Account, LedgerError>>, LedgerError> {
+        self.load_accounts(agents, true).await
+    }
+
+    /// [`accounts`](Self::accounts), keeping their entries if `history`: planning does not
+    /// read them, and a batch whose accounts are not handed back needs no copy of them.
+    async fn load_accounts(
+        &self,
+        agents: &[AgentId],
+        history: bool,
+    ) -> Result<Vec<Result<Account, LedgerError>>, LedgerError> {
         let stored = self.store.load_many(agents).await?;
         Ok(agents
             .iter()
             .zip(stored)
-            .map(|(agent, stored)| Account::from_entries(agent.clone(), stored.entries))
+            .map(|(agent, stored)| {
+                let mut account = if history {
+                    Account::new(agent.clone())
+                } else {
+                    Account::without_history(agent.clone())
+                };
+                for entry in stored.entries {
+                    account.apply(entry)?;
+                }
+                Ok(account)
+            })
             .collect())
     }
 
@@ -230,7 +250,7 @@ impl<S: LedgerStore> Ledger<S> {
                         at: self.clock.now(),
                         op,
                     };
-                    account.apply(entry.clone())?;
+                    account.apply_borrowed(&entry)?;
                     entries.push(entry.clone());
                     results.push(Applied {
                         entry: Some(entry),
@@ -314,7 +334,7 @@ impl<S: LedgerStore> Ledger<S> {
                     .zip(work)
                     .all(|(account, item)| account.agent() == &item.agent)
         });
-        self.execute_many_kept(work, matching, false).await
+        self.execute_many_kept(work, matching, false, true).await
     }
 
     /// As [`execute_many`](Self::execute_many), appending with
@@ -344,7 +364,7 @@ impl<S: LedgerStore> Ledger<S> {
         deferred: bool,
     ) -> Result<Vec<Result<Vec<Applied>, LedgerError>>, LedgerError> {
         Ok(self
-            .execute_many_kept(work, loaded, deferred)
+            .execute_many_kept(work, loaded, deferred, false)
             .await?
             .into_iter()
             .map(|r| r.map(|(applied, _)| applied))
@@ -353,11 +373,13 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// The batch: load (or take `loaded`), plan, append (`deferred`: with
     /// [`LedgerStore::append_many_deferred`]); accounts met as a `Conflict` again from the load.
+    /// The accounts it loads keep their entries if `history` (the caller wants them back).
     async fn execute_many_kept(
         &self,
         work: &[AccountCommands],
         mut loaded: Option<Vec<Account>>,
         deferred: bool,
+        history: bool,
     ) -> Result<KeptResults, LedgerError> {
         let mut out: Vec<Option<Result<Kept, LedgerError>>> =
             (0..work.len()).map(|_| None).collect();
@@ -371,7 +393,7 @@ impl<S: LedgerStore> Ledger<S> {
                 None => {
                     let agents: Vec<AgentId> =
                         pending.iter().map(|&i| work[i].agent.clone()).collect();
-                    self.accounts(&agents).await?
+                    self.load_accounts(&agents, history).await?
                 }
             };
             let mut planned = Vec::with_capacity(pending.len());

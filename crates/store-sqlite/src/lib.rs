@@ -50,6 +50,7 @@
 //!   survives a crash of the process, and a power cut once any durable write follows it.
 
 mod anchor;
+mod append;
 mod control;
 mod ingest;
 mod lease;
@@ -75,20 +76,46 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// How the writer of deferred appends (`append_many_deferred`) connects: with
-    /// `synchronous = NORMAL`, so that its commits do not wait for the disk.
-    deferred: SqliteConnectOptions,
+    /// How the pool's connections, and the writer of durable appends, connect.
+    options: SqliteConnectOptions,
     /// The lease clock: the store owns it (see [`LeaseStore`](kudos_ledger::LeaseStore)).
     clock: Arc<dyn Clock>,
     /// This process's turn to write to the file (shared by the store's clones): see
-    /// [`SqliteStore::begin_write`]. It holds the deferred writer's connection, opened when
-    /// first used.
-    writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
+    /// [`SqliteStore::begin_write`]. It holds the ledger's writers' connections.
+    writer: Arc<tokio::sync::Mutex<Writers>>,
 }
 
-/// This process's turn to write, with the deferred writer's connection (see
-/// [`SqliteStore::write_turn`]).
-pub(crate) type Turn = tokio::sync::OwnedMutexGuard<Option<SqliteConnection>>;
+/// Which of the ledger's writers an append goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// `append_many`: committed with `synchronous = FULL`.
+    Durable,
+    /// `append_many_deferred`: committed with `synchronous = NORMAL`, so that its commits do
+    /// not wait for the disk.
+    Deferred,
+}
+
+/// The connections the ledger's appends are written on, each opened when first used and kept
+/// with the turn to write, so that an append takes no connection from the pool (whose every
+/// return costs a round trip to test the connection).
+#[derive(Debug, Default)]
+pub(crate) struct Writers {
+    durable: Option<SqliteConnection>,
+    deferred: Option<SqliteConnection>,
+}
+
+impl Writers {
+    /// `writer`'s connection, if open.
+    pub(crate) fn connection(&mut self, writer: Writer) -> &mut Option<SqliteConnection> {
+        match writer {
+            Writer::Durable => &mut self.durable,
+            Writer::Deferred => &mut self.deferred,
+        }
+    }
+}
+
+/// This process's turn to write, with the ledger's writers (see [`SqliteStore::write_turn`]).
+pub(crate) type Turn = tokio::sync::OwnedMutexGuard<Writers>;
 
 /// A write transaction, with this process's turn to write: the transaction is dropped (or
 /// committed) before the turn is given back.
@@ -185,9 +212,9 @@ impl SqliteStore {
         // that file whole: a durable write after a deferred one makes it durable too.
         Ok(Self {
             pool,
-            deferred: options.synchronous(SqliteSynchronous::Normal),
+            options,
             clock: Arc::new(SystemClock),
-            writer: Arc::new(tokio::sync::Mutex::new(None)),
+            writer: Arc::new(tokio::sync::Mutex::new(Writers::default())),
         })
     }
 
@@ -202,8 +229,16 @@ impl SqliteStore {
         Ok((turn, tx))
     }
 
+    /// How `writer` connects.
+    pub(crate) fn writer_options(&self, writer: Writer) -> SqliteConnectOptions {
+        match writer {
+            Writer::Durable => self.options.clone(),
+            Writer::Deferred => self.options.clone().synchronous(SqliteSynchronous::Normal),
+        }
+    }
+
     /// This process's turn to write, for a single-statement write (see
-    /// [`begin_write`](Self::begin_write)), or with the deferred writer's connection.
+    /// [`begin_write`](Self::begin_write)), or with the ledger's writers.
     pub(crate) async fn write_turn(&self) -> Turn {
         Arc::clone(&self.writer).lock_owned().await
     }

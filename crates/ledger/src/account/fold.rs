@@ -95,6 +95,27 @@ impl Account {
 
     /// [`apply`](Self::apply) without the invariant check.
     pub(super) fn apply_unchecked(&mut self, entry: Entry) -> Result<(), LedgerError> {
+        self.fold_entry(&entry)?;
+        if self.history {
+            self.entries.push(entry);
+        }
+        Ok(())
+    }
+
+    /// As [`apply`](Self::apply), the entry borrowed: copied only if the account keeps its
+    /// entries (the ledger's planning, which appends the entry it applies).
+    pub(crate) fn apply_borrowed(&mut self, entry: &Entry) -> Result<(), LedgerError> {
+        self.fold_entry(entry)?;
+        if self.history {
+            self.entries.push(entry.clone());
+        }
+        #[cfg(debug_assertions)]
+        self.assert_invariants(format_args!("entry {}", self.version - 1));
+        Ok(())
+    }
+
+    /// Folds one entry into the account's state (its version counted), without keeping it.
+    fn fold_entry(&mut self, entry: &Entry) -> Result<(), LedgerError> {
         match &entry.op {
             Op::Accrual {
                 key,
@@ -182,9 +203,6 @@ impl Account {
             self.ops.insert(entry.id, entry.clone());
         }
         self.version += 1;
-        if self.history {
-            self.entries.push(entry);
-        }
         Ok(())
     }
 

@@ -109,3 +109,73 @@ pub async fn stale_and_ahead_items_leave_the_rest_of_a_batch(store: &dyn LedgerS
         );
     }
 }
+
+/// A batch longer than any one statement, with stale items among its first rows and among its
+/// last: the stale items are `Conflict`s and write nothing, every other item is written whole
+/// — however the store splits the batch into statements.
+pub async fn stale_items_anywhere_in_a_long_batch_leave_the_rest(store: &dyn LedgerStore) {
+    let agents: Vec<AgentId> = (0..600)
+        .map(|i| fresh_agent(&format!("long-stale-{i}")))
+        .collect();
+    let stale = [0, 1, 298, 598, 599];
+    let mut before = Vec::new();
+    for &i in &stale {
+        let entry = accrual(&agents[i], "before", 1);
+        store
+            .append(&agents[i], 0, std::slice::from_ref(&entry), &[], &[])
+            .await
+            .expect("a stale account's history");
+        before.push(entry);
+    }
+    let entries: Vec<[Entry; 1]> = agents.iter().map(|a| [accrual(a, "now", 2)]).collect();
+    let batch: Vec<AppendItem<'_>> = agents
+        .iter()
+        .zip(&entries)
+        .map(|(agent, e)| AppendItem {
+            agent,
+            expected: 0,
+            entries: e,
+            holds: &[],
+            reversals: &[],
+        })
+        .collect();
+    for deferred in [false, true] {
+        let results = if deferred {
+            store.append_many_deferred(&batch).await
+        } else {
+            store.append_many(&batch).await
+        }
+        .expect("a long batch with stale items is not a store failure");
+        let refused: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Err(LedgerError::Conflict { .. })))
+            .map(|(i, _)| i)
+            .collect();
+        if deferred {
+            // The first call wrote every fresh account: all are stale now.
+            assert_eq!(
+                refused.len(),
+                agents.len(),
+                "a batch written twice is refused"
+            );
+        } else {
+            assert_eq!(refused, stale, "only the stale items are refused");
+            assert!(
+                results
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| stale.contains(&i) || matches!(r, Ok(1))),
+                "every other item is written: {results:?}"
+            );
+        }
+    }
+    let loaded = store.load_many(&agents).await.expect("load_many");
+    for (i, stored) in loaded.iter().enumerate() {
+        let expected = match stale.iter().position(|&s| s == i) {
+            Some(k) => vec![before[k].clone()],
+            None => entries[i].to_vec(),
+        };
+        assert_eq!(stored.entries, expected, "account {i}'s entries");
+    }
+}

@@ -117,7 +117,10 @@ mod lease;
 mod reversal;
 
 pub use anchor::{anchor_conformance, anchors_only_move_forward};
-pub use batches::stale_and_ahead_items_leave_the_rest_of_a_batch;
+pub use batches::{
+    stale_and_ahead_items_leave_the_rest_of_a_batch,
+    stale_items_anywhere_in_a_long_batch_leave_the_rest,
+};
 pub use control::{
     a_lock_has_one_owner_at_a_time, budgets_are_never_exceeded,
     concurrent_claims_stay_within_the_limit, control_conformance, the_pause_switch_is_shared,
@@ -155,6 +158,7 @@ pub async fn ledger_conformance(store: &dyn LedgerStore) {
     batches_chain_items_and_run_long(store).await;
     deferred_batches_are_appends_like_any_other(store).await;
     stale_and_ahead_items_leave_the_rest_of_a_batch(store).await;
+    stale_items_anywhere_in_a_long_batch_leave_the_rest(store).await;
 }
 
 /// `append_many_deferred` is conditional per account as `append_many` is, and what it wrote is

@@ -38,11 +38,12 @@ impl Run<'_> {
             let chunk: Vec<AccountCommands> = accruals.by_ref().take(BATCH).collect();
             (!chunk.is_empty()).then_some(chunk)
         });
-        // Two batches at once, taken in order: one's ledger work (loading, planning, encoding)
-        // runs while the other's rows are written (the store writes one batch at a time).
+        // Three batches at once, taken in order: the next two's ledger work (loading,
+        // planning, encoding) runs while one's rows are written (the store writes one batch at
+        // a time), so that the writer does not wait for the next batch (decision 0036).
         let mut batches = futures_util::stream::iter(chunks)
             .map(|chunk| self.execute_apart(chunk))
-            .buffered(2);
+            .buffered(3);
         let mut done = 0;
         while let Some(executed) = batches.next().await {
             let (chunk, results) = executed?;

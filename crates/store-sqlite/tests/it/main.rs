@@ -271,3 +271,51 @@ fn a_writer_killed_mid_append_leaves_a_consistent_file() {
         });
     }
 }
+
+/// An append whose caller stops waiting (its future dropped mid-write, as a run's task is
+/// aborted) leaves the store working: its batch is written whole or not at all, and the next
+/// appends, deferred and durable, go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_dropped_mid_write_leaves_the_store_working() {
+    let (url, _) = db_url("dropped");
+    let store = SqliteStore::open(&url).await.unwrap();
+    let agents: Vec<AgentId> = (0..2000)
+        .map(|i| AgentId::new(format!("u-dropped-{i}")).unwrap())
+        .collect();
+    let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
+    let work: Vec<_> = agents
+        .iter()
+        .map(|a| kudos_ledger::AccountCommands::new(a.clone(), vec![accrue(a, "a", 10)]))
+        .collect();
+    // Dropped at several points of its write, from before it starts to after it ends.
+    for wait_us in [0u64, 200, 1_000, 3_000, 10_000, 50_000] {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_micros(wait_us),
+            ledger.execute_many_deferred(&work),
+        )
+        .await;
+        let versions: Vec<u64> = store
+            .load_many(&agents)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.version)
+            .collect();
+        assert!(
+            versions.iter().all(|&v| v == versions[0]),
+            "a batch is written whole or not at all (after {wait_us} µs)"
+        );
+    }
+    // The store still appends, deferred and durable, and every account has its one accrual.
+    let results = ledger.execute_many_deferred(&work).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.first());
+    let extra = AgentId::new("u-dropped-after").unwrap();
+    ledger
+        .execute(&extra, accrue(&extra, "b", 5))
+        .await
+        .unwrap();
+    for stored in store.load_many(&agents).await.unwrap() {
+        assert_eq!(stored.version, 1, "one accrual per account, applied once");
+    }
+    assert_eq!(store.load(&extra).await.unwrap().version, 1);
+}
