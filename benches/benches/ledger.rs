@@ -112,9 +112,9 @@ async fn accrue_all<S: LedgerStore>(ledger: &Ledger<S>, agents: &[AgentId]) {
     }
 }
 
-/// As [`accrue_all`], `deferred`: with `execute_many_deferred`, each batch a task of its own
-/// and three at once, taken in order, as the run's accrue step appends (the next batches'
-/// ledger work runs while one's rows are written).
+/// As [`accrue_all`], `deferred`: with `execute_many_deferred`, each batch a task of its own,
+/// the first alone and then three at once, taken in order, as the run's accrue step appends
+/// (the next batches' ledger work runs while one's rows are written).
 async fn accrue_batches<S: LedgerStore + 'static>(
     ledger: &Arc<Ledger<S>>,
     agents: &[AgentId],
@@ -123,16 +123,21 @@ async fn accrue_batches<S: LedgerStore + 'static>(
     if !deferred {
         return accrue_all(ledger, agents).await;
     }
-    let mut batches = futures_util::stream::iter(agents.chunks(BATCH))
-        .map(|chunk| {
-            let ledger = Arc::clone(ledger);
-            let work: Vec<AccountCommands> = chunk
-                .iter()
-                .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
-                .collect();
-            tokio::spawn(async move { ledger.execute_many_deferred(&work).await })
-        })
-        .buffered(3);
+    let batch = |chunk: &[AgentId]| {
+        let ledger = Arc::clone(ledger);
+        let work: Vec<AccountCommands> = chunk
+            .iter()
+            .map(|a| AccountCommands::new(a.clone(), vec![accrual(a)]))
+            .collect();
+        tokio::spawn(async move { ledger.execute_many_deferred(&work).await })
+    };
+    // The first batch alone, then three at once, as the accrue step does.
+    let mut chunks = agents.chunks(BATCH);
+    let first = chunks.next();
+    let mut batches = futures_util::stream::iter(first)
+        .map(batch)
+        .buffered(1)
+        .chain(futures_util::stream::iter(chunks).map(batch).buffered(3));
     while let Some(results) = batches.next().await {
         for r in results.unwrap().unwrap() {
             r.unwrap();

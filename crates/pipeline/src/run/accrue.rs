@@ -34,16 +34,23 @@ impl Run<'_> {
         let mut failed = 0u64;
         let mut unrepresentable = 0u64;
         let mut accruals = accruals.into_iter();
-        let chunks = std::iter::from_fn(|| {
+        let mut chunks = std::iter::from_fn(|| {
             let chunk: Vec<AccountCommands> = accruals.by_ref().take(BATCH).collect();
             (!chunk.is_empty()).then_some(chunk)
         });
-        // Three batches at once, taken in order: the next two's ledger work (loading,
-        // planning, encoding) runs while one's rows are written (the store writes one batch at
-        // a time), so that the writer does not wait for the next batch (decision 0036).
-        let mut batches = futures_util::stream::iter(chunks)
+        // The first batch alone, so that the issue step can begin as soon as possible; then
+        // three at once, taken in order: the next two's ledger work (loading, planning,
+        // encoding) runs while one's rows are written (the store writes one batch at a time),
+        // so that the writer does not wait for the next batch (decision 0036).
+        let first = chunks.next();
+        let mut batches = futures_util::stream::iter(first)
             .map(|chunk| self.execute_apart(chunk))
-            .buffered(3);
+            .buffered(1)
+            .chain(
+                futures_util::stream::iter(chunks)
+                    .map(|chunk| self.execute_apart(chunk))
+                    .buffered(3),
+            );
         let mut done = 0;
         while let Some(executed) = batches.next().await {
             let (chunk, results) = executed?;
