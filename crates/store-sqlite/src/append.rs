@@ -12,7 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use kudos_core::TxnId;
+use chrono::{DateTime, Utc};
+use kudos_core::{AgentId, TxnId};
 use kudos_ledger::{AppendItem, LedgerError, Op};
 use sqlx::{ConnectOptions as _, Connection as _, Row, SqliteConnection};
 use uuid::Uuid;
@@ -196,34 +197,22 @@ fn rows_of<'a>(
             seq += 1;
         }
         let views = item.holds.iter().map(|hold| {
-            Ok::<_, LedgerError>((
-                hold.txn,
-                HoldRow {
-                    txn: hold.txn.to_string(),
-                    agent: hold.agent.to_string(),
-                    kind: "hold",
-                    state: hold.state.name(),
-                    unresolved: hold.is_unresolved(),
-                    created_at: ts(hold.created_at),
-                    view: serde_json::to_string(hold)
-                        .map_err(json_err("a hold does not encode"))?,
-                },
-            ))
+            hold_row(
+                serde_json::to_string(hold),
+                (hold.txn, &hold.agent, "hold"),
+                hold.state.name(),
+                hold.is_unresolved(),
+                hold.created_at,
+            )
         });
         let reversals = item.reversals.iter().map(|reversal| {
-            Ok((
-                reversal.txn,
-                HoldRow {
-                    txn: reversal.txn.to_string(),
-                    agent: reversal.agent.to_string(),
-                    kind: "reversal",
-                    state: reversal.state.name(),
-                    unresolved: reversal.is_unresolved(),
-                    created_at: ts(reversal.created_at),
-                    view: serde_json::to_string(reversal)
-                        .map_err(json_err("a reversal does not encode"))?,
-                },
-            ))
+            hold_row(
+                serde_json::to_string(reversal),
+                (reversal.txn, &reversal.agent, "reversal"),
+                reversal.state.name(),
+                reversal.is_unresolved(),
+                reversal.created_at,
+            )
         });
         for view in views.chain(reversals) {
             let (txn, row) = view?;
@@ -241,6 +230,28 @@ fn rows_of<'a>(
             .push(u64::try_from(seq).map_err(|_| conflict()));
     }
     Ok(rows)
+}
+
+/// A hold index row for `view` (a hold's or a reversal's JSON), with its transaction id.
+fn hold_row(
+    view: serde_json::Result<String>,
+    (txn, agent, kind): (TxnId, &AgentId, &'static str),
+    state: &'static str,
+    unresolved: bool,
+    created_at: DateTime<Utc>,
+) -> Result<(TxnId, HoldRow), LedgerError> {
+    Ok((
+        txn,
+        HoldRow {
+            txn: txn.to_string(),
+            agent: agent.to_string(),
+            kind,
+            state,
+            unresolved,
+            created_at: ts(created_at),
+            view: view.map_err(json_err("a hold index row does not encode"))?,
+        },
+    ))
 }
 
 /// A full-size `INSERT` of entries ([`ROWS_PER_INSERT`] rows).

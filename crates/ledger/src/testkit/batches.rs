@@ -1,6 +1,6 @@
 //! Checks of batches whose items are not all at their account's version.
 
-use super::{accrual, fresh_agent};
+use super::{accrual, fresh_agent, fresh_items};
 use kudos_core::AgentId;
 
 use crate::{AppendItem, Entry, LedgerError, LedgerStore};
@@ -128,17 +128,7 @@ pub async fn stale_items_anywhere_in_a_long_batch_leave_the_rest(store: &dyn Led
         before.push(entry);
     }
     let entries: Vec<[Entry; 1]> = agents.iter().map(|a| [accrual(a, "now", 2)]).collect();
-    let batch: Vec<AppendItem<'_>> = agents
-        .iter()
-        .zip(&entries)
-        .map(|(agent, e)| AppendItem {
-            agent,
-            expected: 0,
-            entries: e,
-            holds: &[],
-            reversals: &[],
-        })
-        .collect();
+    let batch = fresh_items(&agents, &entries);
     for deferred in [false, true] {
         let results = if deferred {
             store.append_many_deferred(&batch).await

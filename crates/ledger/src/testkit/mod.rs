@@ -228,6 +228,18 @@ fn fresh_item<'a>(agent: &'a AgentId, entries: &'a [Entry]) -> crate::AppendItem
     }
 }
 
+/// One item per agent, each of its `entries`, every account as new (version 0).
+pub(crate) fn fresh_items<'a, const N: usize>(
+    agents: &'a [AgentId],
+    entries: &'a [[Entry; N]],
+) -> Vec<crate::AppendItem<'a>> {
+    agents
+        .iter()
+        .zip(entries)
+        .map(|(agent, e)| fresh_item(agent, e))
+        .collect()
+}
+
 /// `load_many` returns accounts in the order asked; `append_many` applies each item only if
 /// its own version matches, and reports the others as `Conflict`.
 pub async fn batches_are_conditional_per_account(store: &dyn LedgerStore) {
@@ -338,17 +350,7 @@ pub async fn batches_chain_items_and_run_long(store: &dyn LedgerStore) {
         .iter()
         .map(|a| [accrual(a, "x", 1), accrual(a, "y", 2)])
         .collect();
-    let batch: Vec<crate::AppendItem<'_>> = agents
-        .iter()
-        .zip(&entries)
-        .map(|(agent, e)| crate::AppendItem {
-            agent,
-            expected: 0,
-            entries: e,
-            holds: &[],
-            reversals: &[],
-        })
-        .collect();
+    let batch = fresh_items(&agents, &entries);
     let results = store.append_many(&batch).await.expect("append_many");
     assert_eq!(results.len(), agents.len(), "one result per item");
     assert!(
