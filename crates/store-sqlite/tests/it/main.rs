@@ -319,3 +319,35 @@ async fn an_append_dropped_mid_write_leaves_the_store_working() {
     }
     assert_eq!(store.load(&extra).await.unwrap().version, 1);
 }
+
+/// After `checkpoint`, the database file alone holds every entry: a copy of it without its
+/// write-ahead log (what a naive backup takes) opens with all the appends in it.
+#[tokio::test]
+async fn after_a_checkpoint_the_file_alone_holds_every_entry() {
+    let (url, path) = db_url("checkpoint");
+    let store = SqliteStore::open(&url).await.unwrap();
+    let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
+    let agents: Vec<AgentId> = (0..50)
+        .map(|i| AgentId::new(format!("u-checkpoint-{i}")).unwrap())
+        .collect();
+    let work: Vec<_> = agents
+        .iter()
+        .map(|a| kudos_ledger::AccountCommands::new(a.clone(), vec![accrue(a, "a", 10)]))
+        .collect();
+    for result in ledger.execute_many_deferred(&work).await.unwrap() {
+        result.unwrap();
+    }
+    let copy_of_the_file = || {
+        let (copy_url, copy_path) = db_url("checkpoint-copy");
+        std::fs::copy(&path, &copy_path).unwrap();
+        copy_url
+    };
+    // Fifty entries are far from SQLite's own checkpoint: they are still in the log only.
+    let before = SqliteStore::open(&copy_of_the_file()).await.unwrap();
+    assert_eq!(before.load(&agents[0]).await.unwrap().version, 0);
+    store.checkpoint().await.unwrap();
+    let after = SqliteStore::open(&copy_of_the_file()).await.unwrap();
+    for stored in after.load_many(&agents).await.unwrap() {
+        assert_eq!(stored.version, 1, "every append is in the file itself");
+    }
+}
