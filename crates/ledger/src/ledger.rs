@@ -143,15 +143,12 @@ impl<S: LedgerStore> Ledger<S> {
             .iter()
             .zip(stored)
             .map(|(agent, stored)| {
-                let mut account = if history {
+                let account = if history {
                     Account::new(agent.clone())
                 } else {
                     Account::without_history(agent.clone())
                 };
-                for entry in stored.entries {
-                    account.apply(entry)?;
-                }
-                Ok(account)
+                account.folding(stored.entries)
             })
             .collect())
     }

@@ -25,11 +25,19 @@ impl Account {
         agent: AgentId,
         entries: impl IntoIterator<Item = Entry>,
     ) -> Result<Self, LedgerError> {
-        let mut account = Self::new(agent);
+        Self::new(agent).folding(entries)
+    }
+
+    /// This account with `entries` applied, in append order (an account made by
+    /// [`Account::without_history`] keeps none of them).
+    pub(crate) fn folding(
+        mut self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Self, LedgerError> {
         for entry in entries {
-            account.apply(entry)?;
+            self.apply(entry)?;
         }
-        Ok(account)
+        Ok(self)
     }
 
     /// Applies one entry (in append order).

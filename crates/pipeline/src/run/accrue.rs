@@ -43,14 +43,11 @@ impl Run<'_> {
         // encoding) runs while one's rows are written (the store writes one batch at a time),
         // so that the writer does not wait for the next batch (decision 0036).
         let first = chunks.next();
+        let execute = |chunk| self.execute_apart(chunk);
         let mut batches = futures_util::stream::iter(first)
-            .map(|chunk| self.execute_apart(chunk))
+            .map(execute)
             .buffered(1)
-            .chain(
-                futures_util::stream::iter(chunks)
-                    .map(|chunk| self.execute_apart(chunk))
-                    .buffered(3),
-            );
+            .chain(futures_util::stream::iter(chunks).map(execute).buffered(3));
         let mut done = 0;
         while let Some(executed) = batches.next().await {
             let (chunk, results) = executed?;
