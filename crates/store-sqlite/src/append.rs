@@ -396,6 +396,9 @@ impl SqliteStore {
         // A connection that met an error is closed (rolling back what it had begun).
         if written.is_ok() {
             *turn.connection(writer) = Some(connection);
+            drop(turn);
+            self.checkpoints
+                .appended(batch.iter().map(|item| item.entries.len()).sum());
         }
         written
     }

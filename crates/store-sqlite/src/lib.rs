@@ -48,9 +48,14 @@
 //!   crash of the process. The exception is `append_many_deferred` (the run's accruals, which
 //!   its files' ingest marks follow): written by a connection with `synchronous = NORMAL`, it
 //!   survives a crash of the process, and a power cut once any durable write follows it.
+//! - *Checkpoints off the writer's turn.* The store copies the write-ahead log into the
+//!   database file itself, from a task beside its writers, instead of leaving it to the
+//!   `COMMIT` that passes SQLite's 1,000 pages; it lets the log start over past 16 MB.
+//!   [`SqliteStore::checkpoint`] copies it at once, for a caller that wants the file whole.
 
 mod anchor;
 mod append;
+mod checkpoint;
 mod control;
 mod ingest;
 mod lease;
@@ -83,6 +88,8 @@ pub struct SqliteStore {
     /// This process's turn to write to the file (shared by the store's clones): see
     /// [`SqliteStore::begin_write`]. It holds the ledger's writers' connections.
     writer: Arc<tokio::sync::Mutex<Writers>>,
+    /// The store's own checkpoints, off the writers' turn (see [`checkpoint`]).
+    checkpoints: Arc<checkpoint::Checkpoints>,
 }
 
 /// Which of the ledger's writers an append goes through.
@@ -210,11 +217,16 @@ impl SqliteStore {
         };
         // In WAL mode every connection appends to the one log file, and a `FULL` commit syncs
         // that file whole: a durable write after a deferred one makes it durable too.
+        let writer = Arc::new(tokio::sync::Mutex::new(Writers::default()));
         Ok(Self {
+            checkpoints: Arc::new(checkpoint::Checkpoints::start(
+                pool.clone(),
+                Arc::clone(&writer),
+            )),
             pool,
             options,
             clock: Arc::new(SystemClock),
-            writer: Arc::new(tokio::sync::Mutex::new(Writers::default())),
+            writer,
         })
     }
 
@@ -229,29 +241,16 @@ impl SqliteStore {
         Ok((turn, tx))
     }
 
-    /// Copies what SQLite's write-ahead log holds into the database file now, as far as no
-    /// reader still needs it (a passive checkpoint: writers are not held up). SQLite does this
-    /// on its own each time the log passes 1,000 pages; this is for a caller that wants it done
-    /// at a moment of its choosing: before copying the database file alone, or, in the ledger
-    /// bench, to count the copying that appends leave for later.
-    ///
-    /// # Errors
-    ///
-    /// [`LedgerError::Store`] when SQLite fails.
-    pub async fn checkpoint(&self) -> Result<(), LedgerError> {
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.pool)
-            .await
-            .map_err(store_err("checkpoint"))?;
-        Ok(())
-    }
-
     /// How `writer` connects.
     pub(crate) fn writer_options(&self, writer: Writer) -> SqliteConnectOptions {
         match writer {
             Writer::Durable => self.options.clone(),
             Writer::Deferred => self.options.clone().synchronous(SqliteSynchronous::Normal),
         }
+        .pragma(
+            "wal_autocheckpoint",
+            checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+        )
     }
 
     /// This process's turn to write, for a single-statement write (see

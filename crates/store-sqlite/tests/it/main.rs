@@ -351,3 +351,119 @@ async fn after_a_checkpoint_the_file_alone_holds_every_entry() {
         assert_eq!(stored.version, 1, "every append is in the file itself");
     }
 }
+
+/// One accrual each for `agents` new accounts, named after `prefix`.
+fn accruals(prefix: &str, agents: usize) -> Vec<kudos_ledger::AccountCommands> {
+    (0..agents)
+        .map(|i| {
+            let agent = AgentId::new(format!("u-{prefix}-{i}")).unwrap();
+            kudos_ledger::AccountCommands::new(agent.clone(), vec![accrue(&agent, "a", 10)])
+        })
+        .collect()
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The store copies what appends write into the database file by itself, without a call to
+/// `checkpoint` and with its writers' own checkpoints far off (10,000 pages).
+#[tokio::test]
+async fn appends_reach_the_database_file_without_a_checkpoint_call() {
+    let (url, path) = db_url("copied");
+    let store = SqliteStore::open(&url).await.unwrap();
+    let ledger = Ledger::new(store.clone(), Arc::new(SystemClock));
+    let empty = file_size(&path);
+    for batch in 0..10 {
+        let results = ledger
+            .execute_many_deferred(&accruals(&format!("copied-{batch}"), 1_000))
+            .await
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok));
+    }
+    // The copying runs beside the appends: it is given up to 20 s to catch up.
+    let mut polls = 0;
+    while file_size(&path) < empty + 1_000_000 {
+        polls += 1;
+        assert!(
+            polls < 1_000,
+            "10,000 entries appended, the database file still {} bytes (empty: {empty})",
+            file_size(&path)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// However long appends go on without a pause, the write-ahead log starts over: its file
+/// stays bounded instead of growing with everything written since the store opened (SQLite
+/// starts a log over only when a write begins with all of it copied, which a checkpoint
+/// running beside the writers does not see).
+#[tokio::test]
+async fn the_log_stays_bounded_under_appends_without_a_pause() {
+    use futures_util::StreamExt;
+    let (url, path) = db_url("bounded");
+    let store = SqliteStore::open(&url).await.unwrap();
+    let day = Day::parse("2026-10-01").unwrap();
+    let at = SystemClock.now();
+    // 100 batches of 1,000 new accounts' accruals, made before the first is written.
+    let batches: Vec<Vec<(AgentId, [kudos_ledger::Entry; 1])>> = (0..100)
+        .map(|batch| {
+            (0..1_000)
+                .map(|i| {
+                    let agent = AgentId::new(format!("u-bounded-{batch}-{i}")).unwrap();
+                    let key = EventKey::new(
+                        agent.clone(),
+                        day,
+                        RuleId::new("a").unwrap(),
+                        MetricName::new("m").unwrap(),
+                        Default::default(),
+                    );
+                    let entry = kudos_ledger::Entry {
+                        id: key.id(),
+                        at,
+                        op: kudos_ledger::Op::Accrual {
+                            key,
+                            points: Points::new(10),
+                            expires: day.add_days(90).unwrap(),
+                        },
+                    };
+                    (agent, [entry])
+                })
+                .collect()
+        })
+        .collect();
+    let wal = path.with_extension("db-wal");
+    let largest = std::sync::atomic::AtomicU64::new(0);
+    // Three in flight, as the accrue step writes: the writer never waits for a batch.
+    futures_util::stream::iter(&batches)
+        .map(|batch| {
+            let store = &store;
+            let largest = &largest;
+            let wal = &wal;
+            async move {
+                let items: Vec<_> = batch
+                    .iter()
+                    .map(|(agent, entries)| kudos_ledger::AppendItem {
+                        agent,
+                        expected: 0,
+                        entries,
+                        holds: &[],
+                        reversals: &[],
+                    })
+                    .collect();
+                let answers = store.append_many_deferred(&items).await.unwrap();
+                assert!(answers.iter().all(Result::is_ok));
+                largest.fetch_max(file_size(wal), Ordering::Relaxed);
+            }
+        })
+        .buffered(3)
+        .collect::<Vec<()>>()
+        .await;
+    // Written whole, the log would pass 36 MB; the store lets it start over past 16 MB.
+    let largest = largest.into_inner();
+    assert!(
+        largest < 24_000_000,
+        "the log reached {largest} bytes for a database of {} bytes",
+        file_size(&path)
+    );
+}
