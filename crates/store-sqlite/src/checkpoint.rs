@@ -54,23 +54,13 @@ pub(crate) struct Checkpoints {
 impl Checkpoints {
     /// Starts the task on `pool`; `writers` is this process's turn to write.
     pub(crate) fn start(pool: SqlitePool, writers: Arc<Mutex<Writers>>) -> Self {
-        let (wake, mut woken) = mpsc::channel::<()>(1);
+        let (wake, woken) = mpsc::channel::<()>(1);
         let running = Arc::new(Mutex::new(()));
-        let task = Arc::clone(&running);
-        tokio::spawn(async move {
-            while woken.recv().await.is_some() {
-                let _running = task.lock().await;
-                // Best effort: a checkpoint that fails (the pool closed, another process's
-                // in progress) leaves the log to the next one, or to the writers' own.
-                let Ok(Passive { pages, .. }) = passive(&pool).await else {
-                    continue;
-                };
-                if pages >= LOG_RESTART_PAGES {
-                    let _turn = writers.lock().await;
-                    let _ = passive(&pool).await;
-                }
-            }
-        });
+        // sqlx needs a Tokio runtime to open the store, so there is one; were there none, the
+        // task would not start and the writers' own checkpoints would do its work.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(checkpointing(pool, writers, woken, Arc::clone(&running)));
+        }
         Self {
             entries: AtomicUsize::new(0),
             wake,
@@ -86,6 +76,29 @@ impl Checkpoints {
             // Full: a checkpoint is already due. Closed: the task's runtime is gone, and the
             // writers' own checkpoints take over.
             let _ = self.wake.try_send(());
+        }
+    }
+}
+
+/// The task: a passive checkpoint each time it is woken, and the rest copied holding the turn
+/// to write (`writers`) once the log is long, so that it starts over; `running` is held
+/// meanwhile.
+async fn checkpointing(
+    pool: SqlitePool,
+    writers: Arc<Mutex<Writers>>,
+    mut woken: mpsc::Receiver<()>,
+    running: Arc<Mutex<()>>,
+) {
+    while woken.recv().await.is_some() {
+        let _running = running.lock().await;
+        // Best effort: a checkpoint that fails (the pool closed, another process's in
+        // progress) leaves the log to the next one, or to the writers' own.
+        let Ok(Passive { pages, .. }) = passive(&pool).await else {
+            continue;
+        };
+        if pages >= LOG_RESTART_PAGES {
+            let _turn = writers.lock().await;
+            let _ = passive(&pool).await;
         }
     }
 }
