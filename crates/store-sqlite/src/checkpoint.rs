@@ -7,15 +7,20 @@
 //!
 //! - every `ENTRIES_PER_CHECKPOINT` entries the ledger's appends wake a task that runs a
 //!   passive checkpoint (it copies what no reader still needs, without holding up writers);
-//! - a log never starts over while a checkpoint runs beside the writer (a write starts it over
-//!   only when it begins with all of it copied), so once the log holds `LOG_RESTART_PAGES`
+//! - a log seldom starts over while a checkpoint runs beside a writer that does not pause (a
+//!   write starts it over only when it begins with all of it copied), so once the log holds `LOG_RESTART_PAGES`
 //!   pages the task copies the rest holding this process's turn to write, and the next write
 //!   starts the log over;
-//! - the ledger's writers keep SQLite's own checkpoint as a safety net, at
-//!   `WRITER_AUTOCHECKPOINT` pages (for when the task cannot run: its runtime gone, another
-//!   process checkpointing).
+//! - every connection keeps SQLite's own checkpoint as a safety net, at `AUTOCHECKPOINT_PAGES`
+//!   pages (for when the task cannot run: its runtime gone, another process checkpointing).
+//!   SQLite's trigger counts the whole log, not the commit's own pages: at its default of
+//!   1,000, any small write through the pool (a lease, a budget claim) would copy what the
+//!   task had not yet, holding the turn to write.
 //!
-//! The pool's connections keep SQLite's default: their writes are a run's small ones.
+//! The start-over is best effort: a reader whose read began before the copy ended (another
+//! process's, a `sqlite3` shell) keeps the log from starting over until the next try, and
+//! another process's writers are not held up by this one's turn. The log is typically under
+//! 20 MB; the safety net copies it at about 40 MB.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,8 +32,9 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::{BUSY_TIMEOUT, SqliteStore, Writers, store_err};
 
-/// Pages the ledger's writers let the log hold before they copy it into the file themselves.
-pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 10_000;
+/// Pages the store's connections let the log hold before they copy it into the file
+/// themselves (SQLite's default is 1,000).
+pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Pages in the log past which the store's checkpoint lets the log start over (16 MB of
 /// 4 KiB pages).
@@ -38,7 +44,8 @@ const LOG_RESTART_PAGES: i64 = 4_000;
 const ENTRIES_PER_CHECKPOINT: usize = 4_000;
 
 /// The store's checkpoints: a task, spawned when the store opens, that runs one each time it
-/// is woken, and ends when the last clone of the store is dropped.
+/// is woken, and ends (with its pool handle and the writers' connections) the next time it
+/// is polled after the last clone of the store is dropped.
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
     /// Entries appended since the task was last woken.
@@ -132,8 +139,8 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`LedgerError::Store`] when SQLite fails, or another process's checkpoint runs for
-    /// longer than [`BUSY_TIMEOUT`].
+    /// [`LedgerError::Store`] when SQLite fails, or another process's checkpoint still runs
+    /// after [`BUSY_TIMEOUT`] of waiting between tries.
     pub async fn checkpoint(&self) -> Result<(), LedgerError> {
         let _running = self.checkpoints.running.lock().await;
         let mut waited = Duration::ZERO;

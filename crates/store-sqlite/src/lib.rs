@@ -50,8 +50,9 @@
 //!   survives a crash of the process, and a power cut once any durable write follows it.
 //! - *Checkpoints off the writer's turn.* The store copies the write-ahead log into the
 //!   database file itself, from a task beside its writers, instead of leaving it to the
-//!   `COMMIT` that passes SQLite's 1,000 pages; it lets the log start over past 16 MB.
-//!   [`SqliteStore::checkpoint`] copies it at once, for a caller that wants the file whole.
+//!   `COMMIT` that passes SQLite's 1,000 pages; past 16 MB it lets the log start over.
+//!   [`SqliteStore::checkpoint`] copies it at once (as far as no reader still needs it), for a
+//!   caller that wants the file whole.
 
 mod anchor;
 mod append;
@@ -190,7 +191,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::AUTOCHECKPOINT_PAGES.to_string(),
+            );
         // Several processes opening a new file at once race to switch it to WAL; SQLite
         // answers SQLITE_BUSY to the losers without waiting, so opening retries briefly.
         let mut wait = Duration::from_millis(10);
@@ -247,10 +252,6 @@ impl SqliteStore {
             Writer::Durable => self.options.clone(),
             Writer::Deferred => self.options.clone().synchronous(SqliteSynchronous::Normal),
         }
-        .pragma(
-            "wal_autocheckpoint",
-            checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
-        )
     }
 
     /// This process's turn to write, for a single-statement write (see
