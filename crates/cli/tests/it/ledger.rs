@@ -447,6 +447,7 @@ fn the_ledger_verbs_work_on_postgres_once_kudos_migrate_ran() {
         1
     );
     assert!(lines(&kudos(&["ledger", "--create", "holds", "--store", &url])).is_empty());
+    crate::psql(&server, &format!("DROP SCHEMA {schema} CASCADE"));
 }
 
 #[test]

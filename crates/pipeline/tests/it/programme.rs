@@ -36,6 +36,7 @@ macro_rules! both_stores {
                 let sim = super::$sim();
                 let w = crate::run::World::new(concat!($tag, "-pg"), sim).await;
                 super::$scenario(super::on_postgres(w, &url, $tag).await).await;
+                super::drop_schema(&url, &super::programme_schema($tag)).await;
             }
         }
     };
@@ -537,6 +538,8 @@ async fn workers_started_together_on_one_postgres_ledger_issue_exactly_what_the_
             30 - usize::try_from(afford).unwrap(),
             "round {round}"
         );
+        drop(stores);
+        drop_schema(&url, &schema).await;
     }
 }
 
@@ -741,11 +744,7 @@ both_stores!(
 /// The world with its store on a fresh PostgreSQL schema (migrated).
 async fn on_postgres(mut w: World, url: &str, tag: &str) -> World {
     use kudos_store_postgres::{PostgresOptions, PostgresStore};
-    let schema = format!(
-        "kudos_programme_{}_{}",
-        std::process::id(),
-        tag.replace('-', "_")
-    );
+    let schema = programme_schema(tag);
     drop_schema(url, &schema).await;
     w.store = Arc::new(
         PostgresStore::open_with(
@@ -761,8 +760,18 @@ async fn on_postgres(mut w: World, url: &str, tag: &str) -> World {
     w
 }
 
-/// Drops `schema` if it is there: a test process that once had this process's id (ids are
-/// reused) left it behind, and its ledger is not this test's.
+/// The PostgreSQL schema of the scenario tagged `tag` in this process (dropped when it passes).
+fn programme_schema(tag: &str) -> String {
+    format!(
+        "kudos_programme_{}_{}",
+        std::process::id(),
+        tag.replace('-', "_")
+    )
+}
+
+/// Drops `schema` if it is there: before a test, what a test process that once had this
+/// process's id (ids are reused) left behind, its ledger not this test's; after a test that
+/// passed, its own.
 async fn drop_schema(url: &str, schema: &str) {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

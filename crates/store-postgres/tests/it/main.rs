@@ -43,6 +43,18 @@ fn schema(name: &str) -> String {
     )
 }
 
+/// Drops a test's [`schema`] once it has passed (a failed test leaves its rows to look at).
+async fn drop_schema(url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
 async fn open(url: &str, schema: &str) -> PostgresStore {
     PostgresStore::open_with(
         url,
@@ -83,8 +95,10 @@ fn tier() -> Tier {
 #[tokio::test]
 async fn postgres_store_conforms() {
     let Some(url) = server() else { return };
-    let store = open(&url, &schema("conformance")).await;
+    let s = schema("conformance");
+    let store = open(&url, &s).await;
     kudos_ledger::testkit::conformance(&store).await;
+    drop_schema(&url, &s).await;
 }
 
 #[tokio::test]
@@ -116,6 +130,7 @@ async fn concurrent_first_opens_migrate_once_and_data_survives_reopening() {
         account.balance(Day::parse("2026-10-02").unwrap()).available,
         Points::new(100)
     );
+    drop_schema(&url, &s).await;
 }
 
 async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
@@ -134,7 +149,8 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_holds_on_one_agent_make_exactly_one() {
     let Some(url) = server() else { return };
-    let store = open(&url, &schema("holds")).await;
+    let s = schema("holds");
+    let store = open(&url, &s).await;
     let agent = AgentId::new("u-race").unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-10-02T06:00:00Z").unwrap());
     let ledger = Arc::new(Ledger::new(store, clock));
@@ -179,6 +195,7 @@ async fn racing_holds_on_one_agent_make_exactly_one() {
             .len(),
         1
     );
+    drop_schema(&url, &s).await;
 }
 
 /// The child side of `several_processes_lose_nothing_and_never_hold_twice`.
@@ -296,15 +313,17 @@ fn several_processes_lose_nothing_and_never_hold_twice() {
             );
             assert_eq!(b.reserved.get(), 0);
         }
+        drop_schema(&url, &s).await;
     });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_serializable_isolation_conflicts_are_retried_and_nothing_is_lost() {
     let Some(url) = server() else { return };
+    let s = schema("serializable");
     let options = PostgresOptions::default()
         .max_connections(8)
-        .schema(schema("serializable"))
+        .schema(s.clone())
         .serializable(true)
         .migrate(true);
     let store = PostgresStore::open_with(&url, &options).await.unwrap();
@@ -336,4 +355,5 @@ async fn under_serializable_isolation_conflicts_are_retried_and_nothing_is_lost(
         "serialization failures retried: {}",
         store.transaction_retries()
     );
+    drop_schema(&url, &s).await;
 }
