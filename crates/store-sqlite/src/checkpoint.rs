@@ -8,9 +8,9 @@
 //! - every `ENTRIES_PER_CHECKPOINT` entries the ledger's appends wake a task that runs a
 //!   passive checkpoint (it copies what no reader still needs, without holding up writers);
 //! - a log seldom starts over while a checkpoint runs beside a writer that does not pause (a
-//!   write starts it over only when it begins with all of it copied), so once the log holds `LOG_RESTART_PAGES`
-//!   pages the task copies the rest holding this process's turn to write, and the next write
-//!   starts the log over;
+//!   write starts it over only when it begins with all of it copied), so once the log holds
+//!   `LOG_RESTART_PAGES` pages the task copies the rest holding this process's turn to write,
+//!   and the next write starts the log over;
 //! - every connection keeps SQLite's own checkpoint as a safety net, at `AUTOCHECKPOINT_PAGES`
 //!   pages (for when the task cannot run: its runtime gone, another process checkpointing).
 //!   SQLite's trigger counts the whole log, not the commit's own pages: at its default of

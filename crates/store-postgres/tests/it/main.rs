@@ -43,16 +43,19 @@ fn schema(name: &str) -> String {
     )
 }
 
+/// Runs `sql` as the server's own (administrative) user.
+async fn admin(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// Drops a test's [`schema`] once it has passed (a failed test leaves its rows to look at).
 async fn drop_schema(url: &str, schema: &str) {
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    admin(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
 }
 
 async fn open(url: &str, schema: &str) -> PostgresStore {

@@ -7,16 +7,7 @@ use kudos_ledger::{AuditAnchor, AuditAnchors as _};
 use kudos_store_postgres::{MIGRATIONS, MIGRATIONS_TABLE, PostgresOptions, PostgresStore};
 use sqlx::Connection as _;
 
-use super::{schema, server};
-
-/// Runs `sql` as the server's own (administrative) user.
-async fn admin(url: &str, sql: &str) {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
+use super::{admin, schema, server};
 
 fn options(schema: &str) -> PostgresOptions {
     PostgresOptions::default().max_connections(2).schema(schema)

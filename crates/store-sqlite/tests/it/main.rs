@@ -25,15 +25,20 @@ fn db_url(name: &str) -> (String, PathBuf) {
     (format!("sqlite://{}", path.display()), path)
 }
 
-fn accrue(agent: &AgentId, rule: &str, points: i64) -> Command {
-    let day = Day::parse("2026-10-01").unwrap();
-    let key = EventKey::new(
+/// `agent`'s event for `rule` on `day`.
+fn key(agent: &AgentId, day: Day, rule: &str) -> EventKey {
+    EventKey::new(
         agent.clone(),
         day,
         RuleId::new(rule).unwrap(),
         MetricName::new("m").unwrap(),
         Default::default(),
-    );
+    )
+}
+
+fn accrue(agent: &AgentId, rule: &str, points: i64) -> Command {
+    let day = Day::parse("2026-10-01").unwrap();
+    let key = key(agent, day, rule);
     Command::Accrue {
         event: PointEvent::new(key, Points::new(points)),
         expires: day.add_days(90).unwrap(),
@@ -411,13 +416,7 @@ async fn the_log_stays_bounded_under_appends_without_a_pause() {
             (0..1_000)
                 .map(|i| {
                     let agent = AgentId::new(format!("u-bounded-{batch}-{i}")).unwrap();
-                    let key = EventKey::new(
-                        agent.clone(),
-                        day,
-                        RuleId::new("a").unwrap(),
-                        MetricName::new("m").unwrap(),
-                        Default::default(),
-                    );
+                    let key = key(&agent, day, "a");
                     let entry = kudos_ledger::Entry {
                         id: key.id(),
                         at,
